@@ -1,0 +1,1 @@
+"""The running node: home folder and identity, projections and services, the CLI."""

@@ -1,0 +1,253 @@
+"""Cases (办件): accept at the window, act on them, list and show them.
+
+Every write loads the case document, checks the transition against the status derived from
+its history, appends one event, and stores the change and the projection rows in one
+transaction. Receipt numbers are `<region code>-<year>-<per-node sequence>`: unique with no
+coordination because a region code has exactly one node.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, Mapping
+
+from yimen.node import catalog, clerks
+from yimen.node.errors import MaterialsIncomplete, UnknownCase
+from yimen.node.home import Node
+from yimen.node.projections import CASE_COLUMNS, case_events, deferred_materials, refresh
+from yimen.schema import case as lifecycle
+from yimen.schema import region
+from yimen.schema.catalog import CatalogItem
+from yimen.schema.errors import SchemaError
+from yimen.schema.idnumber import validate_id_number
+
+OPEN_STATUSES = ("accepted", "supplement", "in_review", "approved", "result_issued")
+
+
+@dataclass(frozen=True)
+class Application:
+    """What the applicant brings to the window."""
+
+    item_code: str
+    applicant_id: str
+    applicant_name: str
+    provided: Mapping[str, str | None]  # material name -> sha256 of its scan, or None
+    deferred: Mapping[str, str | None]  # material name -> due date (ISO), None = the deadline
+    phone: str = ""
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 16), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _materials(item: CatalogItem, app: Application, deadline: str) -> dict[str, dict[str, Any]]:
+    names = {m.name for m in item.materials}
+    unknown = sorted((set(app.provided) | set(app.deferred)) - names)
+    if unknown:
+        raise SchemaError(f"事项 {item.code} 没有材料：{'、'.join(unknown)}",
+                          f"item {item.code} has no material(s): {', '.join(unknown)}")
+    out: dict[str, dict[str, Any]] = {}
+    missing, undeferrable = [], []
+    for m in item.materials:
+        if m.name in app.provided:
+            out[m.name] = {"status": "provided", "sha256": app.provided[m.name], "doc_type": m.doc_type}
+        elif m.name in app.deferred:
+            if m.requirement != "deferrable" or item.immediate:
+                undeferrable.append(m.name)
+            out[m.name] = {"status": "deferred", "due": app.deferred[m.name] or deadline, "doc_type": m.doc_type}
+        elif m.requirement == "optional":
+            out[m.name] = {"status": "missing", "doc_type": m.doc_type}
+        else:
+            missing.append(m.name)
+    if undeferrable:
+        raise MaterialsIncomplete(f"以下材料不适用容缺受理：{'、'.join(undeferrable)}",
+                                  f"these materials may not be deferred: {', '.join(undeferrable)}")
+    if missing:
+        raise MaterialsIncomplete(f"缺少必需材料：{'、'.join(missing)}（可容缺的材料须签署承诺后容缺受理）",
+                                  f"mandatory material missing: {', '.join(missing)}")
+    return out
+
+
+def _event(node: Node, clerk: dict[str, Any], action: str, role: str, **kw: Any) -> lifecycle.Event:
+    return lifecycle.Event(action, clerk["clerk_id"], role, node.node_id, node.now(), **kw)
+
+
+def _check_level(node: Node, item: CatalogItem) -> None:
+    if region.level_rank(node.level) > region.level_rank(item.accept_level):
+        raise SchemaError(f"事项 {item.code} 须在{item.accept_level}级或以上受理",
+                          f"item {item.code} is accepted at {item.accept_level} level or above")
+
+
+def accept(node: Node, clerk_id: str, app: Application) -> dict[str, Any]:
+    """Accept a case (受理). An immediate item (即办件) is completed in the same action."""
+    clerk = clerks.get(node, clerk_id)
+    item = catalog.current(node, app.item_code, active=True)
+    clerks.require_role(clerk, item.department)
+    _check_level(node, item)
+    applicant_id = validate_id_number(app.applicant_id, today=node.clock().date())
+    if not app.applicant_name.strip():
+        raise SchemaError("申请人姓名不能为空", "the applicant's name must not be empty")
+    today = node.clock().date()
+    deadline = node.calendar.add_working_days(today, item.time_limit_days).isoformat()
+    materials = _materials(item, app, deadline)
+    events = [_event(node, clerk, "accept", item.department)]
+    if item.immediate:
+        events.append(_event(node, clerk, "complete", item.department))
+    return _create(node, item, applicant_id, app, materials, events)
+
+
+def not_accept(node: Node, clerk_id: str, item_code: str, applicant_id: str, applicant_name: str,
+               reason: str) -> dict[str, Any]:
+    """Record a refusal at the window (不予受理) for an application never accepted."""
+    clerk = clerks.get(node, clerk_id)
+    item = catalog.current(node, item_code)
+    clerks.require_role(clerk, item.department)
+    app = Application(item_code, applicant_id, applicant_name, {}, {})
+    applicant_id = validate_id_number(applicant_id, today=node.clock().date())
+    return _create(node, item, applicant_id, app, {},
+                   [_event(node, clerk, "not_accepted", item.department, reason=reason.strip())])
+
+
+def _create(node: Node, item: CatalogItem, applicant_id: str, app: Application,
+            materials: dict[str, Any], events: list[lifecycle.Event]) -> dict[str, Any]:
+    state = lifecycle.CaseState()
+    for ev in events:
+        lifecycle.check(state, ev, item)
+        state = lifecycle.apply(state, ev, item, deferred_materials({"materials": materials}))
+    store = node.store
+    with store.transaction():
+        year = node.clock().year
+        case_id = f"{node.region_code}-{year}-{store.next_sequence(f'case:{year}'):06d}"
+        doc = store.new_doc(case_id, "case", node.region_code)
+        doc.update("case", {
+            "case_id": case_id, "item_code": item.code, "item_version": item.version,
+            "applicant_id": applicant_id, "applicant_name": app.applicant_name.strip(),
+            "applicant_phone": app.phone, "node": node.node_id,
+        })
+        doc.update("materials", materials)
+        for ev in events:
+            doc.append("history", ev.to_dict())
+        store.save(doc, node.node_id)
+        refresh(store, doc, node.calendar, lambda c, v: item)
+    return get_row(node, case_id)
+
+
+def act(node: Node, case_id: str, action: str, clerk_id: str, reason: str = "",
+        department: str | None = None, material: str | None = None) -> dict[str, Any]:
+    """Take one action on a case (see `yimen.schema.case` for the transitions)."""
+    clerk = clerks.get(node, clerk_id)
+    doc = node.store.get(case_id)
+    if doc is None or doc.kind != "case":
+        raise UnknownCase(f"没有受理编号为 {case_id} 的办件", f"no case has the receipt number {case_id}")
+    value = doc.value()
+    item = catalog.at_version(node, value["case"]["item_code"], value["case"]["item_version"])
+    state = lifecycle.replay(case_events(value), item, deferred_materials(value))
+    if action in ("approve", "reject"):
+        department = department or _reviewing_role(clerk, item, state, node)
+        role, step = department, state.step
+    else:
+        role, step = item.department, None
+    clerks.require_role(clerk, role)
+    ev = _event(node, clerk, action, role, reason=reason.strip(), step=step,
+                department=department if step is not None else None, material=material)
+    lifecycle.check(state, ev, item)
+    with node.store.transaction():
+        doc.append("history", ev.to_dict())
+        node.store.save(doc, node.node_id)
+        refresh(node.store, doc, node.calendar, lambda c, v: item)
+    return get_row(node, case_id)
+
+
+def _reviewing_role(clerk: dict[str, Any], item: CatalogItem, state: lifecycle.CaseState, node: Node) -> str:
+    """The department a clerk decides for when they did not say: their role among the
+    current step's reviewers at this node's level that has not decided yet."""
+    if state.status == "in_review" and state.step < len(item.steps):
+        for r in item.steps[state.step]:
+            if r.department in clerk["roles"] and r.level == node.level and \
+                    (state.step, r.department) not in state.approvals:
+                return r.department
+        return item.steps[state.step][0].department
+    return item.department
+
+
+# -- reading ------------------------------------------------------------------------------
+def card_sql(node: Node, today: date | None = None) -> tuple[str, dict[str, str]]:
+    """SQL for a case's card colour, with its parameters (see WorkCalendar.yellow_until)."""
+    today = today or node.clock().date()
+    params = {"today": today.isoformat(),
+              "yellow_until": node.calendar.yellow_until(today, node.config.yellow_days).isoformat()}
+    sql = ("CASE WHEN status NOT IN ('" + "','".join(OPEN_STATUSES) + "') OR deadline IS NULL THEN ''"
+           " WHEN deadline < :today THEN 'red' WHEN deadline <= :yellow_until THEN 'yellow'"
+           " ELSE 'green' END")
+    return sql, params
+
+
+def list_cases(node: Node, status: str = "", card: str = "", item: str = "", clerk: str = "",
+               date_from: str = "", date_to: str = "", limit: int = 100, today: date | None = None
+               ) -> list[dict[str, Any]]:
+    card_expr, params = card_sql(node, today)
+    where = []
+    for col, val in (("status", status), ("item_code", item), ("accepted_by", clerk)):
+        if val:
+            where.append(f"{col} = :{col}")
+            params[col] = val
+    if date_from:
+        where.append("accepted_date >= :date_from")
+        params["date_from"] = date_from
+    if date_to:
+        where.append("accepted_date <= :date_to")
+        params["date_to"] = date_to
+    if card == "red":
+        where.append("deadline < :today")
+    elif card == "yellow":
+        where.append("deadline >= :today AND deadline <= :yellow_until")
+    elif card == "green":
+        where.append("deadline > :yellow_until")
+    if card:
+        where.append("status IN ('" + "','".join(OPEN_STATUSES) + "')")
+    sql = f"SELECT *, {card_expr} AS card FROM cases"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY case_id DESC LIMIT :limit"
+    params["limit"] = str(limit)
+    cur = node.store.conn.execute(sql, params)
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r)) for r in cur]
+
+
+def get_row(node: Node, case_id: str, today: date | None = None) -> dict[str, Any]:
+    card_expr, params = card_sql(node, today)
+    cur = node.store.conn.execute(f"SELECT *, {card_expr} AS card FROM cases WHERE case_id = :id",
+                                  {**params, "id": case_id})
+    row = cur.fetchone()
+    if row is None:
+        raise UnknownCase(f"没有受理编号为 {case_id} 的办件", f"no case has the receipt number {case_id}")
+    return dict(zip([d[0] for d in cur.description], row))
+
+
+def show(node: Node, case_id: str) -> dict[str, Any]:
+    """A case with its full history, materials and what can be done next."""
+    row = get_row(node, case_id)
+    value = node.store.get(case_id).value()
+    item = catalog.at_version(node, row["item_code"], row["item_version"])
+    state = lifecycle.replay(case_events(value), item, deferred_materials(value))
+    events = node.store.conn.execute(
+        "SELECT * FROM case_events WHERE case_id = ? ORDER BY idx", (case_id,))
+    cols = [d[0] for d in events.description]
+    return {
+        **row, "materials": value.get("materials", {}),
+        "history": [dict(zip(cols, r)) for r in events],
+        "next_actions": lifecycle.allowed_actions(state, item, node.node_id),
+        "steps": [[{"level": r.level, "department": r.department} for r in s] for s in item.steps],
+    }
+
+
+__all__ = ["Application", "accept", "not_accept", "act", "list_cases", "show", "get_row",
+           "CASE_COLUMNS", "file_sha256"]

@@ -1,0 +1,273 @@
+"""`yimen case ...` and `yimen report ...`."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import click
+
+from yimen.node import cases, catalog, reports
+from yimen.node.cli_util import (YimenGroup, clerk_option, h, json_option, lang, open_node,
+                                 print_json, status_text)
+from yimen.node.output import fields, table
+from yimen.schema.case import ACTION_ZH, ACTIONS, REFUSALS
+from yimen.schema.errors import SchemaError
+from yimen.schema.idnumber import mask
+
+CARD_ZH = {"red": "红牌", "yellow": "黄牌", "green": "绿", "": ""}
+
+
+def _card(ctx: click.Context, card: str) -> str:
+    return CARD_ZH[card] if lang(ctx) == "zh" else card
+
+
+def _case_table(ctx: click.Context, rows: list[dict]) -> str:
+    for r in rows:
+        r["status_text"] = status_text(ctx, r["status"])
+        r["card_text"] = _card(ctx, r.get("card", ""))
+        r["applicant"] = f"{r['applicant_name']} {mask(r['applicant_id'])}"
+    return table(rows, [
+        ("case_id", h(ctx, "受理编号", "case")), ("item_name", h(ctx, "事项", "item")),
+        ("applicant", h(ctx, "申请人", "applicant")), ("status_text", h(ctx, "状态", "status")),
+        ("card_text", h(ctx, "督办", "card")), ("deadline", h(ctx, "办结时限", "deadline")),
+        ("accepted_by", h(ctx, "受理人", "clerk")),
+    ])
+
+
+def _pairs(values: tuple[str, ...], what: str) -> dict[str, str | None]:
+    """`NAME` or `NAME=VALUE` options into a dict."""
+    out: dict[str, str | None] = {}
+    for v in values:
+        name, _, val = v.partition("=")
+        if not name.strip():
+            raise SchemaError(f"{what}名称不能为空", f"empty {what} name")
+        out[name.strip()] = val.strip() or None
+    return out
+
+
+@click.group("case", cls=YimenGroup)
+def case_group() -> None:
+    """Cases (办件): accept, act, list, show."""
+
+
+@case_group.command("accept")
+@clerk_option
+@click.option("--item", "item_code", required=True, help="Catalog item code.")
+@click.option("--applicant-id", required=True, help="Applicant's 18-digit ID number.")
+@click.option("--applicant-name", required=True, help="Applicant's name.")
+@click.option("--phone", default="", help="Applicant's phone.")
+@click.option("--material", "materials", multiple=True, metavar="NAME[=FILE]",
+              help="A material handed in; with =FILE its scan is fingerprinted (SHA-256).")
+@click.option("--all-materials", is_flag=True, help="Every material not deferred was handed in.")
+@click.option("--defer", "deferred", multiple=True, metavar="NAME[=YYYY-MM-DD]",
+              help="A deferrable material promised later (容缺), due by the date or the deadline.")
+@json_option
+@click.pass_context
+def case_accept(ctx: click.Context, clerk: str, item_code: str, applicant_id: str,
+                applicant_name: str, phone: str, materials: tuple[str, ...], all_materials: bool,
+                deferred: tuple[str, ...], as_json: bool) -> None:
+    """Accept a case at the window (受理). Immediate items are completed at once.
+
+    \b
+    Example:
+        yimen case accept --clerk c01 --item MZ-001 --applicant-id 440608199001011234 \\
+            --applicant-name 陈美玲 --all-materials --defer 收入证明
+    """
+    node = open_node(ctx)
+    given = {n: (cases.file_sha256(Path(f)) if f else None) for n, f in _pairs(materials, "材料").items()}
+    defer = _pairs(deferred, "材料")
+    if all_materials:
+        item = catalog.current(node, item_code)
+        given.update({m.name: None for m in item.materials if m.name not in defer and m.name not in given
+                      and m.requirement != "optional"})
+    app = cases.Application(item_code, applicant_id, applicant_name, given, defer, phone)
+    row = cases.accept(node, clerk, app)
+    if as_json:
+        return print_json(row)
+    click.echo(h(ctx, f"已受理：{row['case_id']}（{row['item_name']}，{status_text(ctx, row['status'])}"
+                      f"{'，办结时限 ' + row['deadline'] if row['deadline'] else ''}）",
+                 f"accepted: {row['case_id']} ({row['item_name']}, {row['status']}"
+                 f"{', deadline ' + row['deadline'] if row['deadline'] else ''})"))
+
+
+@case_group.command("not-accept")
+@clerk_option
+@click.option("--item", "item_code", required=True, help="Catalog item code.")
+@click.option("--applicant-id", required=True, help="Applicant's 18-digit ID number.")
+@click.option("--applicant-name", required=True, help="Applicant's name.")
+@click.option("--reason", required=True, help="Why the application is not accepted.")
+@json_option
+@click.pass_context
+def case_not_accept(ctx: click.Context, clerk: str, item_code: str, applicant_id: str,
+                    applicant_name: str, reason: str, as_json: bool) -> None:
+    """Record an application refused at the window (不予受理), with its reason.
+
+    \b
+    Example:
+        yimen case not-accept --clerk c01 --item MZ-001 --applicant-id 440608199001011234 \\
+            --applicant-name 陈美玲 --reason 不属于本村户籍
+    """
+    row = cases.not_accept(open_node(ctx), clerk, item_code, applicant_id, applicant_name, reason)
+    if as_json:
+        return print_json(row)
+    click.echo(h(ctx, f"已登记不予受理：{row['case_id']}", f"recorded refusal: {row['case_id']}"))
+
+
+@case_group.command("act")
+@click.argument("case_id")
+@click.argument("action", type=click.Choice([a for a in ACTIONS if a not in ("accept", "not_accepted")]))
+@clerk_option
+@click.option("--reason", default="", help="Required for returned, supplement and reject.")
+@click.option("--department", default=None, help="Reviewing department (approve/reject).")
+@click.option("--material", default=None, help="The deferred material delivered (deliver).")
+@json_option
+@click.pass_context
+def case_act(ctx: click.Context, case_id: str, action: str, clerk: str, reason: str,
+             department: str | None, material: str | None, as_json: bool) -> None:
+    """Take an action on a case: submit, approve, reject, supplement, supply, returned,
+    deliver, issue_result, complete, withdraw.
+
+    \b
+    Example:
+        yimen case act 440608100201-2026-000001 submit --clerk c01
+        yimen case act 440608100201-2026-000001 supplement --clerk c01 --reason 缺少收入证明
+    """
+    row = cases.act(open_node(ctx), case_id, action, clerk, reason, department, material)
+    if as_json:
+        return print_json(row)
+    click.echo(h(ctx, f"{ACTION_ZH[action]}：{case_id} → {status_text(ctx, row['status'])}",
+                 f"{action}: {case_id} -> {row['status']}"))
+
+
+@case_group.command("list")
+@click.option("--status", default="", help="Only this status (e.g. in_review).")
+@click.option("--card", type=click.Choice(["red", "yellow", "green"]), default=None,
+              help="Only open cases with this card colour.")
+@click.option("--item", default="", help="Only this item code.")
+@click.option("--accepted-by", default="", help="Only cases accepted by this clerk.")
+@click.option("--from", "date_from", default="", help="Accepted on or after (YYYY-MM-DD).")
+@click.option("--to", "date_to", default="", help="Accepted on or before (YYYY-MM-DD).")
+@click.option("--limit", default=100, show_default=True, help="At most this many rows.")
+@json_option
+@click.pass_context
+def case_list(ctx: click.Context, status: str, card: str | None, item: str, accepted_by: str,
+              date_from: str, date_to: str, limit: int, as_json: bool) -> None:
+    """List cases, newest first, with filters.
+
+    \b
+    Example:
+        yimen case list --card red
+        yimen case list --status in_review --from 2026-11-01 --json
+    """
+    rows = cases.list_cases(open_node(ctx), status, card or "", item, accepted_by, date_from,
+                            date_to, limit)
+    if as_json:
+        return print_json(rows)
+    click.echo(_case_table(ctx, rows) if rows else h(ctx, "没有符合条件的办件", "no matching cases"))
+
+
+@case_group.command("show")
+@click.argument("case_id")
+@json_option
+@click.pass_context
+def case_show(ctx: click.Context, case_id: str, as_json: bool) -> None:
+    """Show a case with its materials and full history.
+
+    \b
+    Example:
+        yimen case show 440608100201-2026-000001
+    """
+    d = cases.show(open_node(ctx), case_id)
+    if as_json:
+        return print_json(d)
+    click.echo(fields([
+        (h(ctx, "受理编号", "case"), d["case_id"]),
+        (h(ctx, "事项", "item"), f"{d['item_code']} {d['item_name']}（v{d['item_version']}）"),
+        (h(ctx, "申请人", "applicant"), f"{d['applicant_name']} {mask(d['applicant_id'])}"),
+        (h(ctx, "状态", "status"), status_text(ctx, d["status"])),
+        (h(ctx, "督办", "card"), _card(ctx, d["card"])),
+        (h(ctx, "办结时限", "deadline"), d["deadline"] or h(ctx, "即办", "immediate")),
+        (h(ctx, "待补交容缺材料", "deferred outstanding"), d["deferred_open"]),
+        (h(ctx, "冲突待核查", "conflicts to review"), d["conflicts"]),
+        (h(ctx, "可办理操作", "next actions"), ", ".join(d["next_actions"]) or "-"),
+    ]))
+    click.echo(h(ctx, "材料：", "materials:"))
+    for name, m in d["materials"].items():
+        due = f" {h(ctx, '承诺补交日期', 'due')} {m['due']}" if m.get("due") else ""
+        click.echo(f"  - {name}: {m['status']}{due}")
+    click.echo(h(ctx, "办理过程：", "history:"))
+    for e in d["history"]:
+        e["action_text"] = ACTION_ZH.get(e["action"], e["action"]) if lang(ctx) == "zh" else e["action"]
+        e["flag"] = h(ctx, "冲突", "CONFLICT") if e["conflict"] else ""
+    click.echo(table(d["history"], [
+        ("at", h(ctx, "时间", "time")), ("action_text", h(ctx, "操作", "action")),
+        ("actor", h(ctx, "人员", "clerk")), ("role", h(ctx, "岗位", "role")),
+        ("node", h(ctx, "节点", "node")), ("reason", h(ctx, "理由", "reason")), ("flag", ""),
+    ]))
+
+
+@click.group("report", cls=YimenGroup)
+def report_group() -> None:
+    """Supervision reports (electronic supervision and the Friday refusal report)."""
+
+
+@report_group.command("overdue")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@json_option
+@click.pass_context
+def report_overdue(ctx: click.Context, as_csv: bool, as_json: bool) -> None:
+    """Open cases with a red card (past the limit) or yellow card (close to it).
+
+    \b
+    Example:
+        yimen report overdue --csv > overdue.csv
+    """
+    rows = reports.overdue(open_node(ctx))
+    if as_json:
+        return print_json(rows)
+    if as_csv:
+        return click.echo(reports.to_csv(rows), nl=False)
+    red = sum(1 for r in rows if r["card"] == "red")
+    click.echo(h(ctx, f"红牌 {red} 件，黄牌 {len(rows) - red} 件", f"{red} red, {len(rows) - red} yellow"))
+    if rows:
+        click.echo(table([{**r, "card": _card(ctx, r["card"]), "status": status_text(ctx, r["status"])}
+                          for r in rows], [
+            ("card", h(ctx, "督办", "card")), ("case_id", h(ctx, "受理编号", "case")),
+            ("item_name", h(ctx, "事项", "item")), ("applicant_name", h(ctx, "申请人", "applicant")),
+            ("status", h(ctx, "状态", "status")), ("deadline", h(ctx, "办结时限", "deadline")),
+            ("accepted_by", h(ctx, "受理人", "clerk"))]))
+
+
+@report_group.command("refusals")
+@click.option("--week", default="", is_flag=False, flag_value="", metavar="[YYYY-MM-DD]",
+              help="The week holding this date (default: this week).")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV rows.")
+@json_option
+@click.pass_context
+def report_refusals(ctx: click.Context, week: str, as_csv: bool, as_json: bool) -> None:
+    """The weekly refusal report for the supervision office (监审办): counts and rows by
+    kind (supplement, not_accepted, returned), with reasons.
+
+    \b
+    Example:
+        yimen report refusals --week 2026-11-20 --csv > refusals.csv
+    """
+    try:
+        day = date.fromisoformat(week) if week else None
+    except ValueError:
+        raise SchemaError(f"日期格式应为 YYYY-MM-DD：{week}", f"dates are YYYY-MM-DD: {week}")
+    rep = reports.refusals(open_node(ctx), day)
+    if as_json:
+        return print_json(rep)
+    if as_csv:
+        return click.echo(reports.to_csv(rep["rows"]), nl=False)
+    click.echo(h(ctx, f"{rep['node']} 拒件周报 {rep['week_start']} 至 {rep['week_end']}：共 {rep['total']} 件",
+                 f"refusals at {rep['node']}, {rep['week_start']} to {rep['week_end']}: {rep['total']}"))
+    for k in REFUSALS:
+        click.echo(f"  {h(ctx, ACTION_ZH[k], k)}: {rep['counts'][k]}")
+    if rep["rows"]:
+        click.echo(table([{**r, "kind": h(ctx, ACTION_ZH[r["kind"]], r["kind"])} for r in rep["rows"]], [
+            ("at", h(ctx, "时间", "time")), ("kind", h(ctx, "类别", "kind")),
+            ("case_id", h(ctx, "受理编号", "case")), ("item_name", h(ctx, "事项", "item")),
+            ("actor", h(ctx, "人员", "clerk")), ("reason", h(ctx, "理由", "reason"))]))

@@ -1,0 +1,136 @@
+"""`yimen clerk ...` and `yimen catalog ...`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from yimen.node import catalog, clerks
+from yimen.node.cli_util import YimenGroup, h, json_option, open_node, print_json
+from yimen.node.output import fields, table
+
+
+@click.group("clerk", cls=YimenGroup)
+def clerk_group() -> None:
+    """Window clerks of this node and their roles (departments)."""
+
+
+@clerk_group.command("add")
+@click.option("--id", "clerk_id", required=True, help="Clerk id (工号).")
+@click.option("--name", required=True, help="Clerk's name.")
+@click.option("--role", "roles", multiple=True, required=True,
+              help="A department the clerk serves (repeat for many roles).")
+@click.pass_context
+def clerk_add(ctx: click.Context, clerk_id: str, name: str, roles: tuple[str, ...]) -> None:
+    """Add a clerk with one or more roles (一人多能).
+
+    \b
+    Example:
+        yimen clerk add --id c01 --name 李敏 --role 民政 --role 社保 --role 医保
+    """
+    c = clerks.add(open_node(ctx), clerk_id, name, list(roles))
+    click.echo(h(ctx, f"已添加窗口人员 {c['clerk_id']} {c['name']}：{'、'.join(c['roles'])}",
+                 f"added clerk {c['clerk_id']} {c['name']}: {', '.join(c['roles'])}"))
+
+
+@clerk_group.command("list")
+@json_option
+@click.pass_context
+def clerk_list(ctx: click.Context, as_json: bool) -> None:
+    """List the clerks of this node.
+
+    \b
+    Example:
+        yimen clerk list
+    """
+    rows = clerks.all_clerks(open_node(ctx))
+    if as_json:
+        return print_json(rows)
+    for r in rows:
+        r["roles_text"] = "、".join(r["roles"])
+    click.echo(table(rows, [("clerk_id", h(ctx, "工号", "id")), ("name", h(ctx, "姓名", "name")),
+                            ("roles_text", h(ctx, "岗位", "roles"))]))
+
+
+@click.group("catalog", cls=YimenGroup)
+def catalog_group() -> None:
+    """The service catalog (事项目录)."""
+
+
+@catalog_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_context
+def catalog_import(ctx: click.Context, file: Path) -> None:
+    """Import catalog items from a JSON or CSV file (all or nothing).
+
+    A changed item becomes a new version; cases keep the version they were accepted under.
+
+    \b
+    Example:
+        yimen catalog import catalog.json
+    """
+    node = open_node(ctx)
+    items = catalog.read_file(file, node.clock().date().isoformat())
+    r = catalog.import_items(node, items)
+    click.echo(h(ctx, f"导入完成：新增 {len(r.added)}，更新 {len(r.updated)}，未变 {len(r.unchanged)}",
+                 f"imported: {len(r.added)} added, {len(r.updated)} updated, {len(r.unchanged)} unchanged"))
+
+
+@catalog_group.command("list")
+@click.option("--search", default="", help="Part of a code or name.")
+@click.option("--department", default="", help="Only this department.")
+@click.option("--all", "include_cancelled", is_flag=True, help="Include cancelled items.")
+@json_option
+@click.pass_context
+def catalog_list(ctx: click.Context, search: str, department: str, include_cancelled: bool,
+                 as_json: bool) -> None:
+    """List catalog items, optionally searching by code or name.
+
+    \b
+    Example:
+        yimen catalog list --search 低保
+    """
+    rows = catalog.list_items(open_node(ctx), search, department, include_cancelled)
+    if as_json:
+        return print_json(rows)
+    for r in rows:
+        r["limit"] = h(ctx, "即办", "immediate") if r["immediate"] else \
+            h(ctx, f"{r['time_limit_days']}个工作日", f"{r['time_limit_days']} working days")
+    click.echo(table(rows, [("code", h(ctx, "编码", "code")), ("name", h(ctx, "事项名称", "name")),
+                            ("department", h(ctx, "部门", "department")),
+                            ("limit", h(ctx, "时限", "limit")), ("version", h(ctx, "版本", "ver"))]))
+
+
+@catalog_group.command("show")
+@click.argument("code")
+@json_option
+@click.pass_context
+def catalog_show(ctx: click.Context, code: str, as_json: bool) -> None:
+    """Show one item's guide: materials, approval steps, limit, legal basis.
+
+    \b
+    Example:
+        yimen catalog show MZ-001
+    """
+    d = catalog.show(open_node(ctx), code)
+    if as_json:
+        return print_json(d)
+    req = {"mandatory": h(ctx, "必需", "mandatory"), "deferrable": h(ctx, "可容缺", "deferrable"),
+           "optional": h(ctx, "可选", "optional")}
+    steps = " → ".join(" + ".join(f"{r['level']}:{r['department']}" for r in s) for s in d["steps"])
+    click.echo(fields([
+        (h(ctx, "编码", "code"), f"{d['code']}（{h(ctx, '版本', 'version')} {d['version']}）"),
+        (h(ctx, "名称", "name"), d["name"]),
+        (h(ctx, "部门", "department"), d["department"]),
+        (h(ctx, "设定依据", "legal basis"), d["legal_basis"]),
+        (h(ctx, "承诺时限", "time limit"), h(ctx, "即办件", "immediate") if d["immediate"]
+         else h(ctx, f"{d['time_limit_days']}个工作日", f"{d['time_limit_days']} working days")),
+        (h(ctx, "审批步骤", "approval steps"), steps or h(ctx, "（无）", "(none)")),
+        (h(ctx, "收费", "fee"), d["fee"] or h(ctx, "不收费", "free")),
+        (h(ctx, "状态", "status"), d["status"]),
+        (h(ctx, "生效日期", "effective"), d["effective_date"]),
+    ]))
+    click.echo(h(ctx, "申请材料：", "materials:"))
+    for m in d["materials"]:
+        click.echo(f"  - {m['name']}（{req[m['requirement']]}）")

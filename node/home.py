@@ -1,0 +1,123 @@
+"""A node's home folder: `node.json`, the Ed25519 key `node.key`, the database `yimen.db`.
+
+`Node` bundles what every service needs: the config, the store, the calendar and a clock.
+Services take a `Node` and never open files of their own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Callable
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from yimen.node import config as config_mod
+from yimen.node.config import Config
+from yimen.node.errors import AlreadyInitialised, InvalidConfig, NotInitialised
+from yimen.node.projections import create_tables
+from yimen.schema import region
+from yimen.schema.calendar import WorkCalendar
+from yimen.sync.store import Store
+
+CHINA_TZ = timezone(timedelta(hours=8), "CST")
+DB_FILE = "yimen.db"
+KEY_FILE = "node.key"
+# Local state that is not replicated and not derived from documents.
+LOCAL_TABLES = """
+CREATE TABLE IF NOT EXISTS clerks (clerk_id TEXT PRIMARY KEY, name TEXT NOT NULL,
+    roles TEXT NOT NULL, created_at TEXT NOT NULL);
+"""
+
+
+def china_now() -> datetime:
+    return datetime.now(CHINA_TZ)
+
+
+def load_calendar(path: str = "") -> WorkCalendar:
+    """The calendar at `path`, or the one shipped with Yimen for the current year."""
+    try:
+        if path:
+            text = Path(path).read_text("utf-8")
+        else:
+            text = resources.files("yimen.node").joinpath("data/calendar_2026.json").read_text("utf-8")
+        return WorkCalendar.from_dict(json.loads(text))
+    except (OSError, ValueError) as e:
+        raise InvalidConfig(f"无法读取工作日历 {path}：{e}", f"cannot read calendar {path}: {e}") from e
+
+
+@dataclass
+class Node:
+    """An open node. Close it (or use it as a context manager) when done."""
+
+    home: Path
+    config: Config
+    store: Store
+    calendar: WorkCalendar
+    clock: Callable[[], datetime] = field(default=china_now)
+
+    @property
+    def region_code(self) -> str:
+        return self.config.region_code
+
+    @property
+    def node_id(self) -> str:
+        """A node is named by its region code: a region code has one node."""
+        return self.config.region_code
+
+    @property
+    def level(self) -> str:
+        return region.level(self.config.region_code)
+
+    def now(self) -> str:
+        return self.clock().isoformat(timespec="seconds")
+
+    def public_key_hex(self) -> str:
+        key = serialization.load_pem_private_key((self.home / KEY_FILE).read_bytes(), None)
+        raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return raw.hex()
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Node:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def init(home: Path, region_code: str, name: str, parent_url: str = "",
+         clock: Callable[[], datetime] = china_now) -> Node:
+    """Create a node in `home` (which must not already hold one) and open it."""
+    home = Path(home)
+    if (home / config_mod.CONFIG_FILE).exists():
+        raise AlreadyInitialised(f"{home} 已有节点", f"{home} already holds a node")
+    cfg = Config(region_code=region_code, name=name, parent_url=parent_url,
+                 created_at=clock().isoformat(timespec="seconds"))
+    home.mkdir(parents=True, exist_ok=True)
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    fd = os.open(home / KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+    config_mod.save(home, cfg)
+    return open_node(home, clock=clock)
+
+
+def open_node(home: Path, clock: Callable[[], datetime] = china_now) -> Node:
+    home = Path(home)
+    if not (home / config_mod.CONFIG_FILE).exists():
+        raise NotInitialised(f"{home} 没有节点，请先运行 yimen init",
+                             f"no node in {home}; run `yimen init` first")
+    cfg = config_mod.load(home)
+    store = Store(home / DB_FILE)
+    create_tables(store)
+    store.conn.executescript(LOCAL_TABLES)
+    return Node(home, cfg, store, load_calendar(cfg.calendar_file), clock)

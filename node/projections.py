@@ -1,0 +1,181 @@
+"""Projections: plain SQL tables derived from the documents, for lists, filters and reports.
+
+Each row is a pure function of one document (plus, for a case, the catalog version it was
+accepted under and the working-day calendar). `refresh` rewrites the rows of one document
+inside the caller's transaction; `rebuild` drops every row and recomputes all of them, and
+must reproduce exactly what the incremental path wrote. Nothing else writes these tables.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any, Callable, Iterable
+
+from yimen.schema import case as lifecycle
+from yimen.schema.calendar import WorkCalendar
+from yimen.schema.catalog import CatalogItem
+from yimen.sync.docs import Doc
+from yimen.sync.store import Store
+
+PROJECTION_TABLES = ("catalog_items", "catalog_versions", "cases", "case_events")
+
+CASE_COLUMNS = (
+    "case_id", "scope", "item_code", "item_version", "item_name", "department",
+    "applicant_id", "applicant_name", "status", "step", "node", "accepted_at",
+    "accepted_date", "accepted_by", "deadline", "time_limit_days", "deferred_open",
+    "deferred_due", "conflicts", "last_action", "last_at", "closed_at",
+)
+EVENT_COLUMNS = (
+    "case_id", "idx", "action", "actor", "role", "node", "at", "reason", "step",
+    "department", "material", "conflict",
+)
+ITEM_COLUMNS = (
+    "code", "version", "name", "department", "status", "accept_level", "time_limit_days",
+    "immediate", "fee", "effective_date", "scope", "definition",
+)
+
+
+def create_tables(store: Store) -> None:
+    c = store.conn
+    c.executescript(
+        f"""
+        CREATE TABLE IF NOT EXISTS catalog_items ({', '.join(ITEM_COLUMNS)}, PRIMARY KEY (code));
+        CREATE TABLE IF NOT EXISTS catalog_versions (
+            code TEXT, version INTEGER, definition TEXT, PRIMARY KEY (code, version));
+        CREATE TABLE IF NOT EXISTS cases ({', '.join(CASE_COLUMNS)}, PRIMARY KEY (case_id));
+        CREATE INDEX IF NOT EXISTS cases_status_deadline ON cases(status, deadline);
+        CREATE INDEX IF NOT EXISTS cases_item ON cases(item_code);
+        CREATE INDEX IF NOT EXISTS cases_clerk ON cases(accepted_by);
+        CREATE INDEX IF NOT EXISTS cases_date ON cases(accepted_date);
+        CREATE TABLE IF NOT EXISTS case_events ({', '.join(EVENT_COLUMNS)},
+            PRIMARY KEY (case_id, idx));
+        CREATE INDEX IF NOT EXISTS case_events_refusals ON case_events(at)
+            WHERE action IN ('not_accepted', 'returned', 'supplement') AND conflict = 0;
+        """
+    )
+
+
+# -- pure row functions ------------------------------------------------------------------
+def item_versions(value: dict[str, Any]) -> list[CatalogItem]:
+    """All versions held by a catalog_item document, oldest first."""
+    versions = value.get("versions", {})
+    return [CatalogItem.from_dict(versions[k]) for k in sorted(versions, key=int)]
+
+
+def catalog_rows(doc: Doc) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    items = item_versions(doc.value())
+    cur = items[-1]
+    definition = {i.version: json.dumps(i.to_dict(), ensure_ascii=False, sort_keys=True) for i in items}
+    row = {
+        "code": cur.code, "version": cur.version, "name": cur.name, "department": cur.department,
+        "status": cur.status, "accept_level": cur.accept_level,
+        "time_limit_days": cur.time_limit_days, "immediate": int(cur.immediate), "fee": cur.fee,
+        "effective_date": cur.effective_date, "scope": doc.scope,
+        "definition": definition[cur.version],
+    }
+    versions = [{"code": i.code, "version": i.version, "definition": definition[i.version]} for i in items]
+    return row, versions
+
+
+def case_events(value: dict[str, Any]) -> list[lifecycle.Event]:
+    return [lifecycle.Event.from_dict(e) for e in value.get("history", [])]
+
+
+def deferred_materials(value: dict[str, Any]) -> dict[str, str]:
+    """Materials accepted with a commitment: name -> due date."""
+    return {n: m.get("due") or "" for n, m in value.get("materials", {}).items() if m.get("status") == "deferred"}
+
+
+def case_rows(value: dict[str, Any], item: CatalogItem, calendar: WorkCalendar
+              ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The `cases` row and `case_events` rows of one case document."""
+    info, history = value["case"], case_events(value)
+    deferred = deferred_materials(value)
+    state = lifecycle.replay(history, item, deferred)
+    conflicts = set(state.conflicts)
+    accept = next((e for i, e in enumerate(history) if e.action == "accept" and i not in conflicts), None)
+    accepted_date = accept.at[:10] if accept else None
+    deadline = None
+    if accepted_date and not item.immediate:
+        deadline = calendar.add_working_days(date.fromisoformat(accepted_date), item.time_limit_days).isoformat()
+    open_due = [deferred[m] for m in state.deferred_open if deferred[m]]
+    last = history[-1] if history else None
+    row = {
+        "case_id": info["case_id"], "scope": value["meta"]["scope"], "item_code": item.code,
+        "item_version": item.version, "item_name": item.name, "department": item.department,
+        "applicant_id": info["applicant_id"], "applicant_name": info["applicant_name"],
+        "status": state.status, "step": state.step, "node": info["node"],
+        "accepted_at": accept.at if accept else None, "accepted_date": accepted_date,
+        "accepted_by": accept.actor if accept else (history[0].actor if history else None),
+        "deadline": deadline, "time_limit_days": item.time_limit_days,
+        "deferred_open": len(state.deferred_open), "deferred_due": min(open_due) if open_due else None,
+        "conflicts": len(conflicts), "last_action": last.action if last else None,
+        "last_at": last.at if last else None, "closed_at": state.closed_at,
+    }
+    events = [
+        {"case_id": info["case_id"], "idx": i, **{k: getattr(e, k) for k in EVENT_COLUMNS[2:-1]},
+         "conflict": int(i in conflicts)}
+        for i, e in enumerate(history)
+    ]
+    return row, events
+
+
+# -- writing -----------------------------------------------------------------------------
+def _insert(store: Store, table: str, columns: Iterable[str], rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    cols = tuple(columns)
+    sql = f"INSERT OR REPLACE INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+    store.conn.executemany(sql, [tuple(r[c] for c in cols) for r in rows])
+
+
+def item_at(store: Store, code: str, version: int) -> CatalogItem:
+    row = store.conn.execute(
+        "SELECT definition FROM catalog_versions WHERE code = ? AND version = ?", (code, version)
+    ).fetchone()
+    if row is None:
+        raise LookupError(f"catalog item {code} version {version} is not on this node")
+    return CatalogItem.from_dict(json.loads(row[0]))
+
+
+ItemLookup = Callable[[str, int], CatalogItem]
+
+
+def refresh(store: Store, doc: Doc, calendar: WorkCalendar, lookup: ItemLookup | None = None) -> None:
+    """Rewrite the projection rows of one document (inside the caller's transaction)."""
+    value = doc.value()
+    if doc.kind == "catalog_item":
+        row, versions = catalog_rows(doc)
+        _insert(store, "catalog_items", ITEM_COLUMNS, [row])
+        _insert(store, "catalog_versions", ("code", "version", "definition"), versions)
+    elif doc.kind == "case":
+        info = value["case"]
+        item = (lookup or (lambda c, v: item_at(store, c, v)))(info["item_code"], info["item_version"])
+        row, events = case_rows(value, item, calendar)
+        store.conn.execute("DELETE FROM case_events WHERE case_id = ?", (row["case_id"],))
+        _insert(store, "cases", CASE_COLUMNS, [row])
+        _insert(store, "case_events", EVENT_COLUMNS, events)
+
+
+def rebuild(store: Store, calendar: WorkCalendar, progress: Callable[[int], None] = lambda n: None) -> int:
+    """Drop every projection row and recompute them all from the documents, in one
+    transaction. Catalog items first, since cases look up their item version."""
+    n = 0
+    with store.transaction():
+        for table in PROJECTION_TABLES:
+            store.conn.execute(f"DELETE FROM {table}")
+        for kind in ("catalog_item", "case"):
+            for doc in store.docs(kind):
+                refresh(store, doc, calendar)
+                n += 1
+                progress(1)
+    return n
+
+
+def dump(store: Store) -> dict[str, list[tuple]]:
+    """Every projection row, ordered: used to compare a rebuild with the live tables."""
+    out = {}
+    for table in PROJECTION_TABLES:
+        out[table] = store.conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
+    return out

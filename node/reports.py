@@ -1,0 +1,61 @@
+"""Supervision reports: cases near or past their limit, and the weekly refusal report
+(every Friday to the supervision office, 监审办) by the three refusal kinds."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, timedelta
+from typing import Any
+
+from yimen.node.cases import OPEN_STATUSES, card_sql
+from yimen.node.home import Node
+from yimen.schema.case import REFUSALS
+
+
+def overdue(node: Node, today: date | None = None) -> list[dict[str, Any]]:
+    """Open cases with a red or yellow card, most overdue first."""
+    card_expr, params = card_sql(node, today)
+    open_list = "','".join(OPEN_STATUSES)
+    cur = node.store.conn.execute(
+        f"SELECT case_id, item_code, item_name, applicant_name, status, accepted_by, accepted_date,"
+        f" deadline, {card_expr} AS card FROM cases"
+        f" WHERE status IN ('{open_list}') AND deadline <= :yellow_until ORDER BY deadline, case_id",
+        params,
+    )
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r)) for r in cur]
+
+
+def week_of(day: date) -> tuple[date, date]:
+    """Monday and Sunday of the week holding `day`."""
+    monday = day - timedelta(days=day.weekday())
+    return monday, monday + timedelta(days=6)
+
+
+def refusals(node: Node, day: date | None = None) -> dict[str, Any]:
+    """Refusals recorded during the week of `day` (default: this week)."""
+    monday, sunday = week_of(day or node.clock().date())
+    kinds = "','".join(REFUSALS)
+    cur = node.store.conn.execute(
+        "SELECT e.at, e.action AS kind, e.case_id, c.item_code, c.item_name, c.applicant_name,"
+        " e.actor, e.node, e.reason FROM case_events e JOIN cases c USING (case_id)"
+        f" WHERE e.action IN ('{kinds}') AND e.conflict = 0 AND e.at >= ? AND e.at < ?"
+        " ORDER BY e.at, e.case_id",
+        (monday.isoformat(), (sunday + timedelta(days=1)).isoformat()),
+    )
+    cols = [d[0] for d in cur.description]
+    rows = [dict(zip(cols, r)) for r in cur]
+    counts = {k: sum(1 for r in rows if r["kind"] == k) for k in REFUSALS}
+    return {"week_start": monday.isoformat(), "week_end": sunday.isoformat(),
+            "node": node.node_id, "counts": counts, "total": len(rows), "rows": rows}
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return ""
+    out = io.StringIO()
+    w = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return out.getvalue()

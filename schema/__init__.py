@@ -1,0 +1,2 @@
+"""Pure definitions and validation: region codes, ID numbers, catalog items, case
+transitions, the working-day calendar. No I/O and no imports from the rest of Yimen."""

@@ -1,0 +1,239 @@
+"""The case lifecycle (办件): transitions, and the status derived from a case's history.
+
+A case never stores its status. Its history is an append-only list of events (who, where,
+when, what, why); the status is a replay of that list through `apply`. Once offline nodes
+merge their copies, the CRDT joins their histories into one list in a deterministic order
+that respects causality (an event appended after seeing another comes after it). Replaying
+that list is the one conflict rule: **the first event in merged order that is legal wins;
+a later event that is no longer legal is kept, not applied, and flagged as a conflict for
+review.** Every replica replays the same list, so every replica derives the same status and
+the same conflicts; nothing is silently dropped.
+
+Transitions (status before → action → status after):
+
+    (new)                 accept                    accepted
+    (new), supplement     not_accepted (reason)     not_accepted        refusal, terminal
+    accepted, supplement,
+      in_review           returned (reason)         returned            refusal, terminal
+    accepted, in_review   supplement (reason)       supplement          refusal, case waits
+    supplement            supply                    status before the supplement
+    accepted              submit                    in_review (step 0), or approved if the
+                                                    item has no approval steps
+    in_review             approve (step, dept)      in_review / next step / approved
+    in_review             reject (step, dept, reason)  rejected         terminal
+    any open status       deliver (material)        unchanged; a deferred material arrives
+    approved              issue_result              result_issued (blocked while a deferred
+                                                    material is outstanding)
+    result_issued         complete                  completed           terminal
+    accepted (immediate)  complete                  completed           terminal
+    any open but result_issued  withdraw            withdrawn           terminal
+
+In a parallel step (several reviewers in one step) every reviewer decides before the case
+moves on; one rejection ends the case. A decision is legal only from a node at the
+reviewer's level, for the reviewer's department, in the current step, once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Iterable, Mapping
+
+from yimen.schema import region
+from yimen.schema.catalog import CatalogItem
+from yimen.schema.errors import SchemaError
+
+ACTIONS = (
+    "accept", "not_accepted", "returned", "supplement", "supply", "submit", "approve",
+    "reject", "deliver", "issue_result", "complete", "withdraw",
+)
+REFUSALS = ("not_accepted", "returned", "supplement")
+NEEDS_REASON = frozenset(REFUSALS + ("reject",))
+TERMINAL = frozenset({"not_accepted", "returned", "rejected", "completed", "withdrawn"})
+STATUSES = ("new", "accepted", "supplement", "in_review", "approved", "result_issued") + tuple(
+    sorted(TERMINAL)
+)
+
+STATUS_ZH = {
+    "new": "新建", "accepted": "已受理", "supplement": "待补正", "in_review": "审批中",
+    "approved": "已批准", "result_issued": "已出件", "completed": "已办结",
+    "not_accepted": "不予受理", "returned": "已退件", "rejected": "不予批准", "withdrawn": "已撤回",
+}
+ACTION_ZH = {
+    "accept": "受理", "not_accepted": "不予受理", "returned": "退件", "supplement": "补正",
+    "supply": "补正完成", "submit": "提交后台", "approve": "批准", "reject": "不予批准",
+    "deliver": "补交容缺材料", "issue_result": "出件", "complete": "办结", "withdraw": "撤回",
+}
+
+
+class IllegalTransition(SchemaError):
+    """The action is not allowed in the case's current status."""
+
+    code = "illegal_transition"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One entry of a case's history. `at` is an ISO 8601 timestamp with offset."""
+
+    action: str
+    actor: str
+    role: str
+    node: str
+    at: str
+    reason: str = ""
+    step: int | None = None
+    department: str | None = None
+    material: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Event:
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class CaseState:
+    """The status and bookkeeping reached by replaying a history."""
+
+    status: str = "new"
+    step: int = 0
+    resume: str = ""  # the status a supplement returns to
+    approvals: frozenset[tuple[int, str]] = frozenset()
+    deferred_open: frozenset[str] = frozenset()
+    accepted_at: str | None = None
+    closed_at: str | None = None
+    refusal: Event | None = None
+    conflicts: tuple[int, ...] = ()  # indexes of history events not applied
+
+    @property
+    def is_open(self) -> bool:
+        return self.status not in TERMINAL and self.status != "new"
+
+
+def _reviewers(item: CatalogItem, step: int) -> dict[str, str]:
+    """department -> level of the reviewers in `step`."""
+    return {r.department: r.level for r in item.steps[step]}
+
+
+def check(state: CaseState, event: Event, item: CatalogItem) -> None:
+    """Raise IllegalTransition unless `event` may happen in `state`."""
+    reason = _refusal(state, event, item)
+    if reason:
+        zh, en = reason
+        raise IllegalTransition(
+            f"{STATUS_ZH.get(state.status, state.status)}状态下不能{ACTION_ZH.get(event.action, event.action)}：{zh}",
+            f"cannot {event.action} a case in status {state.status}: {en}",
+        )
+
+
+def _refusal(state: CaseState, ev: Event, item: CatalogItem) -> tuple[str, str] | None:
+    s, a = state.status, ev.action
+    if a not in ACTIONS:
+        return "未知操作", f"unknown action {a!r}"
+    if a in NEEDS_REASON and not ev.reason.strip():
+        return "必须填写理由", "a reason is required"
+    allowed = {
+        "accept": s == "new",
+        "not_accepted": s in ("new", "supplement"),
+        "returned": s in ("accepted", "supplement", "in_review"),
+        "supplement": s in ("accepted", "in_review"),
+        "supply": s == "supplement",
+        "submit": s == "accepted" and not item.immediate,
+        "approve": s == "in_review",
+        "reject": s == "in_review",
+        "deliver": state.is_open,
+        "issue_result": s == "approved",
+        "complete": s == "result_issued" or (s == "accepted" and item.immediate),
+        "withdraw": state.is_open and s != "result_issued",
+    }[a]
+    if not allowed:
+        return "当前状态不允许此操作", "not allowed in this status"
+    if a in ("approve", "reject"):
+        return _decision_refusal(state, ev, item)
+    if a == "deliver" and ev.material not in state.deferred_open:
+        return f"材料“{ev.material}”不是待补交的容缺材料", f"{ev.material!r} is not an outstanding deferred material"
+    if a == "issue_result" and state.deferred_open:
+        names = "、".join(sorted(state.deferred_open))
+        return f"容缺材料未补交：{names}", f"deferred material outstanding: {', '.join(sorted(state.deferred_open))}"
+    return None
+
+
+def _decision_refusal(state: CaseState, ev: Event, item: CatalogItem) -> tuple[str, str] | None:
+    if ev.step != state.step:
+        return f"当前是第{state.step + 1}步审批", f"the case is at step {state.step + 1}"
+    reviewers = _reviewers(item, state.step)
+    if ev.department not in reviewers:
+        return f"本步审批部门为{'、'.join(reviewers)}", f"this step is reviewed by {', '.join(reviewers)}"
+    want = reviewers[ev.department]
+    if region.level(ev.node) != want:
+        return f"本步须由{want}级审批", f"this step is decided at {want} level"
+    if (state.step, ev.department) in state.approvals:
+        return "该部门已作出决定", "this department has already decided"
+    return None
+
+
+def apply(state: CaseState, ev: Event, item: CatalogItem, deferred: Iterable[str] = ()) -> CaseState:
+    """The state after a legal event (call `check` first). `deferred` names the materials
+    accepted with a commitment; they become outstanding at acceptance."""
+    a = ev.action
+    if a == "accept":
+        return replace(state, status="accepted", accepted_at=ev.at, deferred_open=frozenset(deferred))
+    if a in ("not_accepted", "returned"):
+        return replace(state, status=a, closed_at=ev.at, refusal=ev)
+    if a == "supplement":
+        return replace(state, status="supplement", resume=state.status, refusal=ev)
+    if a == "supply":
+        return replace(state, status=state.resume, resume="")
+    if a == "submit":
+        return _advance(replace(state, status="in_review", step=0), item)
+    if a == "approve":
+        return _advance(replace(state, approvals=state.approvals | {(state.step, ev.department)}), item)
+    if a == "deliver":
+        return replace(state, deferred_open=state.deferred_open - {ev.material})
+    if a == "reject":
+        return replace(state, status="rejected", closed_at=ev.at)
+    if a == "issue_result":
+        return replace(state, status="result_issued")
+    return replace(state, status={"complete": "completed", "withdraw": "withdrawn"}[a], closed_at=ev.at)
+
+
+def _advance(state: CaseState, item: CatalogItem) -> CaseState:
+    """Move past every step whose reviewers have all approved."""
+    step = state.step
+    while step < len(item.steps) and all((step, d) in state.approvals for d in _reviewers(item, step)):
+        step += 1
+    if step == len(item.steps):
+        return replace(state, status="approved", step=step)
+    return replace(state, step=step)
+
+
+def replay(history: Iterable[Event], item: CatalogItem, deferred: Iterable[str] = ()) -> CaseState:
+    """Derive a case's state from its merged history (see the module docstring)."""
+    state = CaseState()
+    conflicts: list[int] = []
+    deferred = tuple(deferred)
+    for i, ev in enumerate(history):
+        if _refusal(state, ev, item):
+            conflicts.append(i)
+            continue
+        state = apply(state, ev, item, deferred)
+    return replace(state, conflicts=tuple(conflicts))
+
+
+def allowed_actions(state: CaseState, item: CatalogItem, node: str) -> list[str]:
+    """Actions a clerk at `node` could take now (for help text and pages)."""
+    out = []
+    for a in ACTIONS:
+        probe = Event(a, "", "", node, "", reason="-", step=state.step,
+                      material=next(iter(sorted(state.deferred_open)), None))
+        if a in ("approve", "reject"):
+            depts = _reviewers(item, state.step) if state.status == "in_review" else {}
+            if any(_refusal(state, replace(probe, department=d), item) is None for d in depts):
+                out.append(a)
+        elif _refusal(state, probe, item) is None:
+            out.append(a)
+    return out
+

@@ -1,0 +1,183 @@
+"""The node's SQLite file: documents, the change index and the feed.
+
+Tables (their shape is final; sealing and the engine arrive with replication):
+
+- `docs`: one row per document: id, kind, scope, the full oplog, its version vector.
+- `changes`: one row per change span `(doc_id, peer, counter_start)`, its author node and,
+  once signed, the seal that carries it (`seal_seq`). Own changes start unsealed
+  (`seal_seq IS NULL`); their bytes are not stored twice, they are exported from the
+  document when a seal is made. The key includes `doc_id` because Loro counters are per
+  document: one process peer writing two documents starts both at counter 0 (the
+  architecture's `(peer, counter_start)` is unique only within a document).
+- `feed`: append-only, local sequence number, own and received seals alike, exact bytes.
+- `pending`: received changes whose dependencies have not arrived; survives restarts.
+- `quarantine`: refused seals with the reason, for the admin.
+- `meta`: small key/value facts (schema version, per-node sequences).
+
+Every write happens inside `transaction()`: one `BEGIN IMMEDIATE` ... `COMMIT`, rolled back
+whole on any exception. The connection runs in autocommit mode so that nothing but
+`transaction()` opens or closes transactions.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import sqlite_utils
+
+from yimen.sync.docs import Change, Doc, new_peer_id
+from yimen.sync.errors import StoreError
+
+SCHEMA_VERSION = 1
+
+
+class Store:
+    """Documents and their changes in one SQLite file (WAL)."""
+
+    def __init__(self, path: Path | str, peer: int | None = None):
+        try:
+            self.conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            self.db = sqlite_utils.Database(self.conn)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.execute("PRAGMA busy_timeout=5000")
+        except sqlite3.Error as e:
+            raise StoreError(f"无法打开数据库 {path}：{e}", f"cannot open database {path}: {e}") from e
+        self.peer = peer if peer is not None else new_peer_id()
+        self._depth = 0
+        self._create()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def _create(self) -> None:
+        t = self.db
+        t["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+        t["docs"].create(
+            {"doc_id": str, "kind": str, "scope": str, "oplog": bytes, "vv": bytes},
+            pk="doc_id", not_null={"kind", "scope", "oplog", "vv"}, if_not_exists=True,
+        )
+        t["changes"].create(
+            {"doc_id": str, "peer": int, "counter_start": int, "counter_end": int,
+             "kind": str, "scope": str, "author": str, "seal_seq": int},
+            pk=("doc_id", "peer", "counter_start"), if_not_exists=True,
+        )
+        t["feed"].create(
+            {"local_seq": int, "author": str, "seq": int, "scope": str, "body": bytes,
+             "signature": bytes, "received_from": str, "received_at": str},
+            pk="local_seq", not_null={"author", "seq", "scope", "body", "signature"},
+            if_not_exists=True,
+        )
+        t["pending"].create(
+            {"doc_id": str, "peer": int, "counter_start": int, "counter_end": int,
+             "author": str, "seal_seq": int, "blob": bytes},
+            pk=("doc_id", "peer", "counter_start"), if_not_exists=True,
+        )
+        t["quarantine"].create(
+            {"id": int, "received_from": str, "received_at": str, "author": str, "seq": int,
+             "reason": str, "body": bytes},
+            pk="id", if_not_exists=True,
+        )
+        self.conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS feed_author_seq ON feed(author, seq)")
+        self.conn.execute(
+            "CREATE INDEX IF NOT EXISTS changes_unsealed ON changes(scope) WHERE seal_seq IS NULL"
+        )
+        self.conn.execute("CREATE INDEX IF NOT EXISTS docs_kind ON docs(kind)")
+        if self.meta("schema_version") is None:
+            with self.transaction():
+                self.set_meta("schema_version", str(SCHEMA_VERSION))
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One SQLite transaction; nested calls join the outer one."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+        finally:
+            self._depth = 0
+
+    def _require_tx(self) -> None:
+        if not self._depth:
+            raise RuntimeError("write outside a transaction")
+
+    # -- small facts ---------------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._require_tx()
+        self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    def next_sequence(self, name: str) -> int:
+        """The next number of a per-node counter (inside the caller's transaction)."""
+        self._require_tx()
+        n = int(self.meta(f"seq:{name}") or 0) + 1
+        self.set_meta(f"seq:{name}", str(n))
+        return n
+
+    # -- documents -----------------------------------------------------------------------
+    def new_doc(self, doc_id: str, kind: str, scope: str) -> Doc:
+        return Doc.new(doc_id, kind, scope, self.peer)
+
+    def get(self, doc_id: str) -> Doc | None:
+        row = self.conn.execute(
+            "SELECT kind, scope, oplog FROM docs WHERE doc_id = ?", (doc_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        return Doc.from_bytes(doc_id, row[0], row[1], row[2], self.peer)
+
+    def exists(self, doc_id: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM docs WHERE doc_id = ?", (doc_id,)).fetchone() is not None
+
+    def docs(self, kind: str | None = None) -> Iterator[Doc]:
+        sql = "SELECT doc_id, kind, scope, oplog FROM docs"
+        rows = self.conn.execute(sql + " WHERE kind = ? ORDER BY doc_id", (kind,)) if kind else \
+            self.conn.execute(sql + " ORDER BY doc_id")
+        for doc_id, k, scope, oplog in rows:
+            yield Doc.from_bytes(doc_id, k, scope, oplog, self.peer)
+
+    def count(self, kind: str) -> int:
+        return self.conn.execute("SELECT count(*) FROM docs WHERE kind = ?", (kind,)).fetchone()[0]
+
+    def save(self, doc: Doc, author: str) -> Change | None:
+        """Commit `doc`'s pending edits as one change by node `author` and store it."""
+        self._require_tx()
+        change = doc.commit()
+        if change is None:
+            return None
+        self.conn.execute(
+            "INSERT OR REPLACE INTO docs(doc_id, kind, scope, oplog, vv) VALUES (?, ?, ?, ?, ?)",
+            (doc.doc_id, doc.kind, doc.scope, doc.oplog(), doc.version()),
+        )
+        self.conn.execute(
+            "INSERT INTO changes(doc_id, peer, counter_start, counter_end, kind, scope, author)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (change.doc_id, change.peer, change.counter_start, change.counter_end,
+             change.kind, change.scope, author),
+        )
+        return change
+
+    def unsealed(self) -> list[Change]:
+        rows = self.conn.execute(
+            "SELECT doc_id, kind, scope, peer, counter_start, counter_end FROM changes"
+            " WHERE seal_seq IS NULL ORDER BY rowid"
+        )
+        return [Change(*r) for r in rows]
