@@ -71,7 +71,7 @@ def case_accept(ctx: click.Context, clerk: str, item_code: str, applicant_id: st
 
     \b
     Example:
-        yimen case accept --clerk c01 --item MZ-001 --applicant-id 440608199001011234 \\
+        yimen case accept --clerk c01 --item MZ-001 --applicant-id 440608199001011235 \\
             --applicant-name 陈美玲 --all-materials --defer 收入证明
     """
     node = open_node(ctx)
@@ -105,7 +105,7 @@ def case_not_accept(ctx: click.Context, clerk: str, item_code: str, applicant_id
 
     \b
     Example:
-        yimen case not-accept --clerk c01 --item MZ-001 --applicant-id 440608199001011234 \\
+        yimen case not-accept --clerk c01 --item MZ-001 --applicant-id 440608199001011235 \\
             --applicant-name 陈美玲 --reason 不属于本村户籍
     """
     row = cases.not_accept(open_node(ctx), clerk, item_code, applicant_id, applicant_name, reason)

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -77,6 +77,27 @@ def _is_weekend(d: datetime.date) -> bool:
     return d.weekday() >= 5
 
 
+def _index(
+    holidays: frozenset[datetime.date], workdays: frozenset[datetime.date]
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """Precompute the rank function: working days among ordinals 1..x.
+
+    rank(x) = _weekdays_upto(x) + net[i], where i is the number of special days <= x and
+    net[i] the adjustment they bring: -1 for each holiday on a weekday, +1 for each make-up
+    day on a weekend (other holidays and make-up days change nothing). Returns the sorted
+    special ordinals, ``net`` (length + 1) and the rank at each special day (non-decreasing,
+    so it can be binary-searched).
+    """
+    off = [(d.toordinal(), -1) for d in holidays if not _is_weekend(d)]
+    on = [(d.toordinal(), +1) for d in workdays if _is_weekend(d)]
+    specials = sorted(off + on)
+    net = [0]
+    for _, step in specials:
+        net.append(net[-1] + step)
+    ranks = [_weekdays_upto(o) + net[i + 1] for i, (o, _) in enumerate(specials)]
+    return tuple(o for o, _ in specials), tuple(net), tuple(ranks)
+
+
 @dataclass(frozen=True)
 class WorkCalendar:
     """Public holidays and make-up working days; everything else is Monday-Friday.
@@ -91,10 +112,10 @@ class WorkCalendar:
         default_factory=dict, compare=False, hash=False, repr=False
     )
     years: frozenset[int] = frozenset()
-    _off: tuple[int, ...] = field(init=False, repr=False, compare=False, hash=False)
-    _on: frozenset[int] = field(init=False, repr=False, compare=False, hash=False)
-    _on_sorted: tuple[int, ...] = field(init=False, repr=False, compare=False, hash=False)
+    # Precomputed index, see _index().
     _special: tuple[int, ...] = field(init=False, repr=False, compare=False, hash=False)
+    _net: tuple[int, ...] = field(init=False, repr=False, compare=False, hash=False)
+    _rank: tuple[int, ...] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         holidays = frozenset(self.holidays)
@@ -107,13 +128,12 @@ class WorkCalendar:
         set_(self, "workdays", workdays)
         set_(self, "names", MappingProxyType(dict(self.names)))
         set_(self, "years", frozenset(self.years))
-        # Only holidays on weekdays and make-up days on weekends change a Monday-Friday count.
-        off = sorted(d.toordinal() for d in holidays if not _is_weekend(d))
-        on = sorted(d.toordinal() for d in workdays if _is_weekend(d))
-        set_(self, "_off", tuple(off))
-        set_(self, "_on", frozenset(on))
-        set_(self, "_on_sorted", tuple(on))
-        set_(self, "_special", tuple(sorted(off + on)))
+        for name, value in zip(("_special", "_net", "_rank"), _index(holidays, workdays)):
+            set_(self, name, value)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # MappingProxyType cannot be pickled; rebuild from the public fields instead.
+        return (WorkCalendar, (self.holidays, self.workdays, dict(self.names), self.years))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> WorkCalendar:
@@ -161,20 +181,13 @@ class WorkCalendar:
             return False
         return d.weekday() < 5
 
-    def _count(self, a: int, b: int) -> int:
-        """Working days among ordinals ``a < d <= b`` (requires ``a <= b``)."""
-        off, on = self._off, self._on_sorted
-        plain = _weekdays_upto(b) - _weekdays_upto(a)
-        removed = bisect_right(off, b) - bisect_right(off, a)
-        added = bisect_right(on, b) - bisect_right(on, a)
-        return plain - removed + added
+    def _rank_of(self, ordinal: int) -> int:
+        """Working days from the epoch up to and including ``ordinal`` (see _index)."""
+        return _weekdays_upto(ordinal) + self._net[bisect_right(self._special, ordinal)]
 
     def working_days_between(self, start: datetime.date, end: datetime.date) -> int:
-        """Working days d with start < d <= end; minus those with end < d <= start if end < start."""
-        a, b = _ordinal(start), _ordinal(end)
-        if a <= b:
-            return self._count(a, b)
-        return -self._count(b, a)
+        """Working days d with start < d <= end; if end < start, minus those end < d <= start."""
+        return self._rank_of(_ordinal(end)) - self._rank_of(_ordinal(start))
 
     def add_working_days(self, start: datetime.date, n: int) -> datetime.date:
         """The n-th working day after ``start`` (start not counted); ``start`` itself if n == 0."""
@@ -183,20 +196,14 @@ class WorkCalendar:
             raise ValueError(f"n must be >= 0, got {n}")
         if n == 0:
             return start
-        specials, need = self._special, n
-        i = bisect_right(specials, origin)
-        while True:
-            target = _nth_weekday(_weekdays_upto(origin) + need)
-            if i == len(specials) or specials[i] > target:
-                return datetime.date.fromordinal(target)
-            # A special day comes first: consume the plain weekdays before it, then it.
-            special = specials[i]
-            need -= _weekdays_upto(special - 1) - _weekdays_upto(origin)
-            if special in self._on:
-                need -= 1
-                if need == 0:
-                    return datetime.date.fromordinal(special)
-            origin, i = special, i + 1
+        # The answer is the first day whose rank reaches `target`. Find the first special day
+        # reaching it; before it the net adjustment is constant, so a closed formula applies.
+        target = self._rank_of(origin) + n
+        k = bisect_left(self._rank, target)
+        day = _nth_weekday(target - self._net[k])
+        if k < len(self._special) and day >= self._special[k]:
+            day = self._special[k]  # a make-up day is the n-th working day
+        return datetime.date.fromordinal(day)
 
     def card(self, deadline: datetime.date, today: datetime.date, yellow_days: int = 1) -> str:
         """"red" past the deadline, "yellow" within ``yellow_days`` working days, else "green"."""
@@ -208,7 +215,7 @@ class WorkCalendar:
         return "green"
 
     def yellow_until(self, today: datetime.date, yellow_days: int = 1) -> datetime.date:
-        """Last date still yellow: deadlines d with today <= d <= this are exactly the yellow ones."""
+        """Last yellow date: deadlines d with today <= d <= it are exactly the yellow ones."""
         _check_yellow_days(yellow_days)
         return self.add_working_days(today, yellow_days + 1) - _ONE_DAY
 

@@ -492,7 +492,7 @@ def parse_catalog_csv(text: str, default_effective_date: str = "") -> list[Catal
                 places.append((f"第{line}行", f"line {line}"))
                 items.append(_csv_item(row, columns, default_effective_date, places[-1]))
     except csv.Error as exc:
-        raise InvalidCatalog(f"CSV 格式错误：{exc}", f"malformed CSV: {exc}",
+        raise InvalidCatalog(f"CSV 格式错误（如引号未闭合）：{exc}", f"malformed CSV: {exc}",
                              where=f"第{reader.line_num}行",
                              where_en=f"line {reader.line_num}") from None
     if columns is None:

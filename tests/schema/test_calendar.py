@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import pickle
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -231,7 +232,16 @@ def test_merge_combines_years_and_detects_conflicts() -> None:
 
 def test_calendars_are_hashable_and_comparable() -> None:
     assert shipped() == WorkCalendar.from_dict(json.loads(CALENDAR_FILE.read_text("utf-8")))
-    assert hash(shipped()) == hash(WorkCalendar(shipped().holidays, shipped().workdays, years=shipped().years))
+    cal = shipped()
+    assert hash(cal) == hash(WorkCalendar(cal.holidays, cal.workdays, years=cal.years))
+
+
+def test_calendars_survive_pickling() -> None:
+    cal = shipped()
+    copy = pickle.loads(pickle.dumps(cal))
+    assert copy == cal
+    assert copy.names == cal.names
+    assert copy.add_working_days(D(2026, 9, 30), 1) == D(2026, 10, 8)
 
 
 # --- properties -----------------------------------------------------------------------
@@ -290,7 +300,9 @@ def test_card_agrees_with_yellow_until(cal: WorkCalendar, today: D, offset: int,
 
 
 @given(any_calendar, window, st.integers(1, 5))
-def test_yellow_until_equals_add_for_working_day_deadlines(cal: WorkCalendar, today: D, y: int) -> None:
+def test_yellow_until_equals_add_for_working_day_deadlines(
+    cal: WorkCalendar, today: D, y: int
+) -> None:
     # The simpler form add_working_days(today, y) selects the same working-day deadlines.
     last = cal.yellow_until(today, y)
     assert cal.add_working_days(today, y) <= last

@@ -72,7 +72,9 @@ def test_legacy_number_may_not_contain_x() -> None:
         validate_id_number("11010549123100X")
 
 
-@pytest.mark.parametrize("value", ["", "1101051949123100", "1101051949123100211", "11010519491231002X1"])
+@pytest.mark.parametrize(
+    "value", ["", "1101051949123100", "1101051949123100211", "11010519491231002X1"]
+)
 def test_bad_length(value: str) -> None:
     with pytest.raises(InvalidIdNumber, match="must have 18 characters"):
         validate_id_number(value)

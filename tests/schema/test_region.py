@@ -62,7 +62,9 @@ def test_non_digit_message_names_the_character() -> None:
     assert "“a”" in info.value.zh
 
 
-@pytest.mark.parametrize("raw", ["4", "440", "44060", "4406081", "44060810", "4406081000", "4406081000011"])
+@pytest.mark.parametrize(
+    "raw", ["4", "440", "44060", "4406081", "44060810", "4406081000", "4406081000011"]
+)
 def test_normalize_rejects_wrong_length(raw: str) -> None:
     with pytest.raises(InvalidRegionCode, match="must have 12 digits"):
         normalize(raw)
@@ -73,13 +75,20 @@ def test_empty_string_is_a_length_error() -> None:
         normalize("   ")
 
 
-@pytest.mark.parametrize("raw", ["00", "10", "16", "20", "24", "30", "38", "40", "47", "55", "60", "66", "70", "72", "80", "83", "99"])
+@pytest.mark.parametrize(
+    "raw",
+    ["00", "10", "16", "20", "24", "30", "38", "40", "47", "55", "60", "66", "70", "72", "80",
+     "83", "99"],
+)
 def test_normalize_rejects_unknown_province(raw: str) -> None:
     with pytest.raises(InvalidRegionCode, match="unknown province"):
         normalize(raw + "0608")
 
 
-@pytest.mark.parametrize("raw", ["11", "15", "21", "23", "31", "37", "41", "46", "50", "54", "61", "65", "71", "81", "82"])
+@pytest.mark.parametrize(
+    "raw",
+    ["11", "15", "21", "23", "31", "37", "41", "46", "50", "54", "61", "65", "71", "81", "82"],
+)
 def test_normalize_accepts_every_province_range_boundary(raw: str) -> None:
     assert normalize(raw) == raw + "0" * 10
 

@@ -1,0 +1,408 @@
+#!/usr/bin/env python
+"""Local benchmark of a village node: accept many cases, then time the lists and reports.
+
+Not a test: it prints a table and a FINAL line (one JSON object) and never fails on a
+missed target (it marks it). Usage:
+
+    python scripts/bench_local.py [--cases N] [--home DIR] [--seed S]
+
+Without --home the node lives in a fresh temporary directory that is deleted at the end.
+Targets (per the node's requirements): >= 1000 accepts/s, accept p99 < 10 ms, every
+filtered list < 50 ms, < 2 KB of database per case.
+
+The clock starts ~60 calendar days before 2026-11-20 and moves forward over the working
+days as cases are accepted, so at "today" (2026-11-20 10:00 China time) the open cases
+carry red, yellow and green cards. About 30% of the promised cases (承诺件) are then pushed
+on: submitted, decided at village level where the item's current step allows it, some
+sent back for supplement or returned, some delivered and completed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+
+from yimen.node import cases, catalog, clerks, home, reports
+from yimen.node.progress import progress
+from yimen.schema.case import IllegalTransition
+from yimen.schema.catalog import DEPARTMENTS, parse_catalog_json
+from yimen.schema.idnumber import check_digit
+
+VILLAGE = "440608100201"
+TODAY = datetime(2026, 11, 20, 10, 0, tzinfo=home.CHINA_TZ)
+START = TODAY - timedelta(days=60)
+OPEN_MINUTES = (8 * 60 + 30, 17 * 60 + 30)  # the service window: 08:30-17:30
+TARGETS = {"accepts_per_s": 1000, "accept_p99_ms": 10, "list_ms": 50, "db_bytes_per_case": 2048}
+
+SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余"
+            "杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史"
+            "欧阳司马")
+GIVEN = ("伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红建国文辉志鹏海燕春梅林"
+         "丹宇浩婷雪琳晨欣怡俊杰思源佳慧子轩梓涵雨桐嘉宁德福贵荣金凤秋菊冬生")
+SUPPLEMENT_REASONS = ("户口簿复印件不清晰，请重新提供", "收入证明缺少单位盖章", "申请表未签字",
+                      "相片不符合要求", "证明材料已过期")
+RETURN_REASONS = ("申请人不符合本事项申请条件", "不属于本村户籍", "重复申请", "申请人主动放弃")
+NAME_RNG_SEED = 42
+
+
+class Clock:
+    """A settable clock in China time (as in tests/node/conftest.py)."""
+
+    def __init__(self, start: datetime):
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw: float) -> None:
+        self.now += timedelta(**kw)
+
+
+def load_catalog_text(wait_s: float) -> tuple[str, str]:
+    """The shipped sample catalog (waiting up to `wait_s` for it to appear and parse), or
+    the tests' mini catalog."""
+    res = resources.files("yimen.node") / "data/catalog_sample.json"
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            text = res.read_text("utf-8")
+            if parse_catalog_json(text, "2026-01-01"):
+                return text, "node/data/catalog_sample.json"
+        except Exception as e:  # noqa: BLE001 - still being written, or absent
+            err = e
+        else:
+            err = None
+        if time.monotonic() >= deadline:
+            break
+        print(f"catalog_sample.json not usable yet ({err}); waiting", file=sys.stderr)
+        time.sleep(5)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "node"))
+    from conftest import MINI_CATALOG  # type: ignore[import-not-found]
+    return MINI_CATALOG, "tests/node/conftest.py MINI_CATALOG"
+
+
+def working_slots(node: home.Node, n: int) -> list[datetime]:
+    """`n` acceptance times spread evenly over the working days in [START, TODAY]."""
+    days, d = [], START.date()
+    while d <= TODAY.date():
+        if node.calendar.is_working_day(d):
+            days.append(d)
+        d += timedelta(days=1)
+    return days
+
+
+def slot(days: list[date], i: int, n: int) -> datetime:
+    """The acceptance time of case `i` of `n`: evenly over the days' opening hours, the last
+    one just before TODAY's 10:00."""
+    per_day = OPEN_MINUTES[1] - OPEN_MINUTES[0]
+    total = per_day * (len(days) - 1) + (TODAY.hour * 60 - OPEN_MINUTES[0])
+    minute = total * i / max(1, n)
+    day, within = divmod(minute, per_day)
+    d = days[int(day)]
+    return datetime(d.year, d.month, d.day, tzinfo=home.CHINA_TZ) + timedelta(minutes=OPEN_MINUTES[0] + within)
+
+
+class Gen:
+    """Applicants and applications from fixed-seed generators."""
+
+    def __init__(self, seed: int):
+        self.names = random.Random(NAME_RNG_SEED)
+        self.rng = random.Random(seed)
+
+    def name(self) -> str:
+        r = self.names
+        surname = r.choice(("欧阳", "司马")) if r.random() < 0.01 else r.choice(SURNAMES[:-4])
+        return surname + "".join(r.choice(GIVEN) for _ in range(r.choice((1, 2, 2, 2))))
+
+    def id_number(self) -> str:
+        r = self.rng
+        birth = date(1935, 1, 1) + timedelta(days=r.randrange(365 * 73))  # 1935..2007
+        body = f"440608{birth:%Y%m%d}{r.randrange(1000):03d}"
+        return body + check_digit(body)
+
+    def sha(self) -> str:
+        return hashlib.sha256(self.rng.randbytes(32)).hexdigest()
+
+    def application(self, item) -> cases.Application:
+        r = self.rng
+        deferrable = [m.name for m in item.materials if m.requirement == "deferrable"]
+        deferred: dict[str, str | None] = {}
+        if deferrable and not item.immediate and r.random() < 0.25:
+            deferred[r.choice(deferrable)] = None
+        provided = {m.name: self.sha() for m in item.materials
+                    if m.name not in deferred and (m.requirement != "optional" or r.random() < 0.3)}
+        phone = f"1{r.choice('3589')}{r.randrange(10**9):09d}" if r.random() < 0.7 else ""
+        return cases.Application(item.code, self.id_number(), self.name(), provided, deferred, phone)
+
+
+def pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def timed(fn, repeat: int = 5) -> tuple[float, int]:
+    """Median wall ms of `repeat` calls, and the size of the last result."""
+    times, size = [], 0
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append((time.perf_counter() - t0) * 1000)
+        size = len(out["rows"]) if isinstance(out, dict) else len(out)
+    return statistics.median(times), size
+
+
+def push_cases(node: home.Node, clock: Clock, accepted: list[tuple[str, str, datetime]],
+               items: dict, clerk_ids: list[str], rng: random.Random) -> dict[str, int]:
+    """Move ~30% of promised cases on, with varied outcomes. Returns action counts."""
+    counts: dict[str, int] = {}
+
+    def do(case_id: str, action: str, clerk: str, **kw) -> bool:
+        try:
+            cases.act(node, case_id, action, clerk, **kw)
+        except IllegalTransition:
+            counts["illegal"] = counts.get("illegal", 0) + 1
+            return False
+        counts[action] = counts.get(action, 0) + 1
+        return True
+
+    promised = [a for a in accepted if not items[a[1]].immediate]
+    chosen = rng.sample(promised, int(len(promised) * 0.3))
+    chosen.sort(key=lambda a: a[0])
+    with progress(len(chosen), "push") as advance:
+        for case_id, code, at in chosen:
+            item = items[code]
+            clerk = rng.choice(clerk_ids)
+            # The follow-up happens 0-6 days after acceptance, never after TODAY.
+            clock.now = min(TODAY - timedelta(minutes=5), at + timedelta(hours=rng.uniform(1, 144)))
+            roll = rng.random()
+            if roll < 0.08:
+                do(case_id, "supplement", clerk, reason=rng.choice(SUPPLEMENT_REASONS))
+            elif roll < 0.13:
+                do(case_id, "returned", clerk, reason=rng.choice(RETURN_REASONS))
+            elif do(case_id, "submit", clerk):
+                step = 0
+                while step < len(item.steps) and all(r.level == "village" for r in item.steps[step]):
+                    if rng.random() < 0.03:
+                        do(case_id, "reject", clerk, reason="经村民代表评议不符合条件",
+                           department=item.steps[step][0].department)
+                        break
+                    for r in item.steps[step]:
+                        do(case_id, "approve", clerk, department=r.department)
+                    step += 1
+                else:
+                    if step == len(item.steps) and rng.random() < 0.7:  # approved at village
+                        row = cases.get_row(node, case_id)
+                        if row["deferred_open"]:
+                            value = node.store.get(case_id).value()
+                            for name, m in value["materials"].items():
+                                if m.get("status") == "deferred":
+                                    do(case_id, "deliver", clerk, material=name)
+                        if do(case_id, "issue_result", clerk):
+                            do(case_id, "complete", clerk)
+            advance(1)
+    # A few refusals at the window (不予受理) in the current week, for the weekly report.
+    return counts
+
+
+def file_size(p: Path) -> int:
+    return p.stat().st_size if p.exists() else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cases", type=int, default=20000, help="cases to accept (default 20000)")
+    ap.add_argument("--home", default="", help="node folder (must not hold a node); kept afterwards")
+    ap.add_argument("--seed", type=int, default=1, help="seed of the application generator")
+    ap.add_argument("--catalog-wait", type=float, default=120,
+                    help="seconds to wait for node/data/catalog_sample.json to be usable")
+    ap.add_argument("--profile", default="", help="write a cProfile of the accept phase to this file")
+    args = ap.parse_args(argv)
+    n = args.cases
+
+    tmp = None
+    if args.home:
+        node_home = Path(args.home)
+    else:
+        tmp = tempfile.mkdtemp(prefix="yimen-bench-")
+        node_home = Path(tmp) / "village"
+    try:
+        return run(node_home, n, args)
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(node_home: Path, n: int, args: argparse.Namespace) -> int:
+    clock = Clock(START.replace(hour=8, minute=0))
+    node = home.init(node_home, VILLAGE, "基准村", clock=clock)
+    cat_text, cat_source = load_catalog_text(args.catalog_wait)
+    catalog.import_items(node, parse_catalog_json(cat_text, "2026-01-01"))
+    clerk_ids = ["c01", "c02", "c03"]
+    for cid, name in zip(clerk_ids, ("李敏", "王芳", "陈美玲")):
+        clerks.add(node, cid, name, list(DEPARTMENTS))
+    items = {r["code"]: catalog.current(node, r["code"]) for r in catalog.list_items(node)}
+    codes = sorted(items)
+    # Weighted like a village window: immediate prints are common, each item still appears.
+    weights = [3 if items[c].immediate else 1 for c in codes]
+
+    gen = Gen(args.seed)
+    days = working_slots(node, n)
+    accepted: list[tuple[str, str, datetime]] = []
+    lat: list[float] = []
+    prof = None
+    if args.profile:
+        import cProfile
+        prof = cProfile.Profile()
+    chosen_codes = gen.rng.choices(codes, weights, k=n)
+    with progress(n, "accept") as advance:
+        t_phase = time.perf_counter()
+        if prof:
+            prof.enable()
+        for i, code in enumerate(chosen_codes):
+            clock.now = slot(days, i, n)
+            app = gen.application(items[code])
+            clerk = clerk_ids[i % 3]
+            t0 = time.perf_counter()
+            row = cases.accept(node, clerk, app)
+            lat.append(time.perf_counter() - t0)
+            accepted.append((row["case_id"], code, clock.now))
+            advance(1)
+        if prof:
+            prof.disable()
+        phase_s = time.perf_counter() - t_phase
+    if prof:
+        prof.dump_stats(args.profile)
+
+    t_push = time.perf_counter()
+    counts = push_cases(node, clock, accepted, items, clerk_ids, random.Random(args.seed + 1))
+    # Refusals at the window (不予受理), spread over the last two weeks.
+    for k in range(max(3, n // 500)):
+        clock.now = TODAY - timedelta(hours=gen.rng.uniform(1, 24 * 14))
+        code = gen.rng.choice(codes)
+        cases.not_accept(node, clerk_ids[k % 3], code, gen.id_number(), gen.name(), "不属于本村户籍")
+        counts["not_accepted"] = counts.get("not_accepted", 0) + 1
+    push_s = time.perf_counter() - t_push
+
+    # -- queries at "today" ----------------------------------------------------------------
+    clock.now = TODAY
+    node.store.conn.execute("ANALYZE")  # as a node would after a bulk load; harmless otherwise
+    busiest_item = node.store.conn.execute(
+        "SELECT item_code FROM cases GROUP BY item_code ORDER BY count(*) DESC LIMIT 1").fetchone()[0]
+    filters = {
+        "status=in_review": dict(status="in_review"),
+        "card=red": dict(card="red"),
+        "card=yellow": dict(card="yellow"),
+        f"item={busiest_item}": dict(item=busiest_item),
+        "clerk=c02": dict(clerk="c02"),
+        "date 2026-10-12..18": dict(date_from="2026-10-12", date_to="2026-10-18"),
+        "status=supplement,card=red": dict(status="supplement", card="red"),
+        "(none)": {},
+    }
+    list_results = {label: timed(lambda kw=kw: cases.list_cases(node, **kw)) for label, kw in filters.items()}
+    overdue_ms, overdue_n = timed(lambda: reports.overdue(node))
+    refusals_ms, refusals_n = timed(lambda: reports.refusals(node))
+    first = accepted[len(accepted) // 2][0]
+    show_ms, _ = timed(lambda: cases.show(node, first)["history"])
+    cards = dict(node.store.conn.execute(
+        f"SELECT card, count(*) FROM (SELECT {cases.card_sql(node)[0]} AS card FROM cases) GROUP BY card",
+        cases.card_sql(node)[1]).fetchall())
+    statuses = dict(node.store.conn.execute("SELECT status, count(*) FROM cases GROUP BY status").fetchall())
+
+    # -- size ----------------------------------------------------------------------------
+    node.store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db = node_home / home.DB_FILE
+    db_bytes = file_size(db) + file_size(Path(str(db) + "-wal"))
+    table_bytes = {}
+    try:
+        table_bytes = dict(node.store.conn.execute(
+            "SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC").fetchall())
+    except Exception:  # noqa: BLE001 - dbstat not compiled in
+        pass
+    node.close()
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    lat_ms = [x * 1000 for x in lat]
+    list_ms = max(m for m, _ in list_results.values())
+    result = {
+        "cases": n,
+        "accepts_per_s": round(n / phase_s, 1),
+        "accept_p50_ms": round(pct(lat_ms, 50), 3),
+        "accept_p99_ms": round(pct(lat_ms, 99), 3),
+        "accept_max_ms": round(max(lat_ms), 3),
+        "accept_phase_s": round(phase_s, 2),
+        "list_ms": round(list_ms, 3),
+        "list_ms_by_filter": {k: round(m, 3) for k, (m, _) in list_results.items()},
+        "overdue_ms": round(overdue_ms, 3),
+        "overdue_rows": overdue_n,
+        "refusals_ms": round(refusals_ms, 3),
+        "refusals_rows": refusals_n,
+        "show_ms": round(show_ms, 3),
+        "push_s": round(push_s, 2),
+        "actions": counts,
+        "cards": {k or "closed": v for k, v in cards.items()},
+        "statuses": statuses,
+        "db_bytes": db_bytes,
+        "db_bytes_per_case": round(db_bytes / n, 1),
+        "table_bytes_per_case": {k: round(v / n, 1) for k, v in table_bytes.items() if v / n >= 1},
+        "peak_rss_mb": round(peak_rss_mb, 1),
+        "catalog": f"{cat_source} ({len(items)} items)",
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+    }
+    print_table(result, list_results)
+    print("FINAL " + json.dumps(result, ensure_ascii=False, separators=(",", ":")))
+    return 0
+
+
+def print_table(r: dict, list_results: dict) -> None:
+    def mark(key: str, good: bool) -> str:
+        return "ok" if good else "MISSED"
+
+    rows = [
+        ("cases accepted", f"{r['cases']}", ""),
+        ("accept phase", f"{r['accept_phase_s']} s", ""),
+        ("accepts/s", f"{r['accepts_per_s']}", f">= 1000  {mark('a', r['accepts_per_s'] >= 1000)}"),
+        ("accept p50", f"{r['accept_p50_ms']} ms", ""),
+        ("accept p99", f"{r['accept_p99_ms']} ms", f"< 10 ms  {mark('p', r['accept_p99_ms'] < 10)}"),
+        ("accept max", f"{r['accept_max_ms']} ms", ""),
+    ]
+    for label, (ms, size) in list_results.items():
+        rows.append((f"list {label}", f"{ms:.3f} ms ({size} rows)", f"< 50 ms  {mark('l', ms < 50)}"))
+    rows += [
+        ("list_ms (worst median)", f"{r['list_ms']} ms", f"< 50 ms  {mark('l', r['list_ms'] < 50)}"),
+        ("report overdue", f"{r['overdue_ms']} ms ({r['overdue_rows']} rows)", ""),
+        ("report refusals (week)", f"{r['refusals_ms']} ms ({r['refusals_rows']} rows)", ""),
+        ("case show", f"{r['show_ms']} ms", ""),
+        ("push phase", f"{r['push_s']} s", ""),
+        ("db bytes / case", f"{r['db_bytes_per_case']}", f"< 2048   {mark('d', r['db_bytes_per_case'] < 2048)}"),
+        ("peak RSS", f"{r['peak_rss_mb']} MB", ""),
+    ]
+    w0 = max(len(a) for a, _, _ in rows)
+    w1 = max(len(b) for _, b, _ in rows)
+    print(f"Yimen local benchmark — {r['catalog']}, Python {r['python']}, {r['cpus']} CPUs")
+    print(f"{'measure'.ljust(w0)}  {'value'.ljust(w1)}  target")
+    print("-" * (w0 + w1 + 20))
+    for a, b, c in rows:
+        print(f"{a.ljust(w0)}  {b.ljust(w1)}  {c}")
+    print(f"cards at {TODAY:%Y-%m-%d}: {r['cards']}")
+    print(f"statuses: {r['statuses']}")
+    print(f"actions: {r['actions']}")
+    if r["table_bytes_per_case"]:
+        print("bytes per case by table/index: " + ", ".join(
+            f"{k} {v}" for k, v in r["table_bytes_per_case"].items()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""The command line as a clerk uses it, through click's CliRunner."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import id_number
+from yimen.node import home
+from yimen.node.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "node" / "data"
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    monkeypatch.setenv("YIMEN_HOME", str(tmp_path / "node"))
+    monkeypatch.delenv("YIMEN_CLERK", raising=False)
+    runner = CliRunner()
+
+    def run(*args: str, ok: bool = True):
+        result = runner.invoke(main, list(args), catch_exceptions=False)
+        assert (result.exit_code == 0) == ok, result.output
+        return result
+    run("init", "--region", "440608100201", "--name", "示范村")
+    return run
+
+
+def _db_dump(tmp_path) -> list[str]:
+    with home.open_node(tmp_path / "node") as node:
+        return list(node.store.conn.iterdump())
+
+
+def test_a_clerks_day(cli):
+    cli("catalog", "import", str(SAMPLE / "catalog_sample.json"))
+    cli("catalog", "import", str(SAMPLE / "catalog_sample.csv"))
+    assert "最低生活保障" in cli("catalog", "list", "--search", "低保").output + \
+        cli("catalog", "list", "--search", "最低").output
+    assert "申请材料" in cli("catalog", "show", "MZ-003").output
+    cli("clerk", "add", "--id", "c01", "--name", "李敏", "--role", "民政", "--role", "村委会")
+    out = cli("case", "accept", "--clerk", "c01", "--item", "MZ-003", "--applicant-id", id_number(),
+              "--applicant-name", "陈美玲", "--all-materials", "--defer", "遭遇困难的相关证明", "--json").output
+    cid = json.loads(out)["case_id"]
+    cli("case", "act", cid, "submit", "--clerk", "c01")
+    cli("case", "act", cid, "approve", "--clerk", "c01")
+    shown = cli("case", "show", cid).output
+    assert "提交后台" in shown and "批准" in shown and "审批中" in shown
+    listed = json.loads(cli("case", "list", "--status", "in_review", "--json").output)
+    assert [r["case_id"] for r in listed] == [cid]
+    cli("case", "act", cid, "supplement", "--clerk", "c01", "--reason", "收入材料不全")
+    refusals = json.loads(cli("report", "refusals", "--week", "--json").output)
+    assert refusals["counts"]["supplement"] == 1 and refusals["rows"][0]["reason"] == "收入材料不全"
+    assert cli("report", "refusals", "--csv").output.startswith("at,kind,case_id")
+    assert "红牌 0 件" in cli("report", "overdue").output
+    assert "已从" in cli("rebuild").output
+    assert json.loads(cli("status", "--json").output)["cases"] == 1
+
+
+@pytest.mark.parametrize("args,message", [
+    (["case", "accept", "--clerk", "c01", "--item", "MZ-003", "--applicant-id", "44060819900101123",
+      "--applicant-name", "陈", "--all-materials"], "18"),
+    (["case", "accept", "--clerk", "c01", "--item", "NOPE", "--applicant-id", id_number(),
+      "--applicant-name", "陈", "--all-materials"], "NOPE"),
+    (["case", "accept", "--clerk", "c01", "--item", "MZ-003", "--applicant-id", id_number(),
+      "--applicant-name", "陈"], "缺少必需材料"),
+    (["case", "act", "440608100201-2026-000001", "complete", "--clerk", "c01"], "不能"),
+    (["case", "act", "440608100201-2026-000001", "returned", "--clerk", "c01"], "理由"),
+    (["case", "accept", "--clerk", "c09", "--item", "MZ-003", "--applicant-id", id_number(),
+      "--applicant-name", "陈", "--all-materials"], "c09"),
+    (["catalog", "import", str(ROOT / "README.md")], ".json"),
+])
+def test_bad_input_is_one_line_nonzero_and_changes_nothing(cli, tmp_path, args, message):
+    cli("catalog", "import", str(SAMPLE / "catalog_sample.json"))
+    cli("clerk", "add", "--id", "c01", "--name", "李敏", "--role", "民政")
+    cli("case", "accept", "--clerk", "c01", "--item", "MZ-003", "--applicant-id", id_number(),
+        "--applicant-name", "陈美玲", "--all-materials")
+    before = _db_dump(tmp_path)
+    result = cli(*args, ok=False)
+    assert result.exit_code == 1
+    error_lines = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(error_lines) == 1 and message in error_lines[0]
+    assert _db_dump(tmp_path) == before
+
+
+def test_malformed_catalog_file_changes_nothing(cli, tmp_path):
+    cli("catalog", "import", str(SAMPLE / "catalog_sample.json"))
+    before = _db_dump(tmp_path)
+    bad = tmp_path / "bad.json"
+    good = json.loads((SAMPLE / "catalog_sample.json").read_text("utf-8"))
+    good["items"][0]["name"] = "改过的名称"  # valid change ...
+    good["items"][5]["time_limit_days"] = -3  # ... then an invalid item later in the file
+    bad.write_text(json.dumps(good, ensure_ascii=False), "utf-8")
+    result = cli("catalog", "import", str(bad), ok=False)
+    assert "time_limit_days" in result.output
+    bad.write_text("{not json", "utf-8")
+    cli("catalog", "import", str(bad), ok=False)
+    assert _db_dump(tmp_path) == before
+
+
+def test_english_messages(cli):
+    result = cli("--lang", "en", "case", "show", "440608100201-2026-000001", ok=False)
+    assert "no case has the receipt number" in result.output
+
+
+def test_uninitialised_home_is_a_clear_error(tmp_path):
+    result = CliRunner().invoke(main, ["--home", str(tmp_path / "none"), "status"])
+    assert result.exit_code == 1 and "yimen init" in result.output
+
+
+def _all_commands():
+    spec = importlib.util.spec_from_file_location("cli_reference", ROOT / "scripts" / "cli_reference.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_every_command_has_help_with_an_example():
+    ref = _all_commands()
+    for path, cmd in ref.commands(main, "yimen"):
+        assert cmd.help, f"{path} has no help"
+        if not hasattr(cmd, "commands"):
+            assert "Example:" in cmd.help, f"{path} help has no Example"
+
+
+def test_readme_documents_every_command():
+    ref = _all_commands()
+    readme = (ROOT / "README.md").read_text("utf-8")
+    assert ref.section() in readme, "README command reference is stale: run scripts/cli_reference.py --write"
