@@ -18,6 +18,7 @@ from yimen.node.cli_util import (YimenGroup, h, json_option, open_node, print_js
                                  status_text)
 from yimen.node.output import fields
 from yimen.node.progress import progress
+from yimen.schema.region import LEVEL_ZH
 
 DEFAULT_HOME = "yimen-data"
 
@@ -55,7 +56,7 @@ def init(ctx: click.Context, region: str, name: str, parent: str) -> None:
     node = home.init(Path(obj["home"]), region, name, parent)
     obj["node"] = node
     ctx.find_root().call_on_close(node.close)
-    click.echo(h(ctx, f"已创建节点 {node.node_id}（{node.config.name}，{node.level}级）于 {node.home}",
+    click.echo(h(ctx, f"已创建节点 {node.node_id}（{node.config.name}，{LEVEL_ZH[node.level]}）于 {node.home}",
                   f"created node {node.node_id} ({node.config.name}, {node.level}) in {node.home}"))
 
 
@@ -83,7 +84,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         return print_json(info)
     click.echo(fields([
-        (h(ctx, "节点", "node"), f"{info['node_id']} {info['name']} ({info['level']})"),
+        (h(ctx, "节点", "node"), f"{info['node_id']} {info['name']}（{h(ctx, LEVEL_ZH[node.level], node.level)}）"),
         (h(ctx, "数据目录", "home"), info["home"]),
         (h(ctx, "上级", "parent"), info["parent_url"] or h(ctx, "（未设置）", "(none)")),
         (h(ctx, "公钥", "public key"), info["public_key"]),

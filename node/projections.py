@@ -18,7 +18,7 @@ from yimen.schema.catalog import CatalogItem
 from yimen.sync.docs import Doc
 from yimen.sync.store import Store
 
-PROJECTION_TABLES = ("catalog_items", "catalog_versions", "cases", "case_events")
+PROJECTION_TABLES = ("catalog_items", "catalog_versions", "cases", "case_events", "projection_waiting")
 
 CASE_COLUMNS = (
     "case_id", "scope", "item_code", "item_version", "item_name", "department",
@@ -50,6 +50,8 @@ def create_tables(store: Store) -> None:
         CREATE INDEX IF NOT EXISTS cases_date ON cases(accepted_date);
         CREATE TABLE IF NOT EXISTS case_events ({', '.join(EVENT_COLUMNS)},
             PRIMARY KEY (case_id, idx));
+        CREATE TABLE IF NOT EXISTS projection_waiting (
+            doc_id TEXT PRIMARY KEY, item_code TEXT, item_version INTEGER);
         CREATE INDEX IF NOT EXISTS case_events_refusals ON case_events(at)
             WHERE action IN ('not_accepted', 'returned', 'supplement') AND conflict = 0;
         """
@@ -143,15 +145,29 @@ ItemLookup = Callable[[str, int], CatalogItem]
 
 
 def refresh(store: Store, doc: Doc, calendar: WorkCalendar, lookup: ItemLookup | None = None) -> None:
-    """Rewrite the projection rows of one document (inside the caller's transaction)."""
+    """Rewrite the projection rows of one document (inside the caller's transaction).
+
+    A case that arrived before the catalog version it was accepted under (possible when
+    replicas meet out of order) waits in `projection_waiting` and is projected as soon as
+    that catalog item arrives."""
     value = doc.value()
     if doc.kind == "catalog_item":
         row, versions = catalog_rows(doc)
         _insert(store, "catalog_items", ITEM_COLUMNS, [row])
         _insert(store, "catalog_versions", ("code", "version", "definition"), versions)
+        waiting = store.conn.execute(
+            "SELECT doc_id FROM projection_waiting WHERE item_code = ?", (row["code"],)).fetchall()
+        for (doc_id,) in waiting:
+            store.conn.execute("DELETE FROM projection_waiting WHERE doc_id = ?", (doc_id,))
+            refresh(store, store.get(doc_id), calendar)
     elif doc.kind == "case":
         info = value["case"]
-        item = (lookup or (lambda c, v: item_at(store, c, v)))(info["item_code"], info["item_version"])
+        try:
+            item = (lookup or (lambda c, v: item_at(store, c, v)))(info["item_code"], info["item_version"])
+        except LookupError:
+            store.conn.execute("INSERT OR REPLACE INTO projection_waiting VALUES (?, ?, ?)",
+                               (doc.doc_id, info["item_code"], info["item_version"]))
+            return
         row, events = case_rows(value, item, calendar)
         store.conn.execute("DELETE FROM case_events WHERE case_id = ?", (row["case_id"],))
         _insert(store, "cases", CASE_COLUMNS, [row])

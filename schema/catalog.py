@@ -19,17 +19,15 @@ import math
 import re
 from dataclasses import dataclass, fields
 from datetime import date
-from typing import Any, Iterable
+from typing import Any, Collection, Iterable
 
 from yimen.schema.errors import SchemaError
 
 # Same values as yimen.schema.region.LEVELS, highest first; kept here so this module stands alone.
 LEVELS: tuple[str, ...] = ("province", "city", "district", "town", "village")
 
-DEPARTMENTS: tuple[str, ...] = (
-    "民政", "卫健", "人社", "社保", "医保", "教育", "残联", "退役军人", "村委会", "住建",
-    "农业农村", "司法",
-)
+DEPARTMENTS: tuple[str, ...] = ("民政", "卫健", "人社", "社保", "医保", "教育", "残联",
+                                "退役军人", "村委会", "住建", "农业农村", "司法")
 
 # My Space (我的空间) document types a material can be satisfied by.
 DOC_TYPES: dict[str, str] = {
@@ -99,7 +97,7 @@ def _check_text(value: Any, field: str, zh: str, en: str) -> None:
         raise _bad(field, f"{zh}首尾不能有空白字符", f"{en} must not start or end with blanks")
 
 
-def _check_choice(value: Any, choices: Iterable[str], field: str, zh: str, en: str,
+def _check_choice(value: Any, choices: Collection[str], field: str, zh: str, en: str,
                   show: bool = True) -> None:
     if isinstance(value, str) and value in choices:
         return
@@ -119,21 +117,16 @@ def _check_int(value: Any, field: str, low: int, high: int | None, zh: str, en: 
 
 
 def _is_iso_date(value: Any) -> bool:
-    if not isinstance(value, str) or not _DATE_RE.fullmatch(value):
-        return False
     try:
-        date.fromisoformat(value)
-    except ValueError:
+        return bool(_DATE_RE.fullmatch(value)) and bool(date.fromisoformat(value))
+    except (TypeError, ValueError):
         return False
-    return True
 
 
 def _normal_fee(value: Any) -> Any:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        try:
-            return float(value) + 0.0  # int -> float, -0.0 -> 0.0
-        except OverflowError:
-            pass
+    """int -> float and -0.0 -> 0.0; anything else is left for validation to refuse."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) < 1e300:
+        return float(value) + 0.0
     return value
 
 
@@ -412,13 +405,19 @@ def parse_catalog_json(text: str, default_effective_date: str = "") -> list[Cata
 CSV_COLUMNS: tuple[str, ...] = _ITEM_REQUIRED + ("status", "effective_date", "version")
 
 
-def _split_entry(entry: str, field: str, arities: tuple[int, ...], form_zh: str,
-                 form_en: str) -> list[str]:
-    parts = [part.strip() for part in entry.split(":")]
-    if len(parts) not in arities:
-        raise _bad(field, f"“{entry.strip()}”格式应为 {form_zh}",
-                   f"{entry.strip()!r} must be {form_en}")
-    return parts
+def _split(cell: str, separator: str) -> list[str]:
+    return cell.split(separator) if cell.strip() else []
+
+
+def _entry(text: str, keys: tuple[str, ...], optional: int, field: str, form_zh: str,
+           form_en: str) -> dict[str, str]:
+    """"town:民政" -> {"level": "town", "department": "民政"}; the last `optional` keys may
+    be left out."""
+    parts = [part.strip() for part in text.split(":")]
+    if not len(keys) - optional <= len(parts) <= len(keys):
+        raise _bad(field, f"“{text.strip()}”格式应为 {form_zh}",
+                   f"{text.strip()!r} must be {form_en}")
+    return dict(zip(keys, parts))
 
 
 def _csv_number(cell: str, field: str, integer: bool) -> int | float:
@@ -430,13 +429,11 @@ def _csv_number(cell: str, field: str, integer: bool) -> int | float:
 
 def _csv_row_dict(cells: dict[str, str]) -> dict[str, Any]:
     d: dict[str, Any] = {k: cells[k] for k in CSV_COLUMNS[:5]}
-    steps = [step.split("+") if step.strip() else [] for step in cells["steps"].split(";")
-             ] if cells["steps"] else []
-    d["steps"] = [[dict(zip(("level", "department"), _split_entry(
-        e, "steps", (2,), "层级:部门", "level:department"))) for e in step] for step in steps]
-    d["materials"] = [dict(zip(("name", "requirement", "doc_type"), _split_entry(
-        e, "materials", (2, 3), "名称:要求[:证照类型]", "name:requirement[:doc_type]")))
-        for e in cells["materials"].split("|")] if cells["materials"] else []
+    d["steps"] = [[_entry(r, ("level", "department"), 0, "steps", "层级:部门", "level:department")
+                   for r in _split(step, "+")] for step in _split(cells["steps"], ";")]
+    d["materials"] = [_entry(m, ("name", "requirement", "doc_type"), 1, "materials",
+                             "名称:要求[:证照类型]", "name:requirement[:doc_type]")
+                      for m in _split(cells["materials"], "|")]
     d["time_limit_days"] = _csv_number(cells["time_limit_days"], "time_limit_days", True)
     d["fee"] = _csv_number(cells["fee"], "fee", False)
     for key in ("status", "effective_date"):
@@ -449,14 +446,10 @@ def _csv_row_dict(cells: dict[str, str]) -> dict[str, Any]:
 
 def _csv_header(row: list[str]) -> list[str]:
     columns = [c.strip() for c in row]
-    for c in columns:
-        if c not in CSV_COLUMNS or columns.count(c) > 1:
-            raise InvalidCatalog("未知或重复的列", "unknown or duplicate column", field=c,
-                                 where="第1行", where_en="line 1")
-    for c in _ITEM_REQUIRED:
-        if c not in columns:
-            raise InvalidCatalog("缺少必需的列", "required column is missing", field=c,
-                                 where="第1行", where_en="line 1")
+    for c in columns + [c for c in _ITEM_REQUIRED if c not in columns]:
+        if c not in CSV_COLUMNS or columns.count(c) != 1:
+            raise InvalidCatalog("列名未知、重复或缺少必需的列", "unknown, duplicate or "
+                                 "missing column", field=c, where="第1行", where_en="line 1")
     return columns
 
 
@@ -501,22 +494,20 @@ def parse_catalog_csv(text: str, default_effective_date: str = "") -> list[Catal
     return items
 
 
-def _fee_text(fee: float) -> str:
-    return str(int(fee)) if fee.is_integer() and fee < 2 ** 53 else repr(fee)
-
-
 def _csv_row(item: CatalogItem) -> list[str]:
     for text in [m.name for m in item.materials]:
         if "|" in text or ":" in text:
             raise InvalidCatalog(f"材料名称“{text}”含有 | 或 :，无法写成 CSV",
                                  f"material name {text!r} contains '|' or ':', which CSV "
                                  "cannot hold", field="materials", item_code=item.code)
+    # integral fees as "12", others in repr() form, which float() reads back exactly
+    fee = str(int(item.fee)) if item.fee.is_integer() and item.fee < 2 ** 53 else repr(item.fee)
     steps = ";".join("+".join(f"{r.level}:{r.department}" for r in step)
                      for step in item.steps)
     materials = "|".join(f"{m.name}:{m.requirement}" + (f":{m.doc_type}" if m.doc_type else "")
                          for m in item.materials)
     return [item.code, item.name, item.department, item.legal_basis, item.accept_level, steps,
-            materials, str(item.time_limit_days), _fee_text(item.fee), item.status,
+            materials, str(item.time_limit_days), fee, item.status,
             item.effective_date, str(item.version)]
 
 

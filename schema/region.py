@@ -18,6 +18,8 @@ district part is allowed there. Such a town's parent is the city itself.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from yimen.schema.errors import SchemaError
 
 LEVELS = ("province", "city", "district", "town", "village")
@@ -28,7 +30,7 @@ CODE_LEN = 12
 _PARTS = ((0, 2), (2, 4), (4, 6), (6, 9), (9, 12))
 _DIGITS = frozenset("0123456789")
 _LEN_TO_LEVEL = {n: lvl for lvl, n in PREFIX_LEN.items()}
-_ZH_LEVEL = {"province": "省级", "city": "市级", "district": "县区级", "town": "镇街级", "village": "村居级"}
+LEVEL_ZH = {"province": "省级", "city": "市级", "district": "县区级", "town": "镇街级", "village": "村居级"}
 
 PROVINCE_CODES: frozenset[str] = frozenset(
     [str(n) for n in range(11, 16)]
@@ -51,6 +53,7 @@ class InvalidRegionCode(SchemaError):
     code = "invalid_region_code"
 
 
+@lru_cache(maxsize=8192)
 def normalize(code: str) -> str:
     """Return the 12-digit form of a region code or of its significant prefix."""
     if not isinstance(code, str):
@@ -91,8 +94,8 @@ def _check_trailing_zeros(full: str) -> None:
         if i - 1 == 2 and full[:4] in CITIES_WITHOUT_DISTRICTS:
             continue
         raise InvalidRegionCode(
-            f"区划代码“{full}”中{_ZH_LEVEL[LEVELS[i]]}代码非零，但上级"
-            f"{_ZH_LEVEL[LEVELS[i - 1]]}代码为零",
+            f"区划代码“{full}”中{LEVEL_ZH[LEVELS[i]]}代码非零，但上级"
+            f"{LEVEL_ZH[LEVELS[i - 1]]}代码为零",
             f"region code {full!r}: the {LEVELS[i]} part is non-zero "
             f"but the {LEVELS[i - 1]} part above it is zero",
         )
@@ -123,6 +126,7 @@ def level_rank(level: str) -> int:
         raise ValueError(f"unknown region level {level!r}; expected one of {LEVELS}") from None
 
 
+@lru_cache(maxsize=8192)
 def prefix(code: str) -> str:
     """Return the significant digits of a code (``"440608"`` for a district)."""
     full = normalize(code)

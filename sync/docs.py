@@ -19,6 +19,18 @@ from loro import CounterSpan, ExportMode, IdSpan, LoroDoc, LoroMap, VersionVecto
 KINDS = ("catalog_item", "case", "space_doc", "consent", "node", "revocation", "audit")
 
 
+def change_spans(blob: bytes) -> dict[int, tuple[int, int]]:
+    """peer -> (start, end) counters of the ops an update blob holds (raises ValueError
+    if the bytes are not a Loro update)."""
+    try:
+        meta = LoroDoc.decode_import_blob_meta(blob, True)
+    except Exception as e:  # the binding raises its own error types for bad bytes
+        raise ValueError(f"not a Loro update: {e}") from e
+    starts = meta.partial_start_vv.to_spans().inner()
+    ends = meta.partial_end_vv.to_spans().inner()
+    return {p: (starts.get(p, (0, 0))[1], ends[p][1]) for p in ends}
+
+
 def new_peer_id() -> int:
     """A fresh random Loro peer id: one per node process start (never reused by a restored
     backup, since it is never stored)."""
@@ -55,6 +67,13 @@ class Doc:
         doc = cls(doc_id, kind, scope, loro)
         doc.update("meta", {"doc_id": doc_id, "kind": kind, "scope": scope})
         return doc
+
+    @classmethod
+    def empty(cls, doc_id: str, kind: str, scope: str, peer: int) -> Doc:
+        """A document about to receive its first changes from elsewhere."""
+        loro = LoroDoc()
+        loro.peer_id = peer
+        return cls(doc_id, kind, scope, loro)
 
     @classmethod
     def from_bytes(cls, doc_id: str, kind: str, scope: str, oplog: bytes, peer: int) -> Doc:
@@ -105,6 +124,16 @@ class Doc:
         """The bytes of one change span, as a seal will carry them."""
         span = IdSpan(change.peer, CounterSpan(change.counter_start, change.counter_end))
         return self._loro.export(ExportMode.UpdatesInRange([span]))
+
+    def import_blob(self, blob: bytes) -> None:
+        """Import change bytes; changes whose dependencies are missing wait inside Loro
+        (and are not exported by `oplog`) until those dependencies arrive."""
+        self._loro.import_(blob)
+
+    def has_change(self, peer: int, end: int) -> bool:
+        """Has this document applied peer's ops up to counter `end` (exclusive)?"""
+        last = self._loro.oplog_vv.get_last(peer)
+        return last is not None and last >= end - 1
 
     def merge(self, other: Doc) -> None:
         """Import everything `other` has (used to join diverged copies)."""

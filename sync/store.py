@@ -5,13 +5,19 @@ Tables (their shape is final; sealing and the engine arrive with replication):
 - `docs`: one row per document: id, kind, scope, the full oplog, its version vector.
 - `changes`: one row per change span `(doc_id, peer, counter_start)`, its author node and,
   once signed, the seal that carries it (`seal_seq`). Own changes start unsealed
-  (`seal_seq IS NULL`); their bytes are not stored twice, they are exported from the
-  document when a seal is made. The key includes `doc_id` because Loro counters are per
+  (`seal_seq IS NULL`) with their bytes in `blob`; sealing moves the bytes into the feed
+  and clears `blob`, so no change is stored twice for long. The key includes `doc_id` because Loro counters are per
   document: one process peer writing two documents starts both at counter 0 (the
   architecture's `(peer, counter_start)` is unique only within a document).
 - `feed`: append-only, local sequence number, own and received seals alike, exact bytes.
 - `pending`: received changes whose dependencies have not arrived; survives restarts.
 - `quarantine`: refused seals with the reason, for the admin.
+- `peers`: per peer node, the stream positions in both directions (`recv_upto`: the peer's
+  feed position we hold everything visible to us up to; `sent_upto`: ours that the peer
+  acknowledged) and traffic counters. Updated in the same transaction as the import.
+- `peer_owners`: which author node each Loro peer id belongs to (bound by signed seals).
+- `node_keys`: public keys of known nodes (`trusted` from enrollment, `record` from node
+  documents).
 - `meta`: small key/value facts (schema version, per-node sequences).
 
 Every write happens inside `transaction()`: one `BEGIN IMMEDIATE` ... `COMMIT`, rolled back
@@ -62,11 +68,11 @@ class Store:
         )
         t["changes"].create(
             {"doc_id": str, "peer": int, "counter_start": int, "counter_end": int,
-             "kind": str, "scope": str, "author": str, "seal_seq": int},
+             "kind": str, "scope": str, "author": str, "seal_seq": int, "blob": bytes},
             pk=("doc_id", "peer", "counter_start"), if_not_exists=True,
         )
         t["feed"].create(
-            {"local_seq": int, "author": str, "seq": int, "scope": str, "body": bytes,
+            {"local_seq": int, "author": str, "seq": int, "scope": str, "down": int, "body": bytes,
              "signature": bytes, "received_from": str, "received_at": str},
             pk="local_seq", not_null={"author", "seq", "scope", "body", "signature"},
             if_not_exists=True,
@@ -81,6 +87,15 @@ class Store:
              "reason": str, "body": bytes},
             pk="id", if_not_exists=True,
         )
+        t["peers"].create(
+            {"node_id": str, "recv_upto": int, "sent_upto": int, "last_contact": str,
+             "seals_in": int, "seals_out": int, "bytes_in": int, "bytes_out": int},
+            pk="node_id", defaults={"recv_upto": 0, "sent_upto": 0, "seals_in": 0, "seals_out": 0,
+                                    "bytes_in": 0, "bytes_out": 0}, if_not_exists=True,
+        )
+        t["peer_owners"].create({"peer": int, "author": str}, pk="peer", if_not_exists=True)
+        t["node_keys"].create({"node_id": str, "public_key": bytes, "source": str},
+                              pk="node_id", if_not_exists=True)
         self.conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS feed_author_seq ON feed(author, seq)")
         self.conn.execute(
             "CREATE INDEX IF NOT EXISTS changes_unsealed ON changes(scope) WHERE seal_seq IS NULL"
@@ -168,10 +183,10 @@ class Store:
             (doc.doc_id, doc.kind, doc.scope, doc.oplog(), doc.version()),
         )
         self.conn.execute(
-            "INSERT INTO changes(doc_id, peer, counter_start, counter_end, kind, scope, author)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO changes(doc_id, peer, counter_start, counter_end, kind, scope, author, blob)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (change.doc_id, change.peer, change.counter_start, change.counter_end,
-             change.kind, change.scope, author),
+             change.kind, change.scope, author, doc.export_change(change)),
         )
         return change
 

@@ -1,0 +1,38 @@
+"""The node's side of replication: its sync engine, wired to the projections.
+
+The engine (in `yimen.sync`) imports documents; this module tells it how to refresh the
+node's projections inside the same transaction, and loads the node's signing key.
+"""
+
+from __future__ import annotations
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from yimen.node.home import KEY_FILE, Node
+from yimen.node.projections import refresh
+from yimen.sync.docs import Doc
+from yimen.sync.engine import Engine
+
+# Catalog items before cases: a case's projection needs the item version it was accepted under.
+_ORDER = {"catalog_item": 0, "node": 1, "case": 2}
+
+
+def signing_key(node: Node) -> Ed25519PrivateKey:
+    key = serialization.load_pem_private_key((node.home / KEY_FILE).read_bytes(), None)
+    assert isinstance(key, Ed25519PrivateKey)
+    return key
+
+
+def project(node: Node, docs: list[Doc]) -> None:
+    for doc in sorted(docs, key=lambda d: _ORDER.get(d.kind, 9)):
+        refresh(node.store, doc, node.calendar)
+
+
+def engine(node: Node) -> Engine:
+    """The node's engine (cached on the node: the key is read once)."""
+    cached = getattr(node, "_engine", None)
+    if cached is None:
+        cached = Engine(node.store, node.node_id, signing_key(node), lambda docs: project(node, docs))
+        object.__setattr__(node, "_engine", cached)
+    return cached

@@ -1,0 +1,331 @@
+"""The sync engine: seals own changes, says what a peer may receive next, imports what a
+peer sent. It knows nothing of HTTP or files; transports drive it.
+
+Invariants:
+- Nothing is written unless `receive` commits: the imported documents, the feed rows, the
+  quarantine rows, the pending changes, the projections (through `on_imported`) and the
+  peer's stream position are one SQLite transaction.
+- A seal is identified by `(author, seq)` and a change by `(doc_id, peer, counter_start)`;
+  receiving either again changes nothing.
+- A seal is checked whole before any of it is imported: shape, author known, signature,
+  every change of the author's own Loro peers only (peer ids bind to the first author that
+  signed them), `may_write`, a kind and scope consistent with what this node holds.
+  A bad seal goes to quarantine with its reason and never blocks the others.
+- A change whose dependencies are missing is kept in `pending` and applied when they come.
+- `next_batch` never offers a peer a seal it may not see, nor one that came from it or
+  that it authored; it is bounded in bytes; its `next` position lets the peer resume.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from yimen.sync import seal as seals
+from yimen.sync.docs import Doc, change_spans
+from yimen.sync.errors import SyncError
+from yimen.sync.seal import BadSeal, Seal, SealedChange
+from yimen.sync.store import Store
+from yimen.sync.visibility import flows_down, may_write, visible
+
+DEFAULT_BATCH_BYTES = 1 << 20
+
+
+class OutOfOrder(SyncError):
+    """A batch starts past what this node holds from its sender (a gap): resend from the
+    position in the answer."""
+
+    code = "out_of_order"
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Seals from `start` (exclusive) to `next` (inclusive) of the sender's feed."""
+
+    sender: str
+    start: int
+    next: int
+    seals: list[tuple[bytes, bytes]]  # (body, signature)
+    more: bool = False
+
+    @property
+    def size(self) -> int:
+        return sum(len(b) + len(s) for b, s in self.seals)
+
+
+@dataclass
+class Receipt:
+    """What `receive` did: the acknowledgement returned to the sender."""
+
+    recv_upto: int
+    imported: int = 0
+    duplicates: int = 0
+    changes: int = 0
+    pending: int = 0
+    quarantined: list[str] = field(default_factory=list)
+    docs: int = 0
+
+
+OnImported = Callable[[list[Doc]], None]
+
+
+def public_bytes(key: Ed25519PrivateKey) -> bytes:
+    return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+class Engine:
+    def __init__(self, store: Store, node_id: str, key: Ed25519PrivateKey,
+                 on_imported: OnImported = lambda docs: None):
+        self.store, self.node_id, self.key = store, node_id, key
+        self.on_imported = on_imported
+
+    # -- own changes -> seals --------------------------------------------------------------
+    def seal_pending(self) -> int:
+        """Sign every unsealed own change into seals (one scope and direction each, bounded
+        in size and count). Returns the number of seals made."""
+        store, made = self.store, 0
+        with store.transaction():
+            rows = store.conn.execute(
+                "SELECT rowid, doc_id, kind, scope, peer, counter_start, counter_end, blob"
+                " FROM changes WHERE seal_seq IS NULL AND author = ? ORDER BY rowid", (self.node_id,)
+            ).fetchall()
+            groups: dict[tuple[str, bool], list[tuple]] = {}
+            for r in rows:
+                groups.setdefault((r[3], flows_down(r[2])), []).append(r)
+            # down documents first: a catalog item should travel before cases that use it
+            for (scope, down), group in sorted(groups.items(), key=lambda g: (not g[0][1], g[0][0])):
+                for chunk in _chunks(group):
+                    self._seal(scope, down, chunk)
+                    made += 1
+        return made
+
+    def _seal(self, scope: str, down: bool, rows: list[tuple]) -> None:
+        seq = self.store.next_sequence("seal")
+        changes = [SealedChange(r[1], r[2], r[4], r[5], r[6], r[7]) for r in rows]
+        s = seals.make(self.key, self.node_id, seq, scope, down, changes)
+        for peer in {c.peer for c in changes}:
+            self.store.conn.execute("INSERT OR IGNORE INTO peer_owners(peer, author) VALUES (?, ?)",
+                                    (peer, self.node_id))
+        self._append_feed(s, received_from=None)
+        self.store.conn.executemany(
+            "UPDATE changes SET seal_seq = ?, blob = NULL WHERE rowid = ?", [(seq, r[0]) for r in rows])
+
+    def _append_feed(self, s: Seal, received_from: str | None) -> None:
+        self.store.conn.execute(
+            "INSERT INTO feed(author, seq, scope, down, body, signature, received_from, received_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, datetime('now'))",
+            (s.author, s.seq, s.scope, int(s.down), s.body, s.signature, received_from),
+        )
+
+    # -- what a peer gets next ---------------------------------------------------------------
+    def next_batch(self, peer: str, since: int, max_bytes: int = DEFAULT_BATCH_BYTES) -> Batch:
+        """Seals after feed position `since` that `peer` may see and did not send us."""
+        out: list[tuple[bytes, bytes]] = []
+        size, pos = 0, since
+        while True:
+            rows = self.store.conn.execute(
+                "SELECT local_seq, author, scope, down, body, signature, received_from FROM feed"
+                " WHERE local_seq > ? ORDER BY local_seq LIMIT 512", (pos,)
+            ).fetchall()
+            for local_seq, author, scope, down, body, sig, came_from in rows:
+                if author == peer or came_from == peer or not visible(scope, bool(down), peer):
+                    pos = local_seq
+                    continue
+                if out and size + len(body) + len(sig) > max_bytes:
+                    return Batch(self.node_id, since, pos, out, more=True)
+                out.append((body, sig))
+                size += len(body) + len(sig)
+                pos = local_seq
+            if len(rows) < 512:
+                return Batch(self.node_id, since, pos, out, more=False)
+
+    def feed_head(self) -> int:
+        return self.store.conn.execute("SELECT coalesce(max(local_seq), 0) FROM feed").fetchone()[0]
+
+    # -- a peer's batch -> our store ------------------------------------------------------------
+    def receive(self, peer: str, batch: Batch) -> Receipt:
+        """Verify and import a batch from `peer` in one transaction (see the invariants)."""
+        store = self.store
+        with store.transaction():
+            held = self.positions(peer)[0]
+            if batch.start > held:
+                raise OutOfOrder(f"批次不连续：本节点已收到 {held}，批次从 {batch.start} 开始",
+                                 f"batch starts after {batch.start} but we hold only up to {held}")
+            receipt = Receipt(recv_upto=held)
+            incoming: dict[str, list[tuple]] = {}
+            touched: dict[str, Doc] = {}
+            for body, sig in batch.seals:
+                self._receive_one(peer, body, sig, touched, incoming, receipt)
+            docs = self._settle(touched, incoming, receipt)
+            receipt.docs = len(docs)
+            self.on_imported(docs)
+            receipt.recv_upto = self._advance(peer, batch, receipt)
+        return receipt
+
+    def _receive_one(self, peer: str, body: bytes, sig: bytes, touched: dict[str, Doc],
+                     incoming: dict[str, list[tuple]], receipt: Receipt) -> None:
+        try:
+            s = seals.decode(body, sig)
+            if self._has_seal(s.author, s.seq):
+                receipt.duplicates += 1
+                return
+            self._check(s, touched)
+        except BadSeal as e:
+            self._quarantine(peer, body, e)
+            receipt.quarantined.append(e.en)
+            return
+        for c in s.changes:
+            if self._has_change(c) or any(w[1] == c.start and w[0] == c.peer for w in incoming.get(c.doc_id, ())):
+                continue
+            doc = touched.get(c.doc_id) or self.store.get(c.doc_id) or \
+                Doc.empty(c.doc_id, c.kind, s.scope, self.store.peer)
+            touched[c.doc_id] = doc
+            doc.import_blob(c.blob)
+            incoming.setdefault(c.doc_id, []).append((c.peer, c.start, c.end, s.author, s.seq, c.blob))
+            receipt.changes += 1
+        self.store.conn.executemany("INSERT OR IGNORE INTO peer_owners(peer, author) VALUES (?, ?)",
+                                    [(p, s.author) for p in {c.peer for c in s.changes}])
+        self._append_feed(s, received_from=peer)
+        receipt.imported += 1
+
+    def _check(self, s: Seal, touched: dict[str, Doc]) -> None:
+        key = self.public_key(s.author)
+        if key is None:
+            raise BadSeal(f"未知节点 {s.author} 的签封", f"seal from unknown node {s.author}")
+        seals.verify(s, key)
+        if not may_write(s.author, s.scope):
+            raise BadSeal(f"节点 {s.author} 无权写入 {s.scope}",
+                          f"node {s.author} may not write documents of {s.scope}")
+        for c in s.changes:
+            if flows_down(c.kind) != s.down:
+                raise BadSeal("签封方向与文档类型不符", f"change of kind {c.kind} in a seal with down={s.down}")
+            owner = self._owner(c.peer)
+            if owner is not None and owner != s.author:
+                raise BadSeal(f"变更的 peer {c.peer} 属于 {owner}", f"peer {c.peer} belongs to {owner}, not {s.author}")
+            try:
+                spans = change_spans(c.blob)
+            except ValueError as e:
+                raise BadSeal("变更内容无法解析", str(e)) from e
+            if spans != {c.peer: (c.start, c.end)}:
+                raise BadSeal("变更包含他人的操作", f"change {c.doc_id}@{c.peer} holds ops {spans}")
+            held = touched.get(c.doc_id) or self._doc_row(c.doc_id)
+            if held is not None and (held.kind, held.scope) != (c.kind, s.scope):
+                raise BadSeal(f"文档 {c.doc_id} 的类型或范围不符", f"document {c.doc_id} kind/scope mismatch")
+
+    def _settle(self, touched: dict[str, Doc], incoming: dict[str, list[tuple]],
+                receipt: Receipt) -> list[Doc]:
+        """Retry changes that waited for dependencies, then record what is applied, keep
+        what still waits in `pending`, and save every document that moved."""
+        conn, saved = self.store.conn, []
+        for doc_id, doc in touched.items():
+            waiting = conn.execute(
+                "SELECT peer, counter_start, counter_end, author, seal_seq, blob FROM pending"
+                " WHERE doc_id = ?", (doc_id,)).fetchall()
+            for w in waiting:
+                doc.import_blob(w[5])
+            fresh = incoming.get(doc_id, [])
+            applied = [w for w in waiting + fresh if doc.has_change(w[0], w[2])]
+            still = [w for w in fresh if not doc.has_change(w[0], w[2])]
+            receipt.pending += len(waiting) + len(fresh) - len(applied)
+            conn.executemany(
+                "INSERT INTO pending(doc_id, peer, counter_start, counter_end, author, seal_seq, blob)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)", [(doc_id, *w) for w in still])
+            if not applied:
+                continue
+            conn.executemany("DELETE FROM pending WHERE doc_id = ? AND peer = ? AND counter_start = ?",
+                             [(doc_id, w[0], w[1]) for w in applied])
+            conn.executemany(
+                "INSERT OR IGNORE INTO changes(doc_id, peer, counter_start, counter_end, kind, scope,"
+                " author, seal_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(doc_id, w[0], w[1], w[2], doc.kind, doc.scope, w[3], w[4]) for w in applied])
+            conn.execute("INSERT OR REPLACE INTO docs(doc_id, kind, scope, oplog, vv) VALUES (?, ?, ?, ?, ?)",
+                         (doc_id, doc.kind, doc.scope, doc.oplog(), doc.version()))
+            if doc.kind == "node":
+                self._learn_key(doc)
+            saved.append(doc)
+        return saved
+
+    def _learn_key(self, doc: Doc) -> None:
+        rec = doc.value().get("node", {})
+        try:
+            key = bytes.fromhex(rec.get("public_key", ""))
+        except ValueError:
+            return
+        if rec.get("region") == doc.scope and len(key) == 32:
+            self.store.conn.execute(
+                "INSERT OR IGNORE INTO node_keys(node_id, public_key, source) VALUES (?, ?, 'record')",
+                (doc.scope, key))
+
+    def _advance(self, peer: str, batch: Batch, receipt: Receipt) -> int:
+        conn = self.store.conn
+        conn.execute("INSERT OR IGNORE INTO peers(node_id) VALUES (?)", (peer,))
+        conn.execute(
+            "UPDATE peers SET recv_upto = max(recv_upto, ?), last_contact = datetime('now'),"
+            " seals_in = seals_in + ?, bytes_in = bytes_in + ? WHERE node_id = ?",
+            (batch.next, receipt.imported, batch.size, peer))
+        return conn.execute("SELECT recv_upto FROM peers WHERE node_id = ?", (peer,)).fetchone()[0]
+
+    # -- small lookups -----------------------------------------------------------------------------
+    def public_key(self, node_id: str) -> bytes | None:
+        if node_id == self.node_id:
+            return public_bytes(self.key)
+        row = self.store.conn.execute("SELECT public_key FROM node_keys WHERE node_id = ?", (node_id,)).fetchone()
+        return row[0] if row else None
+
+    def _owner(self, peer: int) -> str | None:
+        row = self.store.conn.execute("SELECT author FROM peer_owners WHERE peer = ?", (peer,)).fetchone()
+        return row[0] if row else None
+
+    def _has_seal(self, author: str, seq: int) -> bool:
+        return self.store.conn.execute(
+            "SELECT 1 FROM feed WHERE author = ? AND seq = ?", (author, seq)).fetchone() is not None
+
+    def _has_change(self, c: SealedChange) -> bool:
+        q = "SELECT 1 FROM {} WHERE doc_id = ? AND peer = ? AND counter_start = ?"
+        args = (c.doc_id, c.peer, c.start)
+        return any(self.store.conn.execute(q.format(t), args).fetchone() for t in ("changes", "pending"))
+
+    def _doc_row(self, doc_id: str) -> Doc | None:
+        row = self.store.conn.execute("SELECT kind, scope FROM docs WHERE doc_id = ?", (doc_id,)).fetchone()
+        return Doc.empty(doc_id, row[0], row[1], self.store.peer) if row else None
+
+    def _quarantine(self, peer: str, body: bytes, e: BadSeal) -> None:
+        author = seq = None
+        try:
+            s = seals.decode(body, b"")
+            author, seq = s.author, s.seq
+        except BadSeal:
+            pass
+        self.store.conn.execute(
+            "INSERT INTO quarantine(received_from, received_at, author, seq, reason, body)"
+            " VALUES (?, datetime('now'), ?, ?, ?, ?)", (peer, author, seq, e.en, body))
+
+    def set_sent(self, peer: str, upto: int) -> None:
+        """Record that `peer` acknowledged our feed up to `upto`."""
+        with self.store.transaction():
+            self.store.conn.execute("INSERT OR IGNORE INTO peers(node_id) VALUES (?)", (peer,))
+            self.store.conn.execute(
+                "UPDATE peers SET sent_upto = max(sent_upto, ?), last_contact = datetime('now') WHERE node_id = ?",
+                (upto, peer))
+
+    def positions(self, peer: str) -> tuple[int, int]:
+        """(recv_upto, sent_upto) for `peer`."""
+        row = self.store.conn.execute("SELECT recv_upto, sent_upto FROM peers WHERE node_id = ?", (peer,)).fetchone()
+        return (row[0], row[1]) if row else (0, 0)
+
+
+def _chunks(rows: list[tuple]) -> Iterable[list[tuple]]:
+    chunk: list[tuple] = []
+    size = 0
+    for r in rows:
+        n = len(r[7]) + len(r[1]) + 32
+        if chunk and (len(chunk) >= seals.MAX_SEAL_CHANGES or size + n > seals.MAX_SEAL_BYTES):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(r)
+        size += n
+    if chunk:
+        yield chunk
