@@ -11,12 +11,13 @@ from pathlib import Path
 
 import click
 
-from yimen.node import clerks, home, projections
+from yimen.node import clerks, home, peers, projections
 from yimen.node.cli_case import case_group, report_group
 from yimen.node.cli_catalog import catalog_group, clerk_group
+from yimen.node.cli_sync import COMMANDS as SYNC_COMMANDS
 from yimen.node.cli_util import (YimenGroup, h, json_option, open_node, print_json,
                                  status_text)
-from yimen.node.output import fields
+from yimen.node.output import fields, table
 from yimen.node.progress import progress
 from yimen.schema.region import LEVEL_ZH
 
@@ -78,8 +79,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
         "home": str(node.home), "parent_url": node.config.parent_url,
         "public_key": node.public_key_hex(), "catalog_items": node.store.count("catalog_item"),
         "cases": node.store.count("case"), "cases_by_status": by_status,
-        "clerks": len(clerks.all_clerks(node)), "unsealed_changes": len(node.store.unsealed()),
-        "db_bytes": (node.home / home.DB_FILE).stat().st_size,
+        "clerks": len(clerks.all_clerks(node)), "db_bytes": (node.home / home.DB_FILE).stat().st_size,
+        **{k: v for k, v in peers.status(node).items() if k not in ("node_id", "name", "level", "cases",
+                                                                      "catalog_items")},
     }
     if as_json:
         return print_json(info)
@@ -93,8 +95,16 @@ def status(ctx: click.Context, as_json: bool) -> None:
         *[(f"  {status_text(ctx, s)}", n) for s, n in sorted(by_status.items())],
         (h(ctx, "窗口人员", "clerks"), info["clerks"]),
         (h(ctx, "待签封变更", "unsealed changes"), info["unsealed_changes"]),
+        (h(ctx, "等待依赖的变更", "pending changes"), info["pending_changes"]),
+        (h(ctx, "已隔离签封", "quarantined seals"), info["quarantined"]),
         (h(ctx, "数据库字节", "database bytes"), info["db_bytes"]),
     ]))
+    if info["peers"]:
+        click.echo(table(info["peers"], [
+            ("peer", h(ctx, "对端", "peer")), ("last_contact", h(ctx, "最近联系(UTC)", "last contact (UTC)")),
+            ("feed_not_acked", h(ctx, "未确认", "not acked")), ("seals_in", h(ctx, "收到签封", "seals in")),
+            ("seals_out", h(ctx, "发出签封", "seals out")), ("bytes_in", h(ctx, "收到字节", "bytes in")),
+            ("bytes_out", h(ctx, "发出字节", "bytes out")), ("quarantined", h(ctx, "隔离", "quarantined"))]))
 
 
 @main.command()
@@ -113,5 +123,5 @@ def rebuild(ctx: click.Context) -> None:
     click.echo(h(ctx, f"已从 {n} 份文档重建视图", f"rebuilt projections from {n} documents"))
 
 
-for group in (clerk_group, catalog_group, case_group, report_group):
+for group in (clerk_group, catalog_group, case_group, report_group, *SYNC_COMMANDS):
     main.add_command(group)

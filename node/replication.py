@@ -6,6 +6,9 @@ node's projections inside the same transaction, and loads the node's signing key
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any, Callable, TypeVar
+
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -14,6 +17,7 @@ from yimen.node.projections import refresh
 from yimen.sync.docs import Doc
 from yimen.sync.engine import Engine
 
+T = TypeVar("T")
 # Catalog items before cases: a case's projection needs the item version it was accepted under.
 _ORDER = {"catalog_item": 0, "node": 1, "case": 2}
 
@@ -36,3 +40,18 @@ def engine(node: Node) -> Engine:
         cached = Engine(node.store, node.node_id, signing_key(node), lambda docs: project(node, docs))
         object.__setattr__(node, "_engine", cached)
     return cached
+
+
+def _lock(node: Node) -> asyncio.Lock:
+    lock = getattr(node, "_db_lock", None)
+    if lock is None:
+        lock = asyncio.Lock()
+        object.__setattr__(node, "_db_lock", lock)
+    return lock
+
+
+async def in_db(node: Node, fn: Callable[..., T], *args: Any) -> T:
+    """Run a blocking database call in a worker thread, one at a time per node: the server
+    and the sync loop share one SQLite connection and must never interleave on it."""
+    async with _lock(node):
+        return await asyncio.to_thread(fn, *args)

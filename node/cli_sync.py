@@ -1,0 +1,223 @@
+"""Replication commands: invite, enroll, admit, serve, sync, quarantine."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import aiohttp
+import click
+from aiohttp import web
+
+from yimen.node import config as config_mod
+from yimen.node import enrollment, peers, sync_client
+from yimen.node.cli_util import YimenGroup, h, json_option, open_node, print_json
+from yimen.node.enrollment import EnrollmentRefused
+from yimen.node.http_app import create_app
+from yimen.node.output import table
+
+COMMANDS: list[click.Command] = []
+
+
+def command(fn: click.Command) -> click.Command:
+    COMMANDS.append(fn)
+    return fn
+
+
+@command
+@click.command("invite")
+@click.option("--region", required=True, help="Region code of the child node to invite.")
+@click.option("--hours", default=72, show_default=True, help="Hours before the code expires.")
+@json_option
+@click.pass_context
+def invite(ctx: click.Context, region: str, hours: int, as_json: bool) -> None:
+    """Make a one-time invitation code for a child node to enroll online.
+
+    \b
+    Example:
+        yimen invite --region 440608100201
+    """
+    inv = enrollment.invite(open_node(ctx), region, hours)
+    if as_json:
+        return print_json(inv)
+    click.echo(h(ctx, f"邀请码 {inv['code']}（{inv['region']}，{inv['expires_at']} 前有效）",
+                 f"invitation code {inv['code']} for {inv['region']}, valid until {inv['expires_at']}"))
+
+
+@command
+@click.command("enroll")
+@click.option("--parent", "parent_url", default="", help="URL of the parent node (online enrollment).")
+@click.option("--code", default="", help="Invitation code from the parent's admin (online).")
+@click.option("--address", default="", help="This node's own URL, for its children and fallbacks.")
+@click.option("--request", "request_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Offline: write the enrollment request to this file for the parent's admin.")
+@click.option("--answer", "answer_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Offline: apply the answer file the parent's admin made with `yimen admit`.")
+@click.pass_context
+def enroll(ctx: click.Context, parent_url: str, code: str, address: str, request_file: Path | None,
+           answer_file: Path | None) -> None:
+    """Enroll this node with its parent: online with an invitation code, or offline by
+    carrying a request file to the parent and its answer back.
+
+    \b
+    Example:
+        yimen enroll --parent http://127.0.0.1:8710 --code Xy12... --address http://127.0.0.1:8711
+        yimen enroll --request enroll-request.json      # then, back from the parent:
+        yimen enroll --answer enroll-answer.json
+    """
+    node = open_node(ctx)
+    if request_file:
+        request_file.write_text(enrollment.dumps(enrollment.request(node, address)), "utf-8")
+        return click.echo(h(ctx, f"已写出注册申请：{request_file}", f"wrote enrollment request {request_file}"))
+    if answer_file:
+        answer = _read_json(answer_file)
+    elif parent_url and code:
+        answer = asyncio.run(_enroll_online(parent_url, {"request": enrollment.request(node, address), "code": code}))
+    else:
+        raise click.UsageError("give --parent and --code, or --request FILE, or --answer FILE")
+    learnt = enrollment.apply_answer(node, answer)
+    if parent_url:
+        node.config = replace(node.config, parent_url=parent_url)
+        config_mod.save(node.home, node.config)
+    click.echo(h(ctx, f"注册完成，已获得上级公钥：{'、'.join(learnt)}", f"enrolled; keys learnt for {', '.join(learnt)}"))
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as e:
+        raise EnrollmentRefused(f"无法读取 {path}：{e}", f"cannot read {path}: {e}") from e
+
+
+async def _enroll_online(url: str, message: dict) -> dict:
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(url.rstrip("/") + "/v1/enroll", json=message) as resp:
+                answer = await resp.json(content_type=None)
+    except (aiohttp.ClientError, OSError, ValueError) as e:
+        raise EnrollmentRefused(f"无法连接上级 {url}：{e}", f"cannot reach the parent at {url}: {e}") from e
+    if resp.status != 200:
+        raise EnrollmentRefused(f"上级拒绝注册：{answer.get('message')}", f"the parent refused: {answer.get('message')}")
+    return answer
+
+
+@command
+@click.command("admit")
+@click.argument("request_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--answer", "answer_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the answer for the child.")
+@click.pass_context
+def admit(ctx: click.Context, request_file: Path, answer_file: Path) -> None:
+    """Admit a child node from its request file (offline enrollment) and write the answer.
+
+    \b
+    Example:
+        yimen admit enroll-request.json --answer enroll-answer.json
+    """
+    answer = enrollment.admit(open_node(ctx), _read_json(request_file))
+    answer_file.write_text(enrollment.dumps(answer), "utf-8")
+    click.echo(h(ctx, f"已接纳 {answer['child']}，答复写入 {answer_file}",
+                 f"admitted {answer['child']}; answer written to {answer_file}"))
+
+
+@command
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8710, show_default=True, help="Port (0 = any free port).")
+@click.option("--no-sync", is_flag=True, help="Serve only; do not sync with the parent.")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, no_sync: bool) -> None:
+    """Run the node's server (sync routes for children, /v1/status) and the background
+    loop that keeps it in sync with its parent. Stops on Ctrl-C or SIGTERM.
+
+    \b
+    Example:
+        yimen serve --port 8710
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    asyncio.run(_serve(open_node(ctx), host, port, not no_sync))
+
+
+async def _serve(node, host: str, port: int, with_sync: bool) -> None:
+    runner = web.AppRunner(create_app(node), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = runner.addresses[0][1]
+    click.echo(f"listening on http://{host}:{bound}", nl=True)
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    tasks = [asyncio.create_task(sync_client.run_loop(node, stop))] if with_sync and \
+        sync_client.ancestors_to_try(node) else []
+    await stop.wait()
+    for t in tasks:
+        await t
+    await runner.cleanup()
+
+
+@command
+@click.command("sync")
+@click.option("--once", is_flag=True, help="Do one round, print what moved and exit.")
+@json_option
+@click.pass_context
+def sync(ctx: click.Context, once: bool, as_json: bool) -> None:
+    """Exchange changes with the parent (or the next ancestor that answers): one round
+    with --once, otherwise keep syncing until Ctrl-C, without serving children.
+
+    \b
+    Example:
+        yimen sync --once
+    """
+    node = open_node(ctx)
+    if not once:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        return asyncio.run(_sync_forever(node))
+    stats = asyncio.run(sync_client.sync_once(node))
+    if as_json:
+        return print_json(asdict(stats))
+    click.echo(h(ctx, f"与 {stats.peer} 同步：上传 {stats.pushed} 个签封（{stats.bytes_out} 字节），"
+                      f"下载 {stats.pulled} 个（{stats.bytes_in} 字节）",
+                 f"synced with {stats.peer}: pushed {stats.pushed} seals ({stats.bytes_out} B), "
+                 f"pulled {stats.pulled} ({stats.bytes_in} B)"))
+    for q in stats.quarantined:
+        click.echo(h(ctx, f"隔离：{q}", f"quarantined: {q}"))
+
+
+async def _sync_forever(node) -> None:
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    await sync_client.run_loop(node, stop)
+
+
+@click.group("quarantine", cls=YimenGroup)
+def quarantine_group() -> None:
+    """Seals refused on arrival, kept with the reason for the admin."""
+
+
+@quarantine_group.command("list")
+@json_option
+@click.pass_context
+def quarantine_list(ctx: click.Context, as_json: bool) -> None:
+    """List quarantined seals with the reason each was refused.
+
+    \b
+    Example:
+        yimen quarantine list
+    """
+    rows = peers.quarantine(open_node(ctx))
+    if as_json:
+        return print_json(rows)
+    if not rows:
+        return click.echo(h(ctx, "没有被隔离的签封", "nothing quarantined"))
+    click.echo(table(rows, [("id", "#"), ("received_at", h(ctx, "时间", "time")),
+                            ("received_from", h(ctx, "来自", "from")), ("author", h(ctx, "作者", "author")),
+                            ("seq", "seq"), ("reason", h(ctx, "原因", "reason"))]))
+
+
+COMMANDS.append(quarantine_group)

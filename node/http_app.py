@@ -1,0 +1,155 @@
+"""The node's HTTP server (aiohttp): sync routes for enrolled descendants, enrollment with
+an invitation code, and a JSON status route.
+
+Handlers are a few lines that call services; every database call runs in a worker thread
+under one lock (one writer, and the event loop never blocks on SQLite). Errors become
+`{"error": code, "message": ...}` with a 4xx status in one middleware.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from yimen.node import enrollment, peers
+from yimen.node.home import Node
+from yimen.node.replication import engine, in_db
+from yimen.schema import region
+from yimen.schema.errors import YimenError
+from yimen.sync import wire
+from yimen.sync.engine import Batch, OutOfOrder
+from yimen.sync.wire import WireError
+
+log = logging.getLogger("yimen.http")
+NODE = web.AppKey("node", Node)
+MAX_WAIT_S = 25.0
+
+
+async def _db(app: web.Application, fn: Callable[..., Any], *args: Any) -> Any:
+    return await in_db(app[NODE], fn, *args)
+
+
+def _error(status: int, code: str, message: str, **extra: Any) -> web.Response:
+    body = {"error": code, "message": message, **extra}
+    return web.json_response(body, status=status, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]):
+    try:
+        return await handler(request)
+    except WireError as e:
+        return _error(wire.ERROR_STATUS.get(e.code, 400), e.code, e.en, **e.extra)
+    except OutOfOrder as e:
+        return _error(409, e.code, e.en)
+    except YimenError as e:
+        return _error(wire.ERROR_STATUS.get(e.code, 400), e.code, e.en)
+    except web.HTTPRequestEntityTooLarge:
+        return _error(413, "body_too_large", f"the body exceeds {wire.MAX_BODY} bytes")
+    except web.HTTPException as e:
+        return _error(e.status, "not_found" if e.status == 404 else "bad_request", e.reason or "")
+
+
+async def _signed(request: web.Request) -> tuple[str, dict[str, Any]]:
+    """The verified sender and its message. Only enrolled descendants may call sync routes."""
+    node = request.app[NODE]
+    body = await request.read()
+    sender = request.headers.get("X-Yimen-Node", "")
+    try:
+        sender = region.normalize(sender)
+    except YimenError:
+        raise WireError("unknown_node", "未知节点", f"unknown node {sender!r}")
+    key = await _db(request.app, engine(node).public_key, sender)
+    if key is None or sender == node.node_id or not region.is_within(sender, node.node_id):
+        raise WireError("unknown_node", f"节点 {sender} 未在本节点注册", f"node {sender} is not enrolled here")
+    wire.verify_request(key, request.headers, request.method, request.path, body)
+    message = wire.unpack(body)
+    wire.check_protocol(message)
+    return sender, message
+
+
+def _packed(message: dict[str, Any]) -> web.Response:
+    return web.Response(body=wire.pack(message), content_type=wire.CONTENT_TYPE)
+
+
+async def hello(request: web.Request) -> web.Response:
+    sender, _ = await _signed(request)
+    node = request.app[NODE]
+    recv, sent = await _db(request.app, engine(node).positions, sender)
+    return _packed({"protocol": wire.PROTOCOL, "node": node.node_id, "recv_upto": recv, "sent_upto": sent})
+
+
+def _batch(sender: str, message: dict[str, Any]) -> Batch:
+    try:
+        seals = [(bytes(b), bytes(s)) for b, s in message["seals"]]
+        return Batch(sender, int(message["start"]), int(message["next"]), seals)
+    except (KeyError, TypeError, ValueError) as e:
+        raise WireError("bad_request", "批次格式错误", f"malformed batch: {e}") from e
+
+
+async def push(request: web.Request) -> web.Response:
+    sender, message = await _signed(request)
+    batch = _batch(sender, message)
+    node = request.app[NODE]
+    receipt = await _db(request.app, engine(node).receive, sender, batch)
+    answer = {"recv_upto": receipt.recv_upto, "imported": receipt.imported,
+              "duplicates": receipt.duplicates, "quarantined": receipt.quarantined}
+    if receipt.quarantined:
+        return _error(422, "seals_quarantined", "; ".join(receipt.quarantined), **answer)
+    return _packed(answer)
+
+
+async def pull(request: web.Request) -> web.Response:
+    sender, message = await _signed(request)
+    node, app = request.app[NODE], request.app
+    try:
+        since, max_bytes = int(message.get("since", 0)), min(int(message.get("max_bytes", 1 << 20)), 4 << 20)
+        wait = min(float(message.get("wait", 0)), MAX_WAIT_S)
+    except (TypeError, ValueError) as e:
+        raise WireError("bad_request", "拉取请求格式错误", f"malformed pull: {e}") from e
+    eng = engine(node)
+    await _db(app, eng.set_sent, sender, since)
+    await _db(app, eng.seal_pending)
+    deadline = asyncio.get_running_loop().time() + wait
+    while True:
+        batch = await _db(app, eng.next_batch, sender, since, max_bytes)
+        if batch.seals or asyncio.get_running_loop().time() >= deadline:
+            break
+        await asyncio.sleep(0.2)
+        await _db(app, eng.seal_pending)
+    await _db(app, peers.count_out, node, sender, batch)
+    return _packed({"start": batch.start, "next": batch.next, "seals": batch.seals, "more": batch.more})
+
+
+async def enroll(request: web.Request) -> web.Response:
+    try:
+        message = json.loads(await request.read())
+        req, code = message["request"], str(message["code"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise WireError("bad_request", "注册请求格式错误", f"malformed enrollment: {e}") from e
+    answer = await _db(request.app, enrollment.admit, request.app[NODE], req, code)
+    return web.json_response(answer, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
+
+async def status(request: web.Request) -> web.Response:
+    info = await _db(request.app, peers.status, request.app[NODE])
+    return web.json_response(info, dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str))
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_post("/v1/hello", hello)
+    app.router.add_post("/v1/push", push)
+    app.router.add_post("/v1/pull", pull)
+    app.router.add_post("/v1/enroll", enroll)
+    app.router.add_get("/v1/status", status)
+
+
+def create_app(node: Node) -> web.Application:
+    app = web.Application(middlewares=[errors], client_max_size=wire.MAX_BODY)
+    app[NODE] = node
+    setup_routes(app)
+    return app

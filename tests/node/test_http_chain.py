@@ -1,0 +1,94 @@
+"""A real chain over HTTP: city, district, town and two villages as aiohttp servers on
+127.0.0.1 ephemeral ports, enrolled online with invitation codes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from chain import CHAIN, PARENT
+from conftest import MINI_CATALOG, id_number
+from yimen.node import cases, catalog, clerks, enrollment, home
+from yimen.node.http_app import create_app
+from yimen.node.sync_client import LinkDown, sync_once
+from yimen.schema.catalog import parse_catalog_json
+
+
+@pytest.fixture
+async def http_chain(tmp_path):
+    nodes = {name: home.init(tmp_path / name, rc, title) for name, rc, title in CHAIN}
+    servers = {name: TestServer(create_app(n), host="127.0.0.1", port=0) for name, n in nodes.items()}
+    for s in servers.values():
+        await s.start_server()
+    async with aiohttp.ClientSession() as session:
+        for child, parent in PARENT.items():
+            code = enrollment.invite(nodes[parent], nodes[child].node_id)["code"]
+            req = enrollment.request(nodes[child], str(servers[child].make_url("")))
+            async with session.post(servers[parent].make_url("/v1/enroll"), json={"request": req, "code": code}) as r:
+                assert r.status == 200, await r.text()
+                enrollment.apply_answer(nodes[child], await r.json())
+            nodes[child].config = replace(nodes[child].config, parent_url=str(servers[parent].make_url("")))
+    catalog.import_items(nodes["city"], parse_catalog_json(MINI_CATALOG, "2026-01-01"))
+    clerks.add(nodes["town"], "t01", "赵镇", ["民政"])
+    clerks.add(nodes["village_a"], "c01", "李敏", ["民政", "社保", "村委会"])
+    yield nodes, servers
+    for s in servers.values():
+        await s.close()
+    for n in nodes.values():
+        n.close()
+
+
+async def converge(nodes, rounds=2):
+    for _ in range(rounds):
+        for name in ("district", "town", "village_a", "village_b", "town", "district"):
+            await sync_once(nodes[name])
+
+
+def statuses(node):
+    return dict(node.store.conn.execute("SELECT case_id, status FROM cases").fetchall())
+
+
+async def test_offline_case_reaches_city_and_decision_comes_back(http_chain):
+    nodes, servers = http_chain
+    await converge(nodes)
+    assert {k: n.store.count("catalog_item") for k, n in nodes.items()} == {k: 3 for k in nodes}, [n.store.conn.execute("select reason from quarantine").fetchall() for n in nodes.values()]
+    va = nodes["village_a"]
+    cid = cases.accept(va, "c01", cases.Application(
+        "T-DIBAO", id_number(), "陈美玲", {"居民身份证": None, "收入证明": None}, {}))["case_id"]
+    cases.act(va, cid, "submit", "c01")
+    cases.act(va, cid, "approve", "c01")
+    await converge(nodes)
+    assert statuses(nodes["city"]) == {cid: "in_review"}
+    cases.act(nodes["town"], cid, "approve", "t01")
+    changed = parse_catalog_json(MINI_CATALOG.replace('"time_limit_days": 3', '"time_limit_days": 4'), "2026-11-16")
+    catalog.import_items(nodes["city"], changed)
+    await converge(nodes)
+    for name in ("village_a", "town", "district", "city"):
+        assert statuses(nodes[name]) == {cid: "approved"}
+    assert statuses(nodes["village_b"]) == {}
+    for v in ("village_a", "village_b"):
+        assert catalog.current(nodes[v], "T-LOCAL").time_limit_days == 4
+
+
+async def test_village_falls_back_to_the_district_when_the_town_is_down(http_chain):
+    nodes, servers = http_chain
+    await converge(nodes)
+    await servers["town"].close()
+    va = nodes["village_a"]
+    cid = cases.accept(va, "c01", cases.Application("T-IMM", id_number(), "陈", {"居民身份证": None}, {}))["case_id"]
+    stats = await sync_once(va)
+    assert stats.peer == nodes["district"].node_id and stats.pushed >= 1
+    await sync_once(nodes["district"])
+    assert statuses(nodes["city"]) == {cid: "completed"}
+
+
+async def test_no_reachable_ancestor_is_a_clear_error(http_chain):
+    nodes, servers = http_chain
+    await converge(nodes)
+    for name in ("town", "district", "city"):
+        await servers[name].close()
+    with pytest.raises(LinkDown):
+        await sync_once(nodes["village_a"])
