@@ -14,7 +14,7 @@ import click
 from aiohttp import web
 
 from yimen.node import config as config_mod
-from yimen.node import enrollment, peers, sync_client
+from yimen.node import enrollment, peers, reconcile, sync_client
 from yimen.node.cli_util import YimenGroup, h, json_option, open_node, print_json
 from yimen.node.enrollment import EnrollmentRefused
 from yimen.node.http_app import create_app
@@ -186,6 +186,28 @@ def sync(ctx: click.Context, once: bool, as_json: bool) -> None:
                  f"pulled {stats.pulled} ({stats.bytes_in} B)"))
     for q in stats.quarantined:
         click.echo(h(ctx, f"隔离：{q}", f"quarantined: {q}"))
+
+
+@command
+@click.command("reconcile")
+@json_option
+@click.pass_context
+def reconcile_cmd(ctx: click.Context, as_json: bool) -> None:
+    """Compare everything with the parent (per-scope digests), repair what is missing in
+    either direction, and report per village: here only, there only, diverged, repaired.
+
+    \b
+    Example:
+        yimen reconcile
+    """
+    rows = asyncio.run(reconcile.reconcile(open_node(ctx)))
+    if as_json:
+        return print_json(rows)
+    if not rows:
+        return click.echo(h(ctx, "与上级完全一致", "identical to the parent"))
+    click.echo(table(rows, [("scope", h(ctx, "范围", "scope")), ("here_only", h(ctx, "仅本节点", "here only")),
+                            ("there_only", h(ctx, "仅上级", "there only")), ("diverged", h(ctx, "不一致", "diverged")),
+                            ("repaired", h(ctx, "已修复", "repaired"))]))
 
 
 async def _sync_forever(node) -> None:

@@ -20,7 +20,7 @@ from yimen.node.home import Node
 from yimen.node.replication import engine, in_db
 from yimen.schema import region
 from yimen.schema.errors import YimenError
-from yimen.sync import wire
+from yimen.sync import reconcile, wire
 from yimen.sync.engine import Batch, OutOfOrder
 from yimen.sync.wire import WireError
 
@@ -125,6 +125,26 @@ async def pull(request: web.Request) -> web.Response:
     return _packed({"start": batch.start, "next": batch.next, "seals": batch.seals, "more": batch.more})
 
 
+async def reconcile_digests(request: web.Request) -> web.Response:
+    sender, message = await _signed(request)
+    node = request.app[NODE]
+    theirs = message.get("digests")
+    if not isinstance(theirs, dict):
+        raise WireError("bad_request", "对账请求格式错误", "malformed reconcile request")
+    mine = await _db(request.app, reconcile.listing, node.store, sender)
+    scopes = reconcile.mismatched(reconcile.digests(mine), theirs)
+    return _packed({"listing": {s: mine.get(s, {}) for s in scopes}})
+
+
+async def seals_for_docs(request: web.Request) -> web.Response:
+    sender, message = await _signed(request)
+    docs = message.get("docs")
+    if not isinstance(docs, list) or len(docs) > 1000 or not all(isinstance(d, str) for d in docs):
+        raise WireError("bad_request", "请求格式错误", "docs must be a list of at most 1000 ids")
+    seals = await _db(request.app, reconcile.seals_for, request.app[NODE].store, docs, sender)
+    return _packed({"seals": seals})
+
+
 async def enroll(request: web.Request) -> web.Response:
     try:
         message = json.loads(await request.read())
@@ -144,6 +164,8 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/v1/hello", hello)
     app.router.add_post("/v1/push", push)
     app.router.add_post("/v1/pull", pull)
+    app.router.add_post("/v1/reconcile", reconcile_digests)
+    app.router.add_post("/v1/seals", seals_for_docs)
     app.router.add_post("/v1/enroll", enroll)
     app.router.add_get("/v1/status", status)
 

@@ -92,3 +92,23 @@ async def test_no_reachable_ancestor_is_a_clear_error(http_chain):
         await servers[name].close()
     with pytest.raises(LinkDown):
         await sync_once(nodes["village_a"])
+
+
+async def test_reconcile_repairs_what_a_parent_lost(http_chain):
+    from yimen.node.reconcile import reconcile
+    nodes, servers = http_chain
+    await converge(nodes)
+    va, town = nodes["village_a"], nodes["town"]
+    cid = cases.accept(va, "c01", cases.Application("T-IMM", id_number(), "陈", {"居民身份证": None}, {}))["case_id"]
+    await sync_once(va)
+    assert statuses(town) == {cid: "completed"}
+    with town.store.transaction():  # the town restores an old backup: the case is gone
+        town.store.conn.execute("DELETE FROM feed WHERE author = ?", (va.node_id,))
+        for table in ("docs", "changes"):
+            town.store.conn.execute(f"DELETE FROM {table} WHERE doc_id = ?", (cid,))
+    assert await reconcile(nodes["district"]) == []  # the district still has it: nothing to say there
+    rows = await reconcile(va)
+    assert rows == [{"peer": town.node_id, "scope": va.node_id, "here_only": 1, "there_only": 0,
+                     "diverged": 0, "repaired": 1}]
+    assert town.store.get(cid) is not None
+    assert await reconcile(va) == []
