@@ -152,8 +152,7 @@ async def _serve(node, host: str, port: int, with_sync: bool) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    tasks = [asyncio.create_task(sync_client.run_loop(node, stop))] if with_sync and \
-        sync_client.ancestors_to_try(node) else []
+    tasks = [asyncio.create_task(sync_client.run_loop(node, stop))] if with_sync else []
     await stop.wait()
     for t in tasks:
         await t

@@ -44,7 +44,7 @@ async def _send(node: Node, link: Link, docs: list[str]) -> None:
 async def reconcile(node: Node) -> list[dict[str, Any]]:
     """Reconcile with the parent (or the first ancestor that answers); one row per scope
     that differed."""
-    targets = ancestors_to_try(node)
+    targets = await in_db(node, ancestors_to_try, node)
     if not targets:
         raise LinkDown("未设置上级地址", "no parent address")
     async with aiohttp.ClientSession() as session:

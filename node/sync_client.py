@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 
+from yimen.node import config as config_mod
 from yimen.node import peers
 from yimen.node.errors import NodeError
 from yimen.node.home import Node
@@ -125,7 +126,7 @@ def ancestors_to_try(node: Node) -> list[tuple[str, str]]:
 
 async def sync_once(node: Node, wait: float = 0) -> RoundStats:
     """One round with the first ancestor that answers."""
-    targets = ancestors_to_try(node)
+    targets = await in_db(node, ancestors_to_try, node)
     if not targets:
         raise LinkDown("未设置上级地址（yimen init --parent 或 yimen enroll --parent）",
                        "no parent address (yimen init --parent or yimen enroll --parent)")
@@ -144,6 +145,10 @@ async def run_loop(node: Node, stop: asyncio.Event, poll_s: float = 0.5, long_po
     delay = 1.0
     seen = -1
     while not stop.is_set():
+        if not await in_db(node, ancestors_to_try, node):  # not enrolled yet: `yimen enroll` may run meanwhile
+            node.config = config_mod.load(node.home)
+            await _sleep(stop, poll_s)
+            continue
         try:
             version = await in_db(node, _data_version, node)
             wait = 0 if version != seen else min(long_poll_s, 2.0)

@@ -1,42 +1,77 @@
-"""The demo behind `scripts/demo`: a sample village node with the sample catalog, two
-clerks and three weeks of cases, then a look at it through the `yimen` command line.
+"""The demo behind `scripts/demo`: a local four-level chain — city, district, town and two
+villages, each a real `yimen serve` process on 127.0.0.1 — with the sample catalog published
+by the city, three weeks of cases at village A, and a town clerk deciding some of them.
 
-It always rebuilds `data/demo-village` from scratch, checks what it built (projections equal
-a rebuild, every kind of status and card is present, the reports have rows) and exits
-non-zero if a check fails. Nothing keeps running afterwards.
+It rebuilds `data/demo/` from scratch, waits until the chain has converged, checks it
+(cases reached the city, decisions came back to village A and never to village B, the
+catalog reached both villages, reconcile finds nothing, nothing quarantined, projections
+equal a rebuild), prints where to look, and then:
+- with a terminal on stdin, keeps the chain running until Ctrl-C;
+- otherwise stops every process it started and exits 0 (non-zero if a check failed).
 """
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 import subprocess
 import sys
+import time
+import urllib.request
 from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
 from yimen.node import cases, catalog, home, projections
 from yimen.schema.case import IllegalTransition
+from yimen.schema.errors import YimenError
 from yimen.schema.idnumber import check_digit
 
 ROOT = Path(__file__).resolve().parents[1]
-HOME = ROOT / "data" / "demo-village"
+DATA = ROOT / "data" / "demo"
 YIMEN = str(Path(sys.executable).with_name("yimen"))
-REGION, NAME = "440608100201", "高明区荷城街道示范村党群服务中心"
+CHAIN = [  # name, region code, display name, parent
+    ("city", "4406", "佛山市政务服务中心", None),
+    ("district", "440608", "高明区政务服务中心", "city"),
+    ("town", "440608100", "荷城街道党群服务中心", "district"),
+    ("village-a", "440608100201", "示范A村党群服务中心", "town"),
+    ("village-b", "440608100202", "示范B村党群服务中心", "town"),
+]
 SURNAMES, GIVEN = "陈李黄张梁何罗谭区冯", ["美玲", "志强", "秀英", "国华", "丽娟", "建明", "小红", "家豪", "桂芳", "伟"]
 
 
-def run(*args: str, show: bool = True) -> str:
-    cmd = [YIMEN, "--home", str(HOME), *args]
+def run(name: str, *args: str, show: bool = True) -> str:
     if show:
-        print(f"\n$ yimen {' '.join(args)}", flush=True)
-    out = subprocess.run(cmd, capture_output=True, text=True)
+        print(f"\n$ yimen --home data/demo/{name} {' '.join(args)}", flush=True)
+    out = subprocess.run([YIMEN, "--home", str(DATA / name), *args], capture_output=True, text=True)
     if out.returncode:
-        sys.exit(f"demo failed: yimen {' '.join(args)}\n{out.stderr}")
+        raise SystemExit(f"demo failed: yimen --home data/demo/{name} {' '.join(args)}\n{out.stderr}")
     if show:
         print(out.stdout.rstrip(), flush=True)
     return out.stdout
+
+
+def serve(name: str) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([YIMEN, "--home", str(DATA / name), "serve", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=open(DATA / f"{name}.log", "w"), text=True)
+    line = proc.stdout.readline().strip()
+    if not line.startswith("listening on "):
+        raise SystemExit(f"{name} did not start: see data/demo/{name}.log")
+    return proc, line.split()[-1]
+
+
+def node_status(url: str) -> dict:
+    with urllib.request.urlopen(url + "/v1/status", timeout=5) as r:
+        return json.load(r)
+
+
+def wait_until(what: str, check, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"demo failed: timed out waiting for {what}")
+        time.sleep(0.3)
 
 
 class Clock:
@@ -105,61 +140,128 @@ def three_weeks(node, clock: Clock, rng: random.Random) -> None:
     clock.now = start
 
 
-def check(node) -> list[str]:
+def count(name: str, sql: str) -> int:
+    with home.open_node(DATA / name) as node:
+        return node.store.conn.execute(sql).fetchone()[0]
+
+
+def checks(urls: dict[str, str]) -> list[str]:
     problems = []
-    live = projections.dump(node.store)
-    projections.rebuild(node.store, node.calendar)
-    if projections.dump(node.store) != live:
-        problems.append("rebuild did not reproduce the projections")
-    statuses = {r[0] for r in node.store.conn.execute("SELECT DISTINCT status FROM cases")}
-    for s in ("completed", "in_review", "supplement", "returned", "not_accepted"):
-        if s not in statuses:
-            problems.append(f"no case reached status {s}")
-    if not cases.list_cases(node, card="red"):
-        problems.append("no red card")
+    a_cases = count("village-a", "SELECT count(*) FROM cases")
+    for name in ("town", "district", "city"):
+        if count(name, "SELECT count(*) FROM cases") != a_cases:
+            problems.append(f"{name} does not hold all of village A's cases")
+    if count("village-b", "SELECT count(*) FROM cases"):
+        problems.append("village B received cases of village A")
+    for name in ("village-a", "village-b"):
+        if count(name, "SELECT count(*) FROM catalog_items") < 60:
+            problems.append(f"{name} lacks the catalog")
+    for name, *_ in CHAIN:
+        if node_status(urls[name])["quarantined"]:
+            problems.append(f"{name} quarantined seals")
+        with home.open_node(DATA / name) as node:
+            live = projections.dump(node.store)
+            projections.rebuild(node.store, node.calendar)
+            if projections.dump(node.store) != live:
+                problems.append(f"{name}: rebuild did not reproduce the projections")
+    if json.loads(run("town", "reconcile", "--json", show=False)):
+        problems.append("reconcile found differences between the town and the district")
     return problems
 
 
 def main() -> int:
-    print(f"== 一门 Yimen demo: a sample village node in {HOME.relative_to(ROOT)} (recreated)")
-    shutil.rmtree(HOME, ignore_errors=True)
-    run("init", "--region", REGION, "--name", NAME)
-    sample = resources.files("yimen.node").joinpath("data/catalog_sample.json")
-    with resources.as_file(sample) as path:
-        run("catalog", "import", str(path))
-    run("clerk", "add", "--id", "c01", "--name", "李敏", *[f"--role={r}" for r in
-        ("民政", "社保", "医保", "人社", "卫健", "村委会")])
-    run("clerk", "add", "--id", "c02", "--name", "王芳", *[f"--role={r}" for r in
-        ("教育", "残联", "退役军人", "农业农村", "住建", "村委会")])
-    print("\n== simulating the past three weeks at the window ...", flush=True)
-    clock = Clock(home.china_now())
-    with home.open_node(HOME, clock=clock) as node:
-        three_weeks(node, clock, random.Random(2026))
-    run("case", "list", "--limit", "8")
-    red = run("case", "list", "--card", "red", "--json", show=False)
-    first_red = __import__("json").loads(red)
-    if first_red:
-        run("case", "show", first_red[0]["case_id"])
-    run("report", "overdue")
-    run("report", "refusals", "--week")
-    run("status")
-    with home.open_node(HOME) as node:
-        problems = check(node)
-    if problems:
-        print("\nCHECK FAILED: " + "; ".join(problems), file=sys.stderr)
-        return 1
-    print(f"""
-== checks passed: projections equal a rebuild; every status, red cards and refusals present.
+    print("== 一门 Yimen demo: a four-level chain in data/demo/ (recreated)", flush=True)
+    shutil.rmtree(DATA, ignore_errors=True)
+    DATA.mkdir(parents=True)
+    procs, urls = {}, {}
+    try:
+        for name, rc, title, parent in CHAIN:
+            run(name, "init", "--region", rc, "--name", title, show=False)
+            procs[name], urls[name] = serve(name)
+            print(f"   {name:<10} {rc:<13} {title:<14} {urls[name]}", flush=True)
+            if parent:
+                code = json.loads(run(parent, "invite", "--region", rc, "--json", show=False))["code"]
+                run(name, "enroll", "--parent", urls[parent], "--code", code, "--address", urls[name], show=False)
+        sample = resources.files("yimen.node").joinpath("data/catalog_sample.json")
+        with resources.as_file(sample) as path:
+            run("city", "catalog", "import", str(path))
+        run("town", "clerk", "add", "--id", "t01", "--name", "赵春燕", *[f"--role={r}" for r in
+            ("民政", "社保", "人社", "教育", "残联", "退役军人", "农业农村", "住建", "卫健")])
+        for v in ("village-a", "village-b"):
+            run(v, "clerk", "add", "--id", "c01", "--name", "李敏", *[f"--role={r}" for r in
+                ("民政", "社保", "医保", "人社", "卫健", "村委会")], show=v == "village-a")
+            run(v, "clerk", "add", "--id", "c02", "--name", "王芳", *[f"--role={r}" for r in
+                ("教育", "残联", "退役军人", "农业农村", "住建", "村委会")], show=False)
+        wait_until("the catalog to reach the villages",
+                   lambda: all(node_status(urls[v])["catalog_items"] >= 60 for v in ("village-a", "village-b")))
+        print("\n== village A: simulating three weeks at the window (offline edits; the chain syncs them) ...")
+        clock = Clock(home.china_now())
+        with home.open_node(DATA / "village-a", clock=clock) as node:
+            three_weeks(node, clock, random.Random(2026))
+            total = node.store.count("case")
+        wait_until("village A's cases to reach the city", lambda: node_status(urls["city"])["cases"] == total)
+        decide_at_town()
+        wait_until("the town's decisions to reach village A", lambda: count(
+            "village-a", "SELECT count(*) FROM case_events WHERE node = '440608100000'") > 0)
+        show(urls)
+        problems = checks(urls)
+        if problems:
+            print("\nCHECK FAILED: " + "; ".join(problems), file=sys.stderr)
+            return 1
+        print(f"""
+== checks passed: cases reached the city, the town's decisions came back to village A (never
+   to village B), the catalog reached both villages, reconcile finds nothing to repair,
+   nothing quarantined, projections equal a rebuild.
 
-What to type next (the node is ready; clerks c01 李敏 and c02 王芳):
-  export YIMEN_HOME={HOME.relative_to(ROOT)} YIMEN_CLERK=c01
-  .venv/bin/yimen catalog list --search 救助
-  .venv/bin/yimen case accept --item SB-003 --applicant-id 440608199001011235 --applicant-name 陈美玲 --all-materials
-  .venv/bin/yimen case list --card yellow
-  .venv/bin/yimen case act <受理编号> submit
-  .venv/bin/yimen report refusals --week --csv
-  .venv/bin/yimen --help""")
-    return 0
+Where to look (servers: {', '.join(f'{n} {u}' for n, u in urls.items())}):
+  .venv/bin/yimen --home data/demo/city case list            # the city sees every case
+  .venv/bin/yimen --home data/demo/village-a case list --card red
+  .venv/bin/yimen --home data/demo/town status               # peers, traffic, quarantine
+  curl {urls['town']}/v1/status
+  YIMEN_HOME=data/demo/village-a YIMEN_CLERK=c01 .venv/bin/yimen case accept --item SB-003 \\
+      --applicant-id 440608199001011235 --applicant-name 陈美玲 --all-materials""")
+        if sys.stdin.isatty():
+            print("\nThe chain keeps running; press Ctrl-C to stop it.", flush=True)
+            try:
+                while all(p.poll() is None for p in procs.values()):
+                    time.sleep(1)
+            except KeyboardInterrupt:
+                pass
+        return 0
+    finally:
+        for p in procs.values():
+            p.terminate()
+        for p in procs.values():
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        print("== stopped every node the demo started", flush=True)
+
+
+def decide_at_town() -> None:
+    """A town clerk approves the town step of every case waiting for it."""
+    with home.open_node(DATA / "town") as node:
+        waiting = [r["case_id"] for r in cases.list_cases(node, status="in_review", limit=1000)]
+        decided = 0
+        for cid in waiting:
+            try:
+                cases.act(node, cid, "approve", "t01")
+                decided += 1
+            except YimenError:  # the current step is not the town's (yet)
+                pass
+    print(f"\n== town clerk 赵春燕 approved the town step of {decided} case(s)", flush=True)
+
+
+def show(urls: dict[str, str]) -> None:
+    run("city", "case", "list", "--limit", "6")
+    reds = json.loads(run("village-a", "case", "list", "--card", "red", "--json", show=False))
+    decided = json.loads(run("village-a", "case", "list", "--status", "approved", "--json", show=False))
+    for row in (decided or reds)[:1]:
+        run("village-a", "case", "show", row["case_id"])
+    run("district", "report", "overdue")
+    run("village-a", "report", "refusals", "--week")
+    run("town", "status")
 
 
 if __name__ == "__main__":
