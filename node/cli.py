@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from yimen.node import clerks, home, peers, projections
+from yimen.node.cli_bundle import bundle_group
 from yimen.node.cli_case import case_group, report_group
 from yimen.node.cli_catalog import catalog_group, clerk_group
 from yimen.node.cli_sync import COMMANDS as SYNC_COMMANDS
@@ -123,5 +124,5 @@ def rebuild(ctx: click.Context) -> None:
     click.echo(h(ctx, f"已从 {n} 份文档重建视图", f"rebuilt projections from {n} documents"))
 
 
-for group in (clerk_group, catalog_group, case_group, report_group, *SYNC_COMMANDS):
+for group in (clerk_group, catalog_group, case_group, report_group, bundle_group, *SYNC_COMMANDS):
     main.add_command(group)

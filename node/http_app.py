@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import logging
 from typing import Any, Awaitable, Callable
 
@@ -83,12 +84,19 @@ async def hello(request: web.Request) -> web.Response:
     return _packed({"protocol": wire.PROTOCOL, "node": node.node_id, "recv_upto": recv, "sent_upto": sent})
 
 
+def _position(message: dict[str, Any], key: str) -> int:
+    value = message.get(key, 0)
+    if type(value) is not int or not 0 <= value < 1 << 62:
+        raise WireError("bad_request", f"字段 {key} 须为非负整数", f"{key} must be a non-negative integer")
+    return value
+
+
 def _batch(sender: str, message: dict[str, Any]) -> Batch:
-    try:
-        seals = [(bytes(b), bytes(s)) for b, s in message["seals"]]
-        return Batch(sender, int(message["start"]), int(message["next"]), seals)
-    except (KeyError, TypeError, ValueError) as e:
-        raise WireError("bad_request", "批次格式错误", f"malformed batch: {e}") from e
+    seals = message.get("seals")
+    if not isinstance(seals, list) or not all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(x, bytes) for x in p) for p in seals):
+        raise WireError("bad_request", "批次格式错误", "seals must be a list of [body, signature] byte pairs")
+    return Batch(sender, _position(message, "start"), _position(message, "next"), [(b, s) for b, s in seals])
 
 
 async def push(request: web.Request) -> web.Response:
@@ -106,11 +114,12 @@ async def push(request: web.Request) -> web.Response:
 async def pull(request: web.Request) -> web.Response:
     sender, message = await _signed(request)
     node, app = request.app[NODE], request.app
-    try:
-        since, max_bytes = int(message.get("since", 0)), min(int(message.get("max_bytes", 1 << 20)), 4 << 20)
-        wait = min(float(message.get("wait", 0)), MAX_WAIT_S)
-    except (TypeError, ValueError) as e:
-        raise WireError("bad_request", "拉取请求格式错误", f"malformed pull: {e}") from e
+    since = _position(message, "since")
+    max_bytes = min(max(_position(message, "max_bytes"), 1), 4 << 20)
+    wait = message.get("wait", 0)
+    if not isinstance(wait, (int, float)) or not math.isfinite(wait) or wait < 0:
+        raise WireError("bad_request", "等待时间无效", "wait must be a finite non-negative number")
+    wait = min(float(wait), MAX_WAIT_S)
     eng = engine(node)
     await _db(app, eng.set_sent, sender, since)
     await _db(app, eng.seal_pending)

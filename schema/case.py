@@ -168,7 +168,11 @@ def _decision_refusal(state: CaseState, ev: Event, item: CatalogItem) -> tuple[s
     if ev.department not in reviewers:
         return f"本步审批部门为{'、'.join(reviewers)}", f"this step is reviewed by {', '.join(reviewers)}"
     want = reviewers[ev.department]
-    if region.level(ev.node) != want:
+    try:
+        level = region.level(ev.node)
+    except SchemaError:
+        return "节点区划代码无效", f"invalid node code {ev.node!r}"
+    if level != want:
         return f"本步须由{want}级审批", f"this step is decided at {want} level"
     if (state.step, ev.department) in state.approvals:
         return "该部门已作出决定", "this department has already decided"

@@ -14,6 +14,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+import msgpack
 from loro import CounterSpan, ExportMode, IdSpan, LoroDoc, LoroMap, VersionVector
 
 KINDS = ("catalog_item", "case", "space_doc", "consent", "node", "revocation", "audit")
@@ -56,6 +57,9 @@ class Doc:
         if kind not in KINDS:
             raise ValueError(f"unknown document kind {kind!r}")
         self.doc_id, self.kind, self.scope = doc_id, kind, scope
+        # An empty root map exists only in the live document (no op records it), so hide
+        # them: every replica must show the same value.
+        loro.set_hide_empty_root_containers(True)
         self._loro = loro
         # Loro counts uncommitted ops in oplog_vv, so remember where the last commit ended.
         self._base = self._next_counter(loro.peer_id)
@@ -118,7 +122,10 @@ class Doc:
         return self._loro.export(ExportMode.Updates(VersionVector()))
 
     def version(self) -> bytes:
-        return self._loro.oplog_vv.encode()
+        """The version vector in a canonical encoding (peers sorted), so equal versions
+        have equal bytes whatever order a replica learnt its peers in."""
+        spans = self._loro.oplog_vv.to_spans().inner()
+        return msgpack.packb(sorted((peer, end) for peer, (_, end) in spans.items()))
 
     def export_change(self, change: Change) -> bytes:
         """The bytes of one change span, as a seal will carry them."""

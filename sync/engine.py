@@ -32,6 +32,7 @@ from yimen.sync.store import Store
 from yimen.sync.visibility import flows_down, may_write, visible
 
 DEFAULT_BATCH_BYTES = 1 << 20
+UNKNOWN_AUTHOR = "seal from unknown node"
 
 
 class OutOfOrder(SyncError):
@@ -167,16 +168,22 @@ class Engine:
 
     def _receive_one(self, peer: str, body: bytes, sig: bytes, touched: dict[str, Doc],
                      incoming: dict[str, list[tuple]], receipt: Receipt) -> None:
+        error = self._admit(peer, body, sig, touched, incoming, receipt)
+        if error is not None:
+            self._quarantine(peer, body, sig, error)
+            receipt.quarantined.append(error.en)
+
+    def _admit(self, peer: str, body: bytes, sig: bytes, touched: dict[str, Doc],
+               incoming: dict[str, list[tuple]], receipt: Receipt) -> BadSeal | None:
+        """Check and import one seal; return why it was refused, or None."""
         try:
             s = seals.decode(body, sig)
             if self._has_seal(s.author, s.seq):
                 receipt.duplicates += 1
-                return
+                return None
             self._check(s, touched)
         except BadSeal as e:
-            self._quarantine(peer, body, e)
-            receipt.quarantined.append(e.en)
-            return
+            return e
         for c in s.changes:
             if self._has_change(c) or any(w[1] == c.start and w[0] == c.peer for w in incoming.get(c.doc_id, ())):
                 continue
@@ -190,11 +197,27 @@ class Engine:
                                     [(p, s.author) for p in {c.peer for c in s.changes}])
         self._append_feed(s, received_from=peer)
         receipt.imported += 1
+        # A node record vouches for a key: seals by that node later in this batch, or
+        # quarantined earlier for want of it, can now be checked.
+        for doc_id in {c.doc_id for c in s.changes if c.kind == "node" and c.doc_id in touched}:
+            learnt = self._learn_key(touched[doc_id])
+            if learnt:
+                self._retry_quarantined(learnt, touched, incoming, receipt)
+        return None
+
+    def _retry_quarantined(self, author: str, touched: dict[str, Doc], incoming: dict[str, list[tuple]],
+                           receipt: Receipt) -> None:
+        rows = self.store.conn.execute(
+            "SELECT id, received_from, body, signature FROM quarantine WHERE author = ? AND reason LIKE ?",
+            (author, UNKNOWN_AUTHOR + "%")).fetchall()
+        for qid, came_from, body, sig in rows:
+            if self._admit(came_from, body, sig, touched, incoming, receipt) is None:
+                self.store.conn.execute("DELETE FROM quarantine WHERE id = ?", (qid,))
 
     def _check(self, s: Seal, touched: dict[str, Doc]) -> None:
         key = self.public_key(s.author)
         if key is None:
-            raise BadSeal(f"未知节点 {s.author} 的签封", f"seal from unknown node {s.author}")
+            raise BadSeal(f"未知节点 {s.author} 的签封", f"{UNKNOWN_AUTHOR} {s.author}")
         seals.verify(s, key)
         if not may_write(s.author, s.scope):
             raise BadSeal(f"节点 {s.author} 无权写入 {s.scope}",
@@ -243,21 +266,22 @@ class Engine:
                 [(doc_id, w[0], w[1], w[2], doc.kind, doc.scope, w[3], w[4]) for w in applied])
             conn.execute("INSERT OR REPLACE INTO docs(doc_id, kind, scope, oplog, vv) VALUES (?, ?, ?, ?, ?)",
                          (doc_id, doc.kind, doc.scope, doc.oplog(), doc.version()))
-            if doc.kind == "node":
-                self._learn_key(doc)
             saved.append(doc)
         return saved
 
-    def _learn_key(self, doc: Doc) -> None:
+    def _learn_key(self, doc: Doc) -> str | None:
+        """Record the key a node document vouches for; return the node if it is new here."""
         rec = doc.value().get("node", {})
         try:
             key = bytes.fromhex(rec.get("public_key", ""))
         except ValueError:
-            return
-        if rec.get("region") == doc.scope and len(key) == 32:
-            self.store.conn.execute(
-                "INSERT OR IGNORE INTO node_keys(node_id, public_key, source) VALUES (?, ?, 'record')",
-                (doc.scope, key))
+            return None
+        if rec.get("region") != doc.scope or len(key) != 32:
+            return None
+        cur = self.store.conn.execute(
+            "INSERT OR IGNORE INTO node_keys(node_id, public_key, source) VALUES (?, ?, 'record')",
+            (doc.scope, key))
+        return doc.scope if cur.rowcount else None
 
     def _advance(self, peer: str, batch: Batch, receipt: Receipt) -> int:
         conn = self.store.conn
@@ -292,16 +316,16 @@ class Engine:
         row = self.store.conn.execute("SELECT kind, scope FROM docs WHERE doc_id = ?", (doc_id,)).fetchone()
         return Doc.empty(doc_id, row[0], row[1], self.store.peer) if row else None
 
-    def _quarantine(self, peer: str, body: bytes, e: BadSeal) -> None:
+    def _quarantine(self, peer: str, body: bytes, sig: bytes, e: BadSeal) -> None:
         author = seq = None
         try:
-            s = seals.decode(body, b"")
+            s = seals.decode(body, sig)
             author, seq = s.author, s.seq
         except BadSeal:
             pass
         self.store.conn.execute(
-            "INSERT INTO quarantine(received_from, received_at, author, seq, reason, body)"
-            " VALUES (?, datetime('now'), ?, ?, ?, ?)", (peer, author, seq, e.en, body))
+            "INSERT INTO quarantine(received_from, received_at, author, seq, reason, body, signature)"
+            " VALUES (?, datetime('now'), ?, ?, ?, ?, ?)", (peer, author, seq, e.en, body, sig))
 
     def set_sent(self, peer: str, upto: int) -> None:
         """Record that `peer` acknowledged our feed up to `upto`."""

@@ -84,7 +84,7 @@ class Store:
         )
         t["quarantine"].create(
             {"id": int, "received_from": str, "received_at": str, "author": str, "seq": int,
-             "reason": str, "body": bytes},
+             "reason": str, "body": bytes, "signature": bytes},
             pk="id", if_not_exists=True,
         )
         t["peers"].create(

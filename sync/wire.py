@@ -99,7 +99,7 @@ def verify_request(public_key: bytes, headers: Any, method: str, path: str, body
 
 
 def check_protocol(message: dict[str, Any]) -> None:
-    if message.get("protocol") != PROTOCOL:
+    if type(message.get("protocol")) is not int or message["protocol"] != PROTOCOL:
         raise WireError("unsupported_protocol", f"不支持的协议版本：{message.get('protocol')}",
                         f"unsupported protocol version {message.get('protocol')!r}; this node speaks {PROTOCOL}",
                         supported=[PROTOCOL])

@@ -25,10 +25,11 @@ ITEM_MATERIALS = {i.code: tuple(m.name for m in i.materials)
                   for i in parse_catalog_json(MINI_CATALOG, "2026-01-01")}
 MATERIALS = ("居民身份证", "户口簿", "相片", "收入证明")
 # Repeats weight the draws toward what can succeed, so cases get far in 25 steps.
-HOW = ("provided", "provided", "provided", "deferred", "deferred", "absent")
+HOW = ("provided",) * 5 + ("deferred", "absent")
 ACTS = tuple(a for a in lifecycle.ACTIONS if a not in ("accept", "not_accepted"))
 LIKELY_ACTS = ACTS + ("submit", "approve", "approve", "approve", "deliver", "issue_result",
                       "complete", "supply")
+FORWARD = ("submit", "approve", "deliver", "issue_result", "complete", "supply")
 CLERKS = ("c01", "c01", "c01", "c02")
 REASONS = ("", "  ", "材料不清晰", "申请人不符合条件")
 DEPARTMENTS = (None, None, None, "民政", "村委会", "社保")
@@ -84,8 +85,10 @@ class CaseMachine(RuleBasedStateMachine):
         return row["case_id"]
 
     @rule(target=cases, code=st.sampled_from(ITEM_CODES), clerk=st.sampled_from(CLERKS),
-          reason=st.sampled_from(REASONS))
-    def not_accept(self, code, clerk, reason):
+          reason=st.sampled_from(REASONS), often_skip=st.integers(0, 3))
+    def not_accept(self, code, clerk, reason, often_skip):
+        if often_skip:  # refused applications are dead ends: make them rarer than cases
+            return multiple()
         self.seq += 1
         row = self._attempt(lambda: cases.not_accept(
             self.node, clerk, code, id_number(self.seq), "王建国", reason))
@@ -108,6 +111,32 @@ class CaseMachine(RuleBasedStateMachine):
         else:
             assert len(history) == len(old) + 1 and history[-1]["action"] == action
             assert history[-1]["actor"] == clerk and history[-1]["node"] == VILLAGE
+
+    @rule(case_id=cases, reason=st.sampled_from(REASONS[2:]), times=st.integers(1, 4),
+          data=st.data())
+    def act_next(self, case_id, reason, times, data):
+        """Up to `times` actions the node itself offers for the case (`show`'s next_actions,
+        mostly ones that move it forward); each succeeds for c01, who holds every role the
+        mini catalog needs. The node's own clerks only, so the invariants run after each."""
+        for _ in range(times):
+            shown = cases.show(self.node, case_id)
+            if not shown["next_actions"]:
+                assert shown["status"] in lifecycle.TERMINAL
+                return
+            forward = [a for a in shown["next_actions"] if a in FORWARD]
+            choices = forward if forward and data.draw(st.integers(0, 3), label="forward") \
+                else shown["next_actions"]
+            action = data.draw(st.sampled_from(choices), label="action")
+            outstanding = sorted(n for n, m in shown["materials"].items()
+                                 if m["status"] == "deferred" and not self._delivered(case_id, n))
+            material = outstanding[0] if action == "deliver" else None
+            row = cases.act(self.node, case_id, action, "c01", reason=reason, material=material)
+            assert row["last_action"] == action
+            self.projections_follow_the_documents()
+
+    def _delivered(self, case_id, name):
+        history = self.node.store.get(case_id).value()["history"]
+        return any(e["action"] == "deliver" and e.get("material") == name for e in history)
 
     @rule(hours=st.integers(min_value=1, max_value=72))
     def advance_clock(self, hours):

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from yimen.schema.case import (
-    ACTIONS, NEEDS_REASON, STATUSES, TERMINAL, CaseState, Event, IllegalTransition, apply,
-    check, replay,
+    ACTIONS, NEEDS_REASON, STATUS_ZH, STATUSES, TERMINAL, CaseState, Event, IllegalTransition,
+    apply, check, replay,
 )
 from yimen.schema.catalog import CatalogItem, Material, Reviewer
 
@@ -100,12 +100,7 @@ def test_transition_table(status, action):
     else:
         err = refused(state, e, PARALLEL, f"cannot {action} a case in status {status}: ")
         assert err.en == str(err)
-        assert err.zh.startswith(f"{_zh_status(status)}状态下不能")
-
-
-def _zh_status(status):
-    from yimen.schema.case import STATUS_ZH
-    return STATUS_ZH[status]
+        assert err.zh.startswith(f"{STATUS_ZH[status]}状态下不能")
 
 
 @pytest.mark.parametrize("status", STATUSES)
@@ -219,8 +214,7 @@ def test_one_rejection_ends_a_parallel_step():
                 ev("reject", step=0, department="民政", reason="不符合条件"))
     assert state.status == "rejected" and state.closed_at == AT
     for action in ACTIONS:
-        e = replace(_probe("rejected", action)[1])
-        refused(state, e, PARALLEL, "not allowed in this status")
+        refused(state, _probe("rejected", action)[1], PARALLEL, "not allowed in this status")
 
 
 def test_a_department_that_approved_cannot_then_reject():
@@ -314,7 +308,8 @@ def test_immediate_item_completes_from_accepted():
 
 def test_non_immediate_item_cannot_complete_from_accepted():
     for it in (PARALLEL, NO_STEPS):
-        refused(run(it, ev("accept")), ev("complete"), it, "cannot complete a case in status accepted")
+        refused(run(it, ev("accept")), ev("complete"), it,
+                "cannot complete a case in status accepted")
 
 
 # ---------------------------------------------------------------- withdraw

@@ -1,0 +1,142 @@
+"""Bundles: replication by file (a USB stick) where a node has no link to its peer.
+
+A bundle drives the same engine as the HTTP transport. `export_bundle` seals this node's
+pending changes and writes, for one recipient, every seal of the feed it may see and has
+not acknowledged; `import_bundle` verifies the whole file, then imports every batch in one
+SQLite transaction: a bundle is imported whole or not at all, and importing it twice only
+counts duplicates.
+
+The acknowledgement travels back in the next bundle. A bundle's header carries `ack`: how
+far its sender holds the recipient's feed (the sender's `recv_upto` for it). When the
+recipient later exports a bundle to the sender, that bundle's `ack` tells the sender what
+arrived, and the sender records it as its `sent_upto` for the recipient (in the import's
+transaction). A bundle always starts at `sent_upto`, so until the acknowledgement comes
+back every export repeats what is not yet known to have arrived: a lost or unimported
+stick costs nothing, and an old bundle imported late only adds duplicates. A bundle
+holding no seals is still worth carrying: it carries the acknowledgement.
+
+    village                                  town
+    export --to town   ── seals 1..40 ──▶    import   (town holds village's feed to 40)
+    import             ◀── ack 40, seals ──  export --to village
+    export --to town   ── seals 41.. ──▶     ...      (1..40 are not sent again)
+
+Bundles are signed by their sender as a whole (see `yimen.sync.bundle`), so the header's
+`ack` and the batch positions cannot be forged on the way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+
+from yimen.node.errors import NodeError
+from yimen.node.home import Node
+from yimen.node.progress import progress
+from yimen.node.replication import engine, signing_key
+from yimen.schema import region
+from yimen.sync import bundle as framing
+from yimen.sync.engine import Batch, Engine, OutOfOrder
+
+BATCH_BYTES = 1 << 20
+# Room left under the file bound for framing (a few bytes per seal) and the end record.
+_FRAMING_ROOM = 8 * 1024 * 1024
+
+
+class UnknownPeer(NodeError):
+    """No key is known for that node: it is not enrolled with this one."""
+
+    code = "unknown_peer"
+
+
+class WrongRecipient(NodeError):
+    """The bundle is addressed to another node."""
+
+    code = "wrong_recipient"
+
+
+def _known_key(node: Node, node_id: str) -> bytes:
+    row = node.store.conn.execute("SELECT public_key FROM node_keys WHERE node_id = ?", (node_id,)).fetchone()
+    if row is None or node_id == node.node_id:
+        raise UnknownPeer(f"未知节点 {node_id}：本节点没有它的公钥（尚未注册）",
+                          f"unknown node {node_id}: this node holds no key for it (not enrolled)")
+    return row[0]
+
+
+# -- export ---------------------------------------------------------------------------------
+def export_bundle(node: Node, to_node: str, path: Path | str) -> dict[str, Any]:
+    """Write to `path` every seal `to_node` may see and has not acknowledged. Returns a
+    summary: seals, batches, bytes, file, and `complete` (false when the size bound cut the
+    bundle short: export again once the recipient's acknowledgement has come back)."""
+    to_node = region.normalize(to_node)
+    if to_node == node.node_id:
+        raise WrongRecipient("不能给本节点自己导出数据包", "a bundle cannot be addressed to this node itself")
+    _known_key(node, to_node)
+    eng = engine(node)
+    eng.seal_pending()
+    ack, since = eng.positions(to_node)
+    header = {"protocol": framing.PROTOCOL, "from": node.node_id, "to": to_node,
+              "created_at": node.now(), "ack": ack}
+    state = {"complete": True, "upto": since}
+    with progress(max(0, eng.feed_head() - since), "bundle export") as advance:
+        counts = framing.write_bundle(path, header, _batches(eng, to_node, since, state, advance),
+                                      signing_key(node))
+    return {"file": str(path), "to": to_node, "seals": counts["seals"], "batches": counts["batches"],
+            "bytes": counts["bytes"], "since": since, "upto": state["upto"], "ack": ack,
+            "complete": state["complete"]}
+
+
+def _batches(eng: Engine, to_node: str, since: int, state: dict[str, Any], advance) -> Iterator[Batch]:
+    """The engine's batches from `since` on, as long as they fit in one file."""
+    budget = framing.MAX_BUNDLE_BYTES - _FRAMING_ROOM
+    while True:
+        batch = eng.next_batch(to_node, since, max_bytes=BATCH_BYTES)
+        budget -= batch.size + 16 * len(batch.seals)
+        if budget < 0:
+            state["complete"] = False
+            return
+        if batch.seals or batch.next > batch.start:
+            yield batch
+        advance(batch.next - batch.start)
+        state["upto"] = since = batch.next
+        if not batch.more:
+            return
+
+
+# -- import ---------------------------------------------------------------------------------
+def import_bundle(node: Node, path: Path | str) -> dict[str, Any]:
+    """Verify the whole bundle at `path`, then import it in one transaction and record the
+    acknowledgement it carries. Nothing is written if any part is refused."""
+
+    def sender_key(header: dict[str, Any]) -> bytes:
+        if header["to"] != node.node_id:
+            raise WrongRecipient(f"这个数据包是给 {header['to']} 的，不是给本节点（{node.node_id}）的",
+                                 f"the bundle is addressed to {header['to']}, not to this node ({node.node_id})")
+        return _known_key(node, header["from"])
+
+    header, batches = framing.read_bundle(path, sender_key)
+    sender, eng = header["from"], engine(node)
+    total = {"imported": 0, "duplicates": 0, "changes": 0, "quarantined": 0}
+    reasons: list[str] = []
+    with progress(sum(len(b.seals) for b in batches), "bundle import") as advance, node.store.transaction():
+        for batch in batches:
+            try:
+                receipt = eng.receive(sender, batch)
+            except OutOfOrder as e:
+                held = eng.positions(sender)[0]
+                raise OutOfOrder(
+                    f"数据包缺少前面的数据：本节点只收到 {sender} 的 {held}，数据包从 {batch.start} 开始；"
+                    "请先导入更早的数据包", f"the bundle starts at {batch.start} of {sender}'s feed but this "
+                    f"node holds only up to {held}: import the earlier bundle first") from e
+            for k in ("imported", "duplicates", "changes"):
+                total[k] += getattr(receipt, k)
+            total["quarantined"] += len(receipt.quarantined)
+            reasons += receipt.quarantined
+            advance(len(batch.seals))
+        # An ack past our feed's end can only come from a node that knew a feed we lost
+        # (a restored backup); never let it make us skip seals we have not sent.
+        eng.set_sent(sender, min(header["ack"], eng.feed_head()))
+    pending = node.store.conn.execute("SELECT count(*) FROM pending").fetchone()[0]
+    return {"file": str(path), "from": sender, "created_at": header["created_at"],
+            "seals": sum(len(b.seals) for b in batches), **total, "pending": pending,
+            "quarantine_reasons": reasons, "ack": header["ack"],
+            "recv_upto": eng.positions(sender)[0]}

@@ -1,0 +1,58 @@
+"""`yimen bundle ...`: replication by file (USB stick)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from yimen.node import bundles
+from yimen.node.cli_util import YimenGroup, h, json_option, open_node, print_json
+
+
+@click.group("bundle", cls=YimenGroup)
+def bundle_group() -> None:
+    """Bundles (数据包): carry sync data on a USB stick where there is no network link."""
+
+
+@bundle_group.command("export")
+@click.option("--to", "to_node", required=True, metavar="NODE",
+              help="Region code of the receiving node (e.g. 440608100 or 440608100000).")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@json_option
+@click.pass_context
+def bundle_export(ctx: click.Context, to_node: str, file: Path, as_json: bool) -> None:
+    """Write to FILE everything NODE may see and has not yet acknowledged. Carry FILE to
+    NODE and run `yimen bundle import` there; its next bundle back acknowledges receipt.
+
+    \b
+    Example:
+        yimen bundle export --to 440608100 /media/usb/to-town.yimen
+    """
+    s = bundles.export_bundle(open_node(ctx), to_node, file)
+    if as_json:
+        return print_json(s)
+    rest = "" if s["complete"] else h(ctx, "；已达文件大小上限，对方导入并回传数据包后请再次导出",
+                                      "; size limit reached: export again after a bundle comes back")
+    click.echo(h(ctx, f"已导出 {s['seals']} 个签封到 {s['file']}（给 {s['to']}，{s['bytes']} 字节）{rest}",
+                 f"exported {s['seals']} seals to {s['file']} (for {s['to']}, {s['bytes']} bytes){rest}"))
+
+
+@bundle_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@json_option
+@click.pass_context
+def bundle_import(ctx: click.Context, file: Path, as_json: bool) -> None:
+    """Verify FILE whole, then import it in one transaction (importing it again is harmless).
+
+    \b
+    Example:
+        yimen bundle import /media/usb/to-village.yimen
+    """
+    s = bundles.import_bundle(open_node(ctx), file)
+    if as_json:
+        return print_json(s)
+    click.echo(h(ctx, f"已导入来自 {s['from']} 的数据包：新签封 {s['imported']} 个，重复 {s['duplicates']} 个，"
+                      f"隔离 {s['quarantined']} 个，变更 {s['changes']} 项，待补依赖 {s['pending']} 项",
+                 f"imported bundle from {s['from']}: {s['imported']} new seals, {s['duplicates']} duplicates, "
+                 f"{s['quarantined']} quarantined, {s['changes']} changes, {s['pending']} pending"))

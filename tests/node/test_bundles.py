@@ -1,0 +1,236 @@
+"""Replication by bundle files: village A ↔ town by USB stick, the rest of the chain online."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from chain import make_chain, push, sync_all
+from conftest import id_number
+from yimen.node import bundles, cases
+from yimen.node.bundles import UnknownPeer, WrongRecipient, export_bundle, import_bundle
+from yimen.node.cli import main
+from yimen.node.replication import engine, signing_key
+from yimen.sync import bundle as framing
+from yimen.sync.bundle import BadBundle, write_bundle
+from yimen.sync.engine import Batch, OutOfOrder
+from yimen.sync.errors import SyncError
+
+REPLICATED = ("docs", "changes", "feed", "pending", "quarantine", "cases", "case_events", "node_keys")
+
+
+@pytest.fixture
+def chain(tmp_path):
+    nodes = make_chain(tmp_path)
+    sync_all(nodes)  # everyone holds the catalog and the node records
+    yield nodes
+    for n in nodes.values():
+        n.close()
+
+
+def _statuses(node):
+    return dict(node.store.conn.execute("SELECT case_id, status FROM cases").fetchall())
+
+
+def _tables(node):
+    conn = node.store.conn
+    return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in REPLICATED}
+
+
+def _dump(node):
+    return list(node.store.conn.iterdump())
+
+
+def _dibao_in_review(va):
+    cid = cases.accept(va, "c01", cases.Application(
+        "T-DIBAO", id_number(), "陈美玲", {"居民身份证": None, "收入证明": None}, {}))["case_id"]
+    cases.act(va, cid, "submit", "c01")
+    cases.act(va, cid, "approve", "c01")
+    return cid
+
+
+def _bundle_cli(node, *args):
+    return CliRunner().invoke(main, ["--home", str(node.home), *args])
+
+
+def test_case_goes_up_by_stick_and_the_decision_comes_back(chain, tmp_path):
+    va, town = chain["village_a"], chain["town"]
+    cid = _dibao_in_review(va)
+    up = export_bundle(va, "440608100", tmp_path / "up.yimen")
+    assert up["to"] == town.node_id and up["seals"] >= 1 and up["complete"]
+    got = import_bundle(town, tmp_path / "up.yimen")
+    assert got["imported"] == up["seals"] and got["quarantined"] == 0 and got["pending"] == 0
+    push(town, chain["district"])
+    push(chain["district"], chain["city"])
+    for name in ("town", "district", "city"):
+        assert _statuses(chain[name]) == {cid: "in_review"}
+
+    cases.act(town, cid, "approve", "t01")
+    down = export_bundle(town, va.node_id, tmp_path / "down.yimen")
+    assert down["ack"] == engine(town).positions(va.node_id)[0] > 0
+    import_bundle(va, tmp_path / "down.yimen")
+    assert _statuses(va) == {cid: "approved"}
+    assert _statuses(chain["village_b"]) == {}
+    # The ack came back: village A's next bundle repeats nothing the town already holds.
+    assert engine(va).positions(town.node_id)[1] == down["ack"]
+    again = export_bundle(va, town.node_id, tmp_path / "up2.yimen")
+    assert again["seals"] == 0 and again["since"] == down["ack"]
+
+
+def test_importing_the_same_bundle_twice_changes_nothing(chain, tmp_path):
+    va, town = chain["village_a"], chain["town"]
+    _dibao_in_review(va)
+    export_bundle(va, town.node_id, tmp_path / "up.yimen")
+    first = import_bundle(town, tmp_path / "up.yimen")
+    before, positions = _tables(town), engine(town).positions(va.node_id)
+    second = import_bundle(town, tmp_path / "up.yimen")
+    assert second["imported"] == 0 and second["duplicates"] == first["imported"] > 0
+    assert _tables(town) == before and engine(town).positions(va.node_id) == positions
+
+
+def test_an_old_bundle_imported_late_only_adds_duplicates(chain, tmp_path):
+    va, town = chain["village_a"], chain["town"]
+    _dibao_in_review(va)
+    export_bundle(va, town.node_id, tmp_path / "old.yimen")
+    _dibao_in_review(va)
+    export_bundle(va, town.node_id, tmp_path / "new.yimen")
+    import_bundle(town, tmp_path / "new.yimen")
+    before = _tables(town)
+    assert import_bundle(town, tmp_path / "old.yimen")["imported"] == 0
+    assert _tables(town) == before and len(_statuses(town)) == 2
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_a_damaged_bundle_is_one_line_error_and_changes_nothing(chain, tmp_path, damage):
+    va, town = chain["village_a"], chain["town"]
+    _dibao_in_review(va)
+    path = tmp_path / "up.yimen"
+    export_bundle(va, town.node_id, path)
+    data = bytearray(path.read_bytes())
+    if damage == "truncate":
+        data = data[:len(data) * 2 // 3]
+    else:
+        data[len(data) // 2] ^= 0x10
+    path.write_bytes(bytes(data))
+    before = _dump(town)
+    result = _bundle_cli(town, "bundle", "import", str(path))
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "数据包无效" in errors[0] and "损坏" in errors[0]
+    result = _bundle_cli(town, "--lang", "en", "bundle", "import", str(path))
+    assert result.exit_code == 1 and "checksum mismatch" in result.output
+    assert _dump(town) == before
+
+
+def test_a_bundle_for_another_node_is_refused(chain, tmp_path):
+    va, vb, town = chain["village_a"], chain["village_b"], chain["town"]
+    _dibao_in_review(va)
+    export_bundle(va, town.node_id, tmp_path / "up.yimen")
+    for other in (vb, chain["district"]):
+        before = _dump(other)
+        with pytest.raises(WrongRecipient, match="addressed to 440608100000"):
+            import_bundle(other, tmp_path / "up.yimen")
+        assert _dump(other) == before
+    result = _bundle_cli(vb, "bundle", "import", str(tmp_path / "up.yimen"))
+    assert result.exit_code == 1 and "不是给本节点" in result.output
+
+
+def test_unknown_recipient_or_sender_is_refused(chain, tmp_path):
+    va, vb, town = chain["village_a"], chain["village_b"], chain["town"]
+    with pytest.raises(UnknownPeer, match="440608100202"):
+        export_bundle(va, vb.node_id, tmp_path / "x.yimen")  # siblings never meet
+    with pytest.raises(WrongRecipient):
+        export_bundle(va, va.node_id, tmp_path / "x.yimen")
+    assert not (tmp_path / "x.yimen").exists()
+    # A bundle signed by village A's key but claiming to come from village B:
+    header = {"protocol": 1, "from": vb.node_id, "to": town.node_id, "created_at": "x", "ack": 0}
+    write_bundle(tmp_path / "forged.yimen", header, [], signing_key(va))
+    with pytest.raises(BadBundle, match="bad signature"):
+        import_bundle(town, tmp_path / "forged.yimen")
+    header["to"] = va.node_id
+    write_bundle(tmp_path / "stranger.yimen", header, [], signing_key(vb))
+    with pytest.raises(UnknownPeer):
+        import_bundle(va, tmp_path / "stranger.yimen")
+
+
+def test_a_gap_refuses_the_whole_bundle(chain, tmp_path):
+    va, town = chain["village_a"], chain["town"]
+    _dibao_in_review(va)
+    engine(va).seal_pending()
+    held = engine(town).positions(va.node_id)[0]
+    real = engine(va).next_batch(town.node_id, held)
+    header = {"protocol": 1, "from": va.node_id, "to": town.node_id, "created_at": "x", "ack": 0}
+    shifted = Batch(va.node_id, real.start + 1, real.next + 1, real.seals)
+    write_bundle(tmp_path / "gap.yimen", header, [shifted], signing_key(va))
+    before = _dump(town)
+    with pytest.raises(OutOfOrder, match="import the earlier bundle first"):
+        import_bundle(town, tmp_path / "gap.yimen")
+    assert _dump(town) == before
+
+
+def test_all_batches_are_one_transaction(chain, tmp_path, monkeypatch):
+    va, town = chain["village_a"], chain["town"]
+    for _ in range(3):
+        _dibao_in_review(va)
+        engine(va).seal_pending()  # a seal per case
+    monkeypatch.setattr(bundles, "BATCH_BYTES", 1)  # one seal per batch
+    summary = export_bundle(va, town.node_id, tmp_path / "up.yimen")
+    assert summary["batches"] >= 3
+    eng = engine(town)
+    real, calls = eng.receive, []
+
+    def fail_on_third(peer, batch):
+        calls.append(batch)
+        if len(calls) == 3:
+            raise SyncError("断电", "power cut")
+        return real(peer, batch)
+    monkeypatch.setattr(eng, "receive", fail_on_third)
+    before = _dump(town)
+    with pytest.raises(SyncError):
+        import_bundle(town, tmp_path / "up.yimen")
+    assert _dump(town) == before
+    monkeypatch.setattr(eng, "receive", real)
+    assert import_bundle(town, tmp_path / "up.yimen")["imported"] == summary["seals"]
+
+
+def test_cli_round_trip(chain, tmp_path):
+    va, town = chain["village_a"], chain["town"]
+    cid = _dibao_in_review(va)
+    path = tmp_path / "stick" / "up.yimen"
+    path.parent.mkdir()
+    out = _bundle_cli(va, "bundle", "export", "--to", "440608100", str(path))
+    assert out.exit_code == 0, out.output
+    assert "已导出" in out.output and "给 440608100000" in out.output
+    out = _bundle_cli(town, "bundle", "import", str(path), "--json")
+    assert out.exit_code == 0, out.output
+    summary = json.loads(out.output[out.output.index("{"):])
+    assert summary["from"] == va.node_id and summary["imported"] >= 1
+    assert _statuses(town) == {cid: "in_review"}
+    out = _bundle_cli(town, "--lang", "en", "bundle", "import", str(path))
+    assert "0 new seals" in out.output and "duplicates" in out.output
+    for args in (["--to", "44060810", str(path)], ["--to", "440608100", str(tmp_path / "gone" / "x.yimen")]):
+        out = _bundle_cli(va, "bundle", "export", *args)
+        assert out.exit_code == 1 and len([l for l in out.output.splitlines() if l.startswith("Error:")]) == 1
+
+
+def test_a_bundle_cut_at_the_size_bound_continues_after_the_ack(chain, tmp_path, monkeypatch):
+    va, town = chain["village_a"], chain["town"]
+    cids = []
+    for _ in range(2):
+        cids.append(_dibao_in_review(va))
+        engine(va).seal_pending()
+    monkeypatch.setattr(bundles, "BATCH_BYTES", 1)  # one seal per batch
+    first = engine(va).next_batch(town.node_id, engine(va).positions(town.node_id)[1], 1)
+    room = framing.MAX_BUNDLE_BYTES - first.size - 16 * len(first.seals)
+    monkeypatch.setattr(bundles, "_FRAMING_ROOM", room)  # room for exactly one batch
+    part = export_bundle(va, town.node_id, tmp_path / "1.yimen")
+    assert not part["complete"] and part["seals"] == 1
+    import_bundle(town, tmp_path / "1.yimen")
+    assert list(_statuses(town)) == cids[:1]
+    import_bundle(va, export_bundle(town, va.node_id, tmp_path / "ack.yimen")["file"])
+    rest = export_bundle(va, town.node_id, tmp_path / "2.yimen")
+    assert rest["complete"] and rest["since"] == part["upto"]
+    import_bundle(town, tmp_path / "2.yimen")
+    assert sorted(_statuses(town)) == sorted(cids)

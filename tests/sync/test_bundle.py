@@ -1,0 +1,187 @@
+"""Bundle framing: what is written is read back exactly; anything damaged is refused."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+
+import msgpack
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given
+from hypothesis import strategies as st
+
+from yimen.sync import bundle
+from yimen.sync.bundle import MAGIC, BadBundle, BundleIOError, read_bundle, write_bundle
+from yimen.sync.engine import Batch, public_bytes
+
+KEY = Ed25519PrivateKey.generate()
+OTHER = Ed25519PrivateKey.generate()
+VILLAGE, TOWN = "440608100201", "440608100000"
+
+
+def header(**kw):
+    return {"protocol": 1, "from": VILLAGE, "to": TOWN, "created_at": "2026-11-16T09:00:00+08:00",
+            "ack": 7, **kw}
+
+
+def key_of(h):
+    return public_bytes(KEY)
+
+
+def small(tmp_path: Path) -> bytes:
+    path = tmp_path / "small.yimen"
+    write_bundle(path, header(), [Batch(VILLAGE, 3, 5, [(b"body-1", b"s" * 64), (b"body-2", b"t" * 64)]),
+                                  Batch(VILLAGE, 5, 9, [])], KEY)
+    return path.read_bytes()
+
+
+codes = st.text(st.sampled_from("0123456789"), min_size=1, max_size=12)
+seal = st.tuples(st.binary(max_size=300), st.binary(max_size=80))
+batch_shapes = st.lists(st.tuples(st.integers(0, 50), st.lists(seal, max_size=5)), max_size=5)
+
+
+@given(frm=codes, to=codes, created=st.text(min_size=1, max_size=40), ack=st.integers(0, 2**63 - 1),
+       start=st.integers(0, 2**40), shapes=batch_shapes)
+def test_round_trip(frm, to, created, ack, start, shapes):
+    h = {"protocol": 1, "from": frm, "to": to, "created_at": created, "ack": ack}
+    batches, pos = [], start
+    for step, seals in shapes:
+        batches.append(Batch(frm, pos, pos + step, seals))
+        pos += step
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "b.yimen"
+        counts = write_bundle(path, h, iter(batches), KEY)
+        assert counts == {"bytes": path.stat().st_size, "batches": len(batches),
+                          "seals": sum(len(b.seals) for b in batches)}
+        got_header, got = read_bundle(path, key_of)
+    assert got_header == h
+    assert got == batches
+
+
+def test_every_truncation_is_refused(tmp_path):
+    data = small(tmp_path)
+    path = tmp_path / "cut.yimen"
+    for n in range(len(data)):
+        path.write_bytes(data[:n])
+        with pytest.raises(BadBundle):
+            read_bundle(path, key_of)
+
+
+def test_every_single_byte_flip_is_refused(tmp_path):
+    data = small(tmp_path)
+    path = tmp_path / "flip.yimen"
+    for i in range(len(data)):
+        for mask in (0x01, 0xFF):
+            damaged = bytearray(data)
+            damaged[i] ^= mask
+            path.write_bytes(bytes(damaged))
+            with pytest.raises(BadBundle):
+                read_bundle(path, key_of)
+
+
+def test_trailing_garbage_and_wrong_magic_are_refused(tmp_path):
+    data = small(tmp_path)
+    path = tmp_path / "b.yimen"
+    path.write_bytes(data + b"\x00")
+    with pytest.raises(BadBundle, match="checksum"):
+        read_bundle(path, key_of)
+    path.write_bytes(b"PK\x03\x04" + data[4:])
+    with pytest.raises(BadBundle, match="not a Yimen bundle"):
+        read_bundle(path, key_of)
+    path.write_bytes(b"")
+    with pytest.raises(BadBundle, match="truncated"):
+        read_bundle(path, key_of)
+
+
+def test_messages_are_one_line_in_both_languages(tmp_path):
+    path = tmp_path / "b.yimen"
+    path.write_bytes(small(tmp_path)[:-1])
+    with pytest.raises(BadBundle) as e:
+        read_bundle(path, key_of)
+    assert e.value.code == "bad_bundle"
+    assert "\n" not in e.value.zh and "\n" not in e.value.en
+    assert "损坏" in e.value.zh and "damaged" in e.value.en
+
+
+def forge(path: Path, records: list, sign_with=KEY, raw_tail: bytes = b"") -> None:
+    """A well-checksummed file with arbitrary records; the last is the end record, given
+    without its signature (added here over everything before it)."""
+    body = MAGIC + b"".join(msgpack.packb(r, use_bin_type=True) for r in records[:-1])
+    sig = sign_with.sign(bundle.SIGNING_CONTEXT + hashlib.sha256(body).digest())
+    body += msgpack.packb({**records[-1], "signature": sig}, use_bin_type=True) + raw_tail
+    path.write_bytes(body + hashlib.sha256(body).digest())
+
+
+def test_forged_content_with_a_valid_checksum_is_refused(tmp_path):
+    path = tmp_path / "b.yimen"
+    ok_batch = {"start": 0, "next": 2, "seals": [[b"x", b"y"]]}
+    end = {"batches": 1, "seals": 1}
+    forge(path, [header(), ok_batch, end])
+    assert read_bundle(path, key_of)[1][0].seals == [(b"x", b"y")]
+    cases = [
+        ([header(protocol=2), ok_batch, end], "unsupported protocol 2"),
+        ([header(protocol=True), ok_batch, end], "unsupported protocol True"),
+        ([header(extra=1), ok_batch, end], "malformed header"),
+        ([header(ack=-1), ok_batch, end], "malformed header"),
+        ([header(ack=1 << 63), ok_batch, end], "malformed header"),
+        ([header(), {**ok_batch, "next": 1 << 63}, end], "malformed batch"),
+        ([header(), {**ok_batch, "next": -1}, end], "malformed batch"),
+        ([header(), {**ok_batch, "seals": [[b"x"]]}, end], "malformed batch"),
+        ([header(), ok_batch, {**ok_batch, "start": 5, "next": 6}, {"batches": 2, "seals": 2}], "not contiguous"),
+        ([header(), ok_batch, {"batches": 2, "seals": 1}], "counts"),
+        ([header(), ok_batch], "malformed end record"),
+        ([{"batches": 0, "seals": 0}], "missing header or end"),
+    ]
+    for records, message in cases:
+        forge(path, records)
+        with pytest.raises(BadBundle, match=message):
+            read_bundle(path, key_of)
+    forge(path, [header(), ok_batch, end], raw_tail=b"\x92")
+    with pytest.raises(BadBundle, match="incomplete record"):
+        read_bundle(path, key_of)
+
+
+def test_signature_binds_the_sender(tmp_path):
+    path = tmp_path / "b.yimen"
+    forge(path, [header(), {"start": 0, "next": 1, "seals": []}, {"batches": 1, "seals": 0}], sign_with=OTHER)
+    with pytest.raises(BadBundle, match="bad signature"):
+        read_bundle(path, key_of)
+    with pytest.raises(BadBundle, match="not a known node"):
+        read_bundle(path, lambda h: None)
+
+
+def test_size_bounds(tmp_path, monkeypatch):
+    data = small(tmp_path)
+    path = tmp_path / "b.yimen"
+    path.write_bytes(data)
+    monkeypatch.setattr(bundle, "MAX_BUNDLE_BYTES", len(data) - 1)
+    with pytest.raises(BadBundle, match="larger than"):
+        read_bundle(path, key_of)
+    with pytest.raises(BadBundle, match="larger than"):
+        write_bundle(tmp_path / "big.yimen", header(), [Batch(VILLAGE, 0, 1, [(b"x" * len(data), b"")])], KEY)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.yimen", "small.yimen"]  # no temp file left
+    monkeypatch.setattr(bundle, "MAX_BUNDLE_BYTES", 1 << 20)
+    monkeypatch.setattr(bundle, "MAX_RECORD_BYTES", 64)
+    with pytest.raises(BadBundle, match="record is larger"):
+        read_bundle(path, key_of)
+
+
+def test_write_is_atomic_and_refuses_a_bad_header(tmp_path):
+    path = tmp_path / "b.yimen"
+    path.write_bytes(b"old")
+    with pytest.raises(BadBundle):
+        write_bundle(path, header(ack="7"), [], KEY)
+
+    def failing():
+        yield Batch(VILLAGE, 0, 1, [])
+        raise OSError("stick pulled out")
+    with pytest.raises(BundleIOError, match="stick pulled out"):
+        write_bundle(path, header(), failing(), KEY)
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["b.yimen"]
+    with pytest.raises(BundleIOError, match="cannot write"):
+        write_bundle(tmp_path / "no" / "such" / "folder.yimen", header(), [], KEY)
+    with pytest.raises(BundleIOError, match="cannot read"):
+        read_bundle(tmp_path / "missing.yimen", key_of)
