@@ -135,8 +135,8 @@ def _create(node: Node, item: CatalogItem, applicant_id: str, app: Application,
         for ev in events:
             doc.append("history", ev.to_dict())
         store.save(doc, node.node_id)
-        refresh(store, doc, node.calendar, lambda c, v: item)
-    return get_row(node, case_id)
+        row = refresh(store, doc, node.calendar, lambda c, v: item, new=True)
+    return {**row, "card": card(node, row)}
 
 
 def act(node: Node, case_id: str, action: str, clerk_id: str, reason: str = "",
@@ -178,6 +178,14 @@ def _reviewing_role(clerk: dict[str, Any], item: CatalogItem, state: lifecycle.C
 
 
 # -- reading ------------------------------------------------------------------------------
+def card(node: Node, row: dict[str, Any], today: date | None = None) -> str:
+    """A case row's card colour; the same rule as `card_sql`, for one row in hand."""
+    if row["status"] not in OPEN_STATUSES or row["deadline"] is None:
+        return ""
+    today = today or node.clock().date()
+    return node.calendar.card(date.fromisoformat(row["deadline"]), today, node.config.yellow_days)
+
+
 def card_sql(node: Node, today: date | None = None) -> tuple[str, dict[str, str]]:
     """SQL for a case's card colour, with its parameters (see WorkCalendar.yellow_until)."""
     today = today or node.clock().date()
@@ -212,10 +220,10 @@ def list_cases(node: Node, status: str = "", card: str = "", item: str = "", cle
         where.append("deadline > :yellow_until")
     if card:
         where.append("status IN ('" + "','".join(OPEN_STATUSES) + "')")
-    sql = f"SELECT *, {card_expr} AS card FROM cases"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY case_id DESC LIMIT :limit"
+    # pick the ids from an index first, then read only those rows
+    ids = "SELECT case_id FROM cases" + (" WHERE " + " AND ".join(where) if where else "") + \
+        " ORDER BY case_id DESC LIMIT :limit"
+    sql = f"SELECT *, {card_expr} AS card FROM cases WHERE case_id IN ({ids}) ORDER BY case_id DESC"
     params["limit"] = str(limit)
     cur = node.store.conn.execute(sql, params)
     cols = [d[0] for d in cur.description]

@@ -8,7 +8,6 @@ or an ancestor may publish a new version (the architecture's `may_write` rule).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 from yimen.node.errors import CatalogConflict, ItemNotActive, UnknownItem
 from yimen.node.home import Node
 from yimen.node.progress import progress
-from yimen.node.projections import item_at, item_versions, refresh
+from yimen.node.projections import item_at, item_versions, parse_definition, refresh
 from yimen.schema import region
 from yimen.schema.catalog import CatalogItem, InvalidCatalog, parse_catalog
 
@@ -84,7 +83,7 @@ def current(node: Node, code: str, active: bool = False) -> CatalogItem:
     row = node.store.conn.execute("SELECT definition FROM catalog_items WHERE code = ?", (code,)).fetchone()
     if row is None:
         raise UnknownItem(f"目录中没有事项 {code}", f"no catalog item has the code {code!r}")
-    item = CatalogItem.from_dict(json.loads(row[0]))
+    item = parse_definition(row[0])
     if active and item.status != "active":
         raise ItemNotActive(f"事项 {code}（{item.name}）已取消，不能受理",
                             f"item {code} ({item.name}) is cancelled and accepts no new cases")

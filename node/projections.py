@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from functools import lru_cache
 from typing import Any, Callable, Iterable
 
 from yimen.schema import case as lifecycle
@@ -44,10 +45,12 @@ def create_tables(store: Store) -> None:
         CREATE TABLE IF NOT EXISTS catalog_versions (
             code TEXT, version INTEGER, definition TEXT, PRIMARY KEY (code, version));
         CREATE TABLE IF NOT EXISTS cases ({', '.join(CASE_COLUMNS)}, PRIMARY KEY (case_id));
-        CREATE INDEX IF NOT EXISTS cases_status_deadline ON cases(status, deadline);
-        CREATE INDEX IF NOT EXISTS cases_item ON cases(item_code);
-        CREATE INDEX IF NOT EXISTS cases_clerk ON cases(accepted_by);
-        CREATE INDEX IF NOT EXISTS cases_date ON cases(accepted_date);
+        -- each filter's index ends in case_id, so "newest first, LIMIT n" reads n keys
+        CREATE INDEX IF NOT EXISTS cases_status ON cases(status, case_id);
+        CREATE INDEX IF NOT EXISTS cases_deadline ON cases(deadline, case_id);
+        CREATE INDEX IF NOT EXISTS cases_item ON cases(item_code, case_id);
+        CREATE INDEX IF NOT EXISTS cases_clerk ON cases(accepted_by, case_id);
+        CREATE INDEX IF NOT EXISTS cases_date ON cases(accepted_date, case_id);
         CREATE TABLE IF NOT EXISTS case_events ({', '.join(EVENT_COLUMNS)},
             PRIMARY KEY (case_id, idx));
         CREATE TABLE IF NOT EXISTS projection_waiting (
@@ -56,6 +59,12 @@ def create_tables(store: Store) -> None:
             WHERE action IN ('not_accepted', 'returned', 'supplement') AND conflict = 0;
         """
     )
+
+
+@lru_cache(maxsize=1024)
+def parse_definition(text: str) -> CatalogItem:
+    """A stored item definition, parsed and validated once (a stored text never changes)."""
+    return CatalogItem.from_dict(json.loads(text))
 
 
 # -- pure row functions ------------------------------------------------------------------
@@ -138,18 +147,20 @@ def item_at(store: Store, code: str, version: int) -> CatalogItem:
     ).fetchone()
     if row is None:
         raise LookupError(f"catalog item {code} version {version} is not on this node")
-    return CatalogItem.from_dict(json.loads(row[0]))
+    return parse_definition(row[0])
 
 
 ItemLookup = Callable[[str, int], CatalogItem]
 
 
-def refresh(store: Store, doc: Doc, calendar: WorkCalendar, lookup: ItemLookup | None = None) -> None:
+def refresh(store: Store, doc: Doc, calendar: WorkCalendar, lookup: ItemLookup | None = None,
+            new: bool = False) -> dict[str, Any] | None:
     """Rewrite the projection rows of one document (inside the caller's transaction).
 
     A case that arrived before the catalog version it was accepted under (possible when
     replicas meet out of order) waits in `projection_waiting` and is projected as soon as
-    that catalog item arrives."""
+    that catalog item arrives. `new` says the document has no rows yet. Returns a case's
+    `cases` row."""
     value = doc.value()
     if doc.kind == "catalog_item":
         row, versions = catalog_rows(doc)
@@ -169,9 +180,12 @@ def refresh(store: Store, doc: Doc, calendar: WorkCalendar, lookup: ItemLookup |
                                (doc.doc_id, info["item_code"], info["item_version"]))
             return
         row, events = case_rows(value, item, calendar)
-        store.conn.execute("DELETE FROM case_events WHERE case_id = ?", (row["case_id"],))
+        if not new:
+            store.conn.execute("DELETE FROM case_events WHERE case_id = ?", (row["case_id"],))
         _insert(store, "cases", CASE_COLUMNS, [row])
         _insert(store, "case_events", EVENT_COLUMNS, events)
+        return row
+    return None
 
 
 def rebuild(store: Store, calendar: WorkCalendar, progress: Callable[[int], None] = lambda n: None) -> int:

@@ -4,11 +4,18 @@
 Not a test: it prints a table and a FINAL line (one JSON object) and never fails on a
 missed target (it marks it). Usage:
 
-    python scripts/bench_local.py [--cases N] [--home DIR] [--seed S]
+    python scripts/bench_local.py [--cases N] [--home DIR] [--seed S] [--no-seal]
+                                  [--profile FILE]
 
 Without --home the node lives in a fresh temporary directory that is deleted at the end.
 Targets (per the node's requirements): >= 1000 accepts/s, accept p99 < 10 ms, every
 filtered list < 50 ms, < 2 KB of database per case.
+
+accepts/s is N over the wall time of the accept loop (applications are generated in chunks
+outside it); the CPU rate and the load average are printed too, since other work on the
+machine inflates wall times. Lists are timed 5 times each (median); list_ms is the worst
+median. The size is yimen.db + WAL after a truncating checkpoint; with the sync engine
+present the size is measured again after sealing every change (the steady state).
 
 The clock starts ~60 calendar days before 2026-11-20 and moves forward over the working
 days as cases are accepted, so at "today" (2026-11-20 10:00 China time) the open cases
@@ -44,11 +51,22 @@ VILLAGE = "440608100201"
 TODAY = datetime(2026, 11, 20, 10, 0, tzinfo=home.CHINA_TZ)
 START = TODAY - timedelta(days=60)
 OPEN_MINUTES = (8 * 60 + 30, 17 * 60 + 30)  # the service window: 08:30-17:30
-TARGETS = {"accepts_per_s": 1000, "accept_p99_ms": 10, "list_ms": 50, "db_bytes_per_case": 2048}
+# key -> (comparison, bound, how it is shown)
+TARGETS = {
+    "accepts_per_s": (">=", 1000, ">= 1000"),
+    "accept_p99_ms": ("<", 10, "< 10 ms"),
+    "list_ms": ("<", 50, "< 50 ms"),
+    "db_bytes_per_case": ("<", 2048, "< 2 KB"),
+}
+
+
+def meets(key: str, value: float) -> bool:
+    op, bound, _ = TARGETS[key]
+    return value >= bound if op == ">=" else value < bound
 
 SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余"
-            "杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史"
-            "欧阳司马")
+            "杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史")
+COMPOUND_SURNAMES = ("欧阳", "司马", "上官", "诸葛")
 GIVEN = ("伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红建国文辉志鹏海燕春梅林"
          "丹宇浩婷雪琳晨欣怡俊杰思源佳慧子轩梓涵雨桐嘉宁德福贵荣金凤秋菊冬生")
 SUPPLEMENT_REASONS = ("户口簿复印件不清晰，请重新提供", "收入证明缺少单位盖章", "申请表未签字",
@@ -124,7 +142,7 @@ class Gen:
 
     def name(self) -> str:
         r = self.names
-        surname = r.choice(("欧阳", "司马")) if r.random() < 0.01 else r.choice(SURNAMES[:-4])
+        surname = r.choice(COMPOUND_SURNAMES) if r.random() < 0.01 else r.choice(SURNAMES)
         return surname + "".join(r.choice(GIVEN) for _ in range(r.choice((1, 2, 2, 2))))
 
     def id_number(self) -> str:
@@ -321,6 +339,7 @@ def run(node_home: Path, n: int, args: argparse.Namespace) -> int:
             if prof:
                 prof.disable()
     load_after = os.getloadavg()[0]
+    rss_accept_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if prof:
         prof.dump_stats(args.profile)
 
@@ -336,7 +355,7 @@ def run(node_home: Path, n: int, args: argparse.Namespace) -> int:
 
     # -- queries at "today" ----------------------------------------------------------------
     clock.now = TODAY
-    node.store.conn.execute("ANALYZE")  # as a node would after a bulk load; harmless otherwise
+    # No ANALYZE: the node never runs it, so the planner sees what a real node's planner sees.
     busiest_item = node.store.conn.execute(
         "SELECT item_code FROM cases GROUP BY item_code ORDER BY count(*) DESC LIMIT 1").fetchone()[0]
     filters = {
@@ -346,6 +365,7 @@ def run(node_home: Path, n: int, args: argparse.Namespace) -> int:
         f"item={busiest_item}": dict(item=busiest_item),
         "clerk=c02": dict(clerk="c02"),
         "date 2026-10-12..18": dict(date_from="2026-10-12", date_to="2026-10-18"),
+        "status=approved (rare)": dict(status="approved"),
         "status=supplement,card=red": dict(status="supplement", card="red"),
         "(none)": {},
     }
@@ -393,6 +413,7 @@ def run(node_home: Path, n: int, args: argparse.Namespace) -> int:
         "db_bytes_per_case": round(db_bytes / n, 1),
         "table_bytes_per_case": {k: round(v / n, 1) for k, v in table_bytes.items() if v / n >= 1},
         "peak_rss_mb": round(peak_rss_mb, 1),
+        "peak_rss_after_accept_mb": round(rss_accept_mb, 1),
         "sealed": ({"error": sealed["error"]} if "error" in sealed else {
             "seals": sealed["seals"], "seal_s": sealed["seal_s"],
             "db_bytes_per_case": round(sealed["db_bytes"] / n, 1),
@@ -402,36 +423,38 @@ def run(node_home: Path, n: int, args: argparse.Namespace) -> int:
         "python": sys.version.split()[0],
         "cpus": os.cpu_count(),
     }
+    result["targets_missed"] = [k for k in TARGETS if not meets(k, result[k])]
     print_table(result, list_results)
     print("FINAL " + json.dumps(result, ensure_ascii=False, separators=(",", ":")))
     return 0
 
 
 def print_table(r: dict, list_results: dict) -> None:
-    def mark(_key: str, good: bool) -> str:
-        return "ok" if good else "MISSED"
+    def target(key: str, value: float | None = None) -> str:
+        value = r[key] if value is None else value
+        return f"{TARGETS[key][2]:8s} {'ok' if meets(key, value) else 'MISSED'}"
 
     rows = [
         ("cases accepted", f"{r['cases']}", ""),
         ("accept phase", f"{r['accept_phase_s']} s wall, {r['accept_phase_cpu_s']} s CPU, "
                          f"{r['accept_calls_s']} s in accept()", ""),
         ("load average (1 min)", f"{r['loadavg_1m'][0]} before, {r['loadavg_1m'][1]} after", ""),
-        ("accepts/s", f"{r['accepts_per_s']}", f">= 1000  {mark('a', r['accepts_per_s'] >= 1000)}"),
+        ("accepts/s", f"{r['accepts_per_s']}", target("accepts_per_s")),
         ("accepts per CPU-second", f"{r['accepts_per_cpu_s']}", ""),
         ("accept p50", f"{r['accept_p50_ms']} ms", ""),
-        ("accept p99", f"{r['accept_p99_ms']} ms", f"< 10 ms  {mark('p', r['accept_p99_ms'] < 10)}"),
+        ("accept p99", f"{r['accept_p99_ms']} ms", target("accept_p99_ms")),
         ("accept max", f"{r['accept_max_ms']} ms", ""),
     ]
     for label, (ms, size) in list_results.items():
-        rows.append((f"list {label}", f"{ms:.3f} ms ({size} rows)", f"< 50 ms  {mark('l', ms < 50)}"))
+        rows.append((f"list {label}", f"{ms:.3f} ms ({size} rows)", target("list_ms", ms)))
     rows += [
-        ("list_ms (worst median)", f"{r['list_ms']} ms", f"< 50 ms  {mark('l', r['list_ms'] < 50)}"),
+        ("list_ms (worst median)", f"{r['list_ms']} ms", target("list_ms")),
         ("report overdue", f"{r['overdue_ms']} ms ({r['overdue_rows']} rows)", ""),
         ("report refusals (week)", f"{r['refusals_ms']} ms ({r['refusals_rows']} rows)", ""),
         ("case show", f"{r['show_ms']} ms", ""),
         ("push phase", f"{r['push_s']} s", ""),
-        ("db bytes / case", f"{r['db_bytes_per_case']}", f"< 2048   {mark('d', r['db_bytes_per_case'] < 2048)}"),
-        ("peak RSS", f"{r['peak_rss_mb']} MB", ""),
+        ("db bytes / case", f"{r['db_bytes_per_case']}", target("db_bytes_per_case")),
+        ("peak RSS", f"{r['peak_rss_mb']} MB ({r['peak_rss_after_accept_mb']} MB after the accept phase)", ""),
     ]
     w0 = max(len(a) for a, _, _ in rows)
     w1 = max(len(b) for _, b, _ in rows)

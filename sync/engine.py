@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from yimen.sync import seal as seals
-from yimen.sync.docs import Doc, change_spans
+from yimen.sync.docs import Change, Doc, change_spans
 from yimen.sync.errors import SyncError
 from yimen.sync.seal import BadSeal, Seal, SealedChange
 from yimen.sync.store import Store
@@ -90,12 +90,16 @@ class Engine:
         store, made = self.store, 0
         with store.transaction():
             rows = store.conn.execute(
-                "SELECT rowid, doc_id, kind, scope, peer, counter_start, counter_end, blob"
+                "SELECT rowid, doc_id, kind, scope, peer, counter_start, counter_end"
                 " FROM changes WHERE seal_seq IS NULL AND author = ? ORDER BY rowid", (self.node_id,)
             ).fetchall()
-            groups: dict[tuple[str, bool], list[tuple]] = {}
-            for r in rows:
-                groups.setdefault((r[3], flows_down(r[2])), []).append(r)
+            docs: dict[str, Doc] = {}
+            groups: dict[tuple[str, bool], list[tuple[int, SealedChange]]] = {}
+            for rowid, doc_id, kind, scope, peer, start, end in rows:
+                doc = docs.get(doc_id) or docs.setdefault(doc_id, store.get(doc_id))
+                blob = doc.export_change(Change(doc_id, kind, scope, peer, start, end))
+                groups.setdefault((scope, flows_down(kind)), []).append(
+                    (rowid, SealedChange(doc_id, kind, peer, start, end, blob)))
             # down documents first: a catalog item should travel before cases that use it
             for (scope, down), group in sorted(groups.items(), key=lambda g: (not g[0][1], g[0][0])):
                 for chunk in _chunks(group):
@@ -103,16 +107,15 @@ class Engine:
                     made += 1
         return made
 
-    def _seal(self, scope: str, down: bool, rows: list[tuple]) -> None:
+    def _seal(self, scope: str, down: bool, rows: list[tuple[int, SealedChange]]) -> None:
         seq = self.store.next_sequence("seal")
-        changes = [SealedChange(r[1], r[2], r[4], r[5], r[6], r[7]) for r in rows]
+        changes = [c for _, c in rows]
         s = seals.make(self.key, self.node_id, seq, scope, down, changes)
-        for peer in {c.peer for c in changes}:
-            self.store.conn.execute("INSERT OR IGNORE INTO peer_owners(peer, author) VALUES (?, ?)",
-                                    (peer, self.node_id))
+        self.store.conn.executemany("INSERT OR IGNORE INTO peer_owners(peer, author) VALUES (?, ?)",
+                                    [(p, self.node_id) for p in {c.peer for c in changes}])
         self._append_feed(s, received_from=None)
-        self.store.conn.executemany(
-            "UPDATE changes SET seal_seq = ?, blob = NULL WHERE rowid = ?", [(seq, r[0]) for r in rows])
+        self.store.conn.executemany("UPDATE changes SET seal_seq = ? WHERE rowid = ?",
+                                    [(seq, rowid) for rowid, _ in rows])
 
     def _append_feed(self, s: Seal, received_from: str | None) -> None:
         self.store.conn.execute(
@@ -264,8 +267,7 @@ class Engine:
                 "INSERT OR IGNORE INTO changes(doc_id, peer, counter_start, counter_end, kind, scope,"
                 " author, seal_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [(doc_id, w[0], w[1], w[2], doc.kind, doc.scope, w[3], w[4]) for w in applied])
-            conn.execute("INSERT OR REPLACE INTO docs(doc_id, kind, scope, oplog, vv) VALUES (?, ?, ?, ?, ?)",
-                         (doc_id, doc.kind, doc.scope, doc.oplog(), doc.version()))
+            self.store.put_doc(doc)
             saved.append(doc)
         return saved
 
@@ -341,15 +343,15 @@ class Engine:
         return (row[0], row[1]) if row else (0, 0)
 
 
-def _chunks(rows: list[tuple]) -> Iterable[list[tuple]]:
-    chunk: list[tuple] = []
+def _chunks(rows: list[tuple[int, SealedChange]]) -> Iterable[list[tuple[int, SealedChange]]]:
+    chunk: list[tuple[int, SealedChange]] = []
     size = 0
-    for r in rows:
-        n = len(r[7]) + len(r[1]) + 32
+    for row in rows:
+        n = len(row[1].blob) + len(row[1].doc_id) + 32
         if chunk and (len(chunk) >= seals.MAX_SEAL_CHANGES or size + n > seals.MAX_SEAL_BYTES):
             yield chunk
             chunk, size = [], 0
-        chunk.append(r)
+        chunk.append(row)
         size += n
     if chunk:
         yield chunk

@@ -2,11 +2,12 @@
 
 Tables (their shape is final; sealing and the engine arrive with replication):
 
-- `docs`: one row per document: id, kind, scope, the full oplog, its version vector.
+- `docs`: one row per document: id, kind, scope, the full oplog (zlib-compressed: the
+  history of a small document compresses to about 60%), its version vector.
 - `changes`: one row per change span `(doc_id, peer, counter_start)`, its author node and,
   once signed, the seal that carries it (`seal_seq`). Own changes start unsealed
-  (`seal_seq IS NULL`) with their bytes in `blob`; sealing moves the bytes into the feed
-  and clears `blob`, so no change is stored twice for long. The key includes `doc_id` because Loro counters are per
+  (`seal_seq IS NULL`); their bytes are not stored twice but exported from the document
+  when a seal is made. The key includes `doc_id` because Loro counters are per
   document: one process peer writing two documents starts both at counter 0 (the
   architecture's `(peer, counter_start)` is unique only within a document).
 - `feed`: append-only, local sequence number, own and received seals alike, exact bytes.
@@ -28,6 +29,7 @@ whole on any exception. The connection runs in autocommit mode so that nothing b
 from __future__ import annotations
 
 import sqlite3
+import zlib
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -68,7 +70,7 @@ class Store:
         )
         t["changes"].create(
             {"doc_id": str, "peer": int, "counter_start": int, "counter_end": int,
-             "kind": str, "scope": str, "author": str, "seal_seq": int, "blob": bytes},
+             "kind": str, "scope": str, "author": str, "seal_seq": int},
             pk=("doc_id", "peer", "counter_start"), if_not_exists=True,
         )
         t["feed"].create(
@@ -157,7 +159,16 @@ class Store:
         ).fetchone()
         if row is None:
             return None
-        return Doc.from_bytes(doc_id, row[0], row[1], row[2], self.peer)
+        return Doc.from_bytes(doc_id, row[0], row[1], zlib.decompress(row[2]), self.peer)
+
+    def put_doc(self, doc: Doc) -> None:
+        """Write a document's current oplog and version (in place, inside a transaction)."""
+        self._require_tx()
+        self.conn.execute(
+            "INSERT INTO docs(doc_id, kind, scope, oplog, vv) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT(doc_id) DO UPDATE SET oplog = excluded.oplog, vv = excluded.vv",
+            (doc.doc_id, doc.kind, doc.scope, zlib.compress(doc.oplog(), 1), doc.version()),
+        )
 
     def exists(self, doc_id: str) -> bool:
         return self.conn.execute("SELECT 1 FROM docs WHERE doc_id = ?", (doc_id,)).fetchone() is not None
@@ -167,7 +178,7 @@ class Store:
         rows = self.conn.execute(sql + " WHERE kind = ? ORDER BY doc_id", (kind,)) if kind else \
             self.conn.execute(sql + " ORDER BY doc_id")
         for doc_id, k, scope, oplog in rows:
-            yield Doc.from_bytes(doc_id, k, scope, oplog, self.peer)
+            yield Doc.from_bytes(doc_id, k, scope, zlib.decompress(oplog), self.peer)
 
     def count(self, kind: str) -> int:
         return self.conn.execute("SELECT count(*) FROM docs WHERE kind = ?", (kind,)).fetchone()[0]
@@ -178,15 +189,12 @@ class Store:
         change = doc.commit()
         if change is None:
             return None
+        self.put_doc(doc)
         self.conn.execute(
-            "INSERT OR REPLACE INTO docs(doc_id, kind, scope, oplog, vv) VALUES (?, ?, ?, ?, ?)",
-            (doc.doc_id, doc.kind, doc.scope, doc.oplog(), doc.version()),
-        )
-        self.conn.execute(
-            "INSERT INTO changes(doc_id, peer, counter_start, counter_end, kind, scope, author, blob)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO changes(doc_id, peer, counter_start, counter_end, kind, scope, author)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (change.doc_id, change.peer, change.counter_start, change.counter_end,
-             change.kind, change.scope, author, doc.export_change(change)),
+             change.kind, change.scope, author),
         )
         return change
 

@@ -131,3 +131,14 @@ def test_cards_follow_the_clock(node, clock):
     assert cases.get_row(node, cid)["card"] == "red"
     assert [r["case_id"] for r in cases.list_cases(node, card="red")] == [cid]
     assert cases.list_cases(node, card="green") == []
+
+
+def test_card_in_python_agrees_with_card_in_sql(node, clock):
+    for i, item in enumerate(["T-LOCAL", "T-DIBAO", "T-IMM"] * 3):
+        cases.accept(node, "c01", app(item, ("居民身份证", "户口簿") if item == "T-LOCAL" else
+                                      ("居民身份证", "收入证明") if item == "T-DIBAO" else ("居民身份证",), seq=i))
+        clock.advance(days=1)
+    for _ in range(30):
+        rows = cases.list_cases(node)
+        assert [r["card"] for r in rows] == [cases.card(node, r) for r in rows]
+        clock.advance(hours=19)
