@@ -44,7 +44,7 @@ def create_tables(store: Store) -> None:
         CREATE TABLE IF NOT EXISTS catalog_items ({', '.join(ITEM_COLUMNS)}, PRIMARY KEY (code));
         CREATE TABLE IF NOT EXISTS catalog_versions (
             code TEXT, version INTEGER, definition TEXT, PRIMARY KEY (code, version));
-        CREATE TABLE IF NOT EXISTS cases ({', '.join(CASE_COLUMNS)}, PRIMARY KEY (case_id));
+        CREATE TABLE IF NOT EXISTS cases ({', '.join(CASE_COLUMNS)}, PRIMARY KEY (case_id)) WITHOUT ROWID;
         -- each filter's index ends in case_id, so "newest first, LIMIT n" reads n keys
         CREATE INDEX IF NOT EXISTS cases_status ON cases(status, case_id);
         CREATE INDEX IF NOT EXISTS cases_deadline ON cases(deadline, case_id);
@@ -52,7 +52,7 @@ def create_tables(store: Store) -> None:
         CREATE INDEX IF NOT EXISTS cases_clerk ON cases(accepted_by, case_id);
         CREATE INDEX IF NOT EXISTS cases_date ON cases(accepted_date, case_id);
         CREATE TABLE IF NOT EXISTS case_events ({', '.join(EVENT_COLUMNS)},
-            PRIMARY KEY (case_id, idx));
+            PRIMARY KEY (case_id, idx)) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS projection_waiting (
             doc_id TEXT PRIMARY KEY, item_code TEXT, item_version INTEGER);
         CREATE INDEX IF NOT EXISTS case_events_refusals ON case_events(at)

@@ -32,6 +32,11 @@ def change_spans(blob: bytes) -> dict[int, tuple[int, int]]:
     return {p: (starts.get(p, (0, 0))[1], ends[p][1]) for p in ends}
 
 
+def encode_version(ends: dict[int, int]) -> bytes:
+    """Canonical bytes of a version vector given as peer -> next counter."""
+    return msgpack.packb(sorted(ends.items()))
+
+
 def new_peer_id() -> int:
     """A fresh random Loro peer id: one per node process start (never reused by a restored
     backup, since it is never stored)."""
@@ -125,7 +130,7 @@ class Doc:
         """The version vector in a canonical encoding (peers sorted), so equal versions
         have equal bytes whatever order a replica learnt its peers in."""
         spans = self._loro.oplog_vv.to_spans().inner()
-        return msgpack.packb(sorted((peer, end) for peer, (_, end) in spans.items()))
+        return encode_version({peer: end for peer, (_, end) in spans.items()})
 
     def export_change(self, change: Change) -> bytes:
         """The bytes of one change span, as a seal will carry them."""

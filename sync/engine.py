@@ -18,6 +18,7 @@ Invariants:
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
@@ -25,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from yimen.sync import seal as seals
-from yimen.sync.docs import Change, Doc, change_spans
+from yimen.sync.docs import Change, Doc, change_spans, encode_version
 from yimen.sync.errors import SyncError
 from yimen.sync.seal import BadSeal, Seal, SealedChange
 from yimen.sync.store import Store
@@ -86,20 +87,23 @@ class Engine:
     # -- own changes -> seals --------------------------------------------------------------
     def seal_pending(self) -> int:
         """Sign every unsealed own change into seals (one scope and direction each, bounded
-        in size and count). Returns the number of seals made."""
+        in size and count). Returns the number of seals made.
+
+        Contiguous unsealed changes of one peer in one document travel as one change: they
+        were never sent apart, so no receiver knows them apart, and the `changes` rows are
+        merged to match. A document whose whole history is that one span is sent as its
+        stored oplog, without loading it into Loro."""
         store, made = self.store, 0
         with store.transaction():
             rows = store.conn.execute(
-                "SELECT rowid, doc_id, kind, scope, peer, counter_start, counter_end"
-                " FROM changes WHERE seal_seq IS NULL AND author = ? ORDER BY rowid", (self.node_id,)
-            ).fetchall()
-            docs: dict[str, Doc] = {}
-            groups: dict[tuple[str, bool], list[tuple[int, SealedChange]]] = {}
-            for rowid, doc_id, kind, scope, peer, start, end in rows:
-                doc = docs.get(doc_id) or docs.setdefault(doc_id, store.get(doc_id))
-                blob = doc.export_change(Change(doc_id, kind, scope, peer, start, end))
+                "SELECT doc_id, kind, scope, peer, counter_start, counter_end FROM changes"
+                " WHERE seal_seq IS NULL AND author = ? ORDER BY doc_id, peer, counter_start",
+                (self.node_id,)).fetchall()
+            groups: dict[tuple[str, bool], list[SealedChange]] = {}
+            for doc_id, kind, scope, peer, start, end in _merge_runs(rows):
+                blob = self._change_bytes(doc_id, kind, scope, peer, start, end)
                 groups.setdefault((scope, flows_down(kind)), []).append(
-                    (rowid, SealedChange(doc_id, kind, peer, start, end, blob)))
+                    SealedChange(doc_id, kind, peer, start, end, blob))
             # down documents first: a catalog item should travel before cases that use it
             for (scope, down), group in sorted(groups.items(), key=lambda g: (not g[0][1], g[0][0])):
                 for chunk in _chunks(group):
@@ -107,15 +111,28 @@ class Engine:
                     made += 1
         return made
 
-    def _seal(self, scope: str, down: bool, rows: list[tuple[int, SealedChange]]) -> None:
+    def _change_bytes(self, doc_id: str, kind: str, scope: str, peer: int, start: int, end: int) -> bytes:
+        oplog, vv = self.store.conn.execute("SELECT oplog, vv FROM docs WHERE doc_id = ?", (doc_id,)).fetchone()
+        if start == 0 and vv == encode_version({peer: end}):
+            return zlib.decompress(oplog)
+        doc = Doc.from_bytes(doc_id, kind, scope, zlib.decompress(oplog), self.store.peer)
+        return doc.export_change(Change(doc_id, kind, scope, peer, start, end))
+
+    def _seal(self, scope: str, down: bool, changes: list[SealedChange]) -> None:
         seq = self.store.next_sequence("seal")
-        changes = [c for _, c in rows]
         s = seals.make(self.key, self.node_id, seq, scope, down, changes)
-        self.store.conn.executemany("INSERT OR IGNORE INTO peer_owners(peer, author) VALUES (?, ?)",
-                                    [(p, self.node_id) for p in {c.peer for c in changes}])
+        conn = self.store.conn
+        conn.executemany("INSERT OR IGNORE INTO peer_owners(peer, author) VALUES (?, ?)",
+                         [(p, self.node_id) for p in {c.peer for c in changes}])
         self._append_feed(s, received_from=None)
-        self.store.conn.executemany("UPDATE changes SET seal_seq = ? WHERE rowid = ?",
-                                    [(seq, rowid) for rowid, _ in rows])
+        conn.executemany(
+            "DELETE FROM changes WHERE doc_id = ? AND peer = ? AND seal_seq IS NULL"
+            " AND counter_start >= ? AND counter_start < ?",
+            [(c.doc_id, c.peer, c.start, c.end) for c in changes])
+        conn.executemany(
+            "INSERT INTO changes(doc_id, peer, counter_start, counter_end, kind, scope, author, seal_seq)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(c.doc_id, c.peer, c.start, c.end, c.kind, scope, self.node_id, seq) for c in changes])
 
     def _append_feed(self, s: Seal, received_from: str | None) -> None:
         self.store.conn.execute(
@@ -343,15 +360,31 @@ class Engine:
         return (row[0], row[1]) if row else (0, 0)
 
 
-def _chunks(rows: list[tuple[int, SealedChange]]) -> Iterable[list[tuple[int, SealedChange]]]:
-    chunk: list[tuple[int, SealedChange]] = []
+def _merge_runs(rows: list[tuple]) -> list[tuple]:
+    """Join contiguous spans of one peer in one document (rows sorted by document, peer
+    and counter)."""
+    runs: dict[tuple[str, int], list[list]] = {}
+    order: list[list] = []
+    for doc_id, kind, scope, peer, start, end in rows:
+        spans = runs.setdefault((doc_id, peer), [])
+        if spans and spans[-1][5] == start:
+            spans[-1][5] = end
+        else:
+            run = [doc_id, kind, scope, peer, start, end]
+            spans.append(run)
+            order.append(run)
+    return [tuple(r) for r in order]
+
+
+def _chunks(changes: list[SealedChange]) -> Iterable[list[SealedChange]]:
+    chunk: list[SealedChange] = []
     size = 0
-    for row in rows:
-        n = len(row[1].blob) + len(row[1].doc_id) + 32
+    for c in changes:
+        n = len(c.blob) + len(c.doc_id) + 32
         if chunk and (len(chunk) >= seals.MAX_SEAL_CHANGES or size + n > seals.MAX_SEAL_BYTES):
             yield chunk
             chunk, size = [], 0
-        chunk.append(row)
+        chunk.append(c)
         size += n
     if chunk:
         yield chunk

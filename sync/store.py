@@ -68,11 +68,11 @@ class Store:
             {"doc_id": str, "kind": str, "scope": str, "oplog": bytes, "vv": bytes},
             pk="doc_id", not_null={"kind", "scope", "oplog", "vv"}, if_not_exists=True,
         )
-        t["changes"].create(
-            {"doc_id": str, "peer": int, "counter_start": int, "counter_end": int,
-             "kind": str, "scope": str, "author": str, "seal_seq": int},
-            pk=("doc_id", "peer", "counter_start"), if_not_exists=True,
-        )
+        # WITHOUT ROWID: the key is the identity, and one B-tree less to write per commit
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS changes (doc_id TEXT, peer INTEGER, counter_start INTEGER,"
+            " counter_end INTEGER, kind TEXT, scope TEXT, author TEXT, seal_seq INTEGER,"
+            " PRIMARY KEY (doc_id, peer, counter_start)) WITHOUT ROWID")
         t["feed"].create(
             {"local_seq": int, "author": str, "seq": int, "scope": str, "down": int, "body": bytes,
              "signature": bytes, "received_from": str, "received_at": str},
@@ -201,6 +201,6 @@ class Store:
     def unsealed(self) -> list[Change]:
         rows = self.conn.execute(
             "SELECT doc_id, kind, scope, peer, counter_start, counter_end FROM changes"
-            " WHERE seal_seq IS NULL ORDER BY rowid"
+            " WHERE seal_seq IS NULL ORDER BY doc_id, peer, counter_start"
         )
         return [Change(*r) for r in rows]
