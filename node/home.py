@@ -39,6 +39,20 @@ def china_now() -> datetime:
     return datetime.now(CHINA_TZ)
 
 
+class SettableClock:
+    """A clock that stands still until moved: for simulations (demo, benchmarks) and tests
+    that replay days of work in seconds."""
+
+    def __init__(self, start: datetime):
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw: float) -> None:
+        self.now += timedelta(**kw)
+
+
 def load_calendar(path: str = "") -> WorkCalendar:
     """The calendar at `path`, or the one shipped with Yimen for the current year."""
     try:

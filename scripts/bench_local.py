@@ -76,17 +76,7 @@ NAME_RNG_SEED = 42
 CHUNK = 1000  # applications generated ahead of each timed stretch
 
 
-class Clock:
-    """A settable clock in China time (as in tests/node/conftest.py)."""
-
-    def __init__(self, start: datetime):
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kw: float) -> None:
-        self.now += timedelta(**kw)
+Clock = home.SettableClock
 
 
 def load_catalog_text(wait_s: float) -> tuple[str, str]:

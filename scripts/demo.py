@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from datetime import datetime, timedelta
+from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -74,12 +74,7 @@ def wait_until(what: str, check, timeout: float = 90) -> None:
         time.sleep(0.3)
 
 
-class Clock:
-    def __init__(self, start: datetime):
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
+Clock = home.SettableClock
 
 
 def id_number(rng: random.Random) -> str:

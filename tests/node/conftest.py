@@ -3,7 +3,7 @@ that tests move by hand."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -38,17 +38,7 @@ def id_number(seq: int = 1, birth: str = "19900101", region: str = "440608") -> 
     return body + check_digit(body)
 
 
-class Clock:
-    """A settable clock in China time."""
-
-    def __init__(self, start: datetime):
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kw: float) -> None:
-        self.now += timedelta(**kw)
+Clock = home.SettableClock
 
 
 @pytest.fixture
