@@ -174,15 +174,17 @@ class Engine:
             held = self.positions(peer)[0]
             if batch.start > held:
                 raise OutOfOrder(f"批次不连续：本节点已收到 {held}，批次从 {batch.start} 开始",
-                                 f"batch starts after {batch.start} but we hold only up to {held}")
+                                 f"the batch starts at {batch.start} but we hold only up to {held}: resend from {held}")
             receipt = Receipt(recv_upto=held)
-            incoming: dict[str, list[tuple]] = {}
-            touched: dict[str, Doc] = {}
+            # Settle seal by seal (still one transaction): memory holds the documents of
+            # one seal, not of the whole batch.
             for body, sig in batch.seals:
+                incoming: dict[str, list[tuple]] = {}
+                touched: dict[str, Doc] = {}
                 self._receive_one(peer, body, sig, touched, incoming, receipt)
-            docs = self._settle(touched, incoming, receipt)
-            receipt.docs = len(docs)
-            self.on_imported(docs)
+                docs = self._settle(touched, incoming, receipt)
+                receipt.docs += len(docs)
+                self.on_imported(docs)
             receipt.recv_upto = self._advance(peer, batch, receipt)
         return receipt
 
