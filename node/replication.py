@@ -7,6 +7,7 @@ node's projections inside the same transaction, and loads the node's signing key
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, TypeVar
 
 from cryptography.hazmat.primitives import serialization
@@ -30,7 +31,7 @@ def signing_key(node: Node) -> Ed25519PrivateKey:
 
 def project(node: Node, docs: list[Doc]) -> None:
     for doc in sorted(docs, key=lambda d: _ORDER.get(d.kind, 9)):
-        refresh(node.store, doc, node.calendar)
+        refresh(node.store, doc, node.calendar, new=doc.fresh)
 
 
 def engine(node: Node) -> Engine:
@@ -42,16 +43,19 @@ def engine(node: Node) -> Engine:
     return cached
 
 
-def _lock(node: Node) -> asyncio.Lock:
-    lock = getattr(node, "_db_lock", None)
-    if lock is None:
-        lock = asyncio.Lock()
-        object.__setattr__(node, "_db_lock", lock)
-    return lock
+def _worker(node: Node) -> tuple[asyncio.Lock, ThreadPoolExecutor]:
+    state = getattr(node, "_db_worker", None)
+    if state is None:
+        state = (asyncio.Lock(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="yimen-db"))
+        object.__setattr__(node, "_db_worker", state)
+    return state
 
 
 async def in_db(node: Node, fn: Callable[..., T], *args: Any) -> T:
-    """Run a blocking database call in a worker thread, one at a time per node: the server
-    and the sync loop share one SQLite connection and must never interleave on it."""
-    async with _lock(node):
-        return await asyncio.to_thread(fn, *args)
+    """Run a blocking database call on the node's one database thread, one call at a time:
+    the server and the sync loop share one SQLite connection and must never interleave on
+    it. (One long-lived thread, not the default pool: a pool of threads each touching
+    Loro and SQLite fragments memory into hundreds of MB.)"""
+    lock, pool = _worker(node)
+    async with lock:
+        return await asyncio.get_running_loop().run_in_executor(pool, lambda: fn(*args))

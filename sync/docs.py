@@ -66,6 +66,7 @@ class Doc:
         # them: every replica must show the same value.
         loro.set_hide_empty_root_containers(True)
         self._loro = loro
+        self.fresh = False  # True for a document this node is receiving for the first time
         # Loro counts uncommitted ops in oplog_vv, so remember where the last commit ended.
         self._base = self._next_counter(loro.peer_id)
 
@@ -82,7 +83,9 @@ class Doc:
         """A document about to receive its first changes from elsewhere."""
         loro = LoroDoc()
         loro.peer_id = peer
-        return cls(doc_id, kind, scope, loro)
+        doc = cls(doc_id, kind, scope, loro)
+        doc.fresh = True
+        return doc
 
     @classmethod
     def from_bytes(cls, doc_id: str, kind: str, scope: str, oplog: bytes, peer: int) -> Doc:

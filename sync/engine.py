@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
+from itertools import groupby
 from typing import Callable, Iterable
 
 from cryptography.hazmat.primitives import serialization
@@ -99,15 +100,15 @@ class Engine:
                 "SELECT doc_id, kind, scope, peer, counter_start, counter_end FROM changes"
                 " WHERE seal_seq IS NULL AND author = ? ORDER BY doc_id, peer, counter_start",
                 (self.node_id,)).fetchall()
-            groups: dict[tuple[str, bool], list[SealedChange]] = {}
-            for doc_id, kind, scope, peer, start, end in _merge_runs(rows):
-                blob = self._change_bytes(doc_id, kind, scope, peer, start, end)
-                groups.setdefault((scope, flows_down(kind)), []).append(
-                    SealedChange(doc_id, kind, peer, start, end, blob))
-            # down documents first: a catalog item should travel before cases that use it
-            for (scope, down), group in sorted(groups.items(), key=lambda g: (not g[0][1], g[0][0])):
-                for chunk in _chunks(group):
-                    self._seal(scope, down, chunk)
+            # down documents first: a catalog item should travel before cases that use it;
+            # one open seal at a time, so memory holds one seal's bytes, not all of them
+            runs = sorted(_merge_runs(rows), key=lambda r: (not flows_down(r[1]), r[2]))
+            for (up, scope), group in groupby(runs, key=lambda r: (not flows_down(r[1]), r[2])):
+                changes = (SealedChange(doc_id, kind, peer, start, end,
+                                        self._change_bytes(doc_id, kind, scope, peer, start, end))
+                           for doc_id, kind, scope, peer, start, end in group)
+                for chunk in _chunks(changes):
+                    self._seal(scope, not up, chunk)
                     made += 1
         return made
 
@@ -271,10 +272,10 @@ class Engine:
                 " WHERE doc_id = ?", (doc_id,)).fetchall()
             for w in waiting:
                 doc.import_blob(w[5])
-            fresh = incoming.get(doc_id, [])
-            applied = [w for w in waiting + fresh if doc.has_change(w[0], w[2])]
-            still = [w for w in fresh if not doc.has_change(w[0], w[2])]
-            receipt.pending += len(waiting) + len(fresh) - len(applied)
+            arrived = incoming.get(doc_id, [])
+            applied = [w for w in waiting + arrived if doc.has_change(w[0], w[2])]
+            still = [w for w in arrived if not doc.has_change(w[0], w[2])]
+            receipt.pending += len(waiting) + len(arrived) - len(applied)
             conn.executemany(
                 "INSERT INTO pending(doc_id, peer, counter_start, counter_end, author, seal_seq, blob)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)", [(doc_id, *w) for w in still])
@@ -286,7 +287,9 @@ class Engine:
                 "INSERT OR IGNORE INTO changes(doc_id, peer, counter_start, counter_end, kind, scope,"
                 " author, seal_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [(doc_id, w[0], w[1], w[2], doc.kind, doc.scope, w[3], w[4]) for w in applied])
-            self.store.put_doc(doc)
+            # A new document made of one change from counter 0: its bytes are its history.
+            whole = doc.fresh and len(applied) == 1 and not waiting and applied[0][1] == 0
+            self.store.put_doc(doc, oplog=applied[0][5] if whole else None)
             saved.append(doc)
         return saved
 
@@ -349,12 +352,14 @@ class Engine:
             " VALUES (?, datetime('now'), ?, ?, ?, ?, ?)", (peer, author, seq, e.en, body, sig))
 
     def set_sent(self, peer: str, upto: int) -> None:
-        """Record that `peer` acknowledged our feed up to `upto`."""
+        """Record that `peer` holds our feed up to `upto` (as it says)."""
         with self.store.transaction():
             self.store.conn.execute("INSERT OR IGNORE INTO peers(node_id) VALUES (?)", (peer,))
+            # The peer's word is authoritative, even when lower: a peer restored from a
+            # backup must be sent again what it lost.
             self.store.conn.execute(
-                "UPDATE peers SET sent_upto = max(sent_upto, ?), last_contact = datetime('now') WHERE node_id = ?",
-                (upto, peer))
+                "UPDATE peers SET sent_upto = min(?, (SELECT coalesce(max(local_seq), 0) FROM feed)),"
+                " last_contact = datetime('now') WHERE node_id = ?", (upto, peer))
 
     def positions(self, peer: str) -> tuple[int, int]:
         """(recv_upto, sent_upto) for `peer`."""
@@ -378,7 +383,7 @@ def _merge_runs(rows: list[tuple]) -> list[tuple]:
     return [tuple(r) for r in order]
 
 
-def _chunks(changes: list[SealedChange]) -> Iterable[list[SealedChange]]:
+def _chunks(changes: Iterable[SealedChange]) -> Iterable[list[SealedChange]]:
     chunk: list[SealedChange] = []
     size = 0
     for c in changes:

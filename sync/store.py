@@ -161,13 +161,14 @@ class Store:
             return None
         return Doc.from_bytes(doc_id, row[0], row[1], zlib.decompress(row[2]), self.peer)
 
-    def put_doc(self, doc: Doc) -> None:
-        """Write a document's current oplog and version (in place, inside a transaction)."""
+    def put_doc(self, doc: Doc, oplog: bytes | None = None) -> None:
+        """Write a document's history and version (in place, inside a transaction). `oplog`:
+        bytes already known to hold the document's whole history, to skip exporting it."""
         self._require_tx()
         self.conn.execute(
             "INSERT INTO docs(doc_id, kind, scope, oplog, vv) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT(doc_id) DO UPDATE SET oplog = excluded.oplog, vv = excluded.vv",
-            (doc.doc_id, doc.kind, doc.scope, zlib.compress(doc.oplog(), 1), doc.version()),
+            (doc.doc_id, doc.kind, doc.scope, zlib.compress(oplog or doc.oplog(), 1), doc.version()),
         )
 
     def exists(self, doc_id: str) -> bool:

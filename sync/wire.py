@@ -50,7 +50,8 @@ class WireError(SyncError):
 
 
 def pack(message: dict[str, Any]) -> bytes:
-    return zlib.compress(msgpack.packb(message, use_bin_type=True), 6)
+    # level 1: the seals inside are compressed already; this only squeezes the framing
+    return zlib.compress(msgpack.packb(message, use_bin_type=True), 1)
 
 
 def unpack(body: bytes) -> dict[str, Any]:

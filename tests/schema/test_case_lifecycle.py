@@ -83,7 +83,7 @@ def _probe(status, action, it=PARALLEL):
     state = CaseState(status=status, step=0, resume="accepted" if status == "supplement" else "")
     material = None
     if action == "deliver":
-        state = replace(state, deferred_open=frozenset({"户口簿"}))
+        state = state._replace(deferred_open=frozenset({"户口簿"}))
         material = "户口簿"
     step, dept = (0, "村委会") if action in ("approve", "reject") else (None, None)
     return state, ev(action, reason="理由", step=step, department=dept, material=material)
@@ -379,7 +379,7 @@ def _step_by_step(state, history, it, deferred, offset=0):
             conflicts.append(i)
             continue
         state = apply(state, e, it, deferred)
-    return replace(state, conflicts=tuple(conflicts))
+    return state._replace(conflicts=tuple(conflicts))
 
 
 @given(st.sampled_from(ITEMS), histories, deferreds, st.data())
