@@ -592,7 +592,6 @@ def run(root: Path, args: argparse.Namespace, servers: dict[str, Server], thread
     # -- (a) one hop and (b) end to end ----------------------------------------------------------
     hops: list[dict[str, Any]] = []
     sync_rss: dict[str, int] = {}
-    t_start = time.perf_counter()
     for child, parent in HOPS:
         before = marks()
         cpu0 = servers[parent].cpu_s()
