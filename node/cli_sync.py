@@ -1,4 +1,7 @@
-"""Replication commands: invite, enroll, admit, serve, sync, quarantine."""
+"""Replication commands: invite, enroll, admit, serve, sync, reconcile, quarantine.
+
+aiohttp and the HTTP modules are imported inside the commands that use them: they cost a
+quarter of a second, and every clerk's `yimen case ...` loads this module."""
 
 from __future__ import annotations
 
@@ -9,15 +12,12 @@ import signal
 from dataclasses import asdict, replace
 from pathlib import Path
 
-import aiohttp
 import click
-from aiohttp import web
 
 from yimen.node import config as config_mod
-from yimen.node import enrollment, peers, reconcile, sync_client
+from yimen.node import enrollment, peers
 from yimen.node.cli_util import YimenGroup, h, json_option, open_node, print_json
 from yimen.node.enrollment import EnrollmentRefused
-from yimen.node.http_app import create_app
 from yimen.node.output import table
 
 COMMANDS: list[click.Command] = []
@@ -94,6 +94,7 @@ def _read_json(path: Path) -> dict:
 
 
 async def _enroll_online(url: str, message: dict) -> dict:
+    import aiohttp
     try:
         async with aiohttp.ClientSession() as session:
             async with session.post(url.rstrip("/") + "/v1/enroll", json=message) as resp:
@@ -143,6 +144,10 @@ def serve(ctx: click.Context, host: str, port: int, no_sync: bool) -> None:
 
 
 async def _serve(node, host: str, port: int, with_sync: bool) -> None:
+    from aiohttp import web
+
+    from yimen.node import sync_client
+    from yimen.node.http_app import create_app
     runner = web.AppRunner(create_app(node), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -176,6 +181,7 @@ def sync(ctx: click.Context, once: bool, as_json: bool) -> None:
     if not once:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         return asyncio.run(_sync_forever(node))
+    from yimen.node import sync_client
     stats = asyncio.run(sync_client.sync_once(node))
     if as_json:
         return print_json(asdict(stats))
@@ -199,6 +205,7 @@ def reconcile_cmd(ctx: click.Context, as_json: bool) -> None:
     Example:
         yimen reconcile
     """
+    from yimen.node import reconcile
     rows = asyncio.run(reconcile.reconcile(open_node(ctx)))
     if as_json:
         return print_json(rows)
@@ -210,6 +217,7 @@ def reconcile_cmd(ctx: click.Context, as_json: bool) -> None:
 
 
 async def _sync_forever(node) -> None:
+    from yimen.node import sync_client
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
