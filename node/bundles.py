@@ -125,8 +125,10 @@ def import_bundle(node: Node, path: Path | str) -> dict[str, Any]:
                 held = eng.positions(sender)[0]
                 raise OutOfOrder(
                     f"数据包缺少前面的数据：本节点只收到 {sender} 的 {held}，数据包从 {batch.start} 开始；"
-                    "请先导入更早的数据包", f"the bundle starts at {batch.start} of {sender}'s feed but this "
-                    f"node holds only up to {held}: import the earlier bundle first") from e
+                    f"请先导入更早的数据包，或用 yimen bundle export --to {sender} 带回确认后请对方重新导出",
+                    f"the bundle starts at {batch.start} of {sender}'s feed but this node holds only up to "
+                    f"{held}: import the earlier bundle first, or carry back `yimen bundle export --to "
+                    f"{sender}` (its acknowledgement) and ask for a new bundle") from e
             for k in ("imported", "duplicates", "changes"):
                 total[k] += getattr(receipt, k)
             total["quarantined"] += len(receipt.quarantined)

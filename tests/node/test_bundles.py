@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from chain import make_chain, push, sync_all
 from conftest import id_number
-from yimen.node import bundles, cases
+from yimen.node import bundles, cases, home
 from yimen.node.bundles import UnknownPeer, WrongRecipient, export_bundle, import_bundle
 from yimen.node.cli import main
 from yimen.node.replication import engine, signing_key
@@ -235,3 +235,28 @@ def test_a_bundle_cut_at_the_size_bound_continues_after_the_ack(chain, tmp_path,
     assert rest["complete"] and rest["since"] == part["upto"]
     import_bundle(town, tmp_path / "2.yimen")
     assert sorted(_statuses(town)) == sorted(cids)
+
+
+def test_a_reinstalled_node_recovers_through_an_acknowledgement_bundle(chain, tmp_path):
+    """The town was reinstalled from scratch: the village believes the town holds its feed,
+    so its next bundle starts past what the new town has. The new town's acknowledgement
+    bundle resets that belief, and the following bundle carries everything again."""
+    va, town = chain["village_a"], chain["town"]
+    first = _dibao_in_review(va)
+    import_bundle(town, export_bundle(va, town.node_id, tmp_path / "1.yimen")["file"])
+    import_bundle(va, export_bundle(town, va.node_id, tmp_path / "ack.yimen")["file"])
+    second = cases.accept(va, "c01", cases.Application("T-IMM", id_number(7), "陈", {"居民身份证": None}, {}))
+    fresh = home.init(tmp_path / "town2", town.node_id, "重装的镇")
+    try:
+        # the reinstalled town keeps its key and is told its neighbours' keys again
+        (fresh.home / "node.key").write_bytes((town.home / "node.key").read_bytes())
+        with fresh.store.transaction():
+            fresh.store.conn.executemany("INSERT OR REPLACE INTO node_keys VALUES (?, ?, ?)",
+                                         town.store.conn.execute("SELECT * FROM node_keys").fetchall())
+        with pytest.raises(OutOfOrder, match="acknowledgement"):
+            import_bundle(fresh, export_bundle(va, town.node_id, tmp_path / "2.yimen")["file"])
+        import_bundle(va, export_bundle(fresh, va.node_id, tmp_path / "ack2.yimen")["file"])
+        import_bundle(fresh, export_bundle(va, town.node_id, tmp_path / "3.yimen")["file"])
+        assert fresh.store.get(first) is not None and fresh.store.get(second["case_id"]) is not None
+    finally:
+        fresh.close()
