@@ -20,6 +20,7 @@ from yimen.node.cli_util import (YimenGroup, h, json_option, open_node, print_js
                                  status_text)
 from yimen.node.output import fields, table
 from yimen.node.progress import progress
+from yimen.node.replication import catch_up_all, engine
 from yimen.schema.region import LEVEL_ZH
 
 DEFAULT_HOME = "yimen-data"
@@ -97,6 +98,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         (h(ctx, "窗口人员", "clerks"), info["clerks"]),
         (h(ctx, "待签封变更", "unsealed changes"), info["unsealed_changes"]),
         (h(ctx, "等待依赖的变更", "pending changes"), info["pending_changes"]),
+        (h(ctx, "已收到待入库签封", "received seals not yet applied"), info["unapplied_seals"]),
         (h(ctx, "已隔离签封", "quarantined seals"), info["quarantined"]),
         (h(ctx, "数据库字节", "database bytes"), info["db_bytes"]),
     ]))
@@ -118,6 +120,10 @@ def rebuild(ctx: click.Context) -> None:
         yimen rebuild
     """
     node = open_node(ctx)
+    backlog = engine(node).backlog()
+    if backlog:
+        with progress(backlog, "apply received seals") as advance:
+            catch_up_all(node, advance)
     total = node.store.count("catalog_item") + node.store.count("case")
     with progress(total, "rebuild") as advance:
         n = projections.rebuild(node.store, node.calendar, advance)

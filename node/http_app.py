@@ -4,21 +4,26 @@ an invitation code, and a JSON status route.
 Handlers are a few lines that call services; every database call runs in a worker thread
 under one lock (one writer, and the event loop never blocks on SQLite). Errors become
 `{"error": code, "message": ...}` with a 4xx status in one middleware.
+
+Pushes are stored and forwarded: a child's seals are verified, stored and acknowledged at
+once, and the `Materializer` applies them to documents and projections while no push is
+being received. Routes that read documents (reconcile) catch up first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import math
 import logging
-from typing import Any, Awaitable, Callable
+import math
+from contextlib import contextmanager, suppress
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
 
 from aiohttp import web
 
 from yimen.node import enrollment, peers
 from yimen.node.home import Node
-from yimen.node.replication import engine, in_db
+from yimen.node.replication import catch_up_all, engine, in_db
 from yimen.schema import region
 from yimen.schema.errors import YimenError
 from yimen.sync import reconcile, wire
@@ -28,6 +33,64 @@ from yimen.sync.wire import WireError
 log = logging.getLogger("yimen.http")
 NODE = web.AppKey("node", Node)
 MAX_WAIT_S = 25.0
+
+
+class Materializer:
+    """Applies the seals that pushes stored, a few per transaction on the database thread,
+    only while no push is being received (and a short grace after one), so a child's push
+    is acknowledged as soon as it is verified and stored. Starts by draining what a
+    previous run left; `drained` is set whenever nothing is left to apply."""
+
+    GRACE_S = 0.05
+
+    def __init__(self, node: Node):
+        self.node = node
+        self.wake, self.quiet, self.drained = asyncio.Event(), asyncio.Event(), asyncio.Event()
+        self.wake.set()
+        self.quiet.set()
+        self.pushes = 0
+
+    @contextmanager
+    def receiving(self) -> Iterator[None]:
+        self.pushes += 1
+        self.quiet.clear()
+        self.drained.clear()
+        try:
+            yield
+        finally:
+            self.pushes -= 1
+            if not self.pushes:
+                self.quiet.set()
+            self.wake.set()
+
+    async def run(self) -> None:
+        eng = engine(self.node)
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            while True:
+                await self.quiet.wait()
+                await asyncio.sleep(self.GRACE_S)
+                if not self.quiet.is_set():
+                    continue
+                try:
+                    if not await in_db(self.node, eng.catch_up):
+                        self.drained.set()
+                        break
+                except Exception:  # keep serving; the next push wakes us to retry
+                    log.exception("applying received seals failed")
+                    break
+
+
+MATERIALIZER = web.AppKey("materializer", Materializer)
+
+
+async def materializing(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(app[MATERIALIZER].run())
+    yield
+    task.cancel()
+    with suppress(asyncio.CancelledError):
+        await task
 
 
 async def _db(app: web.Application, fn: Callable[..., Any], *args: Any) -> Any:
@@ -103,7 +166,8 @@ async def push(request: web.Request) -> web.Response:
     sender, message = await _signed(request)
     batch = _batch(sender, message)
     node = request.app[NODE]
-    receipt = await _db(request.app, engine(node).receive, sender, batch)
+    with request.app[MATERIALIZER].receiving():
+        receipt = await _db(request.app, engine(node).receive, sender, batch, True)
     answer = {"recv_upto": receipt.recv_upto, "imported": receipt.imported,
               "duplicates": receipt.duplicates, "quarantined": receipt.quarantined}
     if receipt.quarantined:
@@ -140,6 +204,7 @@ async def reconcile_digests(request: web.Request) -> web.Response:
     theirs = message.get("digests")
     if not isinstance(theirs, dict):
         raise WireError("bad_request", "对账请求格式错误", "malformed reconcile request")
+    await _db(request.app, catch_up_all, node)
     mine = await _db(request.app, reconcile.listing, node.store, sender)
     scopes = reconcile.mismatched(reconcile.digests(mine), theirs)
     return _packed({"listing": {s: mine.get(s, {}) for s in scopes}})
@@ -150,6 +215,7 @@ async def seals_for_docs(request: web.Request) -> web.Response:
     docs = message.get("docs")
     if not isinstance(docs, list) or len(docs) > 1000 or not all(isinstance(d, str) for d in docs):
         raise WireError("bad_request", "请求格式错误", "docs must be a list of at most 1000 ids")
+    await _db(request.app, catch_up_all, request.app[NODE])
     seals = await _db(request.app, reconcile.seals_for, request.app[NODE].store, docs, sender)
     return _packed({"seals": seals})
 
@@ -179,8 +245,13 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/v1/status", status)
 
 
-def create_app(node: Node) -> web.Application:
+def create_app(node: Node, materialize: bool = True) -> web.Application:
+    """The node's app. `materialize=False` leaves pushed seals stored but unapplied until
+    someone calls `catch_up` (tests that also use the node's connection directly)."""
     app = web.Application(middlewares=[errors], client_max_size=wire.MAX_BODY)
     app[NODE] = node
+    app[MATERIALIZER] = Materializer(node)
+    if materialize:
+        app.cleanup_ctx.append(materializing)
     setup_routes(app)
     return app

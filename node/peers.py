@@ -48,6 +48,7 @@ def status(node: Node) -> dict[str, Any]:
         "feed": conn.execute("SELECT count(*) FROM feed").fetchone()[0],
         "unsealed_changes": conn.execute("SELECT count(*) FROM changes WHERE seal_seq IS NULL").fetchone()[0],
         "pending_changes": conn.execute("SELECT count(*) FROM pending").fetchone()[0],
+        "unapplied_seals": conn.execute("SELECT count(*) FROM unapplied").fetchone()[0],
         "quarantined": conn.execute("SELECT count(*) FROM quarantine").fetchone()[0],
         "peers": peer_rows(node),
     }

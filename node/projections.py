@@ -9,6 +9,7 @@ must reproduce exactly what the incremental path wrote. Nothing else writes thes
 from __future__ import annotations
 
 import json
+import logging
 from datetime import date
 from functools import lru_cache
 from typing import Any, Callable, Iterable
@@ -16,9 +17,11 @@ from typing import Any, Callable, Iterable
 from yimen.schema import case as lifecycle
 from yimen.schema.calendar import WorkCalendar
 from yimen.schema.catalog import CatalogItem
+from yimen.schema.errors import YimenError
 from yimen.sync.docs import Doc
 from yimen.sync.store import Store
 
+log = logging.getLogger("yimen.projections")
 PROJECTION_TABLES = ("catalog_items", "catalog_versions", "cases", "case_events", "projection_waiting")
 
 CASE_COLUMNS = (
@@ -163,7 +166,12 @@ def refresh(store: Store, doc: Doc, calendar: WorkCalendar, lookup: ItemLookup |
     `cases` row."""
     value = doc.value()
     if doc.kind == "catalog_item":
-        row, versions = catalog_rows(doc)
+        try:
+            row, versions = catalog_rows(doc)
+        except (KeyError, TypeError, ValueError, IndexError, YimenError):
+            row = versions = None
+        if row is None or doc.doc_id != f"item:{row['code']}":
+            return _unreadable(store, doc, new)
         _insert(store, "catalog_items", ITEM_COLUMNS, [row])
         _insert(store, "catalog_versions", ("code", "version", "definition"), versions)
         waiting = store.conn.execute(
@@ -172,19 +180,44 @@ def refresh(store: Store, doc: Doc, calendar: WorkCalendar, lookup: ItemLookup |
             store.conn.execute("DELETE FROM projection_waiting WHERE doc_id = ?", (doc_id,))
             refresh(store, store.get(doc_id), calendar)
     elif doc.kind == "case":
-        info = value["case"]
         try:
-            item = (lookup or (lambda c, v: item_at(store, c, v)))(info["item_code"], info["item_version"])
+            info = value["case"]
+            code, version = info["item_code"], info["item_version"]
+        except (KeyError, TypeError):
+            return _unreadable(store, doc, new)
+        if info.get("case_id") != doc.doc_id:  # a row may only describe its own document
+            return _unreadable(store, doc, new)
+        try:
+            item = (lookup or (lambda c, v: item_at(store, c, v)))(code, version)
         except LookupError:
             store.conn.execute("INSERT OR REPLACE INTO projection_waiting VALUES (?, ?, ?)",
-                               (doc.doc_id, info["item_code"], info["item_version"]))
-            return
-        row, events = case_rows(value, item, calendar)
+                               (doc.doc_id, code, version))
+            return None
+        try:
+            row, events = case_rows(value, item, calendar)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return _unreadable(store, doc, new)
         if not new:
             store.conn.execute("DELETE FROM case_events WHERE case_id = ?", (row["case_id"],))
         _insert(store, "cases", CASE_COLUMNS, [row])
         _insert(store, "case_events", EVENT_COLUMNS, events)
         return row
+    return None
+
+
+def _unreadable(store: Store, doc: Doc, new: bool) -> None:
+    """A document that does not read as its kind (a faulty or hostile author signed it):
+    it is kept, replicated and reconciled like any other, but has no rows, so one bad
+    document never stops a sync or a rebuild, nor overwrites another document's rows."""
+    log.warning("%s document %s is malformed; it is kept but not listed", doc.kind, doc.doc_id)
+    if new:
+        return None
+    if doc.kind == "case":
+        store.conn.execute("DELETE FROM cases WHERE case_id = ?", (doc.doc_id,))
+        store.conn.execute("DELETE FROM case_events WHERE case_id = ?", (doc.doc_id,))
+    elif doc.kind == "catalog_item":
+        for table in ("catalog_items", "catalog_versions"):
+            store.conn.execute(f"DELETE FROM {table} WHERE code = ?", (doc.doc_id.removeprefix("item:"),))
     return None
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 
 from yimen.node.home import Node
-from yimen.node.replication import engine, in_db
+from yimen.node.replication import catch_up_all, engine, in_db
 from yimen.node.sync_client import Link, LinkDown, ancestors_to_try
 from yimen.sync import reconcile as ae
 from yimen.sync.engine import Batch
@@ -21,6 +21,7 @@ CHUNK = 200
 
 
 async def _differences(node: Node, link: Link) -> dict[str, dict[str, list[str]]]:
+    await in_db(node, catch_up_all, node)
     mine = await in_db(node, ae.listing, node.store)
     answer = await link.call("/v1/reconcile", {"digests": ae.digests(mine)})
     theirs: dict[str, dict[str, bytes]] = answer["listing"]

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from yimen.node.home import KEY_FILE, Node
 from yimen.node.projections import refresh
 from yimen.sync.docs import Doc
-from yimen.sync.engine import Engine
+from yimen.sync.engine import Engine, Receipt
 
 T = TypeVar("T")
 # Catalog items before cases: a case's projection needs the item version it was accepted under.
@@ -41,6 +41,17 @@ def engine(node: Node) -> Engine:
         cached = Engine(node.store, node.node_id, signing_key(node), lambda docs: project(node, docs))
         object.__setattr__(node, "_engine", cached)
     return cached
+
+
+def catch_up_all(node: Node, progress: Callable[[int], None] = lambda n: None,
+                 receipt: Receipt | None = None) -> int:
+    """Apply every seal stored but not yet applied (see `Engine.catch_up`), a few seals per
+    transaction; returns how many."""
+    eng, done = engine(node), 0
+    while n := eng.catch_up(receipt=receipt):
+        done += n
+        progress(n)
+    return done
 
 
 def _worker(node: Node) -> tuple[asyncio.Lock, ThreadPoolExecutor]:

@@ -70,6 +70,7 @@ class Receipt:
     pending: int = 0
     quarantined: list[str] = field(default_factory=list)
     docs: int = 0
+    deferred: int = 0  # stored and acknowledged, applied later by `catch_up`
 
 
 OnImported = Callable[[list[Doc]], None]
@@ -135,12 +136,12 @@ class Engine:
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [(c.doc_id, c.peer, c.start, c.end, c.kind, scope, self.node_id, seq) for c in changes])
 
-    def _append_feed(self, s: Seal, received_from: str | None) -> None:
-        self.store.conn.execute(
+    def _append_feed(self, s: Seal, received_from: str | None) -> int:
+        return self.store.conn.execute(
             "INSERT INTO feed(author, seq, scope, down, body, signature, received_from, received_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, datetime('now'))",
             (s.author, s.seq, s.scope, int(s.down), s.body, s.signature, received_from),
-        )
+        ).lastrowid
 
     # -- what a peer gets next ---------------------------------------------------------------
     def next_batch(self, peer: str, since: int, max_bytes: int = DEFAULT_BATCH_BYTES) -> Batch:
@@ -168,8 +169,14 @@ class Engine:
         return self.store.conn.execute("SELECT coalesce(max(local_seq), 0) FROM feed").fetchone()[0]
 
     # -- a peer's batch -> our store ------------------------------------------------------------
-    def receive(self, peer: str, batch: Batch) -> Receipt:
-        """Verify and import a batch from `peer` in one transaction (see the invariants)."""
+    def receive(self, peer: str, batch: Batch, defer: bool = False) -> Receipt:
+        """Verify and import a batch from `peer` in one transaction (see the invariants).
+
+        With `defer` (a hub taking pushes from its children), seals of documents that flow
+        up are verified, stored in the feed and acknowledged, and applied to documents and
+        projections later by `catch_up`: store and forward, so the link is not held while
+        this node indexes what it relays. Down seals (catalog items, node records, whose
+        keys later seals need) are applied at once."""
         store = self.store
         with store.transaction():
             held = self.positions(peer)[0]
@@ -177,67 +184,50 @@ class Engine:
                 raise OutOfOrder(f"批次不连续：本节点已收到 {held}，批次从 {batch.start} 开始",
                                  f"the batch starts at {batch.start} but we hold only up to {held}: resend from {held}")
             receipt = Receipt(recv_upto=held)
-            # Settle seal by seal (still one transaction): memory holds the documents of
-            # one seal, not of the whole batch.
             for body, sig in batch.seals:
-                incoming: dict[str, list[tuple]] = {}
-                touched: dict[str, Doc] = {}
-                self._receive_one(peer, body, sig, touched, incoming, receipt)
-                docs = self._settle(touched, incoming, receipt)
-                receipt.docs += len(docs)
-                self.on_imported(docs)
+                error = self._admit(peer, body, sig, receipt, defer)
+                if error is not None:
+                    self._quarantine(peer, body, sig, error)
+                    receipt.quarantined.append(error.en)
             receipt.recv_upto = self._advance(peer, batch, receipt)
         return receipt
 
-    def _receive_one(self, peer: str, body: bytes, sig: bytes, touched: dict[str, Doc],
-                     incoming: dict[str, list[tuple]], receipt: Receipt) -> None:
-        error = self._admit(peer, body, sig, touched, incoming, receipt)
-        if error is not None:
-            self._quarantine(peer, body, sig, error)
-            receipt.quarantined.append(error.en)
-
-    def _admit(self, peer: str, body: bytes, sig: bytes, touched: dict[str, Doc],
-               incoming: dict[str, list[tuple]], receipt: Receipt) -> BadSeal | None:
-        """Check and import one seal; return why it was refused, or None."""
+    def _admit(self, peer: str, body: bytes, sig: bytes, receipt: Receipt, defer: bool) -> BadSeal | None:
+        """Check one seal and store it (and apply it, unless deferred); return why it was
+        refused, or None."""
         try:
             s = seals.decode(body, sig)
             if self._has_seal(s.author, s.seq):
                 receipt.duplicates += 1
                 return None
-            self._check(s, touched)
+            self._check(s)
         except BadSeal as e:
             return e
-        for c in s.changes:
-            if self._has_change(c) or any(w[1] == c.start and w[0] == c.peer for w in incoming.get(c.doc_id, ())):
-                continue
-            doc = touched.get(c.doc_id) or self.store.get(c.doc_id) or \
-                Doc.empty(c.doc_id, c.kind, s.scope, self.store.peer)
-            touched[c.doc_id] = doc
-            doc.import_blob(c.blob)
-            incoming.setdefault(c.doc_id, []).append((c.peer, c.start, c.end, s.author, s.seq, c.blob))
-            receipt.changes += 1
         self.store.conn.executemany("INSERT OR IGNORE INTO peer_owners(peer, author) VALUES (?, ?)",
                                     [(p, s.author) for p in {c.peer for c in s.changes}])
-        self._append_feed(s, received_from=peer)
+        local_seq = self._append_feed(s, received_from=peer)
         receipt.imported += 1
+        if defer and not s.down:
+            self.store.conn.execute("INSERT INTO unapplied(local_seq) VALUES (?)", (local_seq,))
+            receipt.deferred += 1
+            return None
         # A node record vouches for a key: seals by that node later in this batch, or
         # quarantined earlier for want of it, can now be checked.
-        for doc_id in {c.doc_id for c in s.changes if c.kind == "node" and c.doc_id in touched}:
-            learnt = self._learn_key(touched[doc_id])
+        for doc in self._apply(s, receipt):
+            learnt = self._learn_key(doc) if doc.kind == "node" else None
             if learnt:
-                self._retry_quarantined(learnt, touched, incoming, receipt)
+                self._retry_quarantined(learnt, receipt)
         return None
 
-    def _retry_quarantined(self, author: str, touched: dict[str, Doc], incoming: dict[str, list[tuple]],
-                           receipt: Receipt) -> None:
+    def _retry_quarantined(self, author: str, receipt: Receipt) -> None:
         rows = self.store.conn.execute(
             "SELECT id, received_from, body, signature FROM quarantine WHERE author = ? AND reason LIKE ?",
             (author, UNKNOWN_AUTHOR + "%")).fetchall()
         for qid, came_from, body, sig in rows:
-            if self._admit(came_from, body, sig, touched, incoming, receipt) is None:
+            if self._admit(came_from, body, sig, receipt, defer=False) is None:
                 self.store.conn.execute("DELETE FROM quarantine WHERE id = ?", (qid,))
 
-    def _check(self, s: Seal, touched: dict[str, Doc]) -> None:
+    def _check(self, s: Seal) -> None:
         key = self.public_key(s.author)
         if key is None:
             raise BadSeal(f"未知节点 {s.author} 的签封", f"{UNKNOWN_AUTHOR} {s.author}")
@@ -245,10 +235,11 @@ class Engine:
         if not may_write(s.author, s.scope):
             raise BadSeal(f"节点 {s.author} 无权写入 {s.scope}",
                           f"node {s.author} may not write documents of {s.scope}")
+        owners = {p: self._owner(p) for p in {c.peer for c in s.changes}}
         for c in s.changes:
             if flows_down(c.kind) != s.down:
                 raise BadSeal("签封方向与文档类型不符", f"change of kind {c.kind} in a seal with down={s.down}")
-            owner = self._owner(c.peer)
+            owner = owners[c.peer]
             if owner is not None and owner != s.author:
                 raise BadSeal(f"变更的 peer {c.peer} 属于 {owner}", f"peer {c.peer} belongs to {owner}, not {s.author}")
             try:
@@ -257,41 +248,85 @@ class Engine:
                 raise BadSeal("变更内容无法解析", str(e)) from e
             if spans != {c.peer: (c.start, c.end)}:
                 raise BadSeal("变更包含他人的操作", f"change {c.doc_id}@{c.peer} holds ops {spans}")
-            held = touched.get(c.doc_id) or self._doc_row(c.doc_id)
-            if held is not None and (held.kind, held.scope) != (c.kind, s.scope):
-                raise BadSeal(f"文档 {c.doc_id} 的类型或范围不符", f"document {c.doc_id} kind/scope mismatch")
+        _check_held(s, self.store.kinds({c.doc_id for c in s.changes}))
+
+    def _apply(self, s: Seal, receipt: Receipt) -> list[Doc]:
+        """Import a checked seal's changes into their documents, keep those whose
+        dependencies are missing in `pending`, retry what waited for them, and save and
+        project every document that moved. Returns those documents."""
+        ids = {c.doc_id for c in s.changes}
+        held = self.store.get_many(ids)
+        _check_held(s, {d: (doc.kind, doc.scope) for d, doc in held.items()})
+        known, waiting = self.store.known_changes(ids)
+        touched: dict[str, Doc] = {}
+        incoming: dict[str, list[tuple]] = {}
+        for c in s.changes:
+            if (c.doc_id, c.peer, c.start) in known:
+                continue
+            known.add((c.doc_id, c.peer, c.start))
+            doc = touched.get(c.doc_id) or held.get(c.doc_id) or \
+                Doc.empty(c.doc_id, c.kind, s.scope, self.store.peer)
+            touched[c.doc_id] = doc
+            doc.import_blob(c.blob)
+            incoming.setdefault(c.doc_id, []).append((c.peer, c.start, c.end, s.author, s.seq, c.blob))
+            receipt.changes += 1
+        docs = self._settle(touched, incoming, waiting, receipt)
+        receipt.docs += len(docs)
+        self.on_imported(docs)
+        return docs
 
     def _settle(self, touched: dict[str, Doc], incoming: dict[str, list[tuple]],
-                receipt: Receipt) -> list[Doc]:
+                waiting: dict[str, list[tuple]], receipt: Receipt) -> list[Doc]:
         """Retry changes that waited for dependencies, then record what is applied, keep
         what still waits in `pending`, and save every document that moved."""
         conn, saved = self.store.conn, []
+        still_rows, applied_rows, done_rows, put = [], [], [], []
         for doc_id, doc in touched.items():
-            waiting = conn.execute(
-                "SELECT peer, counter_start, counter_end, author, seal_seq, blob FROM pending"
-                " WHERE doc_id = ?", (doc_id,)).fetchall()
-            for w in waiting:
+            waited = waiting.get(doc_id, [])
+            for w in waited:
                 doc.import_blob(w[5])
             arrived = incoming.get(doc_id, [])
-            applied = [w for w in waiting + arrived if doc.has_change(w[0], w[2])]
-            still = [w for w in arrived if not doc.has_change(w[0], w[2])]
-            receipt.pending += len(waiting) + len(arrived) - len(applied)
-            conn.executemany(
-                "INSERT INTO pending(doc_id, peer, counter_start, counter_end, author, seal_seq, blob)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)", [(doc_id, *w) for w in still])
+            applied = [w for w in waited + arrived if doc.has_change(w[0], w[2])]
+            receipt.pending += len(waited) + len(arrived) - len(applied)
+            still_rows += [(doc_id, *w) for w in arrived if not doc.has_change(w[0], w[2])]
             if not applied:
                 continue
-            conn.executemany("DELETE FROM pending WHERE doc_id = ? AND peer = ? AND counter_start = ?",
-                             [(doc_id, w[0], w[1]) for w in applied])
-            conn.executemany(
-                "INSERT OR IGNORE INTO changes(doc_id, peer, counter_start, counter_end, kind, scope,"
-                " author, seal_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(doc_id, w[0], w[1], w[2], doc.kind, doc.scope, w[3], w[4]) for w in applied])
+            done_rows += [(doc_id, w[0], w[1]) for w in applied]
+            applied_rows += [(doc_id, w[0], w[1], w[2], doc.kind, doc.scope, w[3], w[4]) for w in applied]
             # A new document made of one change from counter 0: its bytes are its history.
-            whole = doc.fresh and len(applied) == 1 and not waiting and applied[0][1] == 0
-            self.store.put_doc(doc, oplog=applied[0][5] if whole else None)
+            whole = doc.fresh and len(applied) == 1 and not waited and applied[0][1] == 0
+            put.append((doc, applied[0][5] if whole else None))
             saved.append(doc)
+        conn.executemany(
+            "INSERT INTO pending(doc_id, peer, counter_start, counter_end, author, seal_seq, blob)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)", still_rows)
+        conn.executemany("DELETE FROM pending WHERE doc_id = ? AND peer = ? AND counter_start = ?", done_rows)
+        conn.executemany(
+            "INSERT OR IGNORE INTO changes(doc_id, peer, counter_start, counter_end, kind, scope,"
+            " author, seal_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", applied_rows)
+        self.store.put_docs(put)
         return saved
+
+    def catch_up(self, max_seals: int = 2, receipt: Receipt | None = None) -> int:
+        """Apply up to `max_seals` of the seals `receive(defer=True)` stored, oldest first,
+        in one transaction; return how many (and count what moved in `receipt`). Such a seal was verified when it came; if it
+        no longer fits what this node holds (another seal meanwhile made one of its
+        documents with another kind or scope), it is recorded in quarantine and skipped."""
+        with self.store.transaction():
+            rows = self.store.conn.execute(
+                "SELECT u.local_seq, f.received_from, f.body, f.signature FROM unapplied u"
+                " JOIN feed f USING (local_seq) ORDER BY u.local_seq LIMIT ?", (max_seals,)).fetchall()
+            for local_seq, came_from, body, sig in rows:
+                try:
+                    self._apply(seals.decode(body, sig), receipt or Receipt(recv_upto=0))
+                except BadSeal as e:
+                    self._quarantine(came_from, body, sig, e)
+                self.store.conn.execute("DELETE FROM unapplied WHERE local_seq = ?", (local_seq,))
+        return len(rows)
+
+    def backlog(self) -> int:
+        """Received seals not yet applied (see `catch_up`)."""
+        return self.store.conn.execute("SELECT count(*) FROM unapplied").fetchone()[0]
 
     def _learn_key(self, doc: Doc) -> str | None:
         """Record the key a node document vouches for; return the node if it is new here."""
@@ -331,15 +366,6 @@ class Engine:
         return self.store.conn.execute(
             "SELECT 1 FROM feed WHERE author = ? AND seq = ?", (author, seq)).fetchone() is not None
 
-    def _has_change(self, c: SealedChange) -> bool:
-        q = "SELECT 1 FROM {} WHERE doc_id = ? AND peer = ? AND counter_start = ?"
-        args = (c.doc_id, c.peer, c.start)
-        return any(self.store.conn.execute(q.format(t), args).fetchone() for t in ("changes", "pending"))
-
-    def _doc_row(self, doc_id: str) -> Doc | None:
-        row = self.store.conn.execute("SELECT kind, scope FROM docs WHERE doc_id = ?", (doc_id,)).fetchone()
-        return Doc.empty(doc_id, row[0], row[1], self.store.peer) if row else None
-
     def _quarantine(self, peer: str, body: bytes, sig: bytes, e: BadSeal) -> None:
         author = seq = None
         try:
@@ -365,6 +391,15 @@ class Engine:
         """(recv_upto, sent_upto) for `peer`."""
         row = self.store.conn.execute("SELECT recv_upto, sent_upto FROM peers WHERE node_id = ?", (peer,)).fetchone()
         return (row[0], row[1]) if row else (0, 0)
+
+
+def _check_held(s: Seal, held: dict[str, tuple[str, str]]) -> None:
+    """Every change of a document has the kind and scope the document has here, and one
+    kind per document within the seal."""
+    kinds = dict(held)
+    for c in s.changes:
+        if kinds.setdefault(c.doc_id, (c.kind, s.scope)) != (c.kind, s.scope):
+            raise BadSeal(f"文档 {c.doc_id} 的类型或范围不符", f"document {c.doc_id} kind/scope mismatch")
 
 
 def _merge_runs(rows: list[tuple]) -> list[tuple]:

@@ -12,6 +12,9 @@ Tables (their shape is final; sealing and the engine arrive with replication):
   architecture's `(peer, counter_start)` is unique only within a document).
 - `feed`: append-only, local sequence number, own and received seals alike, exact bytes.
 - `pending`: received changes whose dependencies have not arrived; survives restarts.
+- `unapplied`: feed positions of received seals that are stored and acknowledged but not
+  yet applied to documents and projections (a hub stores and forwards first; see
+  `Engine.catch_up`).
 - `quarantine`: refused seals with the reason, for the admin.
 - `peers`: per peer node, the stream positions in both directions (`recv_upto`: the peer's
   feed position we hold everything visible to us up to; `sent_upto`: ours that the peer
@@ -32,7 +35,7 @@ import sqlite3
 import zlib
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Collection, Iterator
 
 import sqlite_utils
 
@@ -86,6 +89,7 @@ class Store:
              "author": str, "seal_seq": int, "blob": bytes},
             pk=("doc_id", "peer", "counter_start"), if_not_exists=True,
         )
+        self.conn.execute("CREATE TABLE IF NOT EXISTS unapplied (local_seq INTEGER PRIMARY KEY)")
         t["quarantine"].create(
             {"id": int, "received_from": str, "received_at": str, "author": str, "seq": int,
              "reason": str, "body": bytes, "signature": bytes},
@@ -163,15 +167,47 @@ class Store:
             return None
         return Doc.from_bytes(doc_id, row[0], row[1], zlib.decompress(row[2]), self.peer)
 
+    def get_many(self, doc_ids: Collection[str]) -> dict[str, Doc]:
+        """The documents among `doc_ids` held here."""
+        return {doc_id: Doc.from_bytes(doc_id, kind, scope, zlib.decompress(oplog), self.peer)
+                for doc_id, kind, scope, oplog in self._rows("SELECT doc_id, kind, scope, oplog FROM docs", doc_ids)}
+
+    def kinds(self, doc_ids: Collection[str]) -> dict[str, tuple[str, str]]:
+        """doc_id -> (kind, scope) of the documents among `doc_ids` held here."""
+        return {d: (k, s) for d, k, s in self._rows("SELECT doc_id, kind, scope FROM docs", doc_ids)}
+
+    def known_changes(self, doc_ids: Collection[str]) -> tuple[set[tuple[str, int, int]], dict[str, list[tuple]]]:
+        """The `(doc_id, peer, counter_start)` of every change of `doc_ids` held here,
+        applied or pending, and the pending ones in full by document."""
+        known = set(self._rows("SELECT doc_id, peer, counter_start FROM changes", doc_ids))
+        waiting: dict[str, list[tuple]] = {}
+        for doc_id, *row in self._rows(
+                "SELECT doc_id, peer, counter_start, counter_end, author, seal_seq, blob FROM pending", doc_ids):
+            known.add((doc_id, row[0], row[1]))
+            waiting.setdefault(doc_id, []).append(tuple(row))
+        return known, waiting
+
+    def _rows(self, select: str, doc_ids: Collection[str]) -> list[tuple]:
+        ids = list(doc_ids)
+        out: list[tuple] = []
+        for i in range(0, len(ids), 500):
+            part = ids[i:i + 500]
+            out += self.conn.execute(f"{select} WHERE doc_id IN ({', '.join('?' * len(part))})", part).fetchall()
+        return out
+
     def put_doc(self, doc: Doc, oplog: bytes | None = None) -> None:
         """Write a document's history and version (in place, inside a transaction). `oplog`:
         bytes already known to hold the document's whole history, to skip exporting it."""
+        self.put_docs([(doc, oplog)])
+
+    def put_docs(self, docs: list[tuple[Doc, bytes | None]]) -> None:
+        """`put_doc` for many documents at once."""
         self._require_tx()
-        self.conn.execute(
+        self.conn.executemany(
             "INSERT INTO docs(doc_id, kind, scope, oplog, vv) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT(doc_id) DO UPDATE SET oplog = excluded.oplog, vv = excluded.vv",
-            (doc.doc_id, doc.kind, doc.scope, zlib.compress(oplog or doc.oplog(), 1), doc.version()),
-        )
+            [(doc.doc_id, doc.kind, doc.scope, zlib.compress(oplog or doc.oplog(), 1), doc.version())
+             for doc, oplog in docs])
 
     def exists(self, doc_id: str) -> bool:
         return self.conn.execute("SELECT 1 FROM docs WHERE doc_id = ?", (doc_id,)).fetchone() is not None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from conftest import MINI_CATALOG
 from yimen.node import catalog, clerks, enrollment, home
-from yimen.node.replication import engine
+from yimen.node.replication import catch_up_all, engine, in_db
 from yimen.schema.catalog import parse_catalog_json
 
 CHAIN = [("city", "4406", "佛山市"), ("district", "440608", "高明区"), ("town", "440608100", "荷城街道"),
@@ -51,3 +51,10 @@ def sync_all(nodes: dict[str, home.Node], rounds: int = 3) -> None:
             moved += push(nodes[child], nodes[parent]) + push(nodes[parent], nodes[child])
         if not moved:
             return
+
+
+async def settle(*nodes: home.Node) -> None:
+    """Apply what test servers stored from pushes (their materializer is off, so the test
+    may use the nodes' connections between awaits)."""
+    for n in nodes:
+        await in_db(n, catch_up_all, n)

@@ -181,11 +181,11 @@ def test_all_batches_are_one_transaction(chain, tmp_path, monkeypatch):
     eng = engine(town)
     real, calls = eng.receive, []
 
-    def fail_on_third(peer, batch):
+    def fail_on_third(peer, batch, defer=False):
         calls.append(batch)
         if len(calls) == 3:
             raise SyncError("断电", "power cut")
-        return real(peer, batch)
+        return real(peer, batch, defer)
     monkeypatch.setattr(eng, "receive", fail_on_third)
     before = _dump(town)
     with pytest.raises(SyncError):

@@ -23,6 +23,7 @@ starts past what it holds (`OutOfOrder`: a gap, nothing written) and acknowledge
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import tempfile
@@ -141,8 +142,9 @@ class Chain:
                     out.append((src, dst))
         return out
 
-    def deliver(self, src: str, dst: str, index: int = 0, ack: bool = True) -> bool:
-        """Deliver one queued batch; False if the link is cut or nothing is queued."""
+    def deliver(self, src: str, dst: str, index: int = 0, ack: bool = True, defer: bool = False) -> bool:
+        """Deliver one queued batch (with `defer`, stored and forwarded, applied later by
+        `catch_up`); False if the link is cut or nothing is queued."""
         queue = self.queues[(src, dst)]
         if self.link_of(src, dst) in self.cut or not queue:
             return False
@@ -160,7 +162,7 @@ class Chain:
             assert list(d.store.conn.iterdump()) == before
             self.stats["gaps"] += 1
             return True
-        receipt = engine(d).receive(s.node_id, batch)
+        receipt = engine(d).receive(s.node_id, batch, defer=defer)
         assert receipt.quarantined == []
         assert receipt.recv_upto == max(held, batch.next)
         assert engine(d).positions(s.node_id)[0] == receipt.recv_upto
@@ -235,6 +237,9 @@ class Chain:
         """Heal, forget everything in flight, sync until nothing moves."""
         self.heal_all()
         sync_all(self.nodes, rounds=6)
+        for n in self.nodes.values():
+            while engine(n).catch_up():
+                pass
         for child, parent in PARENT.items():
             c, p = self.nodes[child], self.nodes[parent]
             assert push(c, p) == 0 and push(p, c) == 0, f"{child}↔{parent} still moving after sync_all"
@@ -342,12 +347,20 @@ class ConvergenceMachine(RuleBasedStateMachine):
         return sorted(d for d, q in self.chain.queues.items() if q and Chain.link_of(*d) not in self.chain.cut)
 
     @precondition(lambda self: bool(self._deliverable()))
-    @rule(data=st.data(), index=st.integers(0, 7), ack=st.sampled_from((True, True, True, False)))
-    def deliver(self, data, index, ack):
-        """Deliver a random queued batch (so batches overtake each other); its
-        acknowledgement may be lost."""
+    @rule(data=st.data(), index=st.integers(0, 7), ack=st.sampled_from((True, True, True, False)),
+          defer=st.booleans())
+    def deliver(self, data, index, ack, defer):
+        """Deliver a random queued batch (so batches overtake each other), applied at once
+        or stored and forwarded; its acknowledgement may be lost."""
         link = data.draw(st.sampled_from(self._deliverable()), label="link")
-        assert self.chain.deliver(*link, index=index, ack=ack)
+        assert self.chain.deliver(*link, index=index, ack=ack, defer=defer)
+
+    @precondition(lambda self: any(engine(n).backlog() for n in self.chain.nodes.values()))
+    @rule(data=st.data())
+    def catch_up(self, data):
+        """A node applies the oldest seal it stored and forwarded."""
+        name = data.draw(st.sampled_from(sorted(n for n, node in self.chain.nodes.items() if engine(node).backlog())))
+        assert engine(self.chain.nodes[name]).catch_up(max_seals=1) == 1
 
     @rule(data=st.data())
     def burst(self, data):
@@ -433,7 +446,7 @@ class ConvergenceMachine(RuleBasedStateMachine):
 
 
 ConvergenceMachine.TestCase.settings = settings(
-    max_examples=15, stateful_step_count=30, deadline=None,
+    max_examples=int(os.environ.get("CONVERGENCE_EXAMPLES", 15)), stateful_step_count=30, deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 TestConvergence = ConvergenceMachine.TestCase
 

@@ -3,16 +3,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from chain import CHAIN, PARENT
+from chain import CHAIN, PARENT, make_chain, settle, sync_all
 from conftest import MINI_CATALOG, id_number
 from yimen.node import cases, catalog, clerks, enrollment, home
 from yimen.node.http_app import create_app
+from yimen.node.replication import engine
 from yimen.node.sync_client import LinkDown, sync_once
 from yimen.schema.catalog import parse_catalog_json
 
@@ -20,7 +22,7 @@ from yimen.schema.catalog import parse_catalog_json
 @pytest.fixture
 async def http_chain(tmp_path):
     nodes = {name: home.init(tmp_path / name, rc, title) for name, rc, title in CHAIN}
-    servers = {name: TestServer(create_app(n), host="127.0.0.1", port=0) for name, n in nodes.items()}
+    servers = {name: TestServer(create_app(n, materialize=False), host="127.0.0.1", port=0) for name, n in nodes.items()}
     for s in servers.values():
         await s.start_server()
     async with aiohttp.ClientSession() as session:
@@ -45,6 +47,7 @@ async def converge(nodes, rounds=2):
     for _ in range(rounds):
         for name in ("district", "town", "village_a", "village_b", "town", "district"):
             await sync_once(nodes[name])
+    await settle(*nodes.values())
 
 
 def statuses(node):
@@ -82,6 +85,7 @@ async def test_village_falls_back_to_the_district_when_the_town_is_down(http_cha
     stats = await sync_once(va)
     assert stats.peer == nodes["district"].node_id and stats.pushed >= 1
     await sync_once(nodes["district"])
+    await settle(nodes["city"])
     assert statuses(nodes["city"]) == {cid: "completed"}
 
 
@@ -101,6 +105,7 @@ async def test_reconcile_repairs_what_a_parent_lost(http_chain):
     va, town = nodes["village_a"], nodes["town"]
     cid = cases.accept(va, "c01", cases.Application("T-IMM", id_number(), "陈", {"居民身份证": None}, {}))["case_id"]
     await sync_once(va)
+    await settle(town)
     assert statuses(town) == {cid: "completed"}
     with town.store.transaction():  # the town restores an old backup: the case is gone
         town.store.conn.execute("DELETE FROM feed WHERE author = ?", (va.node_id,))
@@ -112,3 +117,28 @@ async def test_reconcile_repairs_what_a_parent_lost(http_chain):
                      "diverged": 0, "repaired": 1}]
     assert town.store.get(cid) is not None
     assert await reconcile(va) == []
+
+
+async def test_a_server_acknowledges_first_and_applies_in_the_background(tmp_path):
+    """With its materializer on (as `yimen serve` runs), the town acknowledges a push once
+    it is verified and stored, then applies it on its own."""
+    from yimen.node.http_app import MATERIALIZER
+    nodes = make_chain(tmp_path)
+    sync_all(nodes)
+    town, va = nodes["town"], nodes["village_a"]
+    app = create_app(town)
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    try:
+        va.config = replace(va.config, parent_url=str(server.make_url("")))
+        ids = [cases.accept(va, "c01", cases.Application("T-IMM", id_number(), "陈", {"居民身份证": None}, {}))["case_id"]
+               for _ in range(30)]
+        stats = await sync_once(va)
+        assert stats.pushed >= 1 and not stats.quarantined
+        await asyncio.wait_for(app[MATERIALIZER].drained.wait(), 30)
+        assert engine(town).backlog() == 0
+        assert statuses(town) == {c: "completed" for c in ids}
+    finally:
+        await server.close()
+        for n in nodes.values():
+            n.close()

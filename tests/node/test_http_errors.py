@@ -23,6 +23,7 @@ import msgpack
 import pytest
 from aiohttp.test_utils import TestServer
 
+from chain import settle
 from conftest import MINI_CATALOG, dump, id_number
 from yimen.node import cases, catalog, clerks, enrollment, home
 from yimen.node.http_app import create_app
@@ -50,7 +51,7 @@ async def net(tmp_path):
     va = home.init(tmp_path / "va", VA, "示范A村")
     vb = home.init(tmp_path / "vb", VB, "示范B村")
     stranger = home.init(tmp_path / "stranger", STRANGER, "未注册村")
-    server = TestServer(create_app(town), host="127.0.0.1", port=0)
+    server = TestServer(create_app(town, materialize=False), host="127.0.0.1", port=0)
     await server.start_server()
     session = aiohttp.ClientSession()
     url = str(server.make_url(""))
@@ -68,6 +69,7 @@ async def net(tmp_path):
         new_case(v)
         stats = await sync_once(v)  # a case goes up: the town binds the village's Loro peer
         assert stats.pushed >= 1 and not stats.quarantined
+    await settle(town)
     assert town.store.count("case") == 2
     yield SimpleNamespace(town=town, va=va, vb=vb, stranger=stranger, server=server, session=session)
     await session.close()
@@ -110,6 +112,7 @@ async def still_serving(net) -> None:
     case_id = new_case(vb)
     stats = await sync_once(vb)
     assert stats.pushed >= 1 and not stats.quarantined
+    await settle(town)
     assert town.store.exists(case_id)
 
 
@@ -305,6 +308,7 @@ async def push_with_forged(net, forged: seals.Seal, expect_reason: str) -> None:
     answer = error_of(await send_signed(net, va, PUSH, body), "seals_quarantined")
     assert answer["imported"] == len(batch.seals) and answer["recv_upto"] == batch.next
     assert len(answer["quarantined"]) == 1 and expect_reason in answer["quarantined"][0]
+    await settle(town)
     rows = quarantine_rows(town)
     assert rows[:len(before_q)] == before_q and len(rows) == len(before_q) + 1
     assert rows[-1][:3] == (va.node_id, va.node_id, forged.seq) and expect_reason in rows[-1][3]
