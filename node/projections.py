@@ -12,6 +12,7 @@ import json
 import logging
 from datetime import date
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any, Callable, Iterable
 
 from yimen.schema import case as lifecycle
@@ -141,7 +142,7 @@ def _insert(store: Store, table: str, columns: Iterable[str], rows: list[dict[st
         return
     cols = tuple(columns)
     sql = f"INSERT OR REPLACE INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
-    store.conn.executemany(sql, [tuple(r[c] for c in cols) for r in rows])
+    store.conn.executemany(sql, map(itemgetter(*cols), rows))
 
 
 def item_at(store: Store, code: str, version: int) -> CatalogItem:
@@ -154,6 +155,7 @@ def item_at(store: Store, code: str, version: int) -> CatalogItem:
 
 
 ItemLookup = Callable[[str, int], CatalogItem]
+_ORDER = {"catalog_item": 0, "node": 1, "case": 2}
 
 
 def refresh(store: Store, doc: Doc, calendar: WorkCalendar, lookup: ItemLookup | None = None,
@@ -180,29 +182,61 @@ def refresh(store: Store, doc: Doc, calendar: WorkCalendar, lookup: ItemLookup |
             store.conn.execute("DELETE FROM projection_waiting WHERE doc_id = ?", (doc_id,))
             refresh(store, store.get(doc_id), calendar)
     elif doc.kind == "case":
-        try:
-            info = value["case"]
-            code, version = info["item_code"], info["item_version"]
-        except (KeyError, TypeError):
-            return _unreadable(store, doc, new)
-        if info.get("case_id") != doc.doc_id:  # a row may only describe its own document
-            return _unreadable(store, doc, new)
-        try:
-            item = (lookup or (lambda c, v: item_at(store, c, v)))(code, version)
-        except LookupError:
-            store.conn.execute("INSERT OR REPLACE INTO projection_waiting VALUES (?, ?, ?)",
-                               (doc.doc_id, code, version))
-            return None
-        try:
-            row, events = case_rows(value, item, calendar)
-        except (KeyError, TypeError, ValueError, AttributeError):
-            return _unreadable(store, doc, new)
-        if not new:
-            store.conn.execute("DELETE FROM case_events WHERE case_id = ?", (row["case_id"],))
-        _insert(store, "cases", CASE_COLUMNS, [row])
-        _insert(store, "case_events", EVENT_COLUMNS, events)
-        return row
+        got = _case_projection(store, doc, value, calendar, lookup or (lambda c, v: item_at(store, c, v)), new)
+        if got is not None:
+            _write_cases(store, [got], new)
+            return got[0]
     return None
+
+
+def refresh_many(store: Store, docs: list[Doc], calendar: WorkCalendar) -> None:
+    """`refresh` for documents that just moved (catalog items first: a case's rows need the
+    item version it was accepted under); the rows of new cases go in one statement per
+    table, and each item version is read once."""
+    items: dict[tuple[str, int], CatalogItem] = {}
+
+    def lookup(code: str, version: int) -> CatalogItem:
+        if (code, version) not in items:
+            items[code, version] = item_at(store, code, version)
+        return items[code, version]
+
+    fresh = []
+    for doc in sorted(docs, key=lambda d: _ORDER.get(d.kind, 9)):
+        if doc.kind == "case" and doc.fresh:
+            got = _case_projection(store, doc, doc.value(), calendar, lookup, True)
+            fresh += [got] if got is not None else []
+        else:
+            refresh(store, doc, calendar, lookup if doc.kind == "case" else None, new=doc.fresh)
+    _write_cases(store, fresh, True)
+
+
+def _case_projection(store: Store, doc: Doc, value: dict[str, Any], calendar: WorkCalendar,
+                     lookup: ItemLookup, new: bool) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """A case's rows, or None when it waits for its item version or is unreadable."""
+    try:
+        info = value["case"]
+        code, version = info["item_code"], info["item_version"]
+    except (KeyError, TypeError):
+        return _unreadable(store, doc, new)
+    if info.get("case_id") != doc.doc_id:  # a row may only describe its own document
+        return _unreadable(store, doc, new)
+    try:
+        item = lookup(code, version)
+    except LookupError:
+        store.conn.execute("INSERT OR REPLACE INTO projection_waiting VALUES (?, ?, ?)",
+                           (doc.doc_id, code, version))
+        return None
+    try:
+        return case_rows(value, item, calendar)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return _unreadable(store, doc, new)
+
+
+def _write_cases(store: Store, projected: list[tuple[dict[str, Any], list[dict[str, Any]]]], new: bool) -> None:
+    if not new:
+        store.conn.executemany("DELETE FROM case_events WHERE case_id = ?", [(r["case_id"],) for r, _ in projected])
+    _insert(store, "cases", CASE_COLUMNS, [r for r, _ in projected])
+    _insert(store, "case_events", EVENT_COLUMNS, [e for _, events in projected for e in events])
 
 
 def _unreadable(store: Store, doc: Doc, new: bool) -> None:

@@ -14,13 +14,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from yimen.node.home import KEY_FILE, Node
-from yimen.node.projections import refresh
-from yimen.sync.docs import Doc
+from yimen.node.projections import refresh_many
 from yimen.sync.engine import Engine, Receipt
 
 T = TypeVar("T")
-# Catalog items before cases: a case's projection needs the item version it was accepted under.
-_ORDER = {"catalog_item": 0, "node": 1, "case": 2}
 
 
 def signing_key(node: Node) -> Ed25519PrivateKey:
@@ -29,16 +26,11 @@ def signing_key(node: Node) -> Ed25519PrivateKey:
     return key
 
 
-def project(node: Node, docs: list[Doc]) -> None:
-    for doc in sorted(docs, key=lambda d: _ORDER.get(d.kind, 9)):
-        refresh(node.store, doc, node.calendar, new=doc.fresh)
-
-
 def engine(node: Node) -> Engine:
     """The node's engine (cached on the node: the key is read once)."""
     cached = getattr(node, "_engine", None)
     if cached is None:
-        cached = Engine(node.store, node.node_id, signing_key(node), lambda docs: project(node, docs))
+        cached = Engine(node.store, node.node_id, signing_key(node), lambda docs: refresh_many(node.store, docs, node.calendar))
         object.__setattr__(node, "_engine", cached)
     return cached
 

@@ -36,7 +36,7 @@ reviewer's level, for the reviewer's department, in the current step, once.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Iterable, Mapping, NamedTuple
+from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 from yimen.schema import region
 from yimen.schema.catalog import CatalogItem
@@ -129,26 +129,30 @@ def check(state: CaseState, event: Event, item: CatalogItem) -> None:
         )
 
 
+# action -> may it happen in (state, status, item)? (only the action's own rule is evaluated)
+_ALLOWED: dict[str, Callable[[CaseState, str, CatalogItem], bool]] = {
+    "accept": lambda st, s, item: s == "new",
+    "not_accepted": lambda st, s, item: s in ("new", "supplement"),
+    "returned": lambda st, s, item: s in ("accepted", "supplement", "in_review"),
+    "supplement": lambda st, s, item: s in ("accepted", "in_review"),
+    "supply": lambda st, s, item: s == "supplement",
+    "submit": lambda st, s, item: s == "accepted" and not item.immediate,
+    "approve": lambda st, s, item: s == "in_review",
+    "reject": lambda st, s, item: s == "in_review",
+    "deliver": lambda st, s, item: st.is_open,
+    "issue_result": lambda st, s, item: s == "approved",
+    "complete": lambda st, s, item: s == "result_issued" or (s == "accepted" and item.immediate),
+    "withdraw": lambda st, s, item: st.is_open and s != "result_issued",
+}
+
+
 def _refusal(state: CaseState, ev: Event, item: CatalogItem) -> tuple[str, str] | None:
     s, a = state.status, ev.action
     if a not in ACTIONS:
         return "未知操作", f"unknown action {a!r}"
     if a in NEEDS_REASON and not ev.reason.strip():
         return "必须填写理由", "a reason is required"
-    allowed = {
-        "accept": s == "new",
-        "not_accepted": s in ("new", "supplement"),
-        "returned": s in ("accepted", "supplement", "in_review"),
-        "supplement": s in ("accepted", "in_review"),
-        "supply": s == "supplement",
-        "submit": s == "accepted" and not item.immediate,
-        "approve": s == "in_review",
-        "reject": s == "in_review",
-        "deliver": state.is_open,
-        "issue_result": s == "approved",
-        "complete": s == "result_issued" or (s == "accepted" and item.immediate),
-        "withdraw": state.is_open and s != "result_issued",
-    }[a]
+    allowed = _ALLOWED[a](state, s, item)
     if not allowed:
         return "当前状态不允许此操作", "not allowed in this status"
     if a in ("approve", "reject"):
