@@ -36,50 +36,60 @@ MAX_WAIT_S = 25.0
 
 
 class Materializer:
-    """Applies the seals that pushes stored, a few per transaction on the database thread,
-    only while no push is being received (and a short grace after one), so a child's push
-    is acknowledged as soon as it is verified and stored. Starts by draining what a
-    previous run left; `drained` is set whenever nothing is left to apply."""
+    """Applies the seals that pushes stored, one per transaction on the database thread,
+    only when the node is otherwise idle: no push being received, and none received nor
+    anything written by another process (a `sync`, a clerk's command) for a short grace.
+    So a child's push is acknowledged as soon as it is verified and stored, and relaying
+    goes first. Starts by draining what a previous run left; `drained` is set whenever
+    nothing is left to apply."""
 
-    GRACE_S = 0.05
+    GRACE_S = 1.0  # a pipelining child pushes again sooner; a real pause lasts longer
+    PAUSE_S = 0.005  # between seals applied (other writers retry every 2 ms, see Store)
+    INLINE_SEALS = 4  # a push this small, with nothing waiting, is applied at once
 
     def __init__(self, node: Node):
         self.node = node
         self.wake, self.quiet, self.drained = asyncio.Event(), asyncio.Event(), asyncio.Event()
         self.wake.set()
         self.quiet.set()
-        self.pushes = 0
+        self.pushes, self.last_activity, self.seen = 0, 0.0, 0
 
     @contextmanager
     def receiving(self) -> Iterator[None]:
         self.pushes += 1
         self.quiet.clear()
-        self.drained.clear()
         try:
             yield
         finally:
             self.pushes -= 1
+            self.last_activity = asyncio.get_running_loop().time()
             if not self.pushes:
                 self.quiet.set()
             self.wake.set()
 
     async def run(self) -> None:
-        eng = engine(self.node)
+        eng, loop = engine(self.node), asyncio.get_running_loop()
+        self.seen = await in_db(self.node, self.node.store.data_version)
         while True:
             await self.wake.wait()
             self.wake.clear()
             while True:
                 await self.quiet.wait()
-                await asyncio.sleep(self.GRACE_S)
-                if not self.quiet.is_set():
+                version = await in_db(self.node, self.node.store.data_version)
+                if version != self.seen:  # another process wrote to this node
+                    self.seen, self.last_activity = version, loop.time()
+                wait = self.last_activity + self.GRACE_S - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
                     continue
                 try:
-                    if not await in_db(self.node, eng.catch_up):
+                    if not await in_db(self.node, eng.catch_up, 1):
                         self.drained.set()
                         break
                 except Exception:  # keep serving; the next push wakes us to retry
                     log.exception("applying received seals failed")
                     break
+                await asyncio.sleep(self.PAUSE_S)  # a window for another process's write
 
 
 MATERIALIZER = web.AppKey("materializer", Materializer)
@@ -165,9 +175,14 @@ def _batch(sender: str, message: dict[str, Any]) -> Batch:
 async def push(request: web.Request) -> web.Response:
     sender, message = await _signed(request)
     batch = _batch(sender, message)
-    node = request.app[NODE]
-    with request.app[MATERIALIZER].receiving():
-        receipt = await _db(request.app, engine(node).receive, sender, batch, True)
+    node, m = request.app[NODE], request.app[MATERIALIZER]
+    # Bulk is stored and forwarded; a few seals with nothing waiting are applied at once,
+    # so a clerk's decision shows up without waiting for the node to be idle.
+    defer = len(batch.seals) > m.INLINE_SEALS or not m.drained.is_set()
+    with m.receiving():
+        receipt = await _db(request.app, engine(node).receive, sender, batch, defer)
+        if receipt.deferred:
+            m.drained.clear()
     answer = {"recv_upto": receipt.recv_upto, "imported": receipt.imported,
               "duplicates": receipt.duplicates, "quarantined": receipt.quarantined}
     if receipt.quarantined:

@@ -28,6 +28,7 @@ from yimen.sync.engine import Batch
 
 log = logging.getLogger("yimen.sync")
 BATCH_BYTES = 1 << 20
+SEALS_AHEAD = 24  # about a batch: a seal of cases is ~50 KB
 
 
 class LinkDown(NodeError):
@@ -80,20 +81,39 @@ class Link:
         return stats
 
     async def _push(self, since: int, stats: RoundStats) -> None:
-        await in_db(self.node, self.engine.seal_pending)
-        while True:
-            batch = await in_db(self.node, self.engine.next_batch, self.peer, since, BATCH_BYTES)
-            if not batch.seals and batch.next == since:
-                return
-            answer = await self.call("/v1/push", {"start": batch.start, "next": batch.next, "seals": batch.seals})
-            await in_db(self.node, self.engine.set_sent, self.peer, answer["recv_upto"])
-            await in_db(self.node, peers.count_out, self.node, self.peer, batch)
-            stats.pushed += answer.get("imported", 0)
-            stats.bytes_out += batch.size
-            stats.quarantined += answer.get("quarantined", [])
-            since = answer["recv_upto"]
-            if not batch.more:
-                return
+        """Push until the parent holds everything: while one batch travels and the parent
+        stores it, the next is sealed and read here (on two cores, the two ends overlap)."""
+        # a small first batch, so the parent starts storing while the rest is sealed
+        upcoming = asyncio.ensure_future(in_db(self.node, self._prepare, since, 2))
+        try:
+            while True:
+                batch, unsealed = await upcoming
+                if not batch.seals and batch.next == since and not unsealed:
+                    return
+                sending = self.call("/v1/push", {"start": batch.start, "next": batch.next, "seals": batch.seals})
+                upcoming = asyncio.ensure_future(in_db(self.node, self._prepare, batch.next))
+                answer = await sending
+                await in_db(self.node, self._sent, batch, answer["recv_upto"])
+                stats.pushed += answer.get("imported", 0)
+                stats.bytes_out += batch.size
+                stats.quarantined += answer.get("quarantined", [])
+                if answer["recv_upto"] != batch.next:  # the parent holds another position: resend from it
+                    await upcoming
+                    upcoming = asyncio.ensure_future(in_db(self.node, self._prepare, answer["recv_upto"]))
+                since = answer["recv_upto"]
+        finally:
+            if not upcoming.done():
+                await asyncio.wait([upcoming])
+
+    def _prepare(self, since: int, ahead: int = SEALS_AHEAD) -> tuple[Batch, bool]:
+        """Seal `ahead` seals' worth (about a batch), then read the next batch from `since`;
+        and say whether changes are left unsealed."""
+        made = self.engine.seal_pending(max_seals=ahead)
+        return self.engine.next_batch(self.peer, since, BATCH_BYTES), made == ahead
+
+    def _sent(self, batch: Batch, recv_upto: int) -> None:
+        self.engine.set_sent(self.peer, recv_upto)
+        peers.count_out(self.node, self.peer, batch)
 
     async def _pull(self, stats: RoundStats, wait: float) -> None:
         while True:
@@ -150,7 +170,7 @@ async def run_loop(node: Node, stop: asyncio.Event, poll_s: float = 0.5, long_po
             await _sleep(stop, poll_s)
             continue
         try:
-            version = await in_db(node, _data_version, node)
+            version = await in_db(node, node.store.data_version)
             wait = 0 if version != seen else min(long_poll_s, 2.0)
             seen = version
             stats = await sync_once(node, wait=wait)
@@ -162,10 +182,6 @@ async def run_loop(node: Node, stop: asyncio.Event, poll_s: float = 0.5, long_po
             log.warning("sync failed: %s (retry in %.1fs)", e.en, delay)
             await _sleep(stop, delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, 60.0)
-
-
-def _data_version(node: Node) -> int:
-    return node.store.conn.execute("PRAGMA data_version").fetchone()[0]
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:

@@ -87,9 +87,10 @@ class Engine:
         self.on_imported = on_imported
 
     # -- own changes -> seals --------------------------------------------------------------
-    def seal_pending(self) -> int:
-        """Sign every unsealed own change into seals (one scope and direction each, bounded
-        in size and count). Returns the number of seals made.
+    def seal_pending(self, max_seals: int | None = None) -> int:
+        """Sign unsealed own changes into seals (one scope and direction each, bounded in
+        size and count): all of them, or the first `max_seals` seals' worth (a sender seals
+        a batch ahead while the last one travels). Returns the number of seals made.
 
         Contiguous unsealed changes of one peer in one document travel as one change: they
         were never sent apart, so no receiver knows them apart, and the `changes` rows are
@@ -111,6 +112,8 @@ class Engine:
                 for chunk in _chunks(changes):
                     self._seal(scope, not up, chunk)
                     made += 1
+                    if made == max_seals:
+                        return made
         return made
 
     def _change_bytes(self, doc_id: str, kind: str, scope: str, peer: int, start: int, end: int) -> bytes:

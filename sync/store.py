@@ -32,6 +32,7 @@ whole on any exception. The connection runs in autocommit mode so that nothing b
 from __future__ import annotations
 
 import sqlite3
+import time
 import zlib
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,6 +44,7 @@ from yimen.sync.docs import Change, Doc, new_peer_id
 from yimen.sync.errors import StoreError
 
 SCHEMA_VERSION = 1
+BUSY_S = 5.0  # how long a write waits for another process's transaction
 
 
 def _compress(oplog: bytes) -> bytes:
@@ -63,7 +65,7 @@ class Store:
             self.conn.execute("PRAGMA synchronous=NORMAL")
             # checkpoint every ~16 MB of WAL, not every 4 MB: fewer fsyncs at the window
             self.conn.execute("PRAGMA wal_autocheckpoint=4000")
-            self.conn.execute("PRAGMA busy_timeout=5000")
+            self.conn.execute(f"PRAGMA busy_timeout={int(BUSY_S * 1000)}")
         except sqlite3.Error as e:
             raise StoreError(f"无法打开数据库 {path}：{e}", f"cannot open database {path}: {e}") from e
         self.peer = peer if peer is not None else new_peer_id()
@@ -130,7 +132,7 @@ class Store:
             finally:
                 self._depth -= 1
             return
-        self.conn.execute("BEGIN IMMEDIATE")
+        self._begin()
         self._depth = 1
         try:
             yield
@@ -142,9 +144,31 @@ class Store:
         finally:
             self._depth = 0
 
+    def _begin(self) -> None:
+        """BEGIN IMMEDIATE, retrying every few milliseconds for up to BUSY_S. (SQLite's own
+        busy handler backs off to 100 ms sleeps, and a process writing in a loop, like a
+        server applying a backlog, would starve a clerk's command that waits that way.)"""
+        deadline = time.monotonic() + BUSY_S
+        self.conn.execute("PRAGMA busy_timeout=0")
+        try:
+            while True:
+                try:
+                    self.conn.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as e:
+                    if "locked" not in str(e) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.002)
+        finally:
+            self.conn.execute(f"PRAGMA busy_timeout={int(BUSY_S * 1000)}")
+
     def _require_tx(self) -> None:
         if not self._depth:
             raise RuntimeError("write outside a transaction")
+
+    def data_version(self) -> int:
+        """Changes whenever another connection (another process) commits to this file."""
+        return self.conn.execute("PRAGMA data_version").fetchone()[0]
 
     # -- small facts ---------------------------------------------------------------------
     def meta(self, key: str) -> str | None:
