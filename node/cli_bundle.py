@@ -43,7 +43,7 @@ def bundle_export(ctx: click.Context, to_node: str, file: Path, as_json: bool) -
 @json_option
 @click.pass_context
 def bundle_import(ctx: click.Context, file: Path, as_json: bool) -> None:
-    """Verify FILE whole, then import it in one transaction (importing it again is harmless).
+    """Verify FILE whole, store it in one transaction, then apply it (importing it again is harmless).
 
     \b
     Example:

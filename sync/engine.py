@@ -5,6 +5,10 @@ Invariants:
 - Nothing is written unless `receive` commits: the imported documents, the feed rows, the
   quarantine rows, the pending changes, the projections (through `on_imported`) and the
   peer's stream position are one SQLite transaction.
+- A seal received with `defer` is checked just the same and stored in the feed (and may be
+  relayed at once), marked `unapplied`; `catch_up` applies whole seals, oldest first, and
+  removes their marks in the same transaction. Documents and projections reflect exactly
+  the seals not so marked.
 - A seal is identified by `(author, seq)` and a change by `(doc_id, peer, counter_start)`;
   receiving either again changes nothing.
 - A seal is checked whole before any of it is imported: shape, author known, signature,
@@ -31,9 +35,10 @@ from yimen.sync.docs import Change, Doc, change_spans, encode_version
 from yimen.sync.errors import SyncError
 from yimen.sync.seal import BadSeal, Seal, SealedChange
 from yimen.sync.store import Store
-from yimen.sync.visibility import flows_down, may_write, visible
+from yimen.sync.visibility import DOWN_SQL, flows_down, may_write, visible
 
 DEFAULT_BATCH_BYTES = 1 << 20
+SEAL_PAGE = 20_000  # unsealed change rows read at a time
 UNKNOWN_AUTHOR = "seal from unknown node"
 
 
@@ -98,23 +103,27 @@ class Engine:
         stored oplog, without loading it into Loro."""
         store, made = self.store, 0
         with store.transaction():
-            rows = store.conn.execute(
-                "SELECT doc_id, kind, scope, peer, counter_start, counter_end FROM changes"
-                " WHERE seal_seq IS NULL AND author = ? ORDER BY doc_id, peer, counter_start",
-                (self.node_id,)).fetchall()
-            # down documents first: a catalog item should travel before cases that use it;
-            # one open seal at a time, so memory holds one seal's bytes, not all of them
-            runs = sorted(_merge_runs(rows), key=lambda r: (not flows_down(r[1]), r[2]))
-            for (up, scope), group in groupby(runs, key=lambda r: (not flows_down(r[1]), r[2])):
-                changes = (SealedChange(doc_id, kind, peer, start, end,
-                                        self._change_bytes(doc_id, kind, scope, peer, start, end))
-                           for doc_id, kind, scope, peer, start, end in group)
-                for chunk in _chunks(changes):
-                    self._seal(scope, not up, chunk)
-                    made += 1
-                    if made == max_seals:
-                        return made
-        return made
+            # down documents first: a catalog item should travel before cases that use it.
+            # Rows are read a page at a time (in the order of the index
+            # changes_unsealed_order) and seals made one at a time, so memory stays bounded.
+            while True:
+                rows = store.conn.execute(
+                    f"SELECT doc_id, kind, scope, peer, counter_start, counter_end, {DOWN_SQL} FROM changes"
+                    f" WHERE seal_seq IS NULL ORDER BY {DOWN_SQL} DESC, scope, doc_id, peer, counter_start"
+                    " LIMIT ?", (SEAL_PAGE,)).fetchall()
+                if not rows:
+                    return made
+                if len(rows) == SEAL_PAGE:  # the last document may go on past the page: next time
+                    rows = [r for r in rows if r[0] != rows[-1][0]] or rows
+                for (down, scope), group in groupby(rows, key=lambda r: (r[6], r[2])):
+                    changes = (SealedChange(doc_id, kind, peer, start, end,
+                                            self._change_bytes(doc_id, kind, scope, peer, start, end))
+                               for doc_id, kind, _, peer, start, end in _merge_runs([r[:6] for r in group]))
+                    for chunk in _chunks(changes):
+                        self._seal(scope, bool(down), chunk)
+                        made += 1
+                        if made == max_seals:
+                            return made
 
     def _change_bytes(self, doc_id: str, kind: str, scope: str, peer: int, start: int, end: int) -> bytes:
         oplog, vv = self.store.conn.execute("SELECT oplog, vv FROM docs WHERE doc_id = ?", (doc_id,)).fetchone()
@@ -148,25 +157,30 @@ class Engine:
 
     # -- what a peer gets next ---------------------------------------------------------------
     def next_batch(self, peer: str, since: int, max_bytes: int = DEFAULT_BATCH_BYTES) -> Batch:
-        """Seals after feed position `since` that `peer` may see and did not send us."""
-        out: list[tuple[bytes, bytes]] = []
-        size, pos = 0, since
-        while True:
+        """Seals after feed position `since` that `peer` may see and did not send us. (Only
+        the seals sent are read whole: a hub's feed is mostly seals a child gave it.)"""
+        picked: list[int] = []
+        size, pos, more = 0, since, False
+        while not more:
             rows = self.store.conn.execute(
-                "SELECT local_seq, author, scope, down, body, signature, received_from FROM feed"
-                " WHERE local_seq > ? ORDER BY local_seq LIMIT 512", (pos,)
-            ).fetchall()
-            for local_seq, author, scope, down, body, sig, came_from in rows:
+                "SELECT local_seq, author, scope, down, received_from, length(body) + length(signature)"
+                " FROM feed WHERE local_seq > ? ORDER BY local_seq LIMIT 512", (pos,)).fetchall()
+            for local_seq, author, scope, down, came_from, n in rows:
                 if author == peer or came_from == peer or not visible(scope, bool(down), peer):
                     pos = local_seq
                     continue
-                if out and size + len(body) + len(sig) > max_bytes:
-                    return Batch(self.node_id, since, pos, out, more=True)
-                out.append((body, sig))
-                size += len(body) + len(sig)
+                if picked and size + n > max_bytes:
+                    more = True
+                    break
+                picked.append(local_seq)
+                size += n
                 pos = local_seq
             if len(rows) < 512:
-                return Batch(self.node_id, since, pos, out, more=False)
+                break
+        out = [tuple(r) for r in self.store.conn.execute(
+            f"SELECT body, signature FROM feed WHERE local_seq IN ({', '.join('?' * len(picked))}) ORDER BY local_seq",
+            picked)] if picked else []
+        return Batch(self.node_id, since, pos, out, more=more)
 
     def feed_head(self) -> int:
         return self.store.conn.execute("SELECT coalesce(max(local_seq), 0) FROM feed").fetchone()[0]

@@ -41,6 +41,7 @@ from typing import Collection, Iterator
 import sqlite_utils
 
 from yimen.sync.docs import Change, Doc, new_peer_id
+from yimen.sync.visibility import DOWN_SQL
 from yimen.sync.errors import StoreError
 
 SCHEMA_VERSION = 1
@@ -114,9 +115,10 @@ class Store:
         t["node_keys"].create({"node_id": str, "public_key": bytes, "source": str},
                               pk="node_id", if_not_exists=True)
         self.conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS feed_author_seq ON feed(author, seq)")
-        self.conn.execute(
-            "CREATE INDEX IF NOT EXISTS changes_unsealed ON changes(scope) WHERE seal_seq IS NULL"
-        )
+        # unsealed own changes in the order seals take them (see Engine.seal_pending)
+        self.conn.execute("DROP INDEX IF EXISTS changes_unsealed")
+        self.conn.execute("CREATE INDEX IF NOT EXISTS changes_unsealed_order ON changes("
+                          f"{DOWN_SQL} DESC, scope, doc_id, peer, counter_start) WHERE seal_seq IS NULL")
         self.conn.execute("CREATE INDEX IF NOT EXISTS docs_kind ON docs(kind)")
         if self.meta("schema_version") is None:
             with self.transaction():

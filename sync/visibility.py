@@ -20,6 +20,8 @@ from __future__ import annotations
 from yimen.schema import region
 
 DOWN_KINDS = frozenset({"catalog_item", "node", "revocation"})
+# SQL for "this row's document flows down" (one spelling: an index is built on it)
+DOWN_SQL = f"(kind IN ({', '.join(repr(k) for k in sorted(DOWN_KINDS))}))"
 
 
 def flows_down(kind: str) -> bool:
