@@ -119,7 +119,7 @@ def import_bundle(node: Node, path: Path | str) -> dict[str, Any]:
     sender, eng = header["from"], engine(node)
     total = {"imported": 0, "duplicates": 0, "changes": 0, "quarantined": 0}
     reasons: list[str] = []
-    with progress(sum(len(b.seals) for b in batches), "bundle import") as advance, node.store.transaction():
+    with progress(batches.seals, "bundle import") as advance, node.store.transaction():
         for batch in batches:
             try:
                 receipt = eng.receive(sender, batch, defer=True)
@@ -145,6 +145,6 @@ def import_bundle(node: Node, path: Path | str) -> dict[str, Any]:
     total["changes"] += applied.changes
     pending = node.store.conn.execute("SELECT count(*) FROM pending").fetchone()[0]
     return {"file": str(path), "from": sender, "created_at": header["created_at"],
-            "seals": sum(len(b.seals) for b in batches), **total, "pending": pending,
+            "seals": batches.seals, **total, "pending": pending,
             "quarantine_reasons": reasons, "ack": header["ack"],
             "recv_upto": eng.positions(sender)[0]}

@@ -6,8 +6,9 @@ under one lock (one writer, and the event loop never blocks on SQLite). Errors b
 `{"error": code, "message": ...}` with a 4xx status in one middleware.
 
 Pushes are stored and forwarded: a child's seals are verified, stored and acknowledged at
-once, and the `Materializer` applies them to documents and projections while no push is
-being received. Routes that read documents (reconcile) catch up first.
+once, and the `Materializer` applies them to documents and projections while the node is
+otherwise idle (a push of a few seals with nothing waiting is applied at once). Routes
+that read documents (reconcile) catch up first.
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ async def materializing(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     with suppress(asyncio.CancelledError):
         await task
+    await in_db(app[NODE], lambda: None)  # a seal being applied on the database thread finishes
 
 
 async def _db(app: web.Application, fn: Callable[..., Any], *args: Any) -> Any:

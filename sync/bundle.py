@@ -22,7 +22,8 @@ everything (a forged `ack`) or skip a stretch of the peer's feed (a forged `next
 
 `read_bundle` checks, in this order and before returning anything: size bound, magic,
 trailer checksum, record structure and sizes, protocol version, then the signature. Any
-failure is `BadBundle` with one sentence in each language.
+failure is `BadBundle` with one sentence in each language. It keeps no seal in memory:
+the batches are read again, one at a time, as the import goes (see `Batches`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import msgpack
 from cryptography.exceptions import InvalidSignature
@@ -158,10 +159,41 @@ def _fsync_dir(folder: Path) -> None:
 END_RECORD_MAX = 256
 
 
-def read_bundle(path: Path | str, sender_key: SenderKey) -> tuple[dict[str, Any], list[Batch]]:
-    """Read and verify a whole bundle. `sender_key(header)` returns the sender's raw
-    Ed25519 public key (or None if unknown); it may also raise to refuse the header.
-    Returns the header and the batches (each with `sender` = the header's `from`)."""
+class Batches:
+    """The batches of a verified bundle, read from the file again batch by batch as they
+    are iterated (memory holds one batch, whatever the bundle's size). The second reading
+    is checksummed too: if the file changed since it was verified, iteration ends with
+    BadBundle, so an import inside one transaction writes nothing."""
+
+    def __init__(self, path: Path, sender: str, count: int, seals: int, digest: bytes):
+        self.path, self.sender, self.count, self.seals, self.digest = path, sender, count, seals, digest
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[Batch]:
+        try:
+            with open(self.path, "rb") as f:
+                h = hashlib.sha256()
+                h.update(_read_exactly(f, len(MAGIC)))
+                size = os.fstat(f.fileno()).st_size
+                previous = None
+                for i, (record, _) in enumerate(_records(f, size - TRAILER_BYTES - len(MAGIC), h)):
+                    if 0 < i <= self.count:
+                        _check_batch(record, previous)
+                        previous = record["next"]
+                        yield Batch(self.sender, record["start"], record["next"], [(b, s) for b, s in record["seals"]])
+        except OSError as e:
+            raise BundleIOError(f"无法读取数据包 {self.path}：{e.strerror or e}", f"cannot read bundle {self.path}: {e}") from e
+        if h.digest() != self.digest:
+            raise _bad("数据包在读取期间被改动", "the bundle changed while it was being read")
+
+
+def read_bundle(path: Path | str, sender_key: SenderKey) -> tuple[dict[str, Any], Batches]:
+    """Verify a whole bundle (one streaming pass). `sender_key(header)` returns the
+    sender's raw Ed25519 public key (or None if unknown); it may also raise to refuse the
+    header. Returns the header and the batches (each with `sender` = the header's `from`),
+    read again from the file as they are iterated."""
     path = Path(path)
     try:
         with open(path, "rb") as f:
@@ -174,19 +206,17 @@ def read_bundle(path: Path | str, sender_key: SenderKey) -> tuple[dict[str, Any]
                 raise _bad("文件不完整（过短）", "file is truncated (too short)")
             body_end = size - TRAILER_BYTES
             tail_start = max(0, body_end - END_RECORD_MAX)
-            at_tail, tail = _checksum(f, tail_start, body_end)
+            at_tail, tail, digest = _checksum(f, tail_start, body_end)
             f.seek(len(MAGIC))
-            records, offsets = _records(f, body_end - len(MAGIC))
+            header, end, end_start, batches = _structure(_records(f, body_end - len(MAGIC)))
     except OSError as e:
         raise BundleIOError(f"无法读取数据包 {path}：{e.strerror or e}", f"cannot read bundle {path}: {e}") from e
-    header, batches, end = _structure(records)
-    end_start = len(MAGIC) + offsets[-2]
+    end_start += len(MAGIC)
     if end_start < tail_start:
         raise _bad("结束记录格式错误", "malformed end record")
     at_tail.update(tail[:end_start - tail_start])
     _verify(header, end["signature"], at_tail.digest(), sender_key)
-    return header, [Batch(header["from"], b["start"], b["next"], [(s[0], s[1]) for s in b["seals"]])
-                    for b in batches]
+    return header, Batches(path, header["from"], batches, end["seals"], digest)
 
 
 def _read_exactly(f, n: int) -> bytes:
@@ -196,9 +226,10 @@ def _read_exactly(f, n: int) -> bytes:
     return data
 
 
-def _checksum(f, tail_start: int, body_end: int) -> tuple[Any, bytes]:
+def _checksum(f, tail_start: int, body_end: int) -> tuple[Any, bytes, bytes]:
     """Check the trailer. Returns the hash state at `tail_start` and the bytes from there
-    to the trailer, from which the signed digest is finished without a second pass."""
+    to the trailer, from which the signed digest is finished without a second pass, and
+    the trailer itself."""
     f.seek(0)
     h, pos = hashlib.sha256(), 0
     while pos < tail_start:
@@ -208,36 +239,37 @@ def _checksum(f, tail_start: int, body_end: int) -> tuple[Any, bytes]:
     at_tail = h.copy()
     tail = _read_exactly(f, body_end - tail_start)
     h.update(tail)
-    if h.digest() != _read_exactly(f, TRAILER_BYTES):
+    trailer = _read_exactly(f, TRAILER_BYTES)
+    if h.digest() != trailer:
         raise _bad("校验和不符，文件已损坏或不完整", "checksum mismatch: the file is damaged or truncated")
-    return at_tail, tail
+    return at_tail, tail, trailer
 
 
-def _records(f, length: int) -> tuple[list[Any], list[int]]:
-    """Every msgpack record of the body and the offset after each (bounded sizes)."""
+def _records(f, length: int, digest: Any = None) -> Iterator[tuple[Any, int]]:
+    """Each msgpack record of the body with the offset before it (bounded sizes); the
+    bytes read also go into `digest`."""
     unpacker = msgpack.Unpacker(raw=False, strict_map_key=True, max_buffer_size=MAX_RECORD_BYTES,
                                 max_array_len=MAX_SEALS_PER_BATCH, max_map_len=16,
                                 max_str_len=1024, max_ext_len=0)
-    records: list[Any] = []
-    offsets: list[int] = []
-    pos = 0
+    pos = before = 0
     try:
         while pos < length:
             chunk = _read_exactly(f, min(_CHUNK, length - pos))
             pos += len(chunk)
+            if digest is not None:
+                digest.update(chunk)
             unpacker.feed(chunk)
             for record in unpacker:
-                records.append(record)
-                offsets.append(unpacker.tell())
+                yield record, before
+                before = unpacker.tell()
     except msgpack.BufferFull:
         raise _bad(f"单条记录超过 {MAX_RECORD_BYTES} 字节上限",
                    f"a record is larger than {MAX_RECORD_BYTES} bytes") from None
     except (ValueError, TypeError, msgpack.UnpackException) as e:
         raise _bad("记录无法解析", f"malformed record: {e}") from e
     # `tell()` also counts a partly read record, so compare where the last whole one ended.
-    if (offsets[-1] if offsets else 0) != length:
+    if before != length:
         raise _bad("结尾有不完整的记录", "an incomplete record at the end")
-    return records, offsets
 
 
 def _verify(header: dict[str, Any], signature: bytes, signed: bytes, sender_key: SenderKey) -> None:
@@ -251,21 +283,34 @@ def _verify(header: dict[str, Any], signature: bytes, signed: bytes, sender_key:
                    f"bad signature: tampered with or not from {header['from']}") from e
 
 
-def _structure(records: list[Any]) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
-    if len(records) < 2:
+def _structure(records: Iterator[tuple[Any, int]]) -> tuple[dict[str, Any], dict[str, Any], int, int]:
+    """Check the records as they stream past, keeping none of the seals: returns the
+    header, the end record, where the end record starts and the number of batches."""
+    first = header = last = None
+    last_start = n_batches = n_seals = 0
+    previous: int | None = None
+    for record, start in records:
+        if first is None:
+            first = record
+            continue
+        if header is None:  # a header is only a header if a record follows it
+            _check_header(first)
+            header = first
+        if last is not None:  # not the last record, so a batch
+            _check_batch(last, previous)
+            previous = last["next"]
+            n_batches += 1
+            n_seals += len(last["seals"])
+        last, last_start = record, start
+    end, end_start = last, last_start
+    if header is None or end is None:
         raise _bad("缺少头部或结束记录", "missing header or end record")
-    header, batches, end = records[0], records[1:-1], records[-1]
-    _check_header(header)
-    previous = None
-    for b in batches:
-        _check_batch(b, previous)
-        previous = b["next"]
-    if not (isinstance(end, dict) and set(end) == END_KEYS and _count(end["batches"])
-            and _count(end["seals"]) and isinstance(end["signature"], bytes) and len(end["signature"]) == 64):
+    if not (isinstance(end, dict) and set(end) == END_KEYS and _count(end["batches"]) and _count(end["seals"])
+            and isinstance(end["signature"], bytes) and len(end["signature"]) == 64):
         raise _bad("结束记录格式错误", "malformed end record")
-    if end["batches"] != len(batches) or end["seals"] != sum(len(b["seals"]) for b in batches):
+    if end["batches"] != n_batches or end["seals"] != n_seals:
         raise _bad("结束记录中的计数与内容不符", "the end record's counts do not match the content")
-    return header, batches, end
+    return header, end, end_start, n_batches
 
 
 def _count(v: Any) -> bool:

@@ -39,6 +39,7 @@ from yimen.sync.visibility import DOWN_SQL, flows_down, may_write, visible
 
 DEFAULT_BATCH_BYTES = 1 << 20
 SEAL_PAGE = 20_000  # unsealed change rows read at a time
+APPLY_DOCS = 100  # documents loaded at a time when applying a seal
 UNKNOWN_AUTHOR = "seal from unknown node"
 
 
@@ -272,12 +273,20 @@ class Engine:
         dependencies are missing in `pending`, retry what waited for them, and save and
         project every document that moved. Returns those documents."""
         ids = {c.doc_id for c in s.changes}
+        _check_held(s, self.store.kinds(ids))
+        docs: list[Doc] = []
+        # a group of documents at a time: a seal may touch a thousand large documents
+        for group in _groups(s.changes, APPLY_DOCS):
+            docs += self._apply_group(s, group, receipt)
+        return docs
+
+    def _apply_group(self, s: Seal, changes: list[SealedChange], receipt: Receipt) -> list[Doc]:
+        ids = {c.doc_id for c in changes}
         held = self.store.get_many(ids)
-        _check_held(s, {d: (doc.kind, doc.scope) for d, doc in held.items()})
         known, waiting = self.store.known_changes(ids)
         touched: dict[str, Doc] = {}
         incoming: dict[str, list[tuple]] = {}
-        for c in s.changes:
+        for c in changes:
             if (c.doc_id, c.peer, c.start) in known:
                 continue
             known.add((c.doc_id, c.peer, c.start))
@@ -433,6 +442,22 @@ def _merge_runs(rows: list[tuple]) -> list[tuple]:
             spans.append(run)
             order.append(run)
     return [tuple(r) for r in order]
+
+
+def _groups(changes: Iterable[SealedChange], n: int) -> Iterable[list[SealedChange]]:
+    """The changes, in order, in groups touching at most `n` documents each. (Seals hold a
+    document's changes together; changes of one document split between groups apply as if
+    they came in two seals.)"""
+    group: list[SealedChange] = []
+    ids: set[str] = set()
+    for c in changes:
+        if c.doc_id not in ids and len(ids) == n:
+            yield group
+            group, ids = [], set()
+        group.append(c)
+        ids.add(c.doc_id)
+    if group:
+        yield group
 
 
 def _chunks(changes: Iterable[SealedChange]) -> Iterable[list[SealedChange]]:

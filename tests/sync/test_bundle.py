@@ -56,8 +56,8 @@ def test_round_trip(frm, to, created, ack, start, shapes):
         assert counts == {"bytes": path.stat().st_size, "batches": len(batches),
                           "seals": sum(len(b.seals) for b in batches)}
         got_header, got = read_bundle(path, key_of)
+        assert list(got) == batches and len(got) == len(batches)
     assert got_header == h
-    assert got == batches
 
 
 def test_every_truncation_is_refused(tmp_path):
@@ -119,7 +119,7 @@ def test_forged_content_with_a_valid_checksum_is_refused(tmp_path):
     ok_batch = {"start": 0, "next": 2, "seals": [[b"x", b"y"]]}
     end = {"batches": 1, "seals": 1}
     forge(path, [header(), ok_batch, end])
-    assert read_bundle(path, key_of)[1][0].seals == [(b"x", b"y")]
+    assert list(read_bundle(path, key_of)[1])[0].seals == [(b"x", b"y")]
     cases = [
         ([header(protocol=2), ok_batch, end], "unsupported protocol 2"),
         ([header(protocol=True), ok_batch, end], "unsupported protocol True"),
@@ -185,3 +185,18 @@ def test_write_is_atomic_and_refuses_a_bad_header(tmp_path):
         write_bundle(tmp_path / "no" / "such" / "folder.yimen", header(), [], KEY)
     with pytest.raises(BundleIOError, match="cannot read"):
         read_bundle(tmp_path / "missing.yimen", key_of)
+
+
+def test_a_bundle_changed_after_it_was_verified_is_refused_while_read(tmp_path):
+    """The batches are read from the file again during the import: a file swapped in
+    between (same shape, other seals) ends the reading with an error, so an import in one
+    transaction writes nothing."""
+    path, other = tmp_path / "b.yimen", tmp_path / "c.yimen"
+    end = {"batches": 1, "seals": 1}
+    forge(path, [header(), {"start": 0, "next": 2, "seals": [[b"x", b"y"]]}, end])
+    forge(other, [header(), {"start": 0, "next": 2, "seals": [[b"z", b"y"]]}, end])
+    assert path.stat().st_size == other.stat().st_size
+    _, batches = read_bundle(path, key_of)
+    path.write_bytes(other.read_bytes())
+    with pytest.raises(BadBundle, match="changed while"):
+        list(batches)
