@@ -232,7 +232,7 @@ class Engine:
         # A node record vouches for a key: seals by that node later in this batch, or
         # quarantined earlier for want of it, can now be checked.
         for doc in self._apply(s, receipt):
-            learnt = self._learn_key(doc) if doc.kind == "node" else None
+            learnt = self._learn_key(doc)
             if learnt:
                 self._retry_quarantined(learnt, receipt)
         return None
@@ -271,14 +271,13 @@ class Engine:
     def _apply(self, s: Seal, receipt: Receipt) -> list[Doc]:
         """Import a checked seal's changes into their documents, keep those whose
         dependencies are missing in `pending`, retry what waited for them, and save and
-        project every document that moved. Returns those documents."""
-        ids = {c.doc_id for c in s.changes}
-        _check_held(s, self.store.kinds(ids))
-        docs: list[Doc] = []
+        project every document that moved. Returns the node records among them."""
+        _check_held(s, self.store.kinds({c.doc_id for c in s.changes}))
+        records: list[Doc] = []
         # a group of documents at a time: a seal may touch a thousand large documents
         for group in _groups(s.changes, APPLY_DOCS):
-            docs += self._apply_group(s, group, receipt)
-        return docs
+            records += [d for d in self._apply_group(s, group, receipt) if d.kind == "node"]
+        return records
 
     def _apply_group(self, s: Seal, changes: list[SealedChange], receipt: Receipt) -> list[Doc]:
         ids = {c.doc_id for c in changes}
