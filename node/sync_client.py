@@ -76,7 +76,13 @@ class Link:
         welcome = await self.call("/v1/hello", {})
         if welcome.get("node") != self.peer:
             raise LinkDown(f"{self.url} 不是节点 {self.peer}", f"{self.url} is not node {self.peer}")
-        await self._push(welcome["recv_upto"], stats)
+        # what the parent holds of our feed, in its own word (an acknowledgement lost with a
+        # broken link last time is learnt here)
+        held = welcome.get("recv_upto")
+        if type(held) is not int or held < 0:
+            raise wire.WireError("bad_request", "上级的应答格式错误", f"{self.peer} answered a malformed hello")
+        await in_db(self.node, self.engine.set_sent, self.peer, held)
+        await self._push(held, stats)
         await self._pull(stats, wait)
         return stats
 

@@ -148,3 +148,19 @@ async def test_a_server_acknowledges_first_and_applies_in_the_background(tmp_pat
         await server.close()
         for n in nodes.values():
             n.close()
+
+
+async def test_an_acknowledgement_lost_with_the_link_is_learnt_at_the_next_hello(http_chain):
+    """The town stored a push but its answer never arrived (the link broke): the village's
+    next round learns from the hello that the town holds everything, and sends nothing."""
+    nodes, servers = http_chain
+    await converge(nodes)
+    va, town = nodes["village_a"], nodes["town"]
+    cases.accept(va, "c01", cases.Application("T-IMM", id_number(), "陈", {"居民身份证": None}, {}))
+    await sync_once(va)
+    head = engine(va).feed_head()
+    assert engine(va).positions(town.node_id)[1] == head
+    engine(va).set_sent(town.node_id, 0)  # as if the answer had been lost
+    stats = await sync_once(va)
+    assert stats.pushed == 0 and stats.bytes_out == 0
+    assert engine(va).positions(town.node_id)[1] == head
