@@ -191,8 +191,8 @@ def refresh(store: Store, doc: Doc, calendar: WorkCalendar, lookup: ItemLookup |
 
 def refresh_many(store: Store, docs: list[Doc], calendar: WorkCalendar) -> None:
     """`refresh` for documents that just moved (catalog items first: a case's rows need the
-    item version it was accepted under); the rows of new cases go in one statement per
-    table, and each item version is read once."""
+    item version it was accepted under); cases' rows go in one statement per table, and
+    each item version is read once."""
     items: dict[tuple[str, int], CatalogItem] = {}
 
     def lookup(code: str, version: int) -> CatalogItem:
@@ -200,14 +200,15 @@ def refresh_many(store: Store, docs: list[Doc], calendar: WorkCalendar) -> None:
             items[code, version] = item_at(store, code, version)
         return items[code, version]
 
-    fresh = []
+    cases: dict[bool, list] = {True: [], False: []}  # new documents' rows, and others'
     for doc in sorted(docs, key=lambda d: _ORDER.get(d.kind, 9)):
-        if doc.kind == "case" and doc.fresh:
-            got = _case_projection(store, doc, doc.value(), calendar, lookup, True)
-            fresh += [got] if got is not None else []
+        if doc.kind == "case":
+            got = _case_projection(store, doc, doc.value(), calendar, lookup, doc.fresh)
+            cases[doc.fresh] += [got] if got is not None else []
         else:
-            refresh(store, doc, calendar, lookup if doc.kind == "case" else None, new=doc.fresh)
-    _write_cases(store, fresh, True)
+            refresh(store, doc, calendar, new=doc.fresh)
+    for new, projected in cases.items():
+        _write_cases(store, projected, new)
 
 
 def _case_projection(store: Store, doc: Doc, value: dict[str, Any], calendar: WorkCalendar,
