@@ -22,6 +22,7 @@ Invariants:
 
 from __future__ import annotations
 
+import sqlite3
 import zlib
 from dataclasses import dataclass, field
 from itertools import groupby
@@ -77,6 +78,12 @@ class Receipt:
     quarantined: list[str] = field(default_factory=list)
     docs: int = 0
     deferred: int = 0  # stored and acknowledged, applied later by `catch_up`
+
+    def add(self, other: Receipt) -> None:
+        """Count what `other` (one seal's part) moved."""
+        self.changes += other.changes
+        self.pending += other.pending
+        self.docs += other.docs
 
 
 OnImported = Callable[[list[Doc]], None]
@@ -221,21 +228,44 @@ class Engine:
             self._check(s)
         except BadSeal as e:
             return e
-        self.store.conn.executemany("INSERT OR IGNORE INTO peer_owners(peer, author) VALUES (?, ?)",
-                                    [(p, s.author) for p in {c.peer for c in s.changes}])
-        local_seq = self._append_feed(s, received_from=peer)
+        deferred, part = defer and not s.down, Receipt(recv_upto=0)
+        error, records = self._in_part(lambda: self._store_seal(peer, s, deferred, part))
+        if error is not None:
+            return error
+        receipt.add(part)
         receipt.imported += 1
-        if defer and not s.down:
-            self.store.conn.execute("INSERT INTO unapplied(local_seq) VALUES (?)", (local_seq,))
-            receipt.deferred += 1
-            return None
+        receipt.deferred += deferred
         # A node record vouches for a key: seals by that node later in this batch, or
         # quarantined earlier for want of it, can now be checked.
-        for doc in self._apply(s, receipt):
+        for doc in records:
             learnt = self._learn_key(doc)
             if learnt:
                 self._retry_quarantined(learnt, receipt)
         return None
+
+    def _store_seal(self, peer: str, s: Seal, deferred: bool, receipt: Receipt) -> list[Doc]:
+        self.store.conn.executemany("INSERT OR IGNORE INTO peer_owners(peer, author) VALUES (?, ?)",
+                                    [(p, s.author) for p in {c.peer for c in s.changes}])
+        local_seq = self._append_feed(s, received_from=peer)
+        if deferred:
+            self.store.conn.execute("INSERT INTO unapplied(local_seq) VALUES (?)", (local_seq,))
+            return []
+        return self._apply(s, receipt)
+
+    def _in_part(self, work: Callable[[], list[Doc]]) -> tuple[BadSeal | None, list[Doc]]:
+        """Run `work` for one seal in a savepoint: if it fails, only that seal's writes are
+        undone, and the reason is returned. A seal that passed every check and still cannot
+        be applied is refused like a bad one, so it never blocks the rest. (A failing
+        database is not the seal's fault: that error ends the whole transaction.)"""
+        try:
+            with self.store.savepoint():
+                return None, work()
+        except BadSeal as e:
+            return e, []
+        except sqlite3.Error:
+            raise
+        except Exception as e:  # noqa: BLE001 (whatever a library raised on these bytes)
+            return BadSeal(f"签封无法导入：{type(e).__name__}", f"seal could not be applied: {e!r}"), []
 
     def _retry_quarantined(self, author: str, receipt: Receipt) -> None:
         rows = self.store.conn.execute(
@@ -334,18 +364,21 @@ class Engine:
 
     def catch_up(self, max_seals: int = 2, receipt: Receipt | None = None) -> int:
         """Apply up to `max_seals` of the seals `receive(defer=True)` stored, oldest first,
-        in one transaction; return how many (and count what moved in `receipt`). Such a seal was verified when it came; if it
-        no longer fits what this node holds (another seal meanwhile made one of its
-        documents with another kind or scope), it is recorded in quarantine and skipped."""
+        in one transaction; return how many (and count what moved in `receipt`). Such a
+        seal was verified when it came; if it no longer fits what this node holds (another
+        seal meanwhile made one of its documents with another kind or scope) or cannot be
+        applied, it is recorded in quarantine and skipped."""
         with self.store.transaction():
             rows = self.store.conn.execute(
                 "SELECT u.local_seq, f.received_from, f.body, f.signature FROM unapplied u"
                 " JOIN feed f USING (local_seq) ORDER BY u.local_seq LIMIT ?", (max_seals,)).fetchall()
             for local_seq, came_from, body, sig in rows:
-                try:
-                    self._apply(seals.decode(body, sig), receipt or Receipt(recv_upto=0))
-                except BadSeal as e:
-                    self._quarantine(came_from, body, sig, e)
+                part = Receipt(recv_upto=0)
+                error, _ = self._in_part(lambda: self._apply(seals.decode(body, sig), part))
+                if error is not None:
+                    self._quarantine(came_from, body, sig, error)
+                elif receipt is not None:
+                    receipt.add(part)
                 self.store.conn.execute("DELETE FROM unapplied WHERE local_seq = ?", (local_seq,))
         return len(rows)
 

@@ -146,6 +146,19 @@ class Store:
         finally:
             self._depth = 0
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A part of the current transaction that is undone alone if it raises."""
+        self._require_tx()
+        self.conn.execute("SAVEPOINT part")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK TO part")
+            self.conn.execute("RELEASE part")
+            raise
+        self.conn.execute("RELEASE part")
+
     def _begin(self) -> None:
         """BEGIN IMMEDIATE, retrying every few milliseconds for up to BUSY_S. (SQLite's own
         busy handler backs off to 100 ms sleeps, and a process writing in a loop, like a

@@ -159,3 +159,37 @@ def test_a_case_document_that_claims_another_case_changes_no_rows(chain):
     assert town.store.exists(forged.doc_id) and dump(town.store) == before
     rebuild(town.store, town.calendar)
     assert dump(town.store) == before
+
+
+@pytest.mark.parametrize("defer", [False, True])
+def test_a_seal_that_cannot_be_applied_is_quarantined_and_blocks_nothing(chain, defer):
+    """A seal that passed every check but whose import fails (whatever a library raises) is
+    undone alone and quarantined; the seals around it go in."""
+    sync_all(chain)
+    va, town = chain["village_a"], chain["town"]
+    ids = []
+    for i in range(3):
+        ids.append(cases.accept(va, "c01", cases.Application("T-IMM", id_number(i), "陈", {"居民身份证": None}, {}))["case_id"])
+        engine(va).seal_pending()
+    eng, project = engine(town), engine(town).on_imported
+
+    def failing(docs):
+        if any(d.doc_id == ids[1] for d in docs):
+            raise RuntimeError("cannot read this document")
+        project(docs)
+    eng.on_imported = failing
+    try:
+        batch = engine(va).next_batch(town.node_id, eng.positions(va.node_id)[0], 1 << 30)
+        receipt = eng.receive(va.node_id, batch, defer=defer)
+        catch_up_all(town)
+    finally:
+        eng.on_imported = project
+    reasons = [r[0] for r in town.store.conn.execute("SELECT reason FROM quarantine")]
+    assert len(reasons) == 1 and "could not be applied" in reasons[0]
+    assert [town.store.exists(c) for c in ids] == [True, False, True]
+    assert _statuses(town) == {ids[0]: "completed", ids[2]: "completed"}
+    assert town.store.conn.execute("SELECT count(*) FROM pending").fetchone()[0] == 0
+    live = dump(town.store)
+    rebuild(town.store, town.calendar)
+    assert dump(town.store) == live
+    assert receipt.recv_upto == batch.next
