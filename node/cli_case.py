@@ -12,6 +12,8 @@ from yimen.node.cli_util import (YimenGroup, clerk_option, h, json_option, lang,
                                  print_json, status_text)
 from yimen.node.output import fields, table
 from yimen.schema.case import ACTION_ZH, ACTIONS, REFUSALS
+
+MATERIAL_ZH = {"provided": "已提交", "deferred": "容缺待补交", "missing": "未提交"}
 from yimen.schema.errors import SchemaError
 from yimen.schema.idnumber import mask
 
@@ -190,12 +192,15 @@ def case_show(ctx: click.Context, case_id: str, as_json: bool) -> None:
         (h(ctx, "办结时限", "deadline"), d["deadline"] or h(ctx, "即办", "immediate")),
         (h(ctx, "待补交容缺材料", "deferred outstanding"), d["deferred_open"]),
         (h(ctx, "冲突待核查", "conflicts to review"), d["conflicts"]),
-        (h(ctx, "可办理操作", "next actions"), ", ".join(d["next_actions"]) or "-"),
+        (h(ctx, "可办理操作", "next actions"),
+         ("、".join(f"{ACTION_ZH[a]}（{a}）" for a in d["next_actions"]) if lang(ctx) == "zh"
+          else ", ".join(d["next_actions"])) or "-"),
     ]))
     click.echo(h(ctx, "材料：", "materials:"))
     for name, m in d["materials"].items():
         due = f" {h(ctx, '承诺补交日期', 'due')} {m['due']}" if m.get("due") else ""
-        click.echo(f"  - {name}: {m['status']}{due}")
+        state = MATERIAL_ZH.get(m["status"], m["status"]) if lang(ctx) == "zh" else m["status"]
+        click.echo(f"  - {name}：{state}{due}" if lang(ctx) == "zh" else f"  - {name}: {state}{due}")
     click.echo(h(ctx, "办理过程：", "history:"))
     for e in d["history"]:
         e["action_text"] = ACTION_ZH.get(e["action"], e["action"]) if lang(ctx) == "zh" else e["action"]

@@ -203,19 +203,21 @@ def main() -> int:
         if problems:
             print("\nCHECK FAILED: " + "; ".join(problems), file=sys.stderr)
             return 1
+        live = sys.stdin.isatty()  # otherwise the servers stop below; the data stays
+        servers = f" (servers: {', '.join(f'{n} {u}' for n, u in urls.items())})" if live else ""
+        curl = f"\n  curl {urls['town']}/v1/status" if live else ""
         print(f"""
 == checks passed: cases reached the city, the town's decisions came back to village A (never
    to village B), the catalog reached both villages, reconcile finds nothing to repair,
    nothing quarantined, projections equal a rebuild.
 
-Where to look (servers: {', '.join(f'{n} {u}' for n, u in urls.items())}):
+Where to look{servers}:
   .venv/bin/yimen --home data/demo/city case list            # the city sees every case
   .venv/bin/yimen --home data/demo/village-a case list --card red
-  .venv/bin/yimen --home data/demo/town status               # peers, traffic, quarantine
-  curl {urls['town']}/v1/status
+  .venv/bin/yimen --home data/demo/town status               # peers, traffic, quarantine{curl}
   YIMEN_HOME=data/demo/village-a YIMEN_CLERK=c01 .venv/bin/yimen case accept --item SB-003 \\
       --applicant-id 440608199001011235 --applicant-name 陈美玲 --all-materials""")
-        if sys.stdin.isatty():
+        if live:
             print("\nThe chain keeps running; press Ctrl-C to stop it.", flush=True)
             try:
                 while all(p.poll() is None for p in procs.values()):
