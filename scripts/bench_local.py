@@ -41,8 +41,9 @@ from datetime import date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
-from yimen.node import cases, catalog, clerks, home, reports
-from yimen.node.progress import progress
+from yimen.node.services import cases, catalog, clerks, reports
+from yimen.node import home
+from yimen.node.cli.progress import progress
 from yimen.schema.case import IllegalTransition
 from yimen.schema.catalog import DEPARTMENTS, parse_catalog_json
 from yimen.schema.idnumber import check_digit
@@ -97,9 +98,9 @@ def load_catalog_text(wait_s: float) -> tuple[str, str]:
             break
         print(f"catalog_sample.json not usable yet ({err}); waiting", file=sys.stderr)
         time.sleep(5)
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "node"))
-    from conftest import MINI_CATALOG  # type: ignore[import-not-found]
-    return MINI_CATALOG, "tests/node/conftest.py MINI_CATALOG"
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from support import MINI_CATALOG  # type: ignore[import-not-found]
+    return MINI_CATALOG, "tests/support MINI_CATALOG"
 
 
 def working_days(node: home.Node) -> list[date]:

@@ -84,11 +84,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
-from yimen.node import cases, catalog, clerks, enrollment, home
+from yimen.node.services import cases, catalog, clerks, enrollment
+from yimen.node import home
 from yimen.node import config as config_mod
-from yimen.node.progress import progress
+from yimen.node.cli.progress import progress
 from yimen.node.replication import engine
-from yimen.node.sync_client import sync_once
+from yimen.node.services.uplink import sync_once
 from yimen.schema import case as lifecycle
 from yimen.schema.catalog import DEPARTMENTS, parse_catalog_json
 from yimen.schema.idnumber import check_digit, validate_id_number
@@ -130,7 +131,7 @@ def yimen_cmd() -> list[str]:
     if exe.exists():
         return [str(exe)]
     found = shutil.which("yimen")
-    return [found] if found else [sys.executable, "-c", "from yimen.node.cli import main; main()"]
+    return [found] if found else [sys.executable, "-c", "from yimen.node.cli.main import main; main()"]
 
 
 def child_env() -> dict[str, str]:
@@ -857,7 +858,7 @@ def run(root: Path, args: argparse.Namespace, servers: dict[str, Server], thread
 
 def import_bundle_main(node_home: str, path: str, profile: bool) -> int:
     """--import-bundle mode: import a bundle into the node at `node_home`, print JSON."""
-    from yimen.node import bundles
+    from yimen.node.services import bundles
     node = home.open_node(Path(node_home))
     rebased = False
     try:
@@ -889,7 +890,7 @@ def import_bundle_main(node_home: str, path: str, profile: bool) -> int:
 def import_rebased(node: home.Node, path: Path) -> dict[str, int]:
     """`bundles.import_bundle` with the first batch moved back to this node's position."""
     from yimen.node.replication import catch_up_all, engine
-    from yimen.sync import bundle as framing
+    from yimen.sync.transports import bundle as framing
 
     def sender_key(header: dict[str, Any]) -> bytes | None:
         row = node.store.conn.execute("SELECT public_key FROM node_keys WHERE node_id = ?",

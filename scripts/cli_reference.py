@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from yimen.node.cli import main
+from yimen.node.cli.main import main
 
 START, END = "<!-- cli-reference:start -->", "<!-- cli-reference:end -->"
 README = Path(__file__).resolve().parents[1] / "README.md"

@@ -23,7 +23,8 @@ from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 
-from yimen.node import cases, catalog, home, projections
+from yimen.node.services import cases, catalog
+from yimen.node import home, projections
 from yimen.schema.case import IllegalTransition
 from yimen.schema.errors import YimenError
 from yimen.schema.idnumber import check_digit

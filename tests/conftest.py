@@ -1,14 +1,45 @@
-"""Shared fixtures. Hypothesis profiles: `ci` (bounded, used when CI is set) and `dev`
+"""Shared fixtures (helpers they use are in `support`). Hypothesis profiles: `ci` (bounded, used when CI is set) and `dev`
 (bigger, the default locally); choose with HYPOTHESIS_PROFILE."""
 
 from __future__ import annotations
 
 import os
 
+from datetime import datetime
+from pathlib import Path
+
+import pytest
 from hypothesis import HealthCheck, settings
+
+from support import MINI_CATALOG, VILLAGE, Clock
+from yimen.node import home
+from yimen.node.services import catalog, clerks
+from yimen.schema.catalog import parse_catalog_json
 
 settings.register_profile("ci", max_examples=40, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", max_examples=150, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2026, 11, 16, 9, 0, tzinfo=home.CHINA_TZ))  # a Monday
+
+
+@pytest.fixture
+def fresh_node(tmp_path: Path, clock: Clock):
+    node = home.init(tmp_path / "village", VILLAGE, "示范村党群服务中心", clock=clock)
+    yield node
+    node.close()
+
+
+@pytest.fixture
+def node(fresh_node):
+    """A village node with the mini catalog and two clerks: c01 (民政, 社保, 村委会) and
+    c02 (社保 only)."""
+    catalog.import_items(fresh_node, parse_catalog_json(MINI_CATALOG, "2026-01-01"))
+    clerks.add(fresh_node, "c01", "李敏", ["民政", "社保", "村委会"])
+    clerks.add(fresh_node, "c02", "王芳", ["社保"])
+    return fresh_node

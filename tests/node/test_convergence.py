@@ -34,9 +34,10 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from chain import PARENT, make_chain, push, sync_all
-from conftest import MINI_CATALOG, Clock, id_number
-from yimen.node import cases, catalog, home
+from support.chain import PARENT, make_chain, push, sync_all
+from support import MINI_CATALOG, Clock, id_number
+from yimen.node.services import cases, catalog
+from yimen.node import home
 from yimen.node.home import CHINA_TZ, Node
 from yimen.node.projections import dump, rebuild
 from yimen.node.replication import engine

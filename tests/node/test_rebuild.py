@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from conftest import id_number
-from yimen.node import cases, projections
+from support import id_number
+from yimen.node.services import cases
+from yimen.node import projections
 
 
 def _busy_day(node, clock):

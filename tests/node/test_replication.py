@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from chain import make_chain, push, sync_all
-from conftest import MINI_CATALOG, id_number
-from yimen.node import cases, catalog
+from support.chain import make_chain, push, sync_all
+from support import MINI_CATALOG, id_number
+from yimen.node.services import cases, catalog
 from yimen.node.projections import dump, rebuild
 from yimen.node.replication import catch_up_all, engine, signing_key
 from yimen.schema.catalog import parse_catalog_json

@@ -19,11 +19,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from chain import push
-from conftest import MINI_CATALOG, id_number
-from yimen.node import cases, catalog, clerks, enrollment, home, projections, sync_client
+from support.chain import push
+from support import MINI_CATALOG, id_number
+from yimen.node.services import cases, catalog, clerks, enrollment, uplink as sync_client
+from yimen.node import home, projections
 from yimen.node.replication import catch_up_all, engine
-from yimen.node.sync_client import LinkDown, sync_once
+from yimen.node.services.uplink import LinkDown, sync_once
 from yimen.schema import region
 from yimen.schema.catalog import parse_catalog_json
 

@@ -18,12 +18,12 @@ from typing import Any
 import aiohttp
 
 from yimen.node import config as config_mod
-from yimen.node import peers
+from yimen.node.services import status as peers
 from yimen.node.errors import NodeError
 from yimen.node.home import Node
 from yimen.node.replication import engine, in_db, signing_key
 from yimen.schema import region
-from yimen.sync import wire
+from yimen.sync.transports import wire
 from yimen.sync.engine import Batch
 
 log = logging.getLogger("yimen.sync")

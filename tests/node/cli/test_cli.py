@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import id_number
+from support import id_number
 from yimen.node import home
-from yimen.node.cli import main
+from yimen.node.cli.main import main
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SAMPLE = ROOT / "node" / "data"
 
 

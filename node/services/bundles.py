@@ -20,7 +20,7 @@ holding no seals is still worth carrying: it carries the acknowledgement.
     import             ◀── ack 40, seals ──  export --to village
     export --to town   ── seals 41.. ──▶     ...      (1..40 are not sent again)
 
-Bundles are signed by their sender as a whole (see `yimen.sync.bundle`), so the header's
+Bundles are signed by their sender as a whole (see `yimen.sync.transports.bundle`), so the header's
 `ack` and the batch positions cannot be forged on the way.
 """
 
@@ -31,10 +31,10 @@ from typing import Any, Iterator
 
 from yimen.node.errors import NodeError
 from yimen.node.home import Node
-from yimen.node.progress import progress
+from yimen.node.cli.progress import progress
 from yimen.node.replication import catch_up_all, engine, signing_key
 from yimen.schema import region
-from yimen.sync import bundle as framing
+from yimen.sync.transports import bundle as framing
 from yimen.sync.engine import Batch, Engine, OutOfOrder, Receipt
 
 BATCH_BYTES = 1 << 20

@@ -13,8 +13,9 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, multiple, rule
 
-from conftest import MINI_CATALOG, VILLAGE, Clock, dump, id_number
-from yimen.node import cases, catalog, clerks, home
+from support import MINI_CATALOG, VILLAGE, Clock, dump, id_number
+from yimen.node.services import cases, catalog, clerks
+from yimen.node import home
 from yimen.node.projections import case_events, deferred_materials
 from yimen.schema import case as lifecycle
 from yimen.schema.catalog import parse_catalog_json

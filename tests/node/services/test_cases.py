@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import dump, id_number
-from yimen.node import cases, catalog
+from support import MINI_CATALOG, dump, id_number
+from yimen.node.services import cases, catalog
 from yimen.node.errors import ItemNotActive, MaterialsIncomplete, RoleMissing, UnknownCase, UnknownItem
 from yimen.schema.case import IllegalTransition
 from yimen.schema.catalog import parse_catalog_json
@@ -68,7 +68,7 @@ def test_supplement_pauses_and_supply_resumes(node):
 def test_new_catalog_version_leaves_old_cases_on_theirs(node):
     cid = cases.accept(node, "c01", app("T-LOCAL", ("居民身份证", "户口簿")))["case_id"]
     changed = parse_catalog_json(
-        __import__("conftest").MINI_CATALOG.replace('"time_limit_days": 3', '"time_limit_days": 5'), "2026-11-16")
+        MINI_CATALOG.replace('"time_limit_days": 3', '"time_limit_days": 5'), "2026-11-16")
     result = catalog.import_items(node, changed)
     assert result.updated == ["T-LOCAL"] and set(result.unchanged) == {"T-IMM", "T-DIBAO"}
     assert catalog.current(node, "T-LOCAL").version == 2
@@ -113,7 +113,7 @@ def test_illegal_transition_changes_nothing(node):
 
 
 def test_cancelled_item_accepts_no_new_cases(node):
-    cancelled = parse_catalog_json(__import__("conftest").MINI_CATALOG.replace(
+    cancelled = parse_catalog_json(MINI_CATALOG.replace(
         '"time_limit_days": 20, "fee": 0,', '"time_limit_days": 20, "fee": 0, "status": "cancelled",'), "2026-11-16")
     catalog.import_items(node, cancelled)
     before = dump(node)

@@ -14,7 +14,7 @@ from typing import Any
 
 from yimen.node.errors import CatalogConflict, ItemNotActive, UnknownItem
 from yimen.node.home import Node
-from yimen.node.progress import progress
+from yimen.node.cli.progress import progress
 from yimen.node.projections import item_at, item_versions, parse_definition, refresh
 from yimen.schema import region
 from yimen.schema.catalog import CatalogItem, InvalidCatalog, parse_catalog

@@ -10,12 +10,13 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from chain import CHAIN, PARENT, make_chain, settle, sync_all
-from conftest import MINI_CATALOG, id_number
-from yimen.node import cases, catalog, clerks, enrollment, home
-from yimen.node.http_app import create_app
+from support.chain import CHAIN, PARENT, make_chain, settle, sync_all
+from support import MINI_CATALOG, id_number
+from yimen.node.services import cases, catalog, clerks, enrollment
+from yimen.node import home
+from yimen.node.server.app import create_app
 from yimen.node.replication import engine
-from yimen.node.sync_client import LinkDown, sync_once
+from yimen.node.services.uplink import LinkDown, sync_once
 from yimen.schema.catalog import parse_catalog_json
 
 
@@ -99,7 +100,7 @@ async def test_no_reachable_ancestor_is_a_clear_error(http_chain):
 
 
 async def test_reconcile_repairs_what_a_parent_lost(http_chain):
-    from yimen.node.reconcile import reconcile
+    from yimen.node.services.reconcile import reconcile
     nodes, servers = http_chain
     await converge(nodes)
     va, town = nodes["village_a"], nodes["town"]
@@ -122,7 +123,7 @@ async def test_reconcile_repairs_what_a_parent_lost(http_chain):
 async def test_a_server_acknowledges_first_and_applies_in_the_background(tmp_path):
     """With its materializer on (as `yimen serve` runs), the town acknowledges a push once
     it is verified and stored, then applies it on its own."""
-    from yimen.node.http_app import MATERIALIZER
+    from yimen.node.server.app import MATERIALIZER
     nodes = make_chain(tmp_path)
     sync_all(nodes)
     town, va = nodes["town"], nodes["village_a"]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from yimen.node import bundles
-from yimen.node.cli_util import YimenGroup, h, json_option, open_node, print_json
+from yimen.node.services import bundles
+from yimen.node.cli.util import YimenGroup, h, json_option, open_node, print_json
 
 
 @click.group("bundle", cls=YimenGroup)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import click
 
-from yimen.node import catalog, clerks
-from yimen.node.cli_util import YimenGroup, h, json_option, open_node, print_json
-from yimen.node.output import fields, table
+from yimen.node.services import catalog, clerks
+from yimen.node.cli.util import YimenGroup, h, json_option, open_node, print_json
+from yimen.node.cli.output import fields, table
 
 
 @click.group("clerk", cls=YimenGroup)

@@ -15,10 +15,10 @@ from pathlib import Path
 import click
 
 from yimen.node import config as config_mod
-from yimen.node import enrollment, peers
-from yimen.node.cli_util import YimenGroup, h, json_option, open_node, print_json
-from yimen.node.enrollment import EnrollmentRefused
-from yimen.node.output import table
+from yimen.node.services import enrollment, status as peers
+from yimen.node.cli.util import YimenGroup, h, json_option, open_node, print_json
+from yimen.node.services.enrollment import EnrollmentRefused
+from yimen.node.cli.output import table
 
 COMMANDS: list[click.Command] = []
 
@@ -146,8 +146,8 @@ def serve(ctx: click.Context, host: str, port: int, no_sync: bool) -> None:
 async def _serve(node, host: str, port: int, with_sync: bool) -> None:
     from aiohttp import web
 
-    from yimen.node import sync_client
-    from yimen.node.http_app import create_app
+    from yimen.node.services import uplink as sync_client
+    from yimen.node.server.app import create_app
     runner = web.AppRunner(create_app(node), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -181,7 +181,7 @@ def sync(ctx: click.Context, once: bool, as_json: bool) -> None:
     if not once:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         return asyncio.run(_sync_forever(node))
-    from yimen.node import sync_client
+    from yimen.node.services import uplink as sync_client
     stats = asyncio.run(sync_client.sync_once(node))
     if as_json:
         return print_json(asdict(stats))
@@ -205,7 +205,7 @@ def reconcile_cmd(ctx: click.Context, as_json: bool) -> None:
     Example:
         yimen reconcile
     """
-    from yimen.node import reconcile
+    from yimen.node.services import reconcile
     rows = asyncio.run(reconcile.reconcile(open_node(ctx)))
     if as_json:
         return print_json(rows)
@@ -217,7 +217,7 @@ def reconcile_cmd(ctx: click.Context, as_json: bool) -> None:
 
 
 async def _sync_forever(node) -> None:
-    from yimen.node import sync_client
+    from yimen.node.services import uplink as sync_client
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)

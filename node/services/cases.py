@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Mapping
 
-from yimen.node import catalog, clerks
+from yimen.node.services import catalog, clerks
 from yimen.node.errors import MaterialsIncomplete, UnknownCase
 from yimen.node.home import Node
 from yimen.node.projections import CASE_COLUMNS, case_events, deferred_materials, refresh

@@ -1,15 +1,10 @@
-"""Fixtures: a fresh village node on a temp dir with a small catalog, clerks and a clock
-that tests move by hand."""
+"""Shared test helpers: the small catalog, ID numbers, a settable clock and a full
+database dump (fixtures that use them live in tests/conftest.py)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from pathlib import Path
 
-import pytest
-
-from yimen.node import catalog, clerks, home
-from yimen.schema.catalog import parse_catalog_json
+from yimen.node import home
 from yimen.schema.idnumber import check_digit
 
 VILLAGE = "440608100201"
@@ -40,27 +35,6 @@ def id_number(seq: int = 1, birth: str = "19900101", region: str = "440608") -> 
 
 Clock = home.SettableClock
 
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(datetime(2026, 11, 16, 9, 0, tzinfo=home.CHINA_TZ))  # a Monday
-
-
-@pytest.fixture
-def fresh_node(tmp_path: Path, clock: Clock):
-    node = home.init(tmp_path / "village", VILLAGE, "示范村党群服务中心", clock=clock)
-    yield node
-    node.close()
-
-
-@pytest.fixture
-def node(fresh_node):
-    """A village node with the mini catalog and two clerks: c01 (民政, 社保, 村委会) and
-    c02 (社保 only)."""
-    catalog.import_items(fresh_node, parse_catalog_json(MINI_CATALOG, "2026-01-01"))
-    clerks.add(fresh_node, "c01", "李敏", ["民政", "社保", "村委会"])
-    clerks.add(fresh_node, "c02", "王芳", ["社保"])
-    return fresh_node
 
 
 def dump(node) -> list[str]:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from yimen.node import cases, catalog, reports
-from yimen.node.cli_util import (YimenGroup, clerk_option, h, json_option, lang, open_node,
+from yimen.node.services import cases, catalog, reports
+from yimen.node.cli.util import (YimenGroup, clerk_option, h, json_option, lang, open_node,
                                  print_json, status_text)
-from yimen.node.output import fields, table
+from yimen.node.cli.output import fields, table
 from yimen.schema.case import ACTION_ZH, ACTIONS, REFUSALS
 
 MATERIAL_ZH = {"provided": "已提交", "deferred": "容缺待补交", "missing": "未提交"}

@@ -23,15 +23,16 @@ import msgpack
 import pytest
 from aiohttp.test_utils import TestServer
 
-from chain import settle
-from conftest import MINI_CATALOG, dump, id_number
-from yimen.node import cases, catalog, clerks, enrollment, home
-from yimen.node.http_app import create_app
+from support.chain import settle
+from support import MINI_CATALOG, dump, id_number
+from yimen.node.services import cases, catalog, clerks, enrollment
+from yimen.node import home
+from yimen.node.server.app import create_app
 from yimen.node.replication import engine, signing_key
-from yimen.node.sync_client import sync_once
+from yimen.node.services.uplink import sync_once
 from yimen.schema.catalog import parse_catalog_json
 from yimen.sync import seal as seals
-from yimen.sync import wire
+from yimen.sync.transports import wire
 from yimen.sync.docs import Doc
 from yimen.sync.seal import SealedChange
 
@@ -433,7 +434,7 @@ async def test_positions_beyond_int64_are_bad_request(net, path):
 
 
 async def test_pull_with_nan_wait_still_answers(net, monkeypatch):
-    from yimen.node import http_app
+    from yimen.node.server import app as http_app
     monkeypatch.setattr(http_app, "MAX_WAIT_S", 0.2)
     since = engine(net.vb).positions(net.town.node_id)[0]
     body = message(since=since, wait=float("nan"))

@@ -8,7 +8,7 @@ import io
 from datetime import date, timedelta
 from typing import Any
 
-from yimen.node.cases import OPEN_STATUSES, card_sql
+from yimen.node.services.cases import OPEN_STATUSES, card_sql
 from yimen.node.home import Node
 from yimen.schema.case import REFUSALS
 

@@ -22,14 +22,15 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
 
 from aiohttp import web
 
-from yimen.node import enrollment, peers
+from yimen.node.services import enrollment, status as peers
 from yimen.node.home import Node
 from yimen.node.replication import catch_up_all, engine, in_db
 from yimen.schema import region
 from yimen.schema.errors import YimenError
-from yimen.sync import reconcile, wire
+from yimen.sync import reconcile
+from yimen.sync.transports import wire
 from yimen.sync.engine import Batch, OutOfOrder
-from yimen.sync.wire import WireError
+from yimen.sync.transports.wire import WireError
 
 log = logging.getLogger("yimen.http")
 NODE = web.AppKey("node", Node)

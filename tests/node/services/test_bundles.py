@@ -7,14 +7,15 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from chain import make_chain, push, sync_all
-from conftest import id_number
-from yimen.node import bundles, cases, home
-from yimen.node.bundles import UnknownPeer, WrongRecipient, export_bundle, import_bundle
-from yimen.node.cli import main
+from support.chain import make_chain, push, sync_all
+from support import id_number
+from yimen.node.services import bundles, cases
+from yimen.node import home
+from yimen.node.services.bundles import UnknownPeer, WrongRecipient, export_bundle, import_bundle
+from yimen.node.cli.main import main
 from yimen.node.replication import engine, signing_key
-from yimen.sync import bundle as framing
-from yimen.sync.bundle import BadBundle, write_bundle
+from yimen.sync.transports import bundle as framing
+from yimen.sync.transports.bundle import BadBundle, write_bundle
 from yimen.sync.engine import Batch, OutOfOrder
 from yimen.sync.errors import SyncError
 

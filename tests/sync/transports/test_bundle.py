@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
 
-from yimen.sync import bundle
-from yimen.sync.bundle import MAGIC, BadBundle, BundleIOError, read_bundle, write_bundle
+from yimen.sync.transports import bundle
+from yimen.sync.transports.bundle import MAGIC, BadBundle, BundleIOError, read_bundle, write_bundle
 from yimen.sync.engine import Batch, public_bytes
 
 KEY = Ed25519PrivateKey.generate()

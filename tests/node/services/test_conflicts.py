@@ -3,8 +3,8 @@ and the transition that lost is kept in the history and flagged for review."""
 
 from __future__ import annotations
 
-from conftest import id_number
-from yimen.node import cases, catalog
+from support import id_number
+from yimen.node.services import cases, catalog
 from yimen.node.projections import case_rows
 from yimen.schema import case as lifecycle
 from yimen.sync.docs import Doc

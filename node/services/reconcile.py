@@ -13,7 +13,7 @@ import aiohttp
 
 from yimen.node.home import Node
 from yimen.node.replication import catch_up_all, engine, in_db
-from yimen.node.sync_client import Link, LinkDown, ancestors_to_try
+from yimen.node.services.uplink import Link, LinkDown, ancestors_to_try
 from yimen.sync import reconcile as ae
 from yimen.sync.engine import Batch
 

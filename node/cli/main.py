@@ -11,15 +11,16 @@ from pathlib import Path
 
 import click
 
-from yimen.node import clerks, home, peers, projections
-from yimen.node.cli_bundle import bundle_group
-from yimen.node.cli_case import case_group, report_group
-from yimen.node.cli_catalog import catalog_group, clerk_group
-from yimen.node.cli_sync import COMMANDS as SYNC_COMMANDS
-from yimen.node.cli_util import (YimenGroup, h, json_option, open_node, print_json,
+from yimen.node.services import clerks, status as peers
+from yimen.node import home, projections
+from yimen.node.cli.bundle import bundle_group
+from yimen.node.cli.case import case_group, report_group
+from yimen.node.cli.catalog import catalog_group, clerk_group
+from yimen.node.cli.sync import COMMANDS as SYNC_COMMANDS
+from yimen.node.cli.util import (YimenGroup, h, json_option, open_node, print_json,
                                  status_text)
-from yimen.node.output import fields, table
-from yimen.node.progress import progress
+from yimen.node.cli.output import fields, table
+from yimen.node.cli.progress import progress
 from yimen.node.replication import catch_up_all, engine
 from yimen.schema.region import LEVEL_ZH
 

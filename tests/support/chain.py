@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import MINI_CATALOG
-from yimen.node import catalog, clerks, enrollment, home
+from support import MINI_CATALOG
+from yimen.node.services import catalog, clerks, enrollment
+from yimen.node import home
 from yimen.node.replication import catch_up_all, engine, in_db
 from yimen.schema.catalog import parse_catalog_json
 
