@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from yimen.node import config as config_mod
 from yimen.node.config import Config
 from yimen.node.errors import AlreadyInitialised, InvalidConfig, NotInitialised
-from yimen.node.projections import create_tables
+from yimen.node.storage import NODE_SCHEMA
 from yimen.schema import region
 from yimen.schema.calendar import WorkCalendar
 from yimen.sync.store import Store
@@ -28,11 +28,6 @@ from yimen.sync.store import Store
 CHINA_TZ = timezone(timedelta(hours=8), "CST")
 DB_FILE = "yimen.db"
 KEY_FILE = "node.key"
-# Local state that is not replicated and not derived from documents.
-LOCAL_TABLES = """
-CREATE TABLE IF NOT EXISTS clerks (clerk_id TEXT PRIMARY KEY, name TEXT NOT NULL,
-    roles TEXT NOT NULL, created_at TEXT NOT NULL);
-"""
 
 
 def china_now() -> datetime:
@@ -131,7 +126,5 @@ def open_node(home: Path, clock: Callable[[], datetime] = china_now) -> Node:
         raise NotInitialised(f"{home} 没有节点，请先运行 yimen init",
                              f"no node in {home}; run `yimen init` first")
     cfg = config_mod.load(home)
-    store = Store(home / DB_FILE)
-    create_tables(store)
-    store.conn.executescript(LOCAL_TABLES)
+    store = Store(home / DB_FILE, schemas=[NODE_SCHEMA])
     return Node(home, cfg, store, load_calendar(cfg.calendar_file), clock)

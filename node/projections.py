@@ -41,30 +41,6 @@ ITEM_COLUMNS = (
 )
 
 
-def create_tables(store: Store) -> None:
-    c = store.conn
-    c.executescript(
-        f"""
-        CREATE TABLE IF NOT EXISTS catalog_items ({', '.join(ITEM_COLUMNS)}, PRIMARY KEY (code));
-        CREATE TABLE IF NOT EXISTS catalog_versions (
-            code TEXT, version INTEGER, definition TEXT, PRIMARY KEY (code, version));
-        CREATE TABLE IF NOT EXISTS cases ({', '.join(CASE_COLUMNS)}, PRIMARY KEY (case_id)) WITHOUT ROWID;
-        -- each filter's index ends in case_id, so "newest first, LIMIT n" reads n keys
-        CREATE INDEX IF NOT EXISTS cases_status ON cases(status, case_id);
-        CREATE INDEX IF NOT EXISTS cases_deadline ON cases(deadline, case_id);
-        CREATE INDEX IF NOT EXISTS cases_item ON cases(item_code, case_id);
-        CREATE INDEX IF NOT EXISTS cases_clerk ON cases(accepted_by, case_id);
-        CREATE INDEX IF NOT EXISTS cases_date ON cases(accepted_date, case_id);
-        CREATE TABLE IF NOT EXISTS case_events ({', '.join(EVENT_COLUMNS)},
-            PRIMARY KEY (case_id, idx)) WITHOUT ROWID;
-        CREATE TABLE IF NOT EXISTS projection_waiting (
-            doc_id TEXT PRIMARY KEY, item_code TEXT, item_version INTEGER);
-        CREATE INDEX IF NOT EXISTS case_events_refusals ON case_events(at)
-            WHERE action IN ('not_accepted', 'returned', 'supplement') AND conflict = 0;
-        """
-    )
-
-
 @lru_cache(maxsize=1024)
 def parse_definition(text: str) -> CatalogItem:
     """A stored item definition, parsed and validated once (a stored text never changes)."""
@@ -256,18 +232,21 @@ def _unreadable(store: Store, doc: Doc, new: bool) -> None:
     return None
 
 
-def rebuild(store: Store, calendar: WorkCalendar, progress: Callable[[int], None] = lambda n: None) -> int:
+def rebuild(store: Store, calendar: WorkCalendar,
+            progress: Callable[[str, int, int], None] = lambda stage, done, total: None) -> int:
     """Drop every projection row and recompute them all from the documents, in one
-    transaction. Catalog items first, since cases look up their item version."""
+    transaction, reporting stage "rebuild". Catalog items first, since cases look up their
+    item version."""
     n = 0
     with store.transaction():
+        total = store.count("catalog_item") + store.count("case")
         for table in PROJECTION_TABLES:
             store.conn.execute(f"DELETE FROM {table}")
         for kind in ("catalog_item", "case"):
             for doc in store.docs(kind):
                 refresh(store, doc, calendar)
                 n += 1
-                progress(1)
+                progress("rebuild", n, total)
     return n
 
 

@@ -30,19 +30,22 @@ def engine(node: Node) -> Engine:
     """The node's engine (cached on the node: the key is read once)."""
     cached = getattr(node, "_engine", None)
     if cached is None:
-        cached = Engine(node.store, node.node_id, signing_key(node), lambda docs: refresh_many(node.store, docs, node.calendar))
+        cached = Engine(node.store, node.node_id, signing_key(node),
+                        lambda docs: refresh_many(node.store, docs, node.calendar), clock=node.now)
         object.__setattr__(node, "_engine", cached)
     return cached
 
 
-def catch_up_all(node: Node, progress: Callable[[int], None] = lambda n: None,
+def catch_up_all(node: Node, progress: Callable[[str, int, int], None] | None = None,
                  receipt: Receipt | None = None) -> int:
     """Apply every seal stored but not yet applied (see `Engine.catch_up`), a few seals per
-    transaction; returns how many."""
+    transaction, reporting stage "apply"; returns how many."""
     eng, done = engine(node), 0
+    total = eng.backlog()
     while n := eng.catch_up(receipt=receipt):
         done += n
-        progress(n)
+        if progress:
+            progress("apply", done, total)
     return done
 
 

@@ -3,8 +3,8 @@
 Each side computes, per scope, a digest of the sorted `(doc_id, version vector)` pairs of
 the documents both may see. Scopes whose digests differ are listed in full and compared:
 documents only here, only there, or held by both at different versions (diverged). The
-repair re-sends the seals that carry those documents' changes; importing a seal twice is a
-no-op, so repairing too much is harmless.
+repair re-sends the seals that carry those documents' changes (repair batches, see
+`Batch.repair`); importing a seal twice is a no-op, so repairing too much is harmless.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ Listing = dict[str, dict[str, bytes]]  # scope -> doc_id -> encoded version vect
 def listing(store: Store, for_node: str | None = None) -> Listing:
     """Documents held here (only those `for_node` may see, if given), by scope."""
     out: Listing = {}
-    for doc_id, kind, scope, vv in store.conn.execute("SELECT doc_id, kind, scope, vv FROM docs"):
+    for doc_id, kind, scope, vv in store.versions():
         if for_node is None or visible(scope, flows_down(kind), for_node):
             out.setdefault(scope, {})[doc_id] = vv
     return out
@@ -52,16 +52,9 @@ def compare(here: dict[str, bytes], there: dict[str, bytes]) -> dict[str, list[s
 
 def seals_for(store: Store, doc_ids: Iterable[str], visible_to: str) -> list[tuple[bytes, bytes]]:
     """Feed seals carrying changes of `doc_ids` that `visible_to` may see."""
-    keys: set[tuple[str, int]] = set()
-    for doc_id in doc_ids:
-        for table in ("changes", "pending"):
-            keys.update(store.conn.execute(
-                f"SELECT author, seal_seq FROM {table} WHERE doc_id = ? AND seal_seq IS NOT NULL", (doc_id,)))
     out = []
-    for author, seq in sorted(keys):
-        row = store.conn.execute("SELECT scope, down, body, signature FROM feed WHERE author = ? AND seq = ?",
-                                 (author, seq)).fetchone()
-        if row and visible(row[0], bool(row[1]), visible_to):
+    for author, seq in sorted(store.changes.seals_of(doc_ids)):
+        row = store.feed.seal(author, seq)
+        if row and visible(row[0], row[1], visible_to):
             out.append((row[2], row[3]))
     return out
-

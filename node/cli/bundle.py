@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from yimen.node.services import bundles
-from yimen.node.cli.util import YimenGroup, h, json_option, open_node, print_json
+from yimen.node.cli.progress import shown
+from yimen.node.cli.util import YimenGroup, h, json_option, lang, open_node, print_json
 
 
 @click.group("bundle", cls=YimenGroup)
@@ -29,7 +30,8 @@ def bundle_export(ctx: click.Context, to_node: str, file: Path, as_json: bool) -
     Example:
         yimen bundle export --to 440608100 /media/usb/to-town.yimen
     """
-    s = bundles.export_bundle(open_node(ctx), to_node, file)
+    with shown(lang(ctx)) as progress:
+        s = bundles.export_bundle(open_node(ctx), to_node, file, progress)
     if as_json:
         return print_json(s)
     rest = "" if s["complete"] else h(ctx, "；已达文件大小上限，对方导入并回传数据包后请再次导出",
@@ -49,7 +51,8 @@ def bundle_import(ctx: click.Context, file: Path, as_json: bool) -> None:
     Example:
         yimen bundle import /media/usb/to-village.yimen
     """
-    s = bundles.import_bundle(open_node(ctx), file)
+    with shown(lang(ctx)) as progress:
+        s = bundles.import_bundle(open_node(ctx), file, progress)
     if as_json:
         return print_json(s)
     click.echo(h(ctx, f"已导入来自 {s['from']} 的数据包：新签封 {s['imported']} 个，重复 {s['duplicates']} 个，"

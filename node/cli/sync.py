@@ -15,7 +15,8 @@ from pathlib import Path
 import click
 
 from yimen.node import config as config_mod
-from yimen.node.services import enrollment, status as peers
+from yimen.node.services import enrollment
+from yimen.node.services import status as node_status
 from yimen.node.cli.util import YimenGroup, h, json_option, open_node, print_json
 from yimen.node.services.enrollment import EnrollmentRefused
 from yimen.node.cli.output import table
@@ -239,7 +240,7 @@ def quarantine_list(ctx: click.Context, as_json: bool) -> None:
     Example:
         yimen quarantine list
     """
-    rows = peers.quarantine(open_node(ctx))
+    rows = node_status.quarantine(open_node(ctx))
     if as_json:
         return print_json(rows)
     if not rows:

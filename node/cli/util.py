@@ -1,8 +1,10 @@
-"""Shared pieces of the command line: error handling, opening the node, output helpers."""
+"""Shared pieces of the command line: the error boundary, opening the node, output helpers."""
 
 from __future__ import annotations
 
 import json
+import logging
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -11,17 +13,49 @@ import click
 from yimen.node import home
 from yimen.schema.case import STATUS_ZH
 from yimen.schema.errors import YimenError
+from yimen.sync.store import wrap
+
+log = logging.getLogger("yimen.cli")
+LOG_FILE = "yimen.log"
 
 
 class YimenGroup(click.Group):
-    """Turns every Yimen error raised below into a one-line message and exit code 1."""
+    """The CLI's boundary: a Yimen error (and a database error, wrapped once) becomes its
+    one-line message and exit code 1; anything unexpected becomes one sentence that says
+    where the details were logged, never a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
+            raise
         except YimenError as e:
-            lang = (ctx.obj or {}).get("lang", "zh")
-            raise click.ClickException(e.text(lang)) from e
+            raise click.ClickException(e.text(_lang(ctx))) from e
+        except sqlite3.Error as e:
+            raise click.ClickException(wrap(e).text(_lang(ctx))) from e
+        except Exception as e:  # noqa: BLE001 (the boundary: one sentence, details in the log)
+            where = _log_unexpected(ctx, e)
+            raise click.ClickException(
+                f"出现意外错误（{type(e).__name__}），详情已记入 {where}" if _lang(ctx) == "zh"
+                else f"unexpected error ({type(e).__name__}); the details are in {where}") from e
+
+
+def _lang(ctx: click.Context) -> str:
+    return (ctx.find_root().obj or {}).get("lang", "zh")
+
+
+def _log_unexpected(ctx: click.Context, e: Exception) -> str:
+    folder = Path((ctx.find_root().obj or {}).get("home", "."))
+    path = folder / LOG_FILE if folder.is_dir() else Path(LOG_FILE).resolve()
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    try:
+        log.error("command %s failed", ctx.command_path, exc_info=e)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    return str(path)
 
 
 def open_node(ctx: click.Context) -> home.Node:

@@ -31,11 +31,12 @@ from typing import Any, Iterator
 
 from yimen.node.errors import NodeError
 from yimen.node.home import Node
-from yimen.node.cli.progress import progress
 from yimen.node.replication import catch_up_all, engine, signing_key
+from yimen.node.services import Progress, no_progress
 from yimen.schema import region
 from yimen.sync.transports import bundle as framing
-from yimen.sync.engine import Batch, Engine, OutOfOrder, Receipt
+from yimen.sync.engine import Batch, OutOfOrder, Receipt
+from yimen.sync.session import Inbound, Outbound
 
 BATCH_BYTES = 1 << 20
 # Room left under the file bound for framing (a few bytes per seal) and the end record.
@@ -55,55 +56,57 @@ class WrongRecipient(NodeError):
 
 
 def _known_key(node: Node, node_id: str) -> bytes:
-    row = node.store.conn.execute("SELECT public_key FROM node_keys WHERE node_id = ?", (node_id,)).fetchone()
-    if row is None or node_id == node.node_id:
+    key = node.store.keys.public_key(node_id)
+    if key is None or node_id == node.node_id:
         raise UnknownPeer(f"未知节点 {node_id}：本节点没有它的公钥（尚未注册）",
                           f"unknown node {node_id}: this node holds no key for it (not enrolled)")
-    return row[0]
+    return key
 
 
 # -- export ---------------------------------------------------------------------------------
-def export_bundle(node: Node, to_node: str, path: Path | str) -> dict[str, Any]:
+def export_bundle(node: Node, to_node: str, path: Path | str, progress: Progress = no_progress) -> dict[str, Any]:
     """Write to `path` every seal `to_node` may see and has not acknowledged. Returns a
     summary: seals, batches, bytes, file, and `complete` (false when the size bound cut the
-    bundle short: export again once the recipient's acknowledgement has come back)."""
+    bundle short: export again once the recipient's acknowledgement has come back). A bundle
+    is a session carried by hand: its header is the hello (`ack`, what we hold of the
+    recipient's feed), its batches the push from the last acknowledged position."""
     to_node = region.normalize(to_node)
     if to_node == node.node_id:
         raise WrongRecipient("不能给本节点自己导出数据包", "a bundle cannot be addressed to this node itself")
     _known_key(node, to_node)
     eng = engine(node)
+    outbound, ack = Outbound(eng, to_node, BATCH_BYTES), Inbound(eng, to_node).position()
     eng.seal_pending()
-    ack, since = eng.positions(to_node)
+    since = eng.positions(to_node)[1]
     header = {"protocol": framing.PROTOCOL, "from": node.node_id, "to": to_node,
               "created_at": node.now(), "ack": ack}
-    state = {"complete": True, "upto": since}
-    with progress(max(0, eng.feed_head() - since), "bundle export") as advance:
-        counts = framing.write_bundle(path, header, _batches(eng, to_node, since, state, advance),
-                                      signing_key(node))
+    state = {"complete": True, "upto": since, "total": max(0, eng.feed_head() - since)}
+    counts = framing.write_bundle(path, header, _batches(outbound, since, state, progress), signing_key(node))
     return {"file": str(path), "to": to_node, "seals": counts["seals"], "batches": counts["batches"],
             "bytes": counts["bytes"], "since": since, "upto": state["upto"], "ack": ack,
             "complete": state["complete"]}
 
 
-def _batches(eng: Engine, to_node: str, since: int, state: dict[str, Any], advance) -> Iterator[Batch]:
-    """The engine's batches from `since` on, as long as they fit in one file."""
+def _batches(outbound: Outbound, since: int, state: dict[str, Any], progress: Progress) -> Iterator[Batch]:
+    """The session's batches from `since` on, as long as they fit in one file."""
     budget = framing.MAX_BUNDLE_BYTES - _FRAMING_ROOM
+    start = since
     while True:
-        batch = eng.next_batch(to_node, since, max_bytes=BATCH_BYTES)
+        batch, _ = outbound.prepare(since, None)  # sealed already: reads the next batch
         budget -= batch.size + 16 * len(batch.seals)
         if budget < 0:
             state["complete"] = False
             return
         if batch.seals or batch.next > batch.start:
             yield batch
-        advance(batch.next - batch.start)
-        state["upto"] = since = batch.next
+        progress("export", batch.next - start, state["total"])
+        state["upto"] = since = outbound.sent(batch)
         if not batch.more:
             return
 
 
 # -- import ---------------------------------------------------------------------------------
-def import_bundle(node: Node, path: Path | str) -> dict[str, Any]:
+def import_bundle(node: Node, path: Path | str, progress: Progress = no_progress) -> dict[str, Any]:
     """Verify the whole bundle at `path`, then store it in one transaction and record the
     acknowledgement it carries; nothing is written if any part is refused. Then apply what
     it brought to documents and projections, a few seals per transaction (a crash there
@@ -117,34 +120,42 @@ def import_bundle(node: Node, path: Path | str) -> dict[str, Any]:
 
     header, batches = framing.read_bundle(path, sender_key)
     sender, eng = header["from"], engine(node)
-    total = {"imported": 0, "duplicates": 0, "changes": 0, "quarantined": 0}
-    reasons: list[str] = []
-    with progress(batches.seals, "bundle import") as advance, node.store.transaction():
-        for batch in batches:
-            try:
-                receipt = eng.receive(sender, batch, defer=True)
-            except OutOfOrder as e:
-                held = eng.positions(sender)[0]
-                raise OutOfOrder(
-                    f"数据包缺少前面的数据：本节点只收到 {sender} 的 {held}，数据包从 {batch.start} 开始；"
-                    f"请先导入更早的数据包，或用 yimen bundle export --to {sender} 带回确认后请对方重新导出",
-                    f"the bundle starts at {batch.start} of {sender}'s feed but this node holds only up to "
-                    f"{held}: import the earlier bundle first, or carry back `yimen bundle export --to "
-                    f"{sender}` (its acknowledgement) and ask for a new bundle") from e
-            for k in ("imported", "duplicates", "changes"):
-                total[k] += getattr(receipt, k)
-            total["quarantined"] += len(receipt.quarantined)
-            reasons += receipt.quarantined
-            advance(len(batch.seals))
-        # An ack past our feed's end can only come from a node that knew a feed we lost
-        # (a restored backup); never let it make us skip seals we have not sent.
-        eng.set_sent(sender, min(header["ack"], eng.feed_head()))
+    with node.store.transaction():
+        total, reasons = _store_batches(Inbound(eng, sender), batches, progress)
+        Outbound(eng, sender).acknowledged(header["ack"])
     applied = Receipt(recv_upto=0)
-    with progress(eng.backlog(), "apply") as advance:
-        catch_up_all(node, advance, applied)
+    catch_up_all(node, progress, applied)
     total["changes"] += applied.changes
-    pending = node.store.conn.execute("SELECT count(*) FROM pending").fetchone()[0]
     return {"file": str(path), "from": sender, "created_at": header["created_at"],
-            "seals": batches.seals, **total, "pending": pending,
+            "seals": batches.seals, **total, "pending": node.store.changes.pending_count(),
             "quarantine_reasons": reasons, "ack": header["ack"],
             "recv_upto": eng.positions(sender)[0]}
+
+
+def _store_batches(inbound: Inbound, batches: framing.Batches, progress: Progress) -> tuple[dict[str, int], list[str]]:
+    """Take every batch (stored and acknowledged, applied later), counting what moved."""
+    total = {"imported": 0, "duplicates": 0, "changes": 0, "quarantined": 0}
+    reasons: list[str] = []
+    done = 0
+    for batch in batches:
+        try:
+            receipt = inbound.take(batch, defer=True)
+        except OutOfOrder as e:
+            raise _gap(inbound, batch) from e
+        for k in ("imported", "duplicates", "changes"):
+            total[k] += getattr(receipt, k)
+        total["quarantined"] += len(receipt.quarantined)
+        reasons += receipt.quarantined
+        done += len(batch.seals)
+        progress("import", done, batches.seals)
+    return total, reasons
+
+
+def _gap(inbound: Inbound, batch: Batch) -> OutOfOrder:
+    held, sender = inbound.position(), inbound.peer
+    return OutOfOrder(
+        f"数据包缺少前面的数据：本节点只收到 {sender} 的 {held}，数据包从 {batch.start} 开始；"
+        f"请先导入更早的数据包，或用 yimen bundle export --to {sender} 带回确认后请对方重新导出",
+        f"the bundle starts at {batch.start} of {sender}'s feed but this node holds only up to "
+        f"{held}: import the earlier bundle first, or carry back `yimen bundle export --to "
+        f"{sender}` (its acknowledgement) and ask for a new bundle")

@@ -14,7 +14,7 @@ from typing import Any
 
 from yimen.node.errors import CatalogConflict, ItemNotActive, UnknownItem
 from yimen.node.home import Node
-from yimen.node.cli.progress import progress
+from yimen.node.services import Progress, no_progress
 from yimen.node.projections import item_at, item_versions, parse_definition, refresh
 from yimen.schema import region
 from yimen.schema.catalog import CatalogItem, InvalidCatalog, parse_catalog
@@ -44,15 +44,15 @@ def read_file(path: Path, today: str) -> list[CatalogItem]:
     return parse_catalog(text, fmt, default_effective_date=today)
 
 
-def import_items(node: Node, items: list[CatalogItem]) -> ImportResult:
+def import_items(node: Node, items: list[CatalogItem], progress: Progress = no_progress) -> ImportResult:
     """Publish `items` in one transaction: new codes are added, changed standards become a
     new version, identical ones are left alone."""
     added, updated, unchanged = [], [], []
-    with progress(len(items), "catalog import") as advance, node.store.transaction():
-        for item in items:
+    with node.store.transaction():
+        for i, item in enumerate(items, 1):
             outcome = _publish(node, item)
             {"added": added, "updated": updated, "unchanged": unchanged}[outcome].append(item.code)
-            advance(1)
+            progress("catalog", i, len(items))
     return ImportResult(added, updated, unchanged)
 
 

@@ -24,10 +24,6 @@ from yimen.schema import region
 from yimen.sync.engine import public_bytes
 
 PROTOCOL = 1
-LOCAL_TABLES = """
-CREATE TABLE IF NOT EXISTS invitations (code_hash TEXT PRIMARY KEY, region TEXT NOT NULL,
-    expires_at TEXT NOT NULL, created_at TEXT NOT NULL, used_by TEXT);
-"""
 
 
 class EnrollmentRefused(NodeError):
@@ -40,13 +36,8 @@ def _hash(code: str) -> str:
     return hashlib.sha256(code.strip().encode()).hexdigest()
 
 
-def _tables(node: Node) -> None:
-    node.store.conn.executescript(LOCAL_TABLES)
-
-
 def invite(node: Node, child_region: str, hours: int = 72) -> dict[str, Any]:
     """Make a one-time invitation code for the child node of `child_region`."""
-    _tables(node)
     child = _check_child(node, child_region)
     code = secrets.token_urlsafe(12)
     expires = (node.clock() + timedelta(hours=hours)).isoformat(timespec="seconds")
@@ -73,7 +64,6 @@ def request(node: Node, address: str = "") -> dict[str, Any]:
 def admit(node: Node, req: dict[str, Any], code: str | None = None) -> dict[str, Any]:
     """Admit a child: check the request (and the invitation code, online), write the
     child's node record and seal it, and return the answer for the child."""
-    _tables(node)
     child, key_hex = _validate(node, req)
     with node.store.transaction():
         if code is not None:
@@ -82,8 +72,7 @@ def admit(node: Node, req: dict[str, Any], code: str | None = None) -> dict[str,
                 and not _knows_parent(node):
             _write_record(node, node.node_id, node.config.name, node.public_key_hex(), "", "")
         _write_record(node, child, str(req.get("name", "")), key_hex, str(req.get("address", "")), node.node_id)
-        node.store.conn.execute("INSERT OR REPLACE INTO node_keys VALUES (?, ?, 'trusted')",
-                                (child, bytes.fromhex(key_hex)))
+        node.store.keys.trust(child, bytes.fromhex(key_hex))
         engine(node).seal_pending()
     return {"type": "enroll_answer", "protocol": PROTOCOL, "parent": node.node_id,
             "child": child, "nodes": known_ancestry(node)}
@@ -99,8 +88,8 @@ def _validate(node: Node, req: dict[str, Any]) -> tuple[str, str]:
             raise ValueError
     except ValueError:
         raise EnrollmentRefused("注册申请中的公钥无效", "the request's public key is not an Ed25519 key")
-    known = node.store.conn.execute("SELECT public_key FROM node_keys WHERE node_id = ?", (child,)).fetchone()
-    if known and known[0].hex() != key_hex:
+    known = node.store.keys.public_key(child)
+    if known and known.hex() != key_hex:
         raise EnrollmentRefused(f"区划 {child} 已有节点", f"region {child} already has a node")
     return child, key_hex
 
@@ -119,8 +108,7 @@ def _use_invitation(node: Node, child: str, code: str) -> None:
 
 def _knows_parent(node: Node) -> bool:
     parent = region.parent_code(node.node_id)
-    return parent is not None and node.store.conn.execute(
-        "SELECT 1 FROM node_keys WHERE node_id = ?", (parent,)).fetchone() is not None
+    return parent is not None and node.store.keys.public_key(parent) is not None
 
 
 def _write_record(node: Node, rc: str, name: str, key_hex: str, address: str, parent: str) -> None:
@@ -128,8 +116,7 @@ def _write_record(node: Node, rc: str, name: str, key_hex: str, address: str, pa
     doc.update("node", {"region": rc, "name": name, "public_key": key_hex, "address": address,
                         "parent": parent, "admitted_at": node.now()})
     node.store.save(doc, node.node_id)
-    node.store.conn.execute("INSERT OR IGNORE INTO node_keys VALUES (?, ?, 'record')",
-                            (rc, bytes.fromhex(key_hex)))
+    node.store.keys.learn(rc, bytes.fromhex(key_hex))
 
 
 def known_ancestry(node: Node) -> list[dict[str, Any]]:
@@ -138,11 +125,11 @@ def known_ancestry(node: Node) -> list[dict[str, Any]]:
             "address": ""}]
     for rc in region.ancestors(node.node_id):
         rec = node.store.get(f"node:{rc}")
-        key = node.store.conn.execute("SELECT public_key FROM node_keys WHERE node_id = ?", (rc,)).fetchone()
+        key = node.store.keys.public_key(rc)
         if key is None:
             continue
         info = rec.value().get("node", {}) if rec else {}
-        out.append({"region": rc, "name": info.get("name", ""), "public_key": key[0].hex(),
+        out.append({"region": rc, "name": info.get("name", ""), "public_key": key.hex(),
                     "address": info.get("address", "")})
     return out
 
@@ -158,8 +145,7 @@ def apply_answer(node: Node, answer: dict[str, Any]) -> list[str]:
             rc = region.normalize(n["region"])
             if rc not in region.ancestors(node.node_id):
                 raise EnrollmentRefused(f"答复中的 {rc} 不是本节点的上级", f"{rc} in the answer is not an ancestor")
-            node.store.conn.execute("INSERT OR REPLACE INTO node_keys VALUES (?, ?, 'trusted')",
-                                    (rc, bytes.fromhex(n["public_key"])))
+            node.store.keys.trust(rc, bytes.fromhex(n["public_key"]))
             learnt.append(rc)
     return learnt
 

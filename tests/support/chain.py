@@ -3,13 +3,18 @@ in-memory transport that drives the engines directly."""
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from support import MINI_CATALOG
 from yimen.node.services import catalog, clerks, enrollment
 from yimen.node import home
 from yimen.node.replication import catch_up_all, engine, in_db
+from yimen.schema import region
 from yimen.schema.catalog import parse_catalog_json
+from yimen.sync.session import Responder, RoundStats, Session
+from yimen.sync.transports.memory import MemoryTransport
 
 CHAIN = [("city", "4406", "佛山市"), ("district", "440608", "高明区"), ("town", "440608100", "荷城街道"),
          ("village_a", "440608100201", "示范A村"), ("village_b", "440608100202", "示范B村")]
@@ -30,18 +35,29 @@ def make_chain(root: Path, clock=home.china_now) -> dict[str, home.Node]:
 
 
 def push(src: home.Node, dst: home.Node, max_bytes: int = 1 << 16) -> int:
-    """Send everything `dst` may see from `src`, in bounded batches; returns seals imported."""
-    e, f = engine(src), engine(dst)
-    e.seal_pending()
-    since, moved = f.positions(src.node_id)[0], 0
-    while True:
-        batch = e.next_batch(dst.node_id, since, max_bytes)
-        receipt = f.receive(src.node_id, batch)
-        e.set_sent(dst.node_id, receipt.recv_upto)
-        moved += receipt.imported
-        since = receipt.recv_upto
-        if not batch.more:
-            return moved
+    """Send everything `dst` may see from `src` through one session over the in-memory
+    transport, in bounded batches (a push when `dst` is the parent, a pull otherwise);
+    returns seals imported."""
+    child, parent = (src, dst) if region.parent_code(src.node_id) == dst.node_id else (dst, src)
+    session = Session(engine(child), MemoryTransport(Responder(engine(parent)), child.node_id), batch_bytes=max_bytes)
+    stats = RoundStats()
+    if child is src:
+        since = session.outbound.acknowledged(session.transport.responder.hello(child.node_id)["recv_upto"])
+        run_coroutine(session.push(since, stats))
+        return stats.pushed
+    run_coroutine(session.pull(stats))
+    return stats.pulled
+
+
+def run_coroutine(coro):
+    """Run a session step to the end from sync code, also inside a running event loop (in
+    a thread of its own: the in-memory transport never waits on this loop)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def sync_all(nodes: dict[str, home.Node], rounds: int = 3) -> None:

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from support.chain import push
 from support import MINI_CATALOG, id_number
-from yimen.node.services import cases, catalog, clerks, enrollment, uplink as sync_client
+from yimen.node.services import cases, catalog, clerks, enrollment
+from yimen.sync import session
 from yimen.node import home, projections
 from yimen.node.replication import catch_up_all, engine
 from yimen.node.services.uplink import LinkDown, sync_once
@@ -128,7 +129,7 @@ def test_town_killed_during_transfer_loses_and_duplicates_nothing(tmp_path, monk
         own_seals = village.store.conn.execute(
             "SELECT count(*) FROM feed WHERE author = ?", (village.node_id,)).fetchone()[0]
         assert own_seals >= N_CASES // CASES_PER_SEAL
-        monkeypatch.setattr(sync_client, "BATCH_BYTES", 64 << 10)
+        monkeypatch.setattr(session, "BATCH_BYTES", 64 << 10)
 
         rng = random.Random(20261116)
         interrupted = []

@@ -434,7 +434,7 @@ async def test_positions_beyond_int64_are_bad_request(net, path):
 
 
 async def test_pull_with_nan_wait_still_answers(net, monkeypatch):
-    from yimen.node.server import app as http_app
+    from yimen.node.server import routes as http_app
     monkeypatch.setattr(http_app, "MAX_WAIT_S", 0.2)
     since = engine(net.vb).positions(net.town.node_id)[0]
     body = message(since=since, wait=float("nan"))

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from yimen.sync.docs import Change
 from yimen.sync.errors import StoreError
-from yimen.sync.store import SCHEMA_VERSION, Store
+from yimen.sync.store import SCHEMA_VERSION, SYNC_SCHEMA, Store
 
 VILLAGE = "440608100201"
 AUTHOR = VILLAGE
@@ -57,7 +57,7 @@ class Boom(Exception):
 # ---------------------------------------------------------------- transactions
 
 def test_new_store_records_its_schema_version(store):
-    assert store.meta("schema_version") == str(SCHEMA_VERSION)
+    assert store.meta(SYNC_SCHEMA.version_key) == str(SCHEMA_VERSION)
     tables = set(store.db.table_names())
     assert {"meta", "docs", "changes", "feed", "pending", "quarantine"} <= tables
 

@@ -1,0 +1,46 @@
+"""What a receiver checks of a seal before any of it is written (the architecture's order):
+the author is known, the signature holds, the author may write the scope, every change
+is of the seal's direction and holds only the author's own Loro peer's ops, and each
+document keeps the kind and scope it has here."""
+
+from __future__ import annotations
+
+from yimen.sync import seal as seals
+from yimen.sync.docs import change_spans
+from yimen.sync.seal import BadSeal, Seal
+from yimen.sync.store import Store
+from yimen.sync.visibility import flows_down, may_write
+
+UNKNOWN_AUTHOR = "seal from unknown node"
+
+
+def check(store: Store, s: Seal, key: bytes | None) -> None:
+    """Raise BadSeal with the reason if `s` (signed, it says, with `key`) may not go in."""
+    if key is None:
+        raise BadSeal(f"未知节点 {s.author} 的签封", f"{UNKNOWN_AUTHOR} {s.author}")
+    seals.verify(s, key)
+    if not may_write(s.author, s.scope):
+        raise BadSeal(f"节点 {s.author} 无权写入 {s.scope}", f"node {s.author} may not write documents of {s.scope}")
+    owners = store.keys.owners(c.peer for c in s.changes)
+    for c in s.changes:
+        if flows_down(c.kind) != s.down:
+            raise BadSeal("签封方向与文档类型不符", f"change of kind {c.kind} in a seal with down={s.down}")
+        owner = owners[c.peer]
+        if owner is not None and owner != s.author:
+            raise BadSeal(f"变更的 peer {c.peer} 属于 {owner}", f"peer {c.peer} belongs to {owner}, not {s.author}")
+        try:
+            spans = change_spans(c.blob)
+        except ValueError as e:
+            raise BadSeal("变更内容无法解析", str(e)) from e
+        if spans != {c.peer: (c.start, c.end)}:
+            raise BadSeal("变更包含他人的操作", f"change {c.doc_id}@{c.peer} holds ops {spans}")
+    check_held(store, s)
+
+
+def check_held(store: Store, s: Seal) -> None:
+    """Every change of a document has the kind and scope the document has here, and one
+    kind per document within the seal."""
+    kinds = dict(store.kinds({c.doc_id for c in s.changes}))
+    for c in s.changes:
+        if kinds.setdefault(c.doc_id, (c.kind, s.scope)) != (c.kind, s.scope):
+            raise BadSeal(f"文档 {c.doc_id} 的类型或范围不符", f"document {c.doc_id} kind/scope mismatch")

@@ -1,0 +1,96 @@
+"""Applying a checked seal: import its changes into their documents, keep those whose
+dependencies are missing in `pending`, retry what waited for them, and save (and, through
+the `on_imported` hook, project) every document that moved."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from yimen.sync.admission import check_held
+from yimen.sync.docs import Doc
+from yimen.sync.seal import Seal, SealedChange
+from yimen.sync.sealing import groups
+from yimen.sync.store import Store
+
+APPLY_DOCS = 100  # documents loaded at a time when applying a seal
+OnImported = Callable[[list[Doc]], None]
+
+
+@dataclass
+class Receipt:
+    """What `receive` did: the acknowledgement returned to the sender."""
+
+    recv_upto: int
+    imported: int = 0
+    duplicates: int = 0
+    changes: int = 0
+    pending: int = 0
+    quarantined: list[str] = field(default_factory=list)
+    docs: int = 0
+    deferred: int = 0  # stored and acknowledged, applied later by `catch_up`
+
+    def add(self, other: Receipt) -> None:
+        """Count what `other` (one seal's part) moved."""
+        self.changes += other.changes
+        self.pending += other.pending
+        self.docs += other.docs
+
+
+def apply_seal(store: Store, s: Seal, receipt: Receipt, on_imported: OnImported) -> list[Doc]:
+    """Apply a checked seal; returns the node records among the documents it moved."""
+    check_held(store, s)
+    records: list[Doc] = []
+    # a group of documents at a time: a seal may touch a thousand large documents
+    for group in groups(s.changes, APPLY_DOCS):
+        docs = _apply_group(store, s, group, receipt)
+        on_imported(docs)
+        records += [d for d in docs if d.kind == "node"]
+    return records
+
+
+def _apply_group(store: Store, s: Seal, changes: list[SealedChange], receipt: Receipt) -> list[Doc]:
+    ids = {c.doc_id for c in changes}
+    held = store.get_many(ids)
+    known, waiting = store.changes.known(ids)
+    touched: dict[str, Doc] = {}
+    incoming: dict[str, list[tuple]] = {}
+    for c in changes:
+        if (c.doc_id, c.peer, c.start) in known:
+            continue
+        known.add((c.doc_id, c.peer, c.start))
+        doc = touched.get(c.doc_id) or held.get(c.doc_id) or Doc.empty(c.doc_id, c.kind, s.scope, store.peer)
+        touched[c.doc_id] = doc
+        doc.import_blob(c.blob)
+        incoming.setdefault(c.doc_id, []).append((c.peer, c.start, c.end, s.author, s.seq, c.blob))
+        receipt.changes += 1
+    docs = _settle(store, touched, incoming, waiting, receipt)
+    receipt.docs += len(docs)
+    return docs
+
+
+def _settle(store: Store, touched: dict[str, Doc], incoming: dict[str, list[tuple]],
+            waiting: dict[str, list[tuple]], receipt: Receipt) -> list[Doc]:
+    """Retry changes that waited for dependencies, then record what is applied, keep what
+    still waits in `pending`, and save every document that moved."""
+    saved: list[Doc] = []
+    still_rows, applied_rows, done_rows, put = [], [], [], []
+    for doc_id, doc in touched.items():
+        waited = waiting.get(doc_id, [])
+        for w in waited:
+            doc.import_blob(w[5])
+        arrived = incoming.get(doc_id, [])
+        applied = [w for w in waited + arrived if doc.has_change(w[0], w[2])]
+        receipt.pending += len(waited) + len(arrived) - len(applied)
+        still_rows += [(doc_id, *w) for w in arrived if not doc.has_change(w[0], w[2])]
+        if not applied:
+            continue
+        done_rows += [(doc_id, w[0], w[1]) for w in applied]
+        applied_rows += [(doc_id, w[0], w[1], w[2], doc.kind, doc.scope, w[3], w[4]) for w in applied]
+        # A new document made of one change from counter 0: its bytes are its history.
+        whole = doc.fresh and len(applied) == 1 and not waited and applied[0][1] == 0
+        put.append((doc, applied[0][5] if whole else None))
+        saved.append(doc)
+    store.changes.settle(still_rows, done_rows, applied_rows)
+    store.put_docs(put)
+    return saved

@@ -1,0 +1,253 @@
+"""The sync tables behind small repositories: the feed, the change index and pending
+changes, per-peer positions and traffic, known node keys and peer owners, quarantine.
+
+Each takes the `Store` and writes only inside the caller's transaction. Times are given by
+the caller (the engine's clock), never taken from SQLite's `datetime('now')`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Collection, Iterable
+
+from yimen.sync.docs import Change
+from yimen.sync.visibility import DOWN_SQL
+
+if TYPE_CHECKING:
+    from yimen.sync.seal import Seal
+    from yimen.sync.store.db import Store
+
+PendingRow = tuple  # (peer, counter_start, counter_end, author, seal_seq, blob)
+
+
+class _Repo:
+    def __init__(self, store: Store):
+        self.store = store
+
+    @property
+    def conn(self):
+        return self.store.conn
+
+    def _one(self, sql: str, *args: Any) -> Any:
+        row = self.conn.execute(sql, args).fetchone()
+        return row[0] if row else None
+
+
+class Feed(_Repo):
+    """Append-only seals, own and received, by local sequence number."""
+
+    def append(self, s: Seal, received_from: str | None, at: str) -> int:
+        self.store.require_tx()
+        return self.conn.execute(
+            "INSERT INTO feed(author, seq, scope, down, body, signature, received_from, received_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (s.author, s.seq, s.scope, int(s.down), s.body, s.signature, received_from, at)).lastrowid
+
+    def has(self, author: str, seq: int) -> bool:
+        return self._one("SELECT 1 FROM feed WHERE author = ? AND seq = ?", author, seq) is not None
+
+    def head(self) -> int:
+        return self._one("SELECT coalesce(max(local_seq), 0) FROM feed")
+
+    def count(self) -> int:
+        return self._one("SELECT count(*) FROM feed")
+
+    def scan(self, after: int, limit: int) -> list[tuple]:
+        """(local_seq, author, scope, down, received_from, bytes) after a position."""
+        return self.conn.execute(
+            "SELECT local_seq, author, scope, down, received_from, length(body) + length(signature)"
+            " FROM feed WHERE local_seq > ? ORDER BY local_seq LIMIT ?", (after, limit)).fetchall()
+
+    def bodies(self, local_seqs: list[int]) -> list[tuple[bytes, bytes]]:
+        if not local_seqs:
+            return []
+        return [tuple(r) for r in self.conn.execute(
+            f"SELECT body, signature FROM feed WHERE local_seq IN ({', '.join('?' * len(local_seqs))})"
+            " ORDER BY local_seq", local_seqs)]
+
+    def seal(self, author: str, seq: int) -> tuple[str, bool, bytes, bytes] | None:
+        """(scope, down, body, signature) of one seal."""
+        row = self.conn.execute("SELECT scope, down, body, signature FROM feed WHERE author = ? AND seq = ?",
+                                (author, seq)).fetchone()
+        return (row[0], bool(row[1]), row[2], row[3]) if row else None
+
+    def mark_unapplied(self, local_seq: int) -> None:
+        self.conn.execute("INSERT INTO unapplied(local_seq) VALUES (?)", (local_seq,))
+
+    def unapplied(self, limit: int) -> list[tuple[int, str, bytes, bytes]]:
+        """Oldest first: (local_seq, received_from, body, signature)."""
+        return self.conn.execute(
+            "SELECT u.local_seq, f.received_from, f.body, f.signature FROM unapplied u"
+            " JOIN feed f USING (local_seq) ORDER BY u.local_seq LIMIT ?", (limit,)).fetchall()
+
+    def mark_applied(self, local_seq: int) -> None:
+        self.conn.execute("DELETE FROM unapplied WHERE local_seq = ?", (local_seq,))
+
+    def backlog(self) -> int:
+        return self._one("SELECT count(*) FROM unapplied")
+
+
+class Changes(_Repo):
+    """The change index (applied changes, own unsealed ones) and pending changes."""
+
+    def add_own(self, change: Change, author: str) -> None:
+        self.store.require_tx()
+        self.conn.execute(
+            "INSERT INTO changes(doc_id, peer, counter_start, counter_end, kind, scope, author)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (change.doc_id, change.peer, change.counter_start, change.counter_end, change.kind,
+             change.scope, author))
+
+    def unsealed(self) -> list[Change]:
+        rows = self.conn.execute("SELECT doc_id, kind, scope, peer, counter_start, counter_end FROM changes"
+                                 " WHERE seal_seq IS NULL ORDER BY doc_id, peer, counter_start")
+        return [Change(*r) for r in rows]
+
+    def unsealed_count(self) -> int:
+        return self._one("SELECT count(*) FROM changes WHERE seal_seq IS NULL")
+
+    def unsealed_page(self, limit: int) -> list[tuple]:
+        """Unsealed own changes, down documents first, in the order of the index
+        `changes_unsealed_order`: (doc_id, kind, scope, peer, start, end, down)."""
+        return self.conn.execute(
+            f"SELECT doc_id, kind, scope, peer, counter_start, counter_end, {DOWN_SQL} FROM changes"
+            f" WHERE seal_seq IS NULL ORDER BY {DOWN_SQL} DESC, scope, doc_id, peer, counter_start"
+            " LIMIT ?", (limit,)).fetchall()
+
+    def mark_sealed(self, rows: list[tuple], scope: str, author: str, seq: int) -> None:
+        """Replace the unsealed rows a seal covers by its (merged) spans. `rows`:
+        (doc_id, kind, peer, start, end)."""
+        self.conn.executemany(
+            "DELETE FROM changes WHERE doc_id = ? AND peer = ? AND seal_seq IS NULL"
+            " AND counter_start >= ? AND counter_start < ?", [(d, p, s, e) for d, _, p, s, e in rows])
+        self.conn.executemany(
+            "INSERT INTO changes(doc_id, peer, counter_start, counter_end, kind, scope, author, seal_seq)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [(d, p, s, e, k, scope, author, seq) for d, k, p, s, e in rows])
+
+    def known(self, doc_ids: Collection[str]) -> tuple[set[tuple[str, int, int]], dict[str, list[PendingRow]]]:
+        """The `(doc_id, peer, counter_start)` of every change of `doc_ids` held here,
+        applied or pending, and the pending ones in full by document."""
+        known = set(self.store.rows("SELECT doc_id, peer, counter_start FROM changes", doc_ids))
+        waiting: dict[str, list[PendingRow]] = {}
+        for doc_id, *row in self.store.rows(
+                "SELECT doc_id, peer, counter_start, counter_end, author, seal_seq, blob FROM pending", doc_ids):
+            known.add((doc_id, row[0], row[1]))
+            waiting.setdefault(doc_id, []).append(tuple(row))
+        return known, waiting
+
+    def settle(self, still: list[tuple], done: list[tuple], applied: list[tuple]) -> None:
+        """Record one settle step: changes still waiting (pending rows), pending ones now
+        applied (doc_id, peer, start) and every applied change (change rows)."""
+        self.conn.executemany(
+            "INSERT INTO pending(doc_id, peer, counter_start, counter_end, author, seal_seq, blob)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)", still)
+        self.conn.executemany("DELETE FROM pending WHERE doc_id = ? AND peer = ? AND counter_start = ?", done)
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO changes(doc_id, peer, counter_start, counter_end, kind, scope,"
+            " author, seal_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", applied)
+
+    def pending_count(self) -> int:
+        return self._one("SELECT count(*) FROM pending")
+
+    def seals_of(self, doc_ids: Iterable[str]) -> set[tuple[str, int]]:
+        """(author, seq) of every seal carrying a change of `doc_ids`, applied or pending."""
+        keys: set[tuple[str, int]] = set()
+        for table in ("changes", "pending"):
+            keys.update(self.store.rows(f"SELECT author, seal_seq FROM {table}", list(doc_ids)))
+        return {k for k in keys if k[1] is not None}
+
+
+class Peers(_Repo):
+    """Per peer: stream positions both ways, last contact and traffic."""
+
+    def _ensure(self, peer: str) -> None:
+        self.conn.execute("INSERT OR IGNORE INTO peers(node_id) VALUES (?)", (peer,))
+
+    def positions(self, peer: str) -> tuple[int, int]:
+        """(recv_upto, sent_upto) for `peer`."""
+        row = self.conn.execute("SELECT recv_upto, sent_upto FROM peers WHERE node_id = ?", (peer,)).fetchone()
+        return (row[0], row[1]) if row else (0, 0)
+
+    def received(self, peer: str, upto: int, seals: int, size: int, at: str) -> int:
+        """Count a batch received and move `recv_upto` forward; returns it."""
+        self._ensure(peer)
+        self.conn.execute(
+            "UPDATE peers SET recv_upto = max(recv_upto, ?), last_contact = ?,"
+            " seals_in = seals_in + ?, bytes_in = bytes_in + ? WHERE node_id = ?", (upto, at, seals, size, peer))
+        return self.positions(peer)[0]
+
+    def acknowledged(self, peer: str, upto: int, at: str) -> int:
+        """Record that `peer` holds our feed up to `upto`, as it says, capped at our feed's
+        head; returns the position recorded. The peer's word is authoritative even when
+        lower: a peer restored from a backup must be sent again what it lost; and an ack past
+        our head can only come from a node that knew a feed we lost."""
+        upto = min(upto, self.store.feed.head())
+        self._ensure(peer)
+        self.conn.execute("UPDATE peers SET sent_upto = ?, last_contact = ? WHERE node_id = ?", (upto, at, peer))
+        return upto
+
+    def sent(self, peer: str, seals: int, size: int, at: str) -> None:
+        """Count seals and bytes sent to `peer`."""
+        self._ensure(peer)
+        self.conn.execute("UPDATE peers SET seals_out = seals_out + ?, bytes_out = bytes_out + ?,"
+                          " last_contact = ? WHERE node_id = ?", (seals, size, at, peer))
+
+    def rows(self) -> list[dict[str, Any]]:
+        cur = self.conn.execute(
+            "SELECT node_id AS peer, recv_upto, sent_upto, last_contact, seals_in, seals_out, bytes_in,"
+            " bytes_out FROM peers ORDER BY node_id")
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r)) for r in cur]
+
+
+class KeyRing(_Repo):
+    """Public keys of known nodes, and which author node each Loro peer id belongs to."""
+
+    def public_key(self, node_id: str) -> bytes | None:
+        return self._one("SELECT public_key FROM node_keys WHERE node_id = ?", node_id)
+
+    def trust(self, node_id: str, key: bytes) -> None:
+        """A key learnt from enrollment (replaces what was known)."""
+        self.conn.execute("INSERT OR REPLACE INTO node_keys VALUES (?, ?, 'trusted')", (node_id, key))
+
+    def learn(self, node_id: str, key: bytes) -> bool:
+        """A key a node record vouches for; True if the node was not known before."""
+        return self.conn.execute("INSERT OR IGNORE INTO node_keys VALUES (?, ?, 'record')",
+                                 (node_id, key)).rowcount > 0
+
+    def bind_peers(self, peers: Iterable[int], author: str) -> None:
+        """Peer ids bind to the first author that signed them."""
+        self.conn.executemany("INSERT OR IGNORE INTO peer_owners(peer, author) VALUES (?, ?)",
+                              [(p, author) for p in set(peers)])
+
+    def owners(self, peers: Iterable[int]) -> dict[int, str | None]:
+        return {p: self._one("SELECT author FROM peer_owners WHERE peer = ?", p) for p in set(peers)}
+
+
+class Quarantine(_Repo):
+    """Refused seals with the reason, for the admin."""
+
+    def add(self, peer: str, at: str, author: str | None, seq: int | None, reason: str,
+            body: bytes, signature: bytes) -> None:
+        self.conn.execute(
+            "INSERT INTO quarantine(received_from, received_at, author, seq, reason, body, signature)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)", (peer, at, author, seq, reason, body, signature))
+
+    def waiting_for(self, author: str, reason_prefix: str) -> list[tuple[int, str, bytes, bytes]]:
+        """(id, received_from, body, signature) of seals by `author` refused for `reason_prefix`."""
+        return self.conn.execute(
+            "SELECT id, received_from, body, signature FROM quarantine WHERE author = ? AND reason LIKE ?",
+            (author, reason_prefix + "%")).fetchall()
+
+    def remove(self, qid: int) -> None:
+        self.conn.execute("DELETE FROM quarantine WHERE id = ?", (qid,))
+
+    def count(self, peer: str | None = None) -> int:
+        if peer is None:
+            return self._one("SELECT count(*) FROM quarantine")
+        return self._one("SELECT count(*) FROM quarantine WHERE received_from = ?", peer)
+
+    def rows(self) -> list[dict[str, Any]]:
+        cur = self.conn.execute("SELECT id, received_at, received_from, author, seq, reason, length(body) AS bytes"
+                                " FROM quarantine ORDER BY id")
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, r)) for r in cur]

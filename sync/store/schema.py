@@ -1,0 +1,150 @@
+"""The one definition of the sync tables, as migrations (sqlite-utils `Migrations`).
+
+A node file records which migrations it has had (`_sqlite_migrations`) and its version in
+`meta.schema_version`. Opening a file applies the missing migrations of every set it is
+opened with, all in one transaction (a crash mid-upgrade leaves the old file as it was);
+a file that has had a migration this code does not know, or a higher version, was written
+by a newer Yimen and is refused before anything is written.
+
+Statements run one by one: `executescript` would commit the upgrade's transaction.
+
+Tables (the sync side; the node adds its own set, see `yimen.node.storage`):
+
+- `docs`: one row per document: id, kind, scope, the full oplog (zlib), its version vector.
+- `changes`: one row per change span `(doc_id, peer, counter_start)`, its author node and,
+  once signed, the seal that carries it (`seal_seq`). Own changes start unsealed; their
+  bytes are exported from the document when a seal is made. The key includes `doc_id`
+  because Loro counters are per document.
+- `feed`: append-only, local sequence number, own and received seals alike, exact bytes.
+- `pending`: received changes whose dependencies have not arrived; survives restarts.
+- `unapplied`: feed positions of received seals stored and acknowledged but not yet
+  applied to documents and projections (see `Engine.catch_up`).
+- `quarantine`: refused seals with the reason, for the admin.
+- `peers`: per peer node, the stream positions both ways (`recv_upto`: the peer's feed
+  position we hold everything visible to us up to; `sent_upto`: ours it acknowledged) and
+  traffic counters.
+- `peer_owners`: which author node each Loro peer id belongs to (bound by signed seals).
+- `node_keys`: public keys of known nodes (`trusted` from enrollment, `record` from node
+  documents).
+- `meta`: small key/value facts (schema version, per-node sequences, sync health).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import sqlite_utils
+from sqlite_utils import Migrations
+
+from yimen.sync.errors import StoreError
+from yimen.sync.visibility import DOWN_SQL
+
+
+class NewerSchema(StoreError):
+    """The node file was written by a newer version of Yimen."""
+
+    code = "newer_schema"
+
+
+class Schema(Migrations):
+    """A named set of migrations that knows its own names (its version is their count)."""
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.names: list[str] = []
+
+    def __call__(self, *, name: str | None = None, transactional: bool = True):
+        register = super().__call__(name=name, transactional=transactional)
+
+        def inner(fn):
+            self.names.append(name or fn.__name__)
+            return register(fn)
+        return inner
+
+    @property
+    def version(self) -> int:
+        return len(self.names)
+
+    @property
+    def version_key(self) -> str:
+        return f"schema_version:{self.name}"
+
+
+SYNC_SCHEMA = Schema("yimen.sync")
+
+
+def run(db: sqlite_utils.Database, *statements: str) -> None:
+    for sql in statements:
+        db.execute(sql)
+
+
+@SYNC_SCHEMA(name="0001_tables")
+def _tables(db: sqlite_utils.Database) -> None:
+    run(db,
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)",
+        "CREATE TABLE IF NOT EXISTS docs (doc_id TEXT PRIMARY KEY, kind TEXT NOT NULL,"
+        " scope TEXT NOT NULL, oplog BLOB NOT NULL, vv BLOB NOT NULL)",
+        # WITHOUT ROWID: the key is the identity, and one B-tree less to write per commit
+        "CREATE TABLE IF NOT EXISTS changes (doc_id TEXT, peer INTEGER, counter_start INTEGER,"
+        " counter_end INTEGER, kind TEXT, scope TEXT, author TEXT, seal_seq INTEGER,"
+        " PRIMARY KEY (doc_id, peer, counter_start)) WITHOUT ROWID",
+        "CREATE TABLE IF NOT EXISTS feed (local_seq INTEGER PRIMARY KEY, author TEXT NOT NULL,"
+        " seq INTEGER NOT NULL, scope TEXT NOT NULL, down INTEGER, body BLOB NOT NULL,"
+        " signature BLOB NOT NULL, received_from TEXT, received_at TEXT)",
+        "CREATE TABLE IF NOT EXISTS pending (doc_id TEXT, peer INTEGER, counter_start INTEGER,"
+        " counter_end INTEGER, author TEXT, seal_seq INTEGER, blob BLOB,"
+        " PRIMARY KEY (doc_id, peer, counter_start))",
+        "CREATE TABLE IF NOT EXISTS unapplied (local_seq INTEGER PRIMARY KEY)",
+        "CREATE TABLE IF NOT EXISTS quarantine (id INTEGER PRIMARY KEY, received_from TEXT,"
+        " received_at TEXT, author TEXT, seq INTEGER, reason TEXT, body BLOB, signature BLOB)",
+        "CREATE TABLE IF NOT EXISTS peers (node_id TEXT PRIMARY KEY, recv_upto INTEGER DEFAULT 0,"
+        " sent_upto INTEGER DEFAULT 0, last_contact TEXT, seals_in INTEGER DEFAULT 0,"
+        " seals_out INTEGER DEFAULT 0, bytes_in INTEGER DEFAULT 0, bytes_out INTEGER DEFAULT 0)",
+        "CREATE TABLE IF NOT EXISTS peer_owners (peer INTEGER PRIMARY KEY, author TEXT)",
+        "CREATE TABLE IF NOT EXISTS node_keys (node_id TEXT PRIMARY KEY, public_key BLOB, source TEXT)",
+        "CREATE UNIQUE INDEX IF NOT EXISTS feed_author_seq ON feed(author, seq)",
+        "CREATE INDEX IF NOT EXISTS docs_kind ON docs(kind)")
+
+
+@SYNC_SCHEMA(name="0002_unsealed_order")
+def _unsealed_order(db: sqlite_utils.Database) -> None:
+    """Unsealed own changes in the order seals take them (see `Changes.unsealed_page`);
+    replaces the first, unordered index."""
+    run(db,
+        "DROP INDEX IF EXISTS changes_unsealed",
+        "CREATE INDEX IF NOT EXISTS changes_unsealed_order ON changes("
+        f"{DOWN_SQL} DESC, scope, doc_id, peer, counter_start) WHERE seal_seq IS NULL")
+
+
+def check(db: sqlite_utils.Database, sets: Iterable[Schema]) -> bool:
+    """Refuse a file from a newer Yimen; return whether migrations are missing."""
+    missing = False
+    for s in sets:
+        stored = _stored_version(db, s)
+        unknown = [a.name for a in s.applied(db) if a.name not in s.names]
+        if unknown or stored > s.version:
+            raise NewerSchema(
+                f"数据库由更新版本的一门写入（{s.name} 结构版本 {stored}），请安装该版本后再打开",
+                f"this node file was written by a newer Yimen ({s.name} schema version {stored});"
+                " install that version to open it")
+        missing = missing or bool(s.pending(db))
+    return missing
+
+
+def apply(db: sqlite_utils.Database, sets: Iterable[Schema]) -> None:
+    """Apply what is missing, inside the caller's transaction (sqlite-utils nests each
+    migration in a savepoint), and record each set's version."""
+    for s in sets:
+        if s.pending(db):
+            s.apply(db)
+            db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", [s.version_key, str(s.version)])
+
+
+def _stored_version(db: sqlite_utils.Database, s: Schema) -> int:
+    if not db["meta"].exists():
+        return 0
+    row = db.execute("SELECT value FROM meta WHERE key = ?", [s.version_key]).fetchone()
+    try:
+        return int(row[0]) if row else 0
+    except ValueError:
+        return 1 << 30  # not a number this code wrote: treat as unknown, newer

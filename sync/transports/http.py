@@ -1,0 +1,66 @@
+"""The HTTP transport's client side: the far end of a session is a node's server, reached
+with signed requests (see `wire`) on its `/v1/hello`, `/v1/push` and `/v1/pull` routes;
+`call` reaches its other signed routes (reconcile)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from yimen.sync.engine import Batch
+from yimen.sync.errors import SyncError
+from yimen.sync.session import Ack
+from yimen.sync.transports import wire
+
+# What a broken or absent link raises (the caller tries the next ancestor).
+LINK_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
+
+
+class WrongPeer(SyncError):
+    """The address answered as another node than the one expected."""
+
+    code = "wrong_peer"
+
+
+class HttpTransport:
+    def __init__(self, session: aiohttp.ClientSession, url: str, peer: str, node_id: str,
+                 key: Ed25519PrivateKey):
+        self.session, self.url, self.peer = session, url.rstrip("/"), peer
+        self.node_id, self.key = node_id, key
+
+    async def call(self, path: str, message: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
+        body = wire.pack({"protocol": wire.PROTOCOL, **message})
+        headers = wire.sign_request(self.key, self.node_id, "POST", path, body)
+        async with self.session.post(self.url + path, data=body, headers=headers,
+                                     timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+            raw = await resp.read()
+            if resp.content_type == "application/json":
+                answer = await resp.json()
+                if resp.status == 422:  # some seals were quarantined; the rest went in
+                    return answer
+                raise wire.WireError(answer.get("error", "bad_request"), answer.get("message", ""),
+                                     f"{self.peer} answered {resp.status}: {answer.get('message', '')}",
+                                     **{k: v for k, v in answer.items() if k not in ("error", "message")})
+            return wire.unpack(raw)
+
+    async def hello(self) -> int:
+        welcome = await self.call("/v1/hello", {})
+        if welcome.get("node") != self.peer:
+            raise WrongPeer(f"{self.url} 不是节点 {self.peer}", f"{self.url} is not node {self.peer}")
+        held = welcome.get("recv_upto")
+        if type(held) is not int or held < 0:
+            raise wire.WireError("bad_request", "上级的应答格式错误", f"{self.peer} answered a malformed hello")
+        return held
+
+    async def push(self, batch: Batch) -> Ack:
+        answer = await self.call("/v1/push", {"start": batch.start, "next": batch.next, "seals": batch.seals})
+        return Ack(answer["recv_upto"], answer.get("imported", 0), answer.get("duplicates", 0),
+                   answer.get("quarantined", []))
+
+    async def pull(self, since: int, max_bytes: int, wait: float) -> Batch:
+        answer = await self.call("/v1/pull", {"since": since, "max_bytes": max_bytes, "wait": wait},
+                                 timeout=wait + 60)
+        return Batch(self.peer, answer["start"], answer["next"], [(b, s) for b, s in answer["seals"]],
+                     bool(answer["more"]))
