@@ -1,1 +1,3 @@
-"""The running node: home folder and identity, projections and services, the CLI."""
+"""The running node: home folder, config and identity (`home`, `config`), its own tables
+(`storage`) and projections, the services (`services`), the HTTP server (`server`) and the
+`yimen` command line (`cli`)."""

@@ -1,4 +1,4 @@
-"""Service catalog items (事项) and their JSON and CSV import formats.
+"""Service catalog items (事项) and their JSON import format (CSV: `catalog_csv`).
 
 An item says which department owns it, on which legal basis, at which level a window
 accepts it, which reviewers approve it step by step (several reviewers in one step review in
@@ -12,15 +12,14 @@ Every `CatalogItem` is valid once constructed: the checks run in `__post_init__`
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import re
 from dataclasses import dataclass, fields
 from datetime import date
-from typing import Any, Collection, Iterable
+from typing import Any, Collection
 
+from yimen.schema.doc_types import DOC_TYPES
 from yimen.schema.errors import SchemaError
 
 # Same values as yimen.schema.region.LEVELS, highest first; kept here so this module stands alone.
@@ -28,25 +27,6 @@ LEVELS: tuple[str, ...] = ("province", "city", "district", "town", "village")
 
 DEPARTMENTS: tuple[str, ...] = ("民政", "卫健", "人社", "社保", "医保", "教育", "残联",
                                 "退役军人", "村委会", "住建", "农业农村", "司法")
-
-# My Space (我的空间) document types a material can be satisfied by.
-DOC_TYPES: dict[str, str] = {
-    "id_card": "居民身份证", "household_register": "户口簿", "residence_permit": "居住证",
-    "marriage_certificate": "结婚证", "divorce_certificate": "离婚证",
-    "birth_certificate": "出生医学证明", "death_certificate": "死亡证明",
-    "disability_certificate": "残疾人证", "veteran_certificate": "退役军人证件",
-    "only_child_certificate": "独生子女父母光荣证",
-    "subsistence_certificate": "最低生活保障证/特困人员救助供养证", "bank_card": "银行卡/存折",
-    "photo": "相片", "income_proof": "收入证明", "medical_record": "病历/诊断证明",
-    "medical_invoice": "医疗费用票据", "property_certificate": "不动产权证",
-    "land_use_certificate": "土地使用权证", "land_contract_certificate": "农村土地承包经营权证",
-    "housing_safety_appraisal": "房屋安全鉴定报告", "student_status": "学籍证明",
-    "school_admission_notice": "入学（录取）通知书", "labor_contract": "劳动合同",
-    "unemployment_registration": "失业登记证明", "employment_card": "就业创业证",
-    "social_insurance_record": "参保证明", "social_security_card": "社会保障卡",
-    "mediation_agreement": "调解协议书", "application_form": "申请表",
-    "commitment_letter": "承诺书", "authorization_letter": "授权委托书",
-}
 
 REQUIREMENTS: tuple[str, ...] = ("mandatory", "deferrable", "optional")
 STATUSES: tuple[str, ...] = ("active", "cancelled")
@@ -400,124 +380,7 @@ def parse_catalog_json(text: str, default_effective_date: str = "") -> list[Cata
     return items
 
 
-# ---------------------------------------------------------------- CSV
-
-CSV_COLUMNS: tuple[str, ...] = _ITEM_REQUIRED + ("status", "effective_date", "version")
-
-
-def _split(cell: str, separator: str) -> list[str]:
-    return cell.split(separator) if cell.strip() else []
-
-
-def _entry(text: str, keys: tuple[str, ...], optional: int, field: str, form_zh: str,
-           form_en: str) -> dict[str, str]:
-    """"town:民政" -> {"level": "town", "department": "民政"}; the last `optional` keys may
-    be left out."""
-    parts = [part.strip() for part in text.split(":")]
-    if not len(keys) - optional <= len(parts) <= len(keys):
-        raise _bad(field, f"“{text.strip()}”格式应为 {form_zh}",
-                   f"{text.strip()!r} must be {form_en}")
-    return dict(zip(keys, parts))
-
-
-def _csv_number(cell: str, field: str, integer: bool) -> int | float:
-    if _INT_RE.fullmatch(cell) if integer else _NUMBER_RE.fullmatch(cell):
-        return int(cell) if integer else float(cell)
-    kind_zh, kind_en = ("整数", "an integer") if integer else ("数字", "a number")
-    raise _bad(field, f"“{cell}”不是{kind_zh}", f"{cell!r} is not {kind_en}")
-
-
-def _csv_row_dict(cells: dict[str, str]) -> dict[str, Any]:
-    d: dict[str, Any] = {k: cells[k] for k in CSV_COLUMNS[:5]}
-    d["steps"] = [[_entry(r, ("level", "department"), 0, "steps", "层级:部门", "level:department")
-                   for r in _split(step, "+")] for step in _split(cells["steps"], ";")]
-    d["materials"] = [_entry(m, ("name", "requirement", "doc_type"), 1, "materials",
-                             "名称:要求[:证照类型]", "name:requirement[:doc_type]")
-                      for m in _split(cells["materials"], "|")]
-    d["time_limit_days"] = _csv_number(cells["time_limit_days"], "time_limit_days", True)
-    d["fee"] = _csv_number(cells["fee"], "fee", False)
-    for key in ("status", "effective_date"):
-        if cells.get(key):
-            d[key] = cells[key]
-    if cells.get("version"):
-        d["version"] = _csv_number(cells["version"], "version", True)
-    return d
-
-
-def _csv_header(row: list[str]) -> list[str]:
-    columns = [c.strip() for c in row]
-    for c in columns + [c for c in _ITEM_REQUIRED if c not in columns]:
-        if c not in CSV_COLUMNS or columns.count(c) != 1:
-            raise InvalidCatalog("列名未知、重复或缺少必需的列", "unknown, duplicate or "
-                                 "missing column", field=c, where="第1行", where_en="line 1")
-    return columns
-
-
-def _csv_item(row: list[str], columns: list[str], default_effective_date: str,
-              place: tuple[str, str]) -> CatalogItem:
-    cells = {c: v.strip() for c, v in zip(columns, row)}
-    try:
-        if len(row) != len(columns):
-            raise InvalidCatalog(f"本行有 {len(row)} 列，表头有 {len(columns)} 列",
-                                 f"the row has {len(row)} cells, the header {len(columns)}")
-        d = _csv_row_dict(cells)
-    except InvalidCatalog as exc:
-        raise exc.locate(where=place[0], where_en=place[1],
-                         item_code=cells.get("code", "")) from None
-    return _item_from_dict(d, default_effective_date, *place)
-
-
-def parse_catalog_csv(text: str, default_effective_date: str = "") -> list[CatalogItem]:
-    """Parse the CSV catalog format (UTF-8, header row, optional BOM); see CSV_COLUMNS.
-    `steps` is "level:department+level:department;level:department"; `materials` is
-    "name:requirement[:doc_type]|..."; status, effective_date and version may be left out."""
-    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""), strict=True)
-    items: list[CatalogItem] = []
-    places: list[tuple[str, str]] = []
-    columns: list[str] | None = None
-    next_line = 1
-    try:
-        for row in reader:
-            line, next_line = next_line, reader.line_num + 1
-            if columns is None:
-                columns = _csv_header(row)
-            elif any(cell.strip() for cell in row):
-                places.append((f"第{line}行", f"line {line}"))
-                items.append(_csv_item(row, columns, default_effective_date, places[-1]))
-    except csv.Error as exc:
-        raise InvalidCatalog(f"CSV 格式错误（如引号未闭合）：{exc}", f"malformed CSV: {exc}",
-                             where=f"第{reader.line_num}行",
-                             where_en=f"line {reader.line_num}") from None
-    if columns is None:
-        raise InvalidCatalog("CSV 为空，缺少表头", "empty CSV: the header row is missing")
-    _check_unique(items, places)
-    return items
-
-
-def _csv_row(item: CatalogItem) -> list[str]:
-    for text in [m.name for m in item.materials]:
-        if "|" in text or ":" in text:
-            raise InvalidCatalog(f"材料名称“{text}”含有 | 或 :，无法写成 CSV",
-                                 f"material name {text!r} contains '|' or ':', which CSV "
-                                 "cannot hold", field="materials", item_code=item.code)
-    # integral fees as "12", others in repr() form, which float() reads back exactly
-    fee = str(int(item.fee)) if item.fee.is_integer() and item.fee < 2 ** 53 else repr(item.fee)
-    steps = ";".join("+".join(f"{r.level}:{r.department}" for r in step)
-                     for step in item.steps)
-    materials = "|".join(f"{m.name}:{m.requirement}" + (f":{m.doc_type}" if m.doc_type else "")
-                         for m in item.materials)
-    return [item.code, item.name, item.department, item.legal_basis, item.accept_level, steps,
-            materials, str(item.time_limit_days), fee, item.status,
-            item.effective_date, str(item.version)]
-
-
-def items_to_csv(items: Iterable[CatalogItem]) -> str:
-    """Write items in the CSV catalog format: header row, all columns, "\\n" line ends."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    writer.writerows(_csv_row(item) for item in items)
-    return buffer.getvalue()
+from yimen.schema.catalog_csv import items_to_csv, parse_catalog_csv  # noqa: E402,F401 (it uses the above)
 
 
 def parse_catalog(text: str, fmt: str, default_effective_date: str = "") -> list[CatalogItem]:
