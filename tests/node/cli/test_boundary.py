@@ -1,0 +1,69 @@
+"""The command line's boundary: a database held by another process, a node file from a
+newer Yimen and a bug all end in one sentence and exit code 1, never a traceback; the bug's
+details go to the node's log file."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from click.testing import CliRunner
+
+from yimen.node import home
+from yimen.node.cli.main import main
+from yimen.node.services import clerks
+from yimen.sync.store import db as store_db
+
+
+@pytest.fixture
+def node_home(tmp_path, monkeypatch):
+    path = tmp_path / "node"
+    home.init(path, "440608100201", "示范村").close()
+    monkeypatch.setenv("YIMEN_HOME", str(path))
+    return path
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def one_sentence(result) -> str:
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
+def test_a_write_while_another_process_holds_the_database(node_home, monkeypatch):
+    monkeypatch.setattr(store_db, "BUSY_S", 0.2)
+    other = sqlite3.connect(node_home / home.DB_FILE, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        line = one_sentence(run("clerk", "add", "--id", "c01", "--name", "李敏", "--role", "民政"))
+        assert "节点正忙" in line
+        assert "busy" in one_sentence(run("--lang", "en", "clerk", "add", "--id", "c01", "--name", "L",
+                                          "--role", "民政"))
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert run("clerk", "add", "--id", "c01", "--name", "李敏", "--role", "民政").exit_code == 0
+
+
+def test_a_node_file_from_a_newer_yimen(node_home):
+    conn = sqlite3.connect(node_home / home.DB_FILE)
+    conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version:yimen.sync'")
+    conn.commit()
+    conn.close()
+    assert "更新版本" in one_sentence(run("status"))
+
+
+def test_a_bug_is_one_sentence_and_a_log_entry(node_home, monkeypatch):
+    def broken(*a, **kw):
+        raise ZeroDivisionError("a bug")
+    monkeypatch.setattr(clerks, "all_clerks", broken)
+    line = one_sentence(run("clerk", "list"))
+    assert "ZeroDivisionError" in line and str(node_home / "yimen.log") in line
+    logged = (node_home / "yimen.log").read_text("utf-8")
+    assert "Traceback" in logged and "a bug" in logged
