@@ -20,7 +20,7 @@ from yimen.node.services import enrollment
 from yimen.node.services import status as node_status
 from yimen.schema import region
 from yimen.schema.errors import YimenError
-from yimen.sync import reconcile
+from yimen.sync import digests
 from yimen.sync.engine import Batch
 from yimen.sync.session import Responder
 from yimen.sync.transports import wire
@@ -127,8 +127,8 @@ async def reconcile_digests(request: web.Request) -> web.Response:
     if not isinstance(theirs, dict):
         raise WireError("bad_request", "对账请求格式错误", "malformed reconcile request")
     await _db(request.app, catch_up_all, node)
-    mine = await _db(request.app, reconcile.listing, node.store, sender)
-    scopes = reconcile.mismatched(reconcile.digests(mine), theirs)
+    mine = await _db(request.app, digests.listing, node.store, sender)
+    scopes = digests.mismatched(digests.digests(mine), theirs)
     return _packed({"listing": {s: mine.get(s, {}) for s in scopes}})
 
 
@@ -138,7 +138,7 @@ async def seals_for_docs(request: web.Request) -> web.Response:
     if not isinstance(docs, list) or len(docs) > 1000 or not all(isinstance(d, str) for d in docs):
         raise WireError("bad_request", "请求格式错误", "docs must be a list of at most 1000 ids")
     await _db(request.app, catch_up_all, request.app[NODE])
-    seals = await _db(request.app, reconcile.seals_for, request.app[NODE].store, docs, sender)
+    seals = await _db(request.app, digests.seals_for, request.app[NODE].store, docs, sender)
     return _packed({"seals": seals})
 
 

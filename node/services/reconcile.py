@@ -13,7 +13,7 @@ from typing import Any
 from yimen.node.home import Node
 from yimen.node.replication import catch_up_all, engine, in_db
 from yimen.node.services.uplink import with_first_ancestor
-from yimen.sync import reconcile as ae
+from yimen.sync import digests as ae
 from yimen.sync.engine import Batch
 from yimen.sync.session import Inbound
 from yimen.sync.transports.http import HttpTransport
