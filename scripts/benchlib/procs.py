@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from yimen.node.home import DB_FILE
+
 REPO = Path(__file__).resolve().parents[2]
 RUNNING: set[subprocess.Popen] = set()  # subprocesses to stop if the benchmark is stopped
 
@@ -80,6 +82,24 @@ def ro_count(db: Path, sql: str) -> int:
         return conn.execute(sql).fetchone()[0]
     finally:
         conn.close()
+
+
+def file_size(p: Path) -> int:
+    return p.stat().st_size if p.exists() else 0
+
+
+def db_size(node) -> tuple[int, dict[str, int]]:
+    """Bytes of an open node's yimen.db + its WAL after a truncating checkpoint, and bytes
+    per table/index (empty where SQLite has no dbstat)."""
+    node.store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db = node.home / DB_FILE
+    size = file_size(db) + file_size(Path(str(db) + "-wal"))
+    try:
+        tables = dict(node.store.conn.execute(
+            "SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC").fetchall())
+    except Exception:  # noqa: BLE001 - dbstat not compiled in
+        tables = {}
+    return size, tables
 
 
 class Poller:

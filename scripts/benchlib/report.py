@@ -1,4 +1,4 @@
-"""Results: targets and their marks, the table, the FINAL line.
+"""Results: targets and their marks, percentiles and medians, the table, the FINAL line.
 
 A benchmark never fails on a missed target: it marks it (`MISSED`) in its table. Its last
 line is `FINAL ` and one JSON object, for tools that collect the results.
@@ -7,7 +7,9 @@ line is `FINAL ` and one JSON object, for tools that collect the results.
 from __future__ import annotations
 
 import json
-from typing import Any
+import statistics
+import time
+from typing import Any, Callable
 
 OPS = {">=": lambda v, b: v >= b, "<=": lambda v, b: v <= b, "<": lambda v, b: v < b}
 
@@ -34,6 +36,23 @@ class Targets:
 
     def missed(self, result: dict[str, Any]) -> list[str]:
         return [k for k in self.spec if not self.meets(k, result[k])]
+
+
+def pct(values: list[float], p: float) -> float:
+    """The `p`th percentile of `values` (nearest rank)."""
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def timed(fn: Callable[[], Any], repeat: int = 5) -> tuple[float, int]:
+    """Median wall ms of `repeat` calls, and the size of the last result."""
+    times, size = [], 0
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append((time.perf_counter() - t0) * 1000)
+        size = len(out["rows"]) if isinstance(out, dict) else len(out)
+    return statistics.median(times), size
 
 
 def mb(kb: float) -> float:

@@ -17,9 +17,11 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import sys
 import time
 from datetime import date, datetime, timedelta
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from yimen.node import home
@@ -41,11 +43,35 @@ SUPPLEMENT_REASONS = ("户口簿复印件不清晰，请重新提供", "收入�
                       "相片不符合要求", "证明材料已过期，请提供近三个月内的证明", "家庭成员信息填写不完整")
 CLERKS = (("c01", "李敏"), ("c02", "王芳"), ("c03", "陈美玲"))
 SAMPLE_CATALOG = "data/catalog_sample.json"  # in the yimen.node package
+OPEN_MINUTES = (8 * 60 + 30, 17 * 60 + 30)  # the service window: 08:30-17:30
+TESTS = Path(__file__).resolve().parents[2] / "tests"
 
 
 # -- catalog and clerks -------------------------------------------------------------------------
 def sample_catalog_text() -> str:
     return (resources.files("yimen.node") / SAMPLE_CATALOG).read_text("utf-8")
+
+
+def catalog_text(wait_s: float) -> tuple[str, str]:
+    """The shipped sample catalog (waiting up to `wait_s` for it to appear and parse), or
+    the tests' mini catalog; and where it came from."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            text = sample_catalog_text()
+            if parse_catalog_json(text, "2026-01-01"):
+                return text, "node/" + SAMPLE_CATALOG
+        except Exception as e:  # noqa: BLE001 - still being written, or absent
+            err = e
+        else:
+            err = None
+        if time.monotonic() >= deadline:
+            break
+        print(f"catalog_sample.json not usable yet ({err}); waiting", file=sys.stderr)
+        time.sleep(5)
+    sys.path.insert(0, str(TESTS))
+    from support import MINI_CATALOG  # type: ignore[import-not-found]
+    return MINI_CATALOG, "tests/support MINI_CATALOG"
 
 
 def publish_catalog(node: home.Node, text: str) -> None:
@@ -57,6 +83,28 @@ def add_clerks(node: home.Node) -> list[str]:
     for clerk_id, name in CLERKS:
         clerks.add(node, clerk_id, name, list(DEPARTMENTS))
     return [clerk_id for clerk_id, _ in CLERKS]
+
+
+# -- when: the window's working days ----------------------------------------------------------
+def working_days(node: home.Node) -> list[date]:
+    """The working days from START to TODAY (both included)."""
+    days, d = [], START.date()
+    while d <= TODAY.date():
+        if node.calendar.is_working_day(d):
+            days.append(d)
+        d += timedelta(days=1)
+    return days
+
+
+def slot(days: list[date], i: int, n: int) -> datetime:
+    """The acceptance time of case `i` of `n`: evenly over the days' opening hours, the last
+    one just before TODAY's 10:00."""
+    per_day = OPEN_MINUTES[1] - OPEN_MINUTES[0]
+    total = per_day * (len(days) - 1) + (TODAY.hour * 60 - OPEN_MINUTES[0])
+    minute = total * i / max(1, n)
+    day, within = divmod(minute, per_day)
+    d = days[int(day)]
+    return datetime(d.year, d.month, d.day, tzinfo=home.CHINA_TZ) + timedelta(minutes=OPEN_MINUTES[0] + within)
 
 
 # -- applicants and applications ----------------------------------------------------------------
