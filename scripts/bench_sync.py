@@ -269,8 +269,9 @@ def profile_send_side(b: Bench) -> None:
             if not batch.more:
                 break
         prof.disable()
-    b.profiles[f"send side (seal_pending: {made} seals, next_batch x{nb}; "
-               f"{time.perf_counter() - t0:.2f} s under cProfile)"] = procs.profile_text(prof)
+        title = (f"send side (seal_pending: {made} seals, next_batch x{nb}; "
+                 f"{time.perf_counter() - t0:.2f} s under cProfile)")
+    b.profiles[title] = procs.profile_text(prof)
 
 
 # -- the run ------------------------------------------------------------------------------------
