@@ -41,7 +41,7 @@ from typing import Any
 from benchlib import procs, report, workload
 from benchlib.workload import START, SUPPLEMENT_REASONS, TODAY
 from yimen.node import home
-from yimen.node.cli.progress import progress
+from yimen.node.cli.progress import counted as progress
 from yimen.node.services import cases, catalog, reports
 from yimen.schema.case import IllegalTransition
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
-from typing import Iterator, TextIO
+from typing import Callable, Iterator, TextIO
 
 from tqdm import tqdm
 
@@ -63,3 +63,17 @@ def shown(lang: str = "zh", stream: TextIO | None = None) -> Iterator[Progress]:
         yield s
     finally:
         s.close()
+
+
+@contextmanager
+def counted(total: int, stage: str, lang: str = "en") -> Iterator[Callable[[int], None]]:
+    """`advance(n)` for a loop of `total` steps (benchmarks, scripts), shown as a stage."""
+    with shown(lang) as show:
+        done = 0
+
+        def advance(n: int) -> None:
+            nonlocal done
+            done += n
+            show(stage, done, total)
+        show(stage, 0, total)
+        yield advance

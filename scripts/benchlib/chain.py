@@ -187,7 +187,7 @@ def import_rebased(node: home.Node, path: Path) -> dict[str, int]:
                 batch = Batch(batch.sender, held, batch.next, batch.seals, batch.more)
             eng.receive(sender, batch, defer=True)
     catch_up_all(node)
-    return {"quarantined": node.store.conn.execute("SELECT count(*) FROM quarantine").fetchone()[0]}
+    return {"quarantined": node.store.quarantine.count()}
 
 
 def opened_engines(b: Bench) -> dict[str, Any]:

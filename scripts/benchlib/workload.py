@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from yimen.node import home
-from yimen.node.cli.progress import progress
+from yimen.node.cli.progress import counted as progress
 from yimen.node.projections import deferred_materials, refresh
 from yimen.node.services import cases, catalog, clerks
 from yimen.schema import case as lifecycle
