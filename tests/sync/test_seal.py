@@ -1,0 +1,314 @@
+"""Seals: what `seal.make` signs, `seal.decode` gives back and `seal.verify` accepts; every
+damaged, forged or malformed seal is refused with BadSeal (never another exception)."""
+
+from __future__ import annotations
+
+import os
+import zlib
+
+import msgpack
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given
+from hypothesis import strategies as st
+
+from yimen.sync import seal
+from yimen.sync.docs import KINDS
+from yimen.sync.engine import public_bytes
+from yimen.sync.seal import MAX_SEAL_BYTES, MAX_SEAL_CHANGES, PROTOCOL, BadSeal, Seal, SealedChange
+
+KEY = Ed25519PrivateKey.generate()
+OTHER = Ed25519PrivateKey.generate()
+PUB, OTHER_PUB = public_bytes(KEY), public_bytes(OTHER)
+VILLAGE = "440608100201"
+EXPANDED_LIMIT = MAX_SEAL_BYTES + 64 * 1024  # what decode lets a body expand to
+
+# -------------------------------------------------------------------------- strategies
+
+u64 = st.integers(0, 2**64 - 1)
+names = st.text(max_size=30)
+region_codes = st.text(st.sampled_from("0123456789"), min_size=2, max_size=12)
+
+
+@st.composite
+def sealed_changes(draw) -> SealedChange:
+    start = draw(st.integers(0, 2**32))
+    end = draw(st.integers(start + 1, start + 2**32))
+    return SealedChange(draw(names), draw(st.sampled_from(KINDS)), draw(u64), start, end,
+                        draw(st.binary(max_size=300)))
+
+
+headers = st.fixed_dictionaries({
+    "author": st.one_of(region_codes, names),
+    "seq": st.integers(1, 2**64 - 1),
+    "scope": st.one_of(region_codes, names),
+    "down": st.booleans(),
+})
+change_lists = st.lists(sealed_changes(), min_size=1, max_size=6)
+
+# any value msgpack can carry (str keys only: decode uses strict_map_key)
+msgpack_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**63, 2**64 - 1) | st.floats(allow_nan=False)
+    | st.text(max_size=10) | st.binary(max_size=10),
+    lambda inner: st.lists(inner, max_size=7) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+def good_change(**kw) -> list:
+    row = {"doc_id": "d1", "kind": "case", "peer": 7, "start": 0, "end": 3, "blob": b"ops"}
+    row.update(kw)
+    return list(row.values())
+
+
+def raw_body(*fields) -> bytes:
+    """A body built by hand from the six top-level fields, compressed as `encode` does."""
+    return zlib.compress(msgpack.packb(list(fields), use_bin_type=True))
+
+
+def header_body(**kw) -> bytes:
+    f = {"v": PROTOCOL, "author": VILLAGE, "seq": 1, "scope": VILLAGE, "down": False, "rows": [good_change()]}
+    f.update(kw)
+    return raw_body(*f.values())
+
+
+def flip(data: bytes, i: int, mask: int) -> bytes:
+    return data[:i] + bytes([data[i] ^ mask]) + data[i + 1:]
+
+
+# -------------------------------------------------------------------------- round trips
+
+@given(headers, change_lists)
+def test_decode_gives_back_what_make_sealed(h, changes):
+    made = seal.make(KEY, h["author"], h["seq"], h["scope"], h["down"], changes)
+    got = seal.decode(made.body, made.signature)
+    assert isinstance(got, Seal)
+    assert (got.author, got.seq, got.scope, got.down) == (h["author"], h["seq"], h["scope"], h["down"])
+    assert got.changes == tuple(changes)
+    assert type(got.down) is bool and all(type(c.blob) is bytes for c in got.changes)
+    assert (got.body, got.signature) == (made.body, made.signature)
+    assert got == made
+    seal.verify(got, PUB)
+
+
+@given(headers, change_lists)
+def test_encode_is_deterministic_and_the_body_is_what_is_signed(h, changes):
+    body = seal.encode(h["author"], h["seq"], h["scope"], h["down"], changes)
+    made = seal.make(KEY, h["author"], h["seq"], h["scope"], h["down"], changes)
+    assert made.body == body
+    assert made.signature == seal.sign(KEY, body)  # Ed25519 is deterministic
+    assert len(made.signature) == 64
+
+
+@given(headers, change_lists)
+def test_verify_refuses_another_key(h, changes):
+    made = seal.make(KEY, h["author"], h["seq"], h["scope"], h["down"], changes)
+    with pytest.raises(BadSeal) as e:
+        seal.verify(seal.decode(made.body, made.signature), OTHER_PUB)
+    assert e.value.code == "bad_seal"
+    assert f"{h['author']}#{h['seq']}" in e.value.en
+
+
+@given(headers, change_lists, st.data())
+def test_any_flipped_byte_of_the_body_is_refused(h, changes, data):
+    made = seal.make(KEY, h["author"], h["seq"], h["scope"], h["down"], changes)
+    i = data.draw(st.integers(0, len(made.body) - 1), label="index")
+    mask = data.draw(st.integers(1, 255), label="mask")
+    with pytest.raises(BadSeal):
+        seal.verify(seal.decode(flip(made.body, i, mask), made.signature), PUB)
+
+
+@given(headers, change_lists, st.data())
+def test_any_flipped_byte_of_the_signature_is_refused(h, changes, data):
+    made = seal.make(KEY, h["author"], h["seq"], h["scope"], h["down"], changes)
+    i = data.draw(st.integers(0, len(made.signature) - 1), label="index")
+    mask = data.draw(st.integers(1, 255), label="mask")
+    s = seal.decode(made.body, flip(made.signature, i, mask))  # the signature is not parsed
+    with pytest.raises(BadSeal):
+        seal.verify(s, PUB)
+
+
+def test_verify_refuses_a_truncated_or_empty_signature_and_a_malformed_key():
+    made = seal.make(KEY, VILLAGE, 1, VILLAGE, False, [SealedChange("d1", "case", 7, 0, 3, b"ops")])
+    for sig in (made.signature[:-1], b"", made.signature + b"\0"):
+        with pytest.raises(BadSeal):
+            seal.verify(seal.decode(made.body, sig), PUB)
+    for key in (PUB[:-1], b"", PUB + b"\0"):
+        with pytest.raises(BadSeal):
+            seal.verify(made, key)
+
+
+def test_verify_binds_the_signing_context():
+    """A signature over the bare body (no SIGNING_CONTEXT) does not verify."""
+    made = seal.make(KEY, VILLAGE, 1, VILLAGE, False, [SealedChange("d1", "case", 7, 0, 3, b"ops")])
+    with pytest.raises(BadSeal):
+        seal.verify(seal.decode(made.body, KEY.sign(made.body)), PUB)
+
+
+def test_the_limits_in_changes_are_inclusive():
+    one = SealedChange("d", "case", 1, 0, 1, b"")
+    for changes in ([one], [one] * MAX_SEAL_CHANGES):
+        made = seal.make(KEY, VILLAGE, 1, VILLAGE, False, changes)
+        assert len(seal.decode(made.body, made.signature).changes) == len(changes)
+
+
+def test_a_body_expanding_to_exactly_the_limit_is_accepted_one_byte_more_is_not():
+    def rows(n: int) -> list:
+        return [good_change(blob=b"\0" * n)]
+    n = EXPANDED_LIMIT - 200
+    while len(msgpack.packb([PROTOCOL, VILLAGE, 1, VILLAGE, False, rows(n)], use_bin_type=True)) < EXPANDED_LIMIT:
+        n += 1
+    assert len(msgpack.packb([PROTOCOL, VILLAGE, 1, VILLAGE, False, rows(n)], use_bin_type=True)) == EXPANDED_LIMIT
+    assert len(seal.decode(raw_body(PROTOCOL, VILLAGE, 1, VILLAGE, False, rows(n)), b"s").changes[0].blob) == n
+    with pytest.raises(BadSeal, match="too large when expanded"):
+        seal.decode(raw_body(PROTOCOL, VILLAGE, 1, VILLAGE, False, rows(n + 1)), b"s")
+
+
+# -------------------------------------------------------------------------- malformed input
+
+@pytest.mark.parametrize("v", [0, 2, -1, "1", None, b"\x01", [1]])
+def test_decode_refuses_another_protocol(v):
+    with pytest.raises(BadSeal, match="protocol"):
+        seal.decode(header_body(v=v), b"s")
+
+
+@pytest.mark.parametrize("field, value", [
+    ("author", 440608100201), ("author", None), ("author", b"440608100201"),
+    ("scope", 440608100201), ("scope", None), ("scope", b"440608100201"),
+    ("seq", 0), ("seq", -1), ("seq", "1"), ("seq", 1.0), ("seq", None),
+    ("down", 0), ("down", 1), ("down", "yes"), ("down", None),
+])
+def test_decode_refuses_bad_header_types(field, value):
+    with pytest.raises(BadSeal, match="header"):
+        seal.decode(header_body(**{field: value}), b"s")
+
+
+@pytest.mark.parametrize("sig", ["ab" * 32, None, bytearray(64), 64])
+def test_decode_refuses_a_signature_that_is_not_bytes(sig):
+    with pytest.raises(BadSeal):
+        seal.decode(header_body(), sig)
+
+
+@pytest.mark.parametrize("rows, match", [
+    ([], "changes"),
+    ([good_change()] * (MAX_SEAL_CHANGES + 1), "changes"),
+    (None, "malformed seal"),
+    (5, "malformed seal"),
+    ([good_change()[:5]], "malformed seal"),
+    ([good_change() + [b"extra"]], "malformed seal"),
+    ([good_change(kind="dossier")], "malformed change"),
+    ([good_change(kind=None)], "malformed change"),
+    ([good_change(doc_id=5)], "malformed change"),
+    ([good_change(doc_id=b"d1")], "malformed change"),
+    ([good_change(peer="7")], "malformed change"),
+    ([good_change(peer=7.0)], "malformed change"),
+    ([good_change(start=3, end=3)], "malformed change"),
+    ([good_change(start=4, end=3)], "malformed change"),
+    ([good_change(start=-1, end=3)], "malformed change"),
+    ([good_change(start=0.0)], "malformed change"),
+    ([good_change(end="3")], "malformed change"),
+    ([good_change(blob="ops")], "malformed change"),
+    ([good_change(blob=None)], "malformed change"),
+    ([good_change(), good_change(kind="nope")], "malformed change"),
+])
+def test_decode_refuses_bad_change_lists(rows, match):
+    with pytest.raises(BadSeal, match=match):
+        seal.decode(header_body(rows=rows), b"s")
+
+
+@pytest.mark.parametrize("raw", [
+    b"", msgpack.packb(None), msgpack.packb(1), msgpack.packb("seal"),
+    msgpack.packb([PROTOCOL, VILLAGE, 1, VILLAGE, False]),  # five fields
+    msgpack.packb([PROTOCOL, VILLAGE, 1, VILLAGE, False, [good_change()], "extra"], use_bin_type=True),
+    msgpack.packb({"protocol": 1}),
+    msgpack.packb([PROTOCOL, VILLAGE, 1, VILLAGE, False, [good_change()]], use_bin_type=True) + b"\xc1",
+    msgpack.packb([PROTOCOL, VILLAGE, 1, VILLAGE, False, [good_change()]], use_bin_type=True)[:-2],
+    b"\xa3\xff\xfe\xfd",  # a str that is not UTF-8
+    msgpack.packb({1: 2}),  # a map with a non-string key
+], ids=["empty", "nil", "int", "str", "five", "seven", "map", "extra-byte", "short", "utf8", "int-key"])
+def test_decode_refuses_bodies_that_are_not_a_six_field_array(raw):
+    with pytest.raises(BadSeal):
+        seal.decode(zlib.compress(raw), b"s")
+
+
+@pytest.mark.parametrize("body", [b"", b"\0" * 10, b"not zlib at all", msgpack.packb([1, "a", 1, "s", False, []])])
+def test_decode_refuses_bytes_that_are_not_zlib(body):
+    with pytest.raises(BadSeal, match="malformed"):
+        seal.decode(body, b"s")
+
+
+@pytest.mark.parametrize("body", ["text", bytearray(header_body()), memoryview(header_body()), None, 5])
+def test_decode_refuses_a_body_that_is_not_bytes(body):
+    with pytest.raises(BadSeal):
+        seal.decode(body, b"s")
+
+
+def test_decode_refuses_truncated_zlib_at_every_length():
+    made = seal.make(KEY, VILLAGE, 3, VILLAGE, False, [SealedChange("d1", "case", 7, 0, 3, os.urandom(100))])
+    for n in range(len(made.body)):
+        with pytest.raises(BadSeal):
+            seal.decode(made.body[:n], made.signature)
+
+
+def test_decode_refuses_oversize_bodies():
+    too_long = os.urandom(EXPANDED_LIMIT + 1)  # refused before it is even inflated
+    with pytest.raises(BadSeal, match="too large"):
+        seal.decode(too_long, b"s")
+    # small on the wire, huge when expanded
+    bomb = zlib.compress(msgpack.packb([PROTOCOL, VILLAGE, 1, VILLAGE, False, [good_change(blob=b"\0" * (4 << 20))]],
+                                       use_bin_type=True), 9)
+    assert len(bomb) < 10_000
+    with pytest.raises(BadSeal, match="too large when expanded"):
+        seal.decode(bomb, b"s")
+    # the author's own oversize seal (make does not check) is refused by decode too
+    big = seal.make(KEY, VILLAGE, 1, VILLAGE, False, [SealedChange("d", "case", 1, 0, 1, os.urandom(EXPANDED_LIMIT))])
+    with pytest.raises(BadSeal, match="too large"):
+        seal.decode(big.body, big.signature)
+
+
+# -------------------------------------------------------------------------- fuzzing: BadSeal only
+
+def decode_or_badseal(body, sig) -> Seal | None:
+    try:
+        return seal.decode(body, sig)
+    except BadSeal:
+        return None
+
+
+@given(st.binary(max_size=400), st.binary(max_size=80))
+def test_decode_of_arbitrary_bytes_raises_only_badseal(body, sig):
+    decode_or_badseal(body, sig)
+
+
+@given(msgpack_values, st.binary(max_size=64))
+def test_decode_of_any_compressed_msgpack_value_raises_only_badseal(value, sig):
+    decode_or_badseal(zlib.compress(msgpack.packb(value, use_bin_type=True)), sig)
+
+
+@given(st.lists(msgpack_values, min_size=6, max_size=6),
+       st.lists(st.lists(msgpack_values, min_size=6, max_size=6) | msgpack_values, max_size=4),
+       st.integers(0, 5), st.data())
+def test_decode_of_near_valid_seals_raises_only_badseal(fields, rows, keep, data):
+    """Six fields and six-field rows of arbitrary types, some of them made right, so the
+    checks after the parse are reached."""
+    good = [PROTOCOL, VILLAGE, 1, VILLAGE, False, rows]
+    fields = [good[i] if i < keep or i == 5 else fields[i] for i in range(6)]
+    body = raw_body(*fields)
+    s = decode_or_badseal(body, data.draw(st.binary(max_size=64) | st.none()))
+    if s is not None:  # whatever decode accepts is well typed
+        assert s.seq >= 1 and isinstance(s.author, str) and isinstance(s.scope, str) and isinstance(s.down, bool)
+        assert 1 <= len(s.changes) <= MAX_SEAL_CHANGES
+        for c in s.changes:
+            assert c.kind in KINDS and isinstance(c.blob, bytes) and 0 <= c.start < c.end
+
+
+@given(headers, change_lists, st.data())
+def test_decode_of_damaged_seals_raises_only_badseal(h, changes, data):
+    body = seal.make(KEY, h["author"], h["seq"], h["scope"], h["down"], changes).body
+    raw = bytearray(zlib.decompress(body))
+    for _ in range(data.draw(st.integers(1, 4), label="flips")):
+        i = data.draw(st.integers(0, len(raw) - 1))
+        raw[i] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(0, len(raw)), label="cut")
+    damaged = zlib.compress(bytes(raw[:cut]))
+    decode_or_badseal(damaged, b"s")
