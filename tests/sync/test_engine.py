@@ -31,17 +31,14 @@ EVERYTHING = 1 << 40  # max_bytes large enough for any batch here
 # -------------------------------------------------------------------------- helpers
 
 def introduce(store: Store, node_id: str, public_key: bytes) -> None:
-    """Make `node_id`'s key known to `store` (as enrollment does). The one place that
-    writes node keys: adapt it when the storage layer changes."""
+    """Make `node_id`'s key known to `store` (as enrollment does)."""
     with store.transaction():
-        store.conn.execute("INSERT OR REPLACE INTO node_keys(node_id, public_key, source) VALUES (?, ?, 'trusted')",
-                           (node_id, public_key))
+        store.keys.trust(node_id, public_key)
 
 
 def quarantine(node: Node) -> list[tuple]:
-    """(author, seq, received_from, reason) of every quarantined seal (the engine has no
-    public reader of them)."""
-    return node.store.conn.execute("SELECT author, seq, received_from, reason FROM quarantine ORDER BY id").fetchall()
+    """(author, seq, received_from, reason) of every quarantined seal."""
+    return [(r["author"], r["seq"], r["received_from"], r["reason"]) for r in node.store.quarantine.rows()]
 
 
 @dataclass
@@ -89,7 +86,7 @@ def docs_of(node: Node) -> dict[str, tuple]:
 def pending_of(node: Node, *doc_ids: str) -> dict[str, list]:
     """The changes waiting for their dependencies, by document, among the documents held
     and `doc_ids` (a document whose every change waits is not held yet)."""
-    return node.store.known_changes([d.doc_id for d in node.store.docs()] + list(doc_ids))[1]
+    return node.store.changes.known([d.doc_id for d in node.store.docs()] + list(doc_ids))[1]
 
 
 def dump(node: Node) -> list[str]:
