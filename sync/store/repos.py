@@ -31,13 +31,20 @@ class _Repo:
         row = self.conn.execute(sql, args).fetchone()
         return row[0] if row else None
 
+    def _write(self, sql: str, args: tuple = ()) -> Any:
+        self.store.require_tx()
+        return self.conn.execute(sql, args)
+
+    def _write_many(self, sql: str, rows: Iterable[tuple]) -> None:
+        self.store.require_tx()
+        self.conn.executemany(sql, rows)
+
 
 class Feed(_Repo):
     """Append-only seals, own and received, by local sequence number."""
 
     def append(self, s: Seal, received_from: str | None, at: str) -> int:
-        self.store.require_tx()
-        return self.conn.execute(
+        return self._write(
             "INSERT INTO feed(author, seq, scope, down, body, signature, received_from, received_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (s.author, s.seq, s.scope, int(s.down), s.body, s.signature, received_from, at)).lastrowid
@@ -71,7 +78,7 @@ class Feed(_Repo):
         return (row[0], bool(row[1]), row[2], row[3]) if row else None
 
     def mark_unapplied(self, local_seq: int) -> None:
-        self.conn.execute("INSERT INTO unapplied(local_seq) VALUES (?)", (local_seq,))
+        self._write("INSERT INTO unapplied(local_seq) VALUES (?)", (local_seq,))
 
     def unapplied(self, limit: int) -> list[tuple[int, str, bytes, bytes]]:
         """Oldest first: (local_seq, received_from, body, signature)."""
@@ -80,7 +87,7 @@ class Feed(_Repo):
             " JOIN feed f USING (local_seq) ORDER BY u.local_seq LIMIT ?", (limit,)).fetchall()
 
     def mark_applied(self, local_seq: int) -> None:
-        self.conn.execute("DELETE FROM unapplied WHERE local_seq = ?", (local_seq,))
+        self._write("DELETE FROM unapplied WHERE local_seq = ?", (local_seq,))
 
     def backlog(self) -> int:
         return self._one("SELECT count(*) FROM unapplied")
@@ -90,8 +97,7 @@ class Changes(_Repo):
     """The change index (applied changes, own unsealed ones) and pending changes."""
 
     def add_own(self, change: Change, author: str) -> None:
-        self.store.require_tx()
-        self.conn.execute(
+        self._write(
             "INSERT INTO changes(doc_id, peer, counter_start, counter_end, kind, scope, author)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (change.doc_id, change.peer, change.counter_start, change.counter_end, change.kind,
@@ -116,10 +122,10 @@ class Changes(_Repo):
     def mark_sealed(self, rows: list[tuple], scope: str, author: str, seq: int) -> None:
         """Replace the unsealed rows a seal covers by its (merged) spans. `rows`:
         (doc_id, kind, peer, start, end)."""
-        self.conn.executemany(
+        self._write_many(
             "DELETE FROM changes WHERE doc_id = ? AND peer = ? AND seal_seq IS NULL"
             " AND counter_start >= ? AND counter_start < ?", [(d, p, s, e) for d, _, p, s, e in rows])
-        self.conn.executemany(
+        self._write_many(
             "INSERT INTO changes(doc_id, peer, counter_start, counter_end, kind, scope, author, seal_seq)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [(d, p, s, e, k, scope, author, seq) for d, k, p, s, e in rows])
 
@@ -137,11 +143,11 @@ class Changes(_Repo):
     def settle(self, still: list[tuple], done: list[tuple], applied: list[tuple]) -> None:
         """Record one settle step: changes still waiting (pending rows), pending ones now
         applied (doc_id, peer, start) and every applied change (change rows)."""
-        self.conn.executemany(
+        self._write_many(
             "INSERT INTO pending(doc_id, peer, counter_start, counter_end, author, seal_seq, blob)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)", still)
-        self.conn.executemany("DELETE FROM pending WHERE doc_id = ? AND peer = ? AND counter_start = ?", done)
-        self.conn.executemany(
+        self._write_many("DELETE FROM pending WHERE doc_id = ? AND peer = ? AND counter_start = ?", done)
+        self._write_many(
             "INSERT OR IGNORE INTO changes(doc_id, peer, counter_start, counter_end, kind, scope,"
             " author, seal_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", applied)
 
@@ -160,7 +166,7 @@ class Peers(_Repo):
     """Per peer: stream positions both ways, last contact and traffic."""
 
     def _ensure(self, peer: str) -> None:
-        self.conn.execute("INSERT OR IGNORE INTO peers(node_id) VALUES (?)", (peer,))
+        self._write("INSERT OR IGNORE INTO peers(node_id) VALUES (?)", (peer,))
 
     def positions(self, peer: str) -> tuple[int, int]:
         """(recv_upto, sent_upto) for `peer`."""
@@ -170,7 +176,7 @@ class Peers(_Repo):
     def received(self, peer: str, upto: int, seals: int, size: int, at: str) -> int:
         """Count a batch received and move `recv_upto` forward; returns it."""
         self._ensure(peer)
-        self.conn.execute(
+        self._write(
             "UPDATE peers SET recv_upto = max(recv_upto, ?), last_contact = ?,"
             " seals_in = seals_in + ?, bytes_in = bytes_in + ? WHERE node_id = ?", (upto, at, seals, size, peer))
         return self.positions(peer)[0]
@@ -182,13 +188,13 @@ class Peers(_Repo):
         our head can only come from a node that knew a feed we lost."""
         upto = min(upto, self.store.feed.head())
         self._ensure(peer)
-        self.conn.execute("UPDATE peers SET sent_upto = ?, last_contact = ? WHERE node_id = ?", (upto, at, peer))
+        self._write("UPDATE peers SET sent_upto = ?, last_contact = ? WHERE node_id = ?", (upto, at, peer))
         return upto
 
     def sent(self, peer: str, seals: int, size: int, at: str) -> None:
         """Count seals and bytes sent to `peer`."""
         self._ensure(peer)
-        self.conn.execute("UPDATE peers SET seals_out = seals_out + ?, bytes_out = bytes_out + ?,"
+        self._write("UPDATE peers SET seals_out = seals_out + ?, bytes_out = bytes_out + ?,"
                           " last_contact = ? WHERE node_id = ?", (seals, size, at, peer))
 
     def rows(self) -> list[dict[str, Any]]:
@@ -207,16 +213,16 @@ class KeyRing(_Repo):
 
     def trust(self, node_id: str, key: bytes) -> None:
         """A key learnt from enrollment (replaces what was known)."""
-        self.conn.execute("INSERT OR REPLACE INTO node_keys VALUES (?, ?, 'trusted')", (node_id, key))
+        self._write("INSERT OR REPLACE INTO node_keys VALUES (?, ?, 'trusted')", (node_id, key))
 
     def learn(self, node_id: str, key: bytes) -> bool:
         """A key a node record vouches for; True if the node was not known before."""
-        return self.conn.execute("INSERT OR IGNORE INTO node_keys VALUES (?, ?, 'record')",
+        return self._write("INSERT OR IGNORE INTO node_keys VALUES (?, ?, 'record')",
                                  (node_id, key)).rowcount > 0
 
     def bind_peers(self, peers: Iterable[int], author: str) -> None:
         """Peer ids bind to the first author that signed them."""
-        self.conn.executemany("INSERT OR IGNORE INTO peer_owners(peer, author) VALUES (?, ?)",
+        self._write_many("INSERT OR IGNORE INTO peer_owners(peer, author) VALUES (?, ?)",
                               [(p, author) for p in set(peers)])
 
     def owners(self, peers: Iterable[int]) -> dict[int, str | None]:
@@ -228,7 +234,7 @@ class Quarantine(_Repo):
 
     def add(self, peer: str, at: str, author: str | None, seq: int | None, reason: str,
             body: bytes, signature: bytes) -> None:
-        self.conn.execute(
+        self._write(
             "INSERT INTO quarantine(received_from, received_at, author, seq, reason, body, signature)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)", (peer, at, author, seq, reason, body, signature))
 
@@ -239,7 +245,7 @@ class Quarantine(_Repo):
             (author, reason_prefix + "%")).fetchall()
 
     def remove(self, qid: int) -> None:
-        self.conn.execute("DELETE FROM quarantine WHERE id = ?", (qid,))
+        self._write("DELETE FROM quarantine WHERE id = ?", (qid,))
 
     def count(self, peer: str | None = None) -> int:
         if peer is None:

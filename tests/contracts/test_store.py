@@ -349,9 +349,4 @@ def store_contract(open_store: Callable, known_failures: dict[str, str] | None =
     return test
 
 
-test_sqlite_store = store_contract(Store, known_failures={
-    "repository_writes_outside_a_transaction_are_refused":
-        "only Store's own writes, Feed.append and Changes.add_own call require_tx; the other repository "
-        "writes (Peers, KeyRing, Quarantine, Feed.mark_unapplied, ...) run on the autocommit connection "
-        "outside a transaction and each statement commits alone, though db.py says every write happens "
-        "inside transaction()"})
+test_sqlite_store = store_contract(Store)
