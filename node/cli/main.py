@@ -17,7 +17,7 @@ from yimen.node.cli.bundle import bundle_group
 from yimen.node.cli.case import case_group, report_group
 from yimen.node.cli.catalog import catalog_group, clerk_group
 from yimen.node.cli.sync import COMMANDS as SYNC_COMMANDS
-from yimen.node.cli.util import (YimenGroup, h, json_option, open_node, print_json,
+from yimen.node.cli.util import (YimenGroup, h, json_option, lang, open_node, print_json,
                                  status_text)
 from yimen.node.cli.output import fields, table
 from yimen.node.cli.progress import progress
@@ -85,6 +85,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         "clerks": len(clerks.all_clerks(node)), "db_bytes": (node.home / home.DB_FILE).stat().st_size,
         **{k: v for k, v in peers.status(node).items() if k not in ("node_id", "name", "level", "cases",
                                                                       "catalog_items")},
+        "sync": peers.sync_outcome(node, lang(ctx)),
     }
     if as_json:
         return print_json(info)
@@ -102,6 +103,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         (h(ctx, "已收到待入库签封", "received seals not yet applied"), info["unapplied_seals"]),
         (h(ctx, "已隔离签封", "quarantined seals"), info["quarantined"]),
         (h(ctx, "数据库字节", "database bytes"), info["db_bytes"]),
+        *_sync_fields(ctx, info["sync"]),
     ]))
     if info["peers"]:
         click.echo(table(info["peers"], [
@@ -109,6 +111,15 @@ def status(ctx: click.Context, as_json: bool) -> None:
             ("feed_not_acked", h(ctx, "未确认", "not acked")), ("seals_in", h(ctx, "收到签封", "seals in")),
             ("seals_out", h(ctx, "发出签封", "seals out")), ("bytes_in", h(ctx, "收到字节", "bytes in")),
             ("bytes_out", h(ctx, "发出字节", "bytes out")), ("quarantined", h(ctx, "隔离", "quarantined"))]))
+
+
+def _sync_fields(ctx: click.Context, sync: dict) -> list[tuple[str, str]]:
+    """When sync with the parent last worked and its last error, as the sync loop of a
+    `serve` or `sync` process recorded them."""
+    never = h(ctx, "（从未）", "(never)")
+    error = f"{sync['last_error_at']}  {sync['last_error']}" if sync["last_error"] else h(ctx, "（无）", "(none)")
+    return [(h(ctx, "最近同步成功", "last sync succeeded"), sync["last_ok"] or never),
+            (h(ctx, "最近同步错误", "last sync error"), error)]
 
 
 @main.command()

@@ -17,7 +17,7 @@ import asyncio
 import json
 import logging
 import math
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
 
 from aiohttp import web
@@ -25,6 +25,7 @@ from aiohttp import web
 from yimen.node.services import enrollment, status as peers
 from yimen.node.home import Node
 from yimen.node.replication import catch_up_all, engine, in_db
+from yimen.node.server.supervisor import Supervisor
 from yimen.schema import region
 from yimen.schema.errors import YimenError
 from yimen.sync import reconcile
@@ -71,6 +72,7 @@ class Materializer:
 
     async def run(self) -> None:
         eng, loop = engine(self.node), asyncio.get_running_loop()
+        self.wake.set()  # restarted after a failure (see Supervisor): look at what is left
         self.seen = await in_db(self.node, self.node.store.data_version)
         while True:
             await self.wake.wait()
@@ -98,11 +100,12 @@ MATERIALIZER = web.AppKey("materializer", Materializer)
 
 
 async def materializing(app: web.Application) -> AsyncIterator[None]:
-    task = asyncio.create_task(app[MATERIALIZER].run())
+    """The materializer runs supervised: one that died would leave every push stored and
+    never applied."""
+    tasks = Supervisor()
+    tasks.start("materializer", app[MATERIALIZER].run)
     yield
-    task.cancel()
-    with suppress(asyncio.CancelledError):
-        await task
+    await tasks.stop()
     await in_db(app[NODE], lambda: None)  # a seal being applied on the database thread finishes
 
 

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import random
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import aiohttp
 
@@ -23,12 +23,14 @@ from yimen.node.errors import NodeError
 from yimen.node.home import Node
 from yimen.node.replication import engine, in_db, signing_key
 from yimen.schema import region
+from yimen.schema.errors import YimenError
 from yimen.sync.transports import wire
 from yimen.sync.engine import Batch
 
 log = logging.getLogger("yimen.sync")
 BATCH_BYTES = 1 << 20
 SEALS_AHEAD = 24  # about a batch: a seal of cases is ~50 KB
+Report = Callable[[YimenError | None], Awaitable[None]]
 
 
 class LinkDown(NodeError):
@@ -166,8 +168,12 @@ async def sync_once(node: Node, wait: float = 0) -> RoundStats:
     raise LinkDown(f"无法连接任何上级：{'; '.join(errors)}", f"no ancestor reachable: {'; '.join(errors)}")
 
 
-async def run_loop(node: Node, stop: asyncio.Event, poll_s: float = 0.5, long_poll_s: float = 20) -> None:
-    """Keep the node in sync with its ancestors until `stop` is set."""
+async def run_loop(node: Node, stop: asyncio.Event, poll_s: float = 0.5, long_poll_s: float = 20,
+                   report: Report | None = None) -> None:
+    """Keep the node in sync with its ancestors until `stop` is set. `report` hears how each
+    round ended: None after a good one, the error after a failed one (it is awaited: it
+    records on the database thread). Any other exception ends the loop: it is a bug, for
+    the caller's supervisor to log and restart."""
     delay = 1.0
     seen = -1
     while not stop.is_set():
@@ -183,9 +189,13 @@ async def run_loop(node: Node, stop: asyncio.Event, poll_s: float = 0.5, long_po
             if stats.pushed or stats.pulled:
                 log.info("synced with %s: pushed %d, pulled %d seals", stats.peer, stats.pushed, stats.pulled)
             delay = 1.0
+            if report:
+                await report(None)
             await _sleep(stop, poll_s)
         except (LinkDown, wire.WireError) as e:
             log.warning("sync failed: %s (retry in %.1fs)", e.en, delay)
+            if report:
+                await report(e)
             await _sleep(stop, delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, 60.0)
 
