@@ -28,6 +28,7 @@ from yimen.sync.store import Store
 CHINA_TZ = timezone(timedelta(hours=8), "CST")
 DB_FILE = "yimen.db"
 KEY_FILE = "node.key"
+DB_WORKER = "_db_worker"  # the attribute holding a node's database thread (see replication.in_db)
 
 
 def china_now() -> datetime:
@@ -92,6 +93,13 @@ class Node:
         return raw.hex()
 
     def close(self) -> None:
+        """End the database thread, then close the connection: a connection closed under a
+        query that thread is running crashes the process (a segfault, not an error). The
+        running call finishes, queued ones are dropped, later ones are refused; closing
+        twice is harmless."""
+        worker = vars(self).get(DB_WORKER)
+        if worker is not None:
+            worker.shutdown(wait=True, cancel_futures=True)
         self.store.close()
 
     def __enter__(self) -> Node:

@@ -7,17 +7,19 @@ node's projections inside the same transaction, and loads the node's signing key
 from __future__ import annotations
 
 import asyncio
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, TypeVar
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from yimen.node.home import KEY_FILE, Node
+from yimen.node.home import DB_WORKER, KEY_FILE, Node
 from yimen.node.projections import refresh_many
 from yimen.sync.engine import Engine, Receipt
 
 T = TypeVar("T")
+_making_worker = threading.Lock()
 
 
 def signing_key(node: Node) -> Ed25519PrivateKey:
@@ -49,19 +51,24 @@ def catch_up_all(node: Node, progress: Callable[[str, int, int], None] | None = 
     return done
 
 
-def _worker(node: Node) -> tuple[asyncio.Lock, ThreadPoolExecutor]:
-    state = getattr(node, "_db_worker", None)
-    if state is None:
-        state = (asyncio.Lock(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="yimen-db"))
-        object.__setattr__(node, "_db_worker", state)
-    return state
+def _worker(node: Node) -> ThreadPoolExecutor:
+    """The node's one database thread, made on first use and ended by `Node.close`. Nothing
+    bound to an event loop is kept on the node: a node outlives loops (each `asyncio.run`
+    makes a new one), and an asyncio.Lock first awaited in one loop fails in the next."""
+    pool = vars(node).get(DB_WORKER)
+    if pool is None:
+        with _making_worker:  # two loops in two threads must not make two database threads
+            pool = vars(node).get(DB_WORKER)
+            if pool is None:
+                pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="yimen-db")
+                object.__setattr__(node, DB_WORKER, pool)
+    return pool
 
 
 async def in_db(node: Node, fn: Callable[..., T], *args: Any) -> T:
     """Run a blocking database call on the node's one database thread, one call at a time:
     the server and the sync loop share one SQLite connection and must never interleave on
-    it. (One long-lived thread, not the default pool: a pool of threads each touching
-    Loro and SQLite fragments memory into hundreds of MB.)"""
-    lock, pool = _worker(node)
-    async with lock:
-        return await asyncio.get_running_loop().run_in_executor(pool, lambda: fn(*args))
+    it. The single thread is what orders the calls (in the order they are made, from any
+    loop), so no lock is needed. (One long-lived thread, not the default pool: a pool of
+    threads each touching Loro and SQLite fragments memory into hundreds of MB.)"""
+    return await asyncio.get_running_loop().run_in_executor(_worker(node), lambda: fn(*args))

@@ -47,7 +47,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         yimen status --json
     """
     node = open_node(ctx)
-    info = {**node_status.status(node), "home": str(node.home), "parent_url": node.config.parent_url,
+    info = {**node_status.status(node, lang(ctx)), "home": str(node.home), "parent_url": node.config.parent_url,
             "public_key": node.public_key_hex(), "clerks": len(clerks.all_clerks(node)),
             "db_bytes": (node.home / home.DB_FILE).stat().st_size}
     by_status = info["cases_by_status"]
@@ -67,6 +67,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         (h(ctx, "已收到待入库签封", "received seals not yet applied"), info["unapplied_seals"]),
         (h(ctx, "已隔离签封", "quarantined seals"), info["quarantined"]),
         (h(ctx, "数据库字节", "database bytes"), info["db_bytes"]),
+        *_sync_fields(ctx, info["sync"]),
     ]))
     if info["peers"]:
         click.echo(table(info["peers"], [
@@ -74,6 +75,15 @@ def status(ctx: click.Context, as_json: bool) -> None:
             ("feed_not_acked", h(ctx, "未确认", "not acked")), ("seals_in", h(ctx, "收到签封", "seals in")),
             ("seals_out", h(ctx, "发出签封", "seals out")), ("bytes_in", h(ctx, "收到字节", "bytes in")),
             ("bytes_out", h(ctx, "发出字节", "bytes out")), ("quarantined", h(ctx, "隔离", "quarantined"))]))
+
+
+def _sync_fields(ctx: click.Context, sync: dict) -> list[tuple[str, str]]:
+    """When sync with the parent last worked and its last error, as the sync loop of a
+    `serve` or `sync` process recorded them."""
+    never = h(ctx, "（从未）", "(never)")
+    error = f"{sync['last_error_at']}  {sync['last_error']}" if sync["last_error"] else h(ctx, "（无）", "(none)")
+    return [(h(ctx, "最近同步成功", "last sync succeeded"), sync["last_ok"] or never),
+            (h(ctx, "最近同步错误", "last sync error"), error)]
 
 
 @click.command()

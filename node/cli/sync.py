@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import signal
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -141,28 +140,9 @@ def serve(ctx: click.Context, host: str, port: int, no_sync: bool) -> None:
         yimen serve --port 8710
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    asyncio.run(_serve(open_node(ctx), host, port, not no_sync))
-
-
-async def _serve(node, host: str, port: int, with_sync: bool) -> None:
-    from aiohttp import web
-
-    from yimen.node.services import uplink as sync_client
-    from yimen.node.server.app import create_app
-    runner = web.AppRunner(create_app(node), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    bound = runner.addresses[0][1]
-    click.echo(f"listening on http://{host}:{bound}", nl=True)
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    tasks = [asyncio.create_task(sync_client.run_loop(node, stop))] if with_sync else []
-    await stop.wait()
-    for t in tasks:
-        await t
-    await runner.cleanup()
+    from yimen.node.server import runner
+    runner.run(runner.serve(open_node(ctx), host, port, not no_sync,
+                            on_listening=lambda url: click.echo(f"listening on {url}")))
 
 
 @command
@@ -181,7 +161,8 @@ def sync(ctx: click.Context, once: bool, as_json: bool) -> None:
     node = open_node(ctx)
     if not once:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-        return asyncio.run(_sync_forever(node))
+        from yimen.node.server import runner
+        return runner.run(runner.sync_forever(node))
     from yimen.node.services import uplink as sync_client
     stats = asyncio.run(sync_client.sync_once(node))
     if as_json:
@@ -215,14 +196,6 @@ def reconcile_cmd(ctx: click.Context, as_json: bool) -> None:
     click.echo(table(rows, [("scope", h(ctx, "范围", "scope")), ("here_only", h(ctx, "仅本节点", "here only")),
                             ("there_only", h(ctx, "仅上级", "there only")), ("diverged", h(ctx, "不一致", "diverged")),
                             ("repaired", h(ctx, "已修复", "repaired"))]))
-
-
-async def _sync_forever(node) -> None:
-    from yimen.node.services import uplink as sync_client
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    await sync_client.run_loop(node, stop)
 
 
 @click.group("quarantine", cls=YimenGroup)

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from yimen.node.home import Node
 from yimen.node.replication import engine, in_db
+from yimen.node.server.supervisor import Supervisor
 
 OTHER_WRITERS_S = 0.5  # how often another process's commit is looked for
 
@@ -50,9 +51,9 @@ FEED_WATCH = web.AppKey("feed_watch", FeedWatch)
 
 
 async def watching(app: web.Application) -> AsyncIterator[None]:
-    task = asyncio.create_task(app[FEED_WATCH].run())
+    """Supervised: a watch that died would leave long polls waiting out their time."""
+    tasks = Supervisor()
+    tasks.start("feed watch", app[FEED_WATCH].run)
     yield
-    task.cancel()
-    with suppress(asyncio.CancelledError):
-        await task
+    await tasks.stop()
     engine(app[FEED_WATCH].node).on_feed = lambda: None

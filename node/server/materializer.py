@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import AsyncIterator, Iterator
 
 from aiohttp import web
 
 from yimen.node.home import Node
 from yimen.node.replication import engine, in_db
+from yimen.node.server.supervisor import Supervisor
 
 log = logging.getLogger("yimen.http")
 
@@ -50,6 +51,7 @@ class Materializer:
 
     async def run(self) -> None:
         eng, loop = engine(self.node), asyncio.get_running_loop()
+        self.wake.set()  # restarted after a failure (see Supervisor): look at what is left
         self.seen = await in_db(self.node, self.node.store.data_version)
         while True:
             await self.wake.wait()
@@ -77,9 +79,10 @@ MATERIALIZER = web.AppKey("materializer", Materializer)
 
 
 async def materializing(app: web.Application) -> AsyncIterator[None]:
-    task = asyncio.create_task(app[MATERIALIZER].run())
+    """The materializer runs supervised: one that died would leave every push stored and
+    never applied."""
+    tasks = Supervisor()
+    tasks.start("materializer", app[MATERIALIZER].run)
     yield
-    task.cancel()
-    with suppress(asyncio.CancelledError):
-        await task
+    await tasks.stop()
     await in_db(app[MATERIALIZER].node, lambda: None)  # a seal being applied on the database thread finishes

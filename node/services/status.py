@@ -3,9 +3,14 @@ quarantine."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from yimen.node.home import Node
+from yimen.schema.errors import YimenError
+
+# The sync loop's last outcome, in `meta` so that another process (`yimen status`) sees it.
+SYNC_OK, SYNC_ERROR, SYNC_ERROR_AT = "sync:last_ok", "sync:last_error", "sync:last_error_at"
 
 
 def peer_rows(node: Node) -> list[dict[str, Any]]:
@@ -22,7 +27,28 @@ def quarantine(node: Node) -> list[dict[str, Any]]:
     return node.store.quarantine.rows()
 
 
-def status(node: Node) -> dict[str, Any]:
+def record_sync(node: Node, error: YimenError | None) -> None:
+    """Note that a sync round succeeded now (`error` None) or failed with `error`, by the
+    node's clock. The error is kept in both languages: the reader chooses."""
+    with node.store.transaction():
+        if error is None:
+            node.store.set_meta(SYNC_OK, node.now())
+        else:
+            node.store.set_meta(SYNC_ERROR, json.dumps({"zh": error.zh, "en": error.en}, ensure_ascii=False))
+            node.store.set_meta(SYNC_ERROR_AT, node.now())
+
+
+def sync_outcome(node: Node, lang: str = "en") -> dict[str, str | None]:
+    """When sync last succeeded, and its last error (in `lang`) with its time; None for
+    what never happened."""
+    raw = node.store.meta(SYNC_ERROR)
+    error = json.loads(raw) if raw else None
+    return {"last_ok": node.store.meta(SYNC_OK),
+            "last_error": error and (error["zh"] if lang == "zh" else error["en"]),
+            "last_error_at": node.store.meta(SYNC_ERROR_AT)}
+
+
+def status(node: Node, lang: str = "en") -> dict[str, Any]:
     store = node.store
     return {
         "node_id": node.node_id, "name": node.config.name, "level": node.level,
@@ -30,5 +56,5 @@ def status(node: Node) -> dict[str, Any]:
         "cases_by_status": dict(store.conn.execute("SELECT status, count(*) FROM cases GROUP BY status").fetchall()),
         "feed": store.feed.count(), "unsealed_changes": store.changes.unsealed_count(),
         "pending_changes": store.changes.pending_count(), "unapplied_seals": store.feed.backlog(),
-        "quarantined": store.quarantine.count(), "peers": peer_rows(node),
+        "quarantined": store.quarantine.count(), "peers": peer_rows(node), "sync": sync_outcome(node, lang),
     }

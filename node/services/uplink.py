@@ -20,12 +20,14 @@ from yimen.node.errors import NodeError
 from yimen.node.home import Node
 from yimen.node.replication import engine, in_db, signing_key
 from yimen.schema import region
+from yimen.schema.errors import YimenError
 from yimen.sync.errors import SyncError
 from yimen.sync.session import RoundStats, Session
 from yimen.sync.transports.http import LINK_ERRORS, HttpTransport
 
 log = logging.getLogger("yimen.sync")
 T = TypeVar("T")
+Report = Callable[[YimenError | None], Awaitable[None]]
 
 
 class LinkDown(NodeError):
@@ -73,8 +75,12 @@ async def sync_once(node: Node, wait: float = 0) -> RoundStats:
     return await with_first_ancestor(node, attempt)
 
 
-async def run_loop(node: Node, stop: asyncio.Event, poll_s: float = 0.5, long_poll_s: float = 20) -> None:
-    """Keep the node in sync with its ancestors until `stop` is set."""
+async def run_loop(node: Node, stop: asyncio.Event, poll_s: float = 0.5, long_poll_s: float = 20,
+                   report: Report | None = None) -> None:
+    """Keep the node in sync with its ancestors until `stop` is set. `report` hears how each
+    round ended: None after a good one, the error after a failed one (it is awaited: it
+    records on the database thread). Any other exception ends the loop: it is a bug, for
+    the caller's supervisor to log and restart."""
     delay = 1.0
     seen = -1
     while not stop.is_set():
@@ -90,9 +96,13 @@ async def run_loop(node: Node, stop: asyncio.Event, poll_s: float = 0.5, long_po
             if stats.pushed or stats.pulled:
                 log.info("synced with %s: pushed %d, pulled %d seals", stats.peer, stats.pushed, stats.pulled)
             delay = 1.0
+            if report:
+                await report(None)
             await _sleep(stop, poll_s)
         except (LinkDown, SyncError) as e:
             log.warning("sync failed: %s (retry in %.1fs)", e.en, delay)
+            if report:
+                await report(e)
             await _sleep(stop, delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, 60.0)
 

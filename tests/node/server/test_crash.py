@@ -61,7 +61,6 @@ def start_town(town_home: Path, log: Path) -> tuple[subprocess.Popen, str]:
 
 def sync_round(village: home.Node) -> bool:
     """One sync round in a fresh event loop; False if the link broke (the town died)."""
-    vars(village).pop("_db_lock", None)  # an asyncio.Lock must not outlive its event loop
     try:
         asyncio.run(sync_once(village))
         return True

@@ -1,0 +1,55 @@
+"""`yimen status` shows when sync with the parent last worked and its last error, as a
+sync loop recorded them: in Chinese in zh mode, in English in en mode, never mixed."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from click.testing import CliRunner
+
+from yimen.node.cli.main import main
+from yimen.node.services import status
+from yimen.node.services.uplink import LinkDown
+
+HAN = re.compile(r"[\u4e00-\u9fff（）]")
+
+
+def _status(node, lang: str = "zh", *args: str) -> str:
+    result = CliRunner().invoke(main, ["--lang", lang, "--home", str(node.home), "status", *args],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _sync_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith(("最近同步", "last sync"))]
+
+
+def test_status_before_any_sync(fresh_node):
+    assert _sync_lines(_status(fresh_node)) == ["最近同步成功      （从未）", "最近同步错误      （无）"]
+    en = _sync_lines(_status(fresh_node, "en"))
+    assert [line.split()[-1] for line in en] == ["(never)", "(none)"] and not HAN.search("".join(en))
+
+
+def test_status_shows_the_last_success_and_the_last_error_in_one_language(fresh_node, clock):
+    status.record_sync(fresh_node, None)
+    ok_at = fresh_node.now()
+    clock.advance(minutes=3)
+    status.record_sync(fresh_node, LinkDown("无法连接任何上级：http://127.0.0.1:9/: ClientConnectorError",
+                                            "no ancestor reachable: http://127.0.0.1:9/: ClientConnectorError"))
+    error_at = fresh_node.now()
+    zh = _sync_lines(_status(fresh_node))
+    assert zh == [f"最近同步成功      {ok_at}",
+                  f"最近同步错误      {error_at}  无法连接任何上级：http://127.0.0.1:9/: ClientConnectorError"]
+    en = _sync_lines(_status(fresh_node, "en"))
+    assert en[0].endswith(f"  {ok_at}") and en[0].startswith("last sync succeeded")
+    assert en[1].endswith(f"  {error_at}  no ancestor reachable: http://127.0.0.1:9/: ClientConnectorError")
+    assert not HAN.search("".join(en))
+
+
+def test_status_json_has_the_sync_outcome(fresh_node, clock):
+    status.record_sync(fresh_node, LinkDown("未设置上级地址", "no parent address"))
+    assert json.loads(_status(fresh_node, "en", "--json"))["sync"] == {
+        "last_ok": None, "last_error": "no parent address", "last_error_at": fresh_node.now()}
+    assert json.loads(_status(fresh_node, "zh", "--json"))["sync"]["last_error"] == "未设置上级地址"
