@@ -184,6 +184,8 @@ class Session:
         finally:
             if not upcoming.done():
                 await asyncio.wait([upcoming])
+            if not upcoming.cancelled():
+                upcoming.exception()  # retrieved: the error that ended the push is the one raised
 
     async def pull(self, stats: RoundStats, wait: float = 0) -> None:
         while True:

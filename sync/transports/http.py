@@ -36,6 +36,11 @@ class HttpTransport:
         async with self.session.post(self.url + path, data=body, headers=headers,
                                      timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
             raw = await resp.read()
+            if resp.status >= 400 and resp.content_type not in ("application/json", wire.CONTENT_TYPE):
+                # not a Yimen node answering (a proxy's error page, a wrong address): a link
+                # that does not work, so the next ancestor is tried
+                raise aiohttp.ClientResponseError(resp.request_info, resp.history, status=resp.status,
+                                                  message=f"{self.url} is not a Yimen node ({resp.content_type})")
             if resp.content_type == "application/json":
                 answer = await resp.json()
                 if resp.status == 422:  # some seals were quarantined; the rest went in

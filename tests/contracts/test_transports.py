@@ -27,6 +27,7 @@ from __future__ import annotations
 import sqlite3
 from contextlib import closing
 
+import aiohttp
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -352,3 +353,28 @@ async def test_a_parent_restored_from_an_older_copy_does_not_reuse_seal_numbers(
     await link.pull()
     assert village.store.conn.execute(
         "SELECT 1 FROM changes WHERE doc_id = ? AND peer = ? AND counter_start = ?", (doc_id, peer, start)).fetchone()
+
+
+async def test_an_address_that_is_not_a_yimen_node_counts_as_a_link_down(tmp_path):
+    """A proxy's error page (HTML 502) is not a node's answer: the HTTP transport raises a
+    link error, so the uplink tries the next ancestor instead of giving up."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from yimen.sync.transports.http import LINK_ERRORS, HttpTransport
+
+    async def proxy_error(request):
+        return web.Response(status=502, text="<html>Bad Gateway</html>", content_type="text/html")
+    app = web.Application()
+    app.router.add_post("/v1/hello", proxy_error)
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session:
+            link = HttpTransport(session, str(server.make_url("")), "440608100", "440608100201",
+                                 Ed25519PrivateKey.generate())
+            with pytest.raises(LINK_ERRORS):
+                await link.hello()
+    finally:
+        await server.close()
