@@ -291,10 +291,10 @@ class Engine:
         with self.store.transaction():
             return self.store.peers.acknowledged(peer, upto, self.clock())
 
-    def count_sent(self, peer: str, batch: Batch) -> None:
-        """Count the seals and bytes of a batch sent to `peer`."""
+    def count_sent(self, peer: str, seals: int, size: int) -> None:
+        """Count seals and bytes sent to `peer`."""
         with self.store.transaction():
-            self.store.peers.sent(peer, len(batch.seals), batch.size, self.clock())
+            self.store.peers.sent(peer, seals, size, self.clock())
 
     def positions(self, peer: str) -> tuple[int, int]:
         """(recv_upto, sent_upto) for `peer`."""

@@ -19,8 +19,8 @@ the push, and importing it is the responder's side (see `transports.bundle_excha
 Reconcile's repairs are batches outside the stream (`Batch.repair`).
 
 Invariants: a position is only recorded in the transaction that stored what it covers
-(the engine's); a batch is sent again until acknowledged (one-way transports never
-acknowledge: their acknowledgement comes back in the next bundle); nothing here knows HTTP.
+(the engine's); a batch is sent again until acknowledged (a bundle is never acknowledged
+on the way: its acknowledgement comes back in the next bundle); nothing here knows HTTP.
 """
 
 from __future__ import annotations
@@ -95,17 +95,26 @@ class Outbound:
         a pull's `since`, a bundle's `ack`): record it; returns where to send from."""
         return self.engine.set_sent(self.peer, held)
 
-    def prepare(self, since: int, ahead: int | None = SEALS_AHEAD) -> tuple[Batch, bool]:
-        """Seal `ahead` seals' worth (all, with None), then read the next batch from
-        `since`; and say whether changes are left unsealed."""
+    def seal(self, ahead: int | None = None) -> bool:
+        """Seal before sending: `ahead` seals' worth (all, with None); say whether changes
+        are left unsealed."""
         made = self.engine.seal_pending(max_seals=ahead)
-        return self.engine.next_batch(self.peer, since, self.batch_bytes), ahead is not None and made == ahead
+        return ahead is not None and made == ahead
+
+    def next(self, since: int) -> Batch:
+        """The next batch of what the peer may see after `since`."""
+        return self.engine.next_batch(self.peer, since, self.batch_bytes)
+
+    def prepare(self, since: int, ahead: int | None = SEALS_AHEAD) -> tuple[Batch, bool]:
+        """`seal(ahead)`, then `next(since)`, in one call (one trip to a database thread)."""
+        unsealed = self.seal(ahead)
+        return self.next(since), unsealed
 
     def sent(self, batch: Batch, ack: int | None = None) -> int:
-        """Count a batch sent and record the acknowledgement that came back, if any (a
-        one-way transport learns none); returns the position to go on from."""
+        """Count a batch sent and record the acknowledgement that came back (None: a pull's
+        answer, acknowledged by the next pull's `since`); returns the position to go on from."""
         with self.engine.store.transaction():
-            self.engine.count_sent(self.peer, batch)
+            self.engine.count_sent(self.peer, len(batch.seals), batch.size)
             return batch.next if ack is None else self.acknowledged(ack)
 
 

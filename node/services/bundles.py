@@ -76,12 +76,13 @@ def export_bundle(node: Node, to_node: str, path: Path | str, progress: Progress
     _known_key(node, to_node)
     eng = engine(node)
     outbound, ack = Outbound(eng, to_node, BATCH_BYTES), Inbound(eng, to_node).position()
-    eng.seal_pending()
+    outbound.seal()
     since = eng.positions(to_node)[1]
     header = {"protocol": framing.PROTOCOL, "from": node.node_id, "to": to_node,
               "created_at": node.now(), "ack": ack}
-    state = {"complete": True, "upto": since, "total": max(0, eng.feed_head() - since)}
+    state = {"complete": True, "upto": since, "total": max(0, eng.feed_head() - since), "size": 0}
     counts = framing.write_bundle(path, header, _batches(outbound, since, state, progress), signing_key(node))
+    eng.count_sent(to_node, counts["seals"], state["size"])  # once the file is whole on the stick
     return {"file": str(path), "to": to_node, "seals": counts["seals"], "batches": counts["batches"],
             "bytes": counts["bytes"], "since": since, "upto": state["upto"], "ack": ack,
             "complete": state["complete"]}
@@ -92,7 +93,7 @@ def _batches(outbound: Outbound, since: int, state: dict[str, Any], progress: Pr
     budget = framing.MAX_BUNDLE_BYTES - _FRAMING_ROOM
     start = since
     while True:
-        batch, _ = outbound.prepare(since, None)  # sealed already: reads the next batch
+        batch = outbound.next(since)
         budget -= batch.size + 16 * len(batch.seals)
         if budget < 0:
             state["complete"] = False
@@ -100,7 +101,8 @@ def _batches(outbound: Outbound, since: int, state: dict[str, Any], progress: Pr
         if batch.seals or batch.next > batch.start:
             yield batch
         progress("export", batch.next - start, state["total"])
-        state["upto"] = since = outbound.sent(batch)
+        state["size"] += batch.size
+        state["upto"] = since = batch.next  # one-way: acknowledged when a bundle comes back
         if not batch.more:
             return
 
