@@ -100,7 +100,7 @@ def accept(node: Node, clerk_id: str, app: Application) -> dict[str, Any]:
     events = [_event(node, clerk, "accept", item.department)]
     if item.immediate:
         events.append(_event(node, clerk, "complete", item.department))
-    return _create(node, item, applicant_id, app, materials, events)
+    return record(node, item, applicant_id, app, materials, events)
 
 
 def not_accept(node: Node, clerk_id: str, item_code: str, applicant_id: str, applicant_name: str,
@@ -111,12 +111,16 @@ def not_accept(node: Node, clerk_id: str, item_code: str, applicant_id: str, app
     clerks.require_role(clerk, item.department)
     app = Application(item_code, applicant_id, applicant_name, {}, {})
     applicant_id = validate_id_number(applicant_id, today=node.clock().date())
-    return _create(node, item, applicant_id, app, {},
-                   [_event(node, clerk, "not_accepted", item.department, reason=reason.strip())])
+    return record(node, item, applicant_id, app, {},
+                  [_event(node, clerk, "not_accepted", item.department, reason=reason.strip())])
 
 
-def _create(node: Node, item: CatalogItem, applicant_id: str, app: Application,
-            materials: dict[str, Any], events: list[lifecycle.Event]) -> dict[str, Any]:
+def record(node: Node, item: CatalogItem, applicant_id: str, app: Application,
+           materials: dict[str, Any], events: list[lifecycle.Event]) -> dict[str, Any]:
+    """Store a new case made of `events` (each checked against the state before it) under
+    the next receipt number, with its projection rows, in one transaction. `accept` and
+    `not_accept` build the events from a clerk's action; a simulation (the benchmarks)
+    may build a case's whole history at once."""
     state = lifecycle.CaseState()
     for ev in events:
         lifecycle.check(state, ev, item)
@@ -257,5 +261,5 @@ def show(node: Node, case_id: str) -> dict[str, Any]:
     }
 
 
-__all__ = ["Application", "accept", "not_accept", "act", "list_cases", "show", "get_row",
+__all__ = ["Application", "accept", "not_accept", "record", "act", "list_cases", "show", "get_row",
            "CASE_COLUMNS", "file_sha256"]

@@ -30,7 +30,6 @@ from typing import Any
 
 from yimen.node import home
 from yimen.node.cli.progress import counted as progress
-from yimen.node.projections import deferred_materials, refresh
 from yimen.node.services import cases, catalog, clerks
 from yimen.schema import case as lifecycle
 from yimen.schema.catalog import DEPARTMENTS, parse_catalog_json
@@ -247,31 +246,9 @@ def make_case_fast(node: home.Node, clock: home.SettableClock, gen: Gen, item, a
 
 def save_case(node: home.Node, item, applicant_id: str, app: cases.Application,
               materials: dict[str, Any], events: list[lifecycle.Event]) -> str:
-    """Check each event against the state before it, then store the case as `accept` does
-    (receipt number `<region>-<year>-<sequence>` from the node's `case:<year>` counter,
-    shared with `accept`) and write its projection rows."""
-    state, deferred = lifecycle.CaseState(), deferred_materials({"materials": materials})
-    for ev in events:
-        lifecycle.check(state, ev, item)
-        state = lifecycle.apply(state, ev, item, deferred)
-    store = node.store
-    with store.transaction():
-        year = node.clock().year
-        case_id = f"{node.region_code}-{year}-{store.next_sequence(f'case:{year}'):06d}"
-        if store.exists(case_id):  # `accept` numbers its cases some other way now
-            raise RuntimeError(f"receipt number {case_id} is taken: the fast case maker is out of date")
-        doc = store.new_doc(case_id, "case", node.region_code)
-        doc.update("case", {
-            "case_id": case_id, "item_code": item.code, "item_version": item.version,
-            "applicant_id": applicant_id, "applicant_name": app.applicant_name.strip(),
-            "applicant_phone": app.phone, "node": node.node_id,
-        })
-        doc.update("materials", materials)
-        for ev in events:
-            doc.append("history", ev.to_dict())
-        store.save(doc, node.node_id)
-        refresh(store, doc, node.calendar, lambda c, v: item, new=True)
-    return case_id
+    """Store the case as `accept` does (`cases.record`: each event checked, the next
+    receipt number, projection rows)."""
+    return cases.record(node, item, applicant_id, app, materials, events)["case_id"]
 
 
 def shape(value: dict[str, Any]) -> tuple:
