@@ -111,6 +111,15 @@ def test_unpack_refuses_bodies_that_are_not_zlib_bytes(body):
     assert e.value.code == "bad_request"
 
 
+@pytest.mark.parametrize("depth", [2_000, 100_000])
+def test_a_deeply_nested_body_is_bad_request(depth):
+    """Nesting costs the sender a byte a level: the unpacker's own stack bound refuses it."""
+    raw = b"\x81\xa1a" + b"\x91" * depth + b"\xc0"  # {"a": [[[...[nil]...]]]}
+    with pytest.raises(WireError) as e:
+        wire.unpack(zlib.compress(raw))
+    assert e.value.code == "bad_request"
+
+
 def test_a_small_body_expanding_past_the_limit_is_body_too_large():
     bomb = zlib.compress(b"\0" * (MAX_EXPANDED + 1024), 9)
     assert len(bomb) < 64 * 1024
