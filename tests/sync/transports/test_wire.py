@@ -258,16 +258,16 @@ def test_a_stale_request_is_refused_before_its_signature_is_checked():
     {"X-Yimen-Signature": "zz" * 64},
     {"X-Yimen-Signature": "abc"},
     {"X-Yimen-Signature": ""},
-    {"X-Yimen-Signature": "00" * 64},
     {"X-Yimen-Nonce": "zz" * wire.NONCE_BYTES},
     {"X-Yimen-Nonce": "00" * (wire.NONCE_BYTES - 1)},
     {"X-Yimen-Nonce": "00" * (wire.NONCE_BYTES + 1)},
     {"X-Yimen-Nonce": ""},
-], ids=["signed-then-nothing-changed-but-zero-sig", "no-signature", "no-time", "no-nonce", "word-time",
+], ids=["zero-signature", "no-signature", "no-time", "no-nonce", "word-time",
         "empty-time", "float-time", "plus-time", "underscore-time", "space-time", "arabic-digit-time",
-        "13-digit-time", "non-hex", "odd-hex", "empty-signature", "zero-signature", "non-hex-nonce",
+        "13-digit-time", "non-hex", "odd-hex", "empty-signature", "non-hex-nonce",
         "short-nonce", "long-nonce", "empty-nonce"])
 def test_malformed_signature_headers_are_refused(change):
+    """A request with a zero signature, and each header in turn missing or malformed."""
     h = signed()
     h["X-Yimen-Signature"] = "00" * 64
     for k, v in change.items():
