@@ -18,12 +18,11 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 
-from yimen.node.services import cases, catalog
+from yimen.node.services import cases, catalog, status
 from yimen.node import home, projections
 from yimen.schema.case import IllegalTransition
 from yimen.schema.errors import YimenError
@@ -62,9 +61,11 @@ def serve(name: str) -> tuple[subprocess.Popen, str]:
     return proc, line.split()[-1]
 
 
-def node_status(url: str) -> dict:
-    with urllib.request.urlopen(url + "/v1/status", timeout=5) as r:
-        return json.load(r)
+def node_status(name: str) -> dict:
+    """What `yimen status` shows, read from the node's file (over HTTP a node tells only
+    that it is up)."""
+    with home.open_node(DATA / name) as node:
+        return status.status(node)
 
 
 def wait_until(what: str, check, timeout: float = 90) -> None:
@@ -141,7 +142,7 @@ def count(name: str, sql: str) -> int:
         return node.store.conn.execute(sql).fetchone()[0]
 
 
-def checks(urls: dict[str, str]) -> list[str]:
+def checks() -> list[str]:
     problems = []
     a_cases = count("village-a", "SELECT count(*) FROM cases")
     for name in ("town", "district", "city"):
@@ -153,7 +154,7 @@ def checks(urls: dict[str, str]) -> list[str]:
         if count(name, "SELECT count(*) FROM catalog_items") < 60:
             problems.append(f"{name} lacks the catalog")
     for name, *_ in CHAIN:
-        if node_status(urls[name])["quarantined"]:
+        if node_status(name)["quarantined"]:
             problems.append(f"{name} quarantined seals")
         with home.open_node(DATA / name) as node:
             live = projections.dump(node.store)
@@ -189,24 +190,24 @@ def main() -> int:
             run(v, "clerk", "add", "--id", "c02", "--name", "王芳", *[f"--role={r}" for r in
                 ("教育", "残联", "退役军人", "农业农村", "住建", "村委会")], show=False)
         wait_until("the catalog to reach the villages",
-                   lambda: all(node_status(urls[v])["catalog_items"] >= 60 for v in ("village-a", "village-b")))
+                   lambda: all(node_status(v)["catalog_items"] >= 60 for v in ("village-a", "village-b")))
         print("\n== village A: simulating three weeks at the window (offline edits; the chain syncs them) ...")
         clock = Clock(home.china_now())
         with home.open_node(DATA / "village-a", clock=clock) as node:
             three_weeks(node, clock, random.Random(2026))
             total = node.store.count("case")
-        wait_until("village A's cases to reach the city", lambda: node_status(urls["city"])["cases"] == total)
+        wait_until("village A's cases to reach the city", lambda: node_status("city")["cases"] == total)
         decide_at_town()
         wait_until("the town's decisions to reach village A", lambda: count(
             "village-a", "SELECT count(*) FROM case_events WHERE node = '440608100000'") > 0)
-        show(urls)
-        problems = checks(urls)
+        show()
+        problems = checks()
         if problems:
             print("\nCHECK FAILED: " + "; ".join(problems), file=sys.stderr)
             return 1
         live = sys.stdin.isatty()  # otherwise the servers stop below; the data stays
         servers = f" (servers: {', '.join(f'{n} {u}' for n, u in urls.items())})" if live else ""
-        curl = f"\n  curl {urls['town']}/v1/status" if live else ""
+        curl = f"\n  curl {urls['town']}/v1/status     # whether it is up: all it tells a stranger" if live else ""
         print(f"""
 == checks passed: cases reached the city, the town's decisions came back to village A (never
    to village B), the catalog reached both villages, reconcile finds nothing to repair,
@@ -251,7 +252,7 @@ def decide_at_town() -> None:
     print(f"\n== town clerk 赵春燕 approved the town step of {decided} case(s)", flush=True)
 
 
-def show(urls: dict[str, str]) -> None:
+def show() -> None:
     run("city", "case", "list", "--limit", "6")
     reds = json.loads(run("village-a", "case", "list", "--card", "red", "--json", show=False))
     decided = json.loads(run("village-a", "case", "list", "--status", "approved", "--json", show=False))

@@ -21,19 +21,21 @@ LOG_FILE = "yimen.log"
 
 class YimenGroup(click.Group):
     """The CLI's boundary: a Yimen error (and a database error, wrapped once) becomes its
-    one-line message and exit code 1; anything unexpected becomes one sentence that says
-    where the details were logged, never a traceback."""
+    one-line message and exit code 1; anything unexpected (a bare `BaseException` too,
+    which the loro library raises) becomes one sentence that says where the details were
+    logged, never a traceback. Ctrl-C and an exit a command asks for pass through."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
+        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt, SystemExit,
+                GeneratorExit):
             raise
         except YimenError as e:
             raise click.ClickException(e.text(_lang(ctx))) from e
         except sqlite3.Error as e:
             raise click.ClickException(wrap(e).text(_lang(ctx))) from e
-        except Exception as e:  # noqa: BLE001 (the boundary: one sentence, details in the log)
+        except BaseException as e:  # noqa: BLE001 (the boundary: one sentence, details in the log)
             where = _log_unexpected(ctx, e)
             raise click.ClickException(
                 f"出现意外错误（{type(e).__name__}），详情已记入 {where}" if _lang(ctx) == "zh"
@@ -44,7 +46,7 @@ def _lang(ctx: click.Context) -> str:
     return (ctx.find_root().obj or {}).get("lang", "zh")
 
 
-def _log_unexpected(ctx: click.Context, e: Exception) -> str:
+def _log_unexpected(ctx: click.Context, e: BaseException) -> str:
     folder = Path((ctx.find_root().obj or {}).get("home", "."))
     path = folder / LOG_FILE if folder.is_dir() else Path(LOG_FILE).resolve()
     handler = logging.FileHandler(path, encoding="utf-8")

@@ -4,12 +4,18 @@ error middleware, and the background parts that live with the app: the materiali
 polls, see `feedwatch`).
 
 Errors become `{"error": code, "message": ...}` with a 4xx status in one middleware; a
-database error is a 503 the sender retries; anything unexpected is logged with its
-details and answered as a JSON 500 with an id the log holds, never a traceback.
+database error is a 503 the sender retries; anything unexpected (a bare `BaseException`
+too, which the loro library raises) is logged with its details and answered as a JSON
+500 with an id the log holds, never a traceback or a dropped connection. Cancellation
+and interrupts pass through.
+
+Per app (so per process) live the replay guard of signed requests and the throttle of
+failed enrollments.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import sqlite3
@@ -21,12 +27,15 @@ from yimen.node.home import Node
 from yimen.node.replication import engine
 from yimen.node.server.feedwatch import FEED_WATCH, FeedWatch, watching
 from yimen.node.server.materializer import MATERIALIZER, Materializer, materializing
-from yimen.node.server.routes import NODE, RESPONDER, json_error, setup_routes
+from yimen.node.server.routes import (ENROLL_ATTEMPTS, ENROLL_THROTTLE, NODE, REPLAY, RESPONDER, json_error,
+                                      setup_routes)
+from yimen.node.server.throttle import FailureThrottle
 from yimen.schema.errors import YimenError
 from yimen.sync.engine import OutOfOrder
 from yimen.sync.session import Responder
 from yimen.sync.store import wrap
 from yimen.sync.transports import wire
+from yimen.sync.transports.replay import ReplayGuard
 from yimen.sync.transports.wire import WireError
 
 log = logging.getLogger("yimen.http")
@@ -51,7 +60,9 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return json_error(413, "body_too_large", f"the body exceeds {wire.MAX_BODY} bytes")
     except web.HTTPException as e:
         return json_error(e.status, "not_found" if e.status == 404 else "bad_request", e.reason or "")
-    except Exception:  # noqa: BLE001 (the boundary: logged in full, answered in one sentence)
+    except (asyncio.CancelledError, KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise  # they end the request or the process, they are no error of it
+    except BaseException:  # noqa: BLE001 (the boundary, loro's bare BaseException too: logged, one sentence)
         ref = secrets.token_hex(4)
         log.exception("%s %s failed (error id %s)", request.method, request.path, ref)
         return json_error(500, "internal_error", f"unexpected error; the node's log holds error id {ref}",
@@ -64,6 +75,8 @@ def create_app(node: Node, materialize: bool = True) -> web.Application:
     app = web.Application(middlewares=[errors], client_max_size=wire.MAX_BODY)
     app[NODE] = node
     app[RESPONDER] = Responder(engine(node))
+    app[REPLAY] = ReplayGuard()  # a new process remembers nothing: see its docstring
+    app[ENROLL_THROTTLE] = FailureThrottle(limit=ENROLL_ATTEMPTS, window_s=900)
     app[MATERIALIZER] = Materializer(node)
     app[FEED_WATCH] = FeedWatch(node)
     app.cleanup_ctx.append(watching)

@@ -1,12 +1,17 @@
 """The node's HTTP routes: the sync routes for enrolled descendants (the answering side of
 a session, `yimen.sync.session.Responder`), reconcile, enrollment with an invitation code,
-and a JSON status route. Handlers are a few lines that call services; every database call
-runs on the node's database thread (`in_db`)."""
+and a liveness route. Handlers are a few lines that call services; every database call
+runs on the node's database thread (`in_db`).
+
+What a stranger (no enrolled key) learns is kept to what it needs: that the node is up
+(`/v1/status`), and on `/v1/enroll` whether its request is well formed and whether it was
+admitted, one refusal for every other reason."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 from typing import Any, Callable
 
@@ -16,19 +21,24 @@ from yimen.node.home import Node
 from yimen.node.replication import catch_up_all, engine, in_db
 from yimen.node.server.feedwatch import FEED_WATCH
 from yimen.node.server.materializer import MATERIALIZER
+from yimen.node.server.throttle import FailureThrottle
 from yimen.node.services import enrollment
-from yimen.node.services import status as node_status
 from yimen.schema import region
 from yimen.schema.errors import YimenError
 from yimen.sync import digests
 from yimen.sync.engine import Batch
 from yimen.sync.session import Responder
 from yimen.sync.transports import wire
+from yimen.sync.transports.replay import ReplayGuard
 from yimen.sync.transports.wire import WireError
 
+log = logging.getLogger("yimen.http")
 NODE = web.AppKey("node", Node)
 RESPONDER = web.AppKey("responder", Responder)
+REPLAY = web.AppKey("replay", ReplayGuard)
+ENROLL_THROTTLE = web.AppKey("enroll_throttle", FailureThrottle)
 MAX_WAIT_S = 25.0
+ENROLL_ATTEMPTS = 10  # failed enrollments per address in 15 minutes
 
 
 async def _db(app: web.Application, fn: Callable[..., Any], *args: Any) -> Any:
@@ -45,18 +55,21 @@ def json_error(status: int, code: str, message: str, **extra: Any) -> web.Respon
 
 
 async def _signed(request: web.Request) -> tuple[str, dict[str, Any]]:
-    """The verified sender and its message. Only enrolled descendants may call sync routes."""
+    """The verified sender and its message. Only enrolled descendants may call sync routes,
+    and only with a request signed for this node that it has not taken before. The body is
+    read once the sender is known to be enrolled."""
     node = request.app[NODE]
-    body = await request.read()
-    sender = request.headers.get("X-Yimen-Node", "")
+    sender = request.headers.get(wire.SENDER, "")
     try:
         sender = region.normalize(sender)
     except YimenError:
-        raise WireError("unknown_node", "未知节点", f"unknown node {sender!r}")
+        raise WireError("unknown_node", "未知节点", f"unknown node {sender[:40]!r}")
     key = await _db(request.app, engine(node).public_key, sender)
     if key is None or sender == node.node_id or not region.is_within(sender, node.node_id):
         raise WireError("unknown_node", f"节点 {sender} 未在本节点注册", f"node {sender} is not enrolled here")
-    wire.verify_request(key, request.headers, request.method, request.path, body)
+    body = await request.read()
+    stamp = wire.verify_request(key, request.headers, request.method, request.path, body, node.node_id)
+    request.app[REPLAY].admit(sender, stamp.nonce, stamp.time)
     message = wire.unpack(body)
     wire.check_protocol(message)
     return sender, message
@@ -142,19 +155,38 @@ async def seals_for_docs(request: web.Request) -> web.Response:
     return _packed({"seals": seals})
 
 
+async def _read_bounded(request: web.Request, limit: int) -> bytes:
+    """The body, refused past `limit` bytes without reading the rest."""
+    if (request.content_length or 0) <= limit:
+        try:
+            await request.content.readexactly(limit + 1)
+        except asyncio.IncompleteReadError as e:  # the body ended within the limit
+            return e.partial
+    raise WireError("body_too_large", "请求体过大", f"the body exceeds {limit} bytes")
+
+
 async def enroll(request: web.Request) -> web.Response:
+    """Online enrollment with an invitation code. A refusal is one answer whatever its
+    reason (a used code, an unknown region, one already enrolled would each tell a stranger
+    something); the node's log has the reason. Failures are throttled per address."""
+    throttle, address = request.app[ENROLL_THROTTLE], request.remote or ""
+    throttle.check(address)
     try:
-        message = json.loads(await request.read())
-        req, code = message["request"], str(message["code"])
-    except (ValueError, KeyError, TypeError) as e:
-        raise WireError("bad_request", "注册请求格式错误", f"malformed enrollment: {e}") from e
-    answer = await _db(request.app, enrollment.admit, request.app[NODE], req, code)
+        req, code = enrollment.read_online(await _read_bounded(request, enrollment.MAX_BODY))
+        answer = await _db(request.app, enrollment.admit, request.app[NODE], req, code)
+    except (WireError, enrollment.EnrollmentRefused) as e:
+        throttle.failed(address)
+        if isinstance(e, (WireError, enrollment.MalformedEnrollment)):
+            raise
+        log.warning("enrollment from %s refused: %s", address, e.en)
+        raise WireError("enrollment_refused", enrollment.REFUSED_ZH, enrollment.REFUSED_EN) from e
     return web.json_response(answer, dumps=lambda o: json.dumps(o, ensure_ascii=False))
 
 
 async def status(request: web.Request) -> web.Response:
-    info = await _db(request.app, node_status.status, request.app[NODE])
-    return web.json_response(info, dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str))
+    """That the node is up and the protocol it speaks, nothing more: its name, counts and
+    peers would tell a stranger the region codes to try (`yimen status` shows them)."""
+    return web.json_response({"ok": True, "protocol": wire.PROTOCOL})
 
 
 def setup_routes(app: web.Application) -> None:

@@ -8,8 +8,8 @@ and a thread still reading SQLite while the process closed the connection crashe
 a segmentation fault.
 
 The sync loop's outcome is recorded in the node's `meta` (see `status.record_sync`), so
-`yimen status` in another process, and `/v1/status`, show when sync last worked and its
-last error; an unexpected failure is recorded too, before the supervisor restarts it.
+`yimen status` in another process shows when sync last worked and its last error; an
+unexpected failure is recorded too, before the supervisor restarts it.
 """
 
 from __future__ import annotations

@@ -7,12 +7,19 @@ child's scope, authored by the parent, which flows up to every ancestor (so they
 the child's seals) and down to the child. The answer gives the child the keys of the parent
 and of every ancestor the parent knows. A node with no parent that admits its first child
 writes its own record: it is the root of the chain.
+
+A request is checked for its form first (`MalformedEnrollment`: types, lengths, and for
+an online body its size and nesting before it is parsed), then against the node's state
+(`EnrollmentRefused`: the code, the region, a node already enrolled there). Online, a
+refusal of the second kind is answered alike whatever its reason (`REFUSED_EN`), since
+each reason tells a stranger something; the admin sees the reason in the node's log.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 from datetime import timedelta
 from typing import Any
@@ -21,15 +28,29 @@ from yimen.node.errors import NodeError
 from yimen.node.home import Node
 from yimen.node.replication import engine
 from yimen.schema import region
+from yimen.schema.errors import YimenError
 from yimen.sync.engine import public_bytes
 
 PROTOCOL = 1
+MAX_BODY = 16 << 10  # a request is a few hundred bytes
+MAX_DEPTH = 3  # {"request": {...}} is 2 deep
+MAX_CODE, MAX_NAME, MAX_ADDRESS = 64, 100, 300
+_KEY_HEX = re.compile(r"[0-9a-fA-F]{64}")
+REFUSED_ZH = "注册被拒绝：请与上级管理员核对邀请码和本节点的区划代码（原因已记入上级的日志）"
+REFUSED_EN = ("enrollment refused: check the invitation code and this node's region code with the "
+              "parent's admin (the parent's log holds the reason)")
 
 
 class EnrollmentRefused(NodeError):
     """The parent does not admit this child (bad code, wrong region, already enrolled)."""
 
     code = "enrollment_refused"
+
+
+class MalformedEnrollment(EnrollmentRefused):
+    """An enrollment request that is not well formed (which says nothing of the parent)."""
+
+    code = "bad_request"
 
 
 def _hash(code: str) -> str:
@@ -55,6 +76,66 @@ def _check_child(node: Node, child_region: str) -> str:
     return child
 
 
+def json_depth(text: str) -> int:
+    """How deeply `text`'s arrays and objects nest, counted without parsing it (the parser
+    recurses: deep nesting is a RecursionError). Brackets inside strings do not count."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def read_online(raw: bytes) -> tuple[dict[str, Any], str]:
+    """The request and the invitation code of an online enrollment body (at most
+    `MAX_BODY` bytes, which the server bounds while reading)."""
+    try:
+        text = raw.decode("utf-8")
+        if json_depth(text) > MAX_DEPTH:
+            raise ValueError(f"nested deeper than {MAX_DEPTH}")
+        message = json.loads(text)
+    except ValueError as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise MalformedEnrollment("注册请求不是有效的 JSON", f"the enrollment is not valid JSON: {e}") from e
+    code = message.get("code") if isinstance(message, dict) else None
+    if not isinstance(code, str) or not 0 < len(code) <= MAX_CODE or not isinstance(message.get("request"), dict):
+        raise MalformedEnrollment("注册请求须含申请（request）和邀请码（code）",
+                                  f"an enrollment holds a request and an invitation code of at most {MAX_CODE} "
+                                  "characters")
+    _check_form(message["request"])
+    return message["request"], code
+
+
+def _check_form(req: Any) -> None:
+    if not isinstance(req, dict) or req.get("type") != "enroll_request" or type(req.get("protocol")) is not int \
+            or req["protocol"] != PROTOCOL:
+        raise MalformedEnrollment("注册申请格式错误或协议版本不符", "malformed enrollment request or wrong protocol")
+    if not isinstance(req.get("region"), str):  # (normalize's cache would fail on a list)
+        raise MalformedEnrollment("注册申请的区划代码须为文字", "the request's region must be text")
+    try:
+        region.normalize(req["region"])
+    except YimenError as e:
+        raise MalformedEnrollment(f"注册申请的区划代码无效：{e.zh}", f"the request's region: {e.en}") from e
+    for name, limit in (("name", MAX_NAME), ("address", MAX_ADDRESS)):
+        if not isinstance(req.get(name, ""), str) or len(req.get(name, "")) > limit:
+            raise MalformedEnrollment(f"注册申请的 {name} 须为不超过 {limit} 字的文字",
+                                      f"the request's {name} must be text of at most {limit} characters")
+    if not isinstance(req.get("public_key"), str) or not _KEY_HEX.fullmatch(req["public_key"]):
+        raise MalformedEnrollment("注册申请中的公钥无效", "the request's public key is not an Ed25519 key")
+
+
 def request(node: Node, address: str = "") -> dict[str, Any]:
     """This node's enrollment request (sent online or carried as a file)."""
     return {"type": "enroll_request", "protocol": PROTOCOL, "region": node.node_id,
@@ -71,7 +152,7 @@ def admit(node: Node, req: dict[str, Any], code: str | None = None) -> dict[str,
         if node.store.get(f"node:{node.node_id}") is None and not node.config.parent_url \
                 and not _knows_parent(node):
             _write_record(node, node.node_id, node.config.name, node.public_key_hex(), "", "")
-        _write_record(node, child, str(req.get("name", "")), key_hex, str(req.get("address", "")), node.node_id)
+        _write_record(node, child, req.get("name", ""), key_hex, req.get("address", ""), node.node_id)
         node.store.keys.trust(child, bytes.fromhex(key_hex))
         engine(node).seal_pending()
     return {"type": "enroll_answer", "protocol": PROTOCOL, "parent": node.node_id,
@@ -79,15 +160,9 @@ def admit(node: Node, req: dict[str, Any], code: str | None = None) -> dict[str,
 
 
 def _validate(node: Node, req: dict[str, Any]) -> tuple[str, str]:
-    if not isinstance(req, dict) or req.get("type") != "enroll_request" or req.get("protocol") != PROTOCOL:
-        raise EnrollmentRefused("注册申请格式错误或协议版本不符", "malformed enrollment request or wrong protocol")
-    child = _check_child(node, str(req.get("region", "")))
-    key_hex = str(req.get("public_key", ""))
-    try:
-        if len(bytes.fromhex(key_hex)) != 32:
-            raise ValueError
-    except ValueError:
-        raise EnrollmentRefused("注册申请中的公钥无效", "the request's public key is not an Ed25519 key")
+    _check_form(req)
+    child = _check_child(node, req["region"])
+    key_hex = req["public_key"].lower()
     known = node.store.keys.public_key(child)
     if known and known.hex() != key_hex:
         raise EnrollmentRefused(f"区划 {child} 已有节点", f"region {child} already has a node")
@@ -154,4 +229,5 @@ def dumps(message: dict[str, Any]) -> str:
     return json.dumps(message, ensure_ascii=False, indent=2)
 
 
-__all__ = ["invite", "request", "admit", "apply_answer", "known_ancestry", "public_bytes"]
+__all__ = ["invite", "request", "read_online", "admit", "apply_answer", "known_ancestry", "json_depth",
+           "public_bytes", "EnrollmentRefused", "MalformedEnrollment"]

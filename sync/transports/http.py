@@ -1,6 +1,6 @@
 """The HTTP transport's client side: the far end of a session is a node's server, reached
-with signed requests (see `wire`) on its `/v1/hello`, `/v1/push` and `/v1/pull` routes;
-`call` reaches its other signed routes (reconcile)."""
+with requests signed for that node (see `wire`) on its `/v1/hello`, `/v1/push` and
+`/v1/pull` routes; `call` reaches its other signed routes (reconcile)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ class HttpTransport:
 
     async def call(self, path: str, message: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
         body = wire.pack({"protocol": wire.PROTOCOL, **message})
-        headers = wire.sign_request(self.key, self.node_id, "POST", path, body)
+        headers = wire.sign_request(self.key, self.node_id, self.peer, "POST", path, body)
         async with self.session.post(self.url + path, data=body, headers=headers,
                                      timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
             raw = await resp.read()

@@ -1,6 +1,7 @@
 """The command line's boundary: a database held by another process, a node file from a
-newer Yimen and a bug all end in one sentence and exit code 1, never a traceback; the bug's
-details go to the node's log file."""
+newer Yimen and a bug (a bare BaseException too, as the loro library raises) all end in
+one sentence and exit code 1, never a traceback; the bug's details go to the node's log
+file. An exit a command asks for keeps its code."""
 
 from __future__ import annotations
 
@@ -67,3 +68,25 @@ def test_a_bug_is_one_sentence_and_a_log_entry(node_home, monkeypatch):
     assert "ZeroDivisionError" in line and str(node_home / "yimen.log") in line
     logged = (node_home / "yimen.log").read_text("utf-8")
     assert "Traceback" in logged and "a bug" in logged
+
+
+class LoroPanic(BaseException):
+    """What the loro library raises on a garbage blob: a BaseException that is no Exception."""
+
+
+def test_a_bare_base_exception_is_one_sentence_and_a_log_entry(node_home, monkeypatch):
+    def broken(*a, **kw):
+        raise LoroPanic("called `Result::unwrap()` on an `Err` value")
+    monkeypatch.setattr(clerks, "all_clerks", broken)
+    line = one_sentence(run("clerk", "list"))
+    assert "LoroPanic" in line and str(node_home / "yimen.log") in line
+    logged = (node_home / "yimen.log").read_text("utf-8")
+    assert "Traceback" in logged and "Result::unwrap()" in logged
+
+
+def test_an_exit_asked_for_inside_a_command_keeps_its_code(node_home, monkeypatch):
+    def leave(*a, **kw):
+        raise SystemExit(3)
+    monkeypatch.setattr(clerks, "all_clerks", leave)
+    result = run("clerk", "list")
+    assert result.exit_code == 3 and "Traceback" not in result.output and not result.output.strip()

@@ -1,7 +1,8 @@
-"""The server's boundaries and waits: an unexpected error is a JSON 500 with an id the log
-holds (never a dropped connection or a traceback), a busy database a 503 the sender
-retries, and a long-polling pull is woken by a new seal, made in this process or by a
-commit of another process, instead of polling."""
+"""The server's boundaries and waits: an unexpected error (a bare BaseException too, as
+the loro library raises) is a JSON 500 with an id the log holds (never a dropped
+connection or a traceback) while cancellation and interrupts pass through; a busy
+database is a 503 the sender retries; and a long-polling pull is woken by a new seal,
+made in this process or by a commit of another process, instead of polling."""
 
 from __future__ import annotations
 
@@ -13,13 +14,13 @@ from dataclasses import replace
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
+from aiohttp.test_utils import TestServer, make_mocked_request
 
 from support import MINI_CATALOG
 from yimen.node import home
 from yimen.node.replication import engine, in_db, signing_key
 from yimen.node.server import feedwatch
-from yimen.node.server.app import create_app
+from yimen.node.server.app import create_app, errors
 from yimen.node.services import catalog, enrollment
 from yimen.node.services.uplink import sync_once
 from yimen.schema.catalog import parse_catalog_json
@@ -50,7 +51,7 @@ async def pair(tmp_path):
 
 async def _answer(link: HttpTransport, path: str) -> tuple[int, dict]:
     body = wire.pack({"protocol": wire.PROTOCOL})
-    headers = wire.sign_request(link.key, link.node_id, "POST", path, body)
+    headers = wire.sign_request(link.key, link.node_id, link.peer, "POST", path, body)
     async with link.session.post(link.url + path, data=body, headers=headers) as r:
         return r.status, json.loads(await r.read())
 
@@ -120,3 +121,32 @@ async def test_a_parked_pull_wakes_when_another_process_commits(pair, monkeypatc
         catalog.import_items(clerk_side, parse_catalog_json(CHANGED, "2026-11-16"))
     batch = await asyncio.wait_for(pull, 10)
     assert batch.seals
+
+
+class LoroPanic(BaseException):
+    """What the loro library raises on a garbage blob: a BaseException that is no Exception."""
+
+
+async def test_a_bare_base_exception_is_a_json_500_with_an_id_in_the_log(pair, monkeypatch, caplog):
+    town, village, server, link = pair
+
+    def broken(self, peer):
+        raise LoroPanic("called `Result::unwrap()` on an `Err` value")
+    monkeypatch.setattr(Responder, "hello", broken)
+    with caplog.at_level(logging.ERROR, logger="yimen.http"):
+        status, body = await _answer(link, "/v1/hello")
+    assert status == 500 and body["error"] == "internal_error" and body["error_id"] in body["message"]
+    logged = [r for r in caplog.records if body["error_id"] in r.getMessage()]
+    assert logged and logged[0].exc_info[0] is LoroPanic
+    monkeypatch.undo()
+    assert (await sync_once(village)).peer == town.node_id  # served as before
+
+
+@pytest.mark.parametrize("stop", [asyncio.CancelledError, KeyboardInterrupt, SystemExit])
+async def test_cancellation_and_interrupts_pass_through_the_error_middleware(stop):
+    """They end the request (or the process): answering them would keep a cancelled task
+    alive or swallow a Ctrl-C."""
+    async def handler(request):
+        raise stop()
+    with pytest.raises(stop):
+        await errors(make_mocked_request("POST", "/v1/hello"), handler)

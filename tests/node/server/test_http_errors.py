@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import os
 import time
 import zlib
@@ -28,8 +29,10 @@ from support import MINI_CATALOG, dump, id_number
 from yimen.node.services import cases, catalog, clerks, enrollment
 from yimen.node import home
 from yimen.node.server.app import create_app
+from yimen.node.server.routes import ENROLL_ATTEMPTS
 from yimen.node.replication import engine, signing_key
 from yimen.node.services.uplink import sync_once
+from yimen.schema import region
 from yimen.schema.catalog import parse_catalog_json
 from yimen.sync import seal as seals
 from yimen.sync.transports import wire
@@ -87,7 +90,15 @@ async def send(net, path: str, body: bytes, headers: dict[str, str]) -> tuple[in
 
 
 async def send_signed(net, node: home.Node, path: str, body: bytes, **kw) -> tuple[int, str, bytes]:
-    return await send(net, path, body, wire.sign_request(signing_key(node), node.node_id, "POST", path, body, **kw))
+    return await send(net, path, body, sign(node, path, body, **kw))
+
+
+def sign(node: home.Node, path: str, body: bytes, sender: str | None = None, key: home.Node | None = None,
+         **kw) -> dict[str, str]:
+    """Headers of a request to the town, signed with `key`'s key (default `node`'s) in the
+    name of `sender` (default `node`)."""
+    return wire.sign_request(signing_key(key or node), node.node_id if sender is None else sender,
+                             region.normalize(TOWN_RC), "POST", path, body, **kw)
 
 
 def message(**fields) -> bytes:
@@ -185,7 +196,7 @@ async def test_sender_not_an_enrolled_descendant_is_unknown(net, sender):
     """Empty or malformed sender, the server itself, its parent, a village of another town."""
     before = dump(net.town)
     body = message()
-    headers = wire.sign_request(signing_key(net.va), sender, "POST", HELLO, body)
+    headers = sign(net.va, HELLO, body, sender=sender)
     error_of(await send(net, HELLO, body, headers), "unknown_node")
     assert dump(net.town) == before
     await still_serving(net)
@@ -195,21 +206,18 @@ async def test_sender_not_an_enrolled_descendant_is_unknown(net, sender):
 async def test_bad_signature(net, fault):
     _, batch = good_batch(net, net.va)
     body = message(start=batch.start, next=batch.next, seals=batch.seals)
-    headers = wire.sign_request(signing_key(net.va), net.va.node_id, "POST", PUSH, body)
+    headers = sign(net.va, PUSH, body)
     sig = bytearray.fromhex(headers["X-Yimen-Signature"])
     if fault == "flipped_byte":
         sig[17] ^= 0x01
         headers["X-Yimen-Signature"] = sig.hex()
     elif fault == "other_body":
         other = message(start=batch.start, next=batch.next, seals=[])
-        headers["X-Yimen-Signature"] = wire.sign_request(
-            signing_key(net.va), net.va.node_id, "POST", PUSH, other)["X-Yimen-Signature"]
+        headers["X-Yimen-Signature"] = sign(net.va, PUSH, other)["X-Yimen-Signature"]
     elif fault == "other_path":
-        headers["X-Yimen-Signature"] = wire.sign_request(
-            signing_key(net.va), net.va.node_id, "POST", HELLO, body)["X-Yimen-Signature"]
+        headers["X-Yimen-Signature"] = sign(net.va, HELLO, body)["X-Yimen-Signature"]
     elif fault == "other_key":  # village B's key on a request claiming to be village A
-        headers["X-Yimen-Signature"] = wire.sign_request(
-            signing_key(net.vb), net.va.node_id, "POST", PUSH, body)["X-Yimen-Signature"]
+        headers["X-Yimen-Signature"] = sign(net.va, PUSH, body, key=net.vb)["X-Yimen-Signature"]
     elif fault == "missing":
         del headers["X-Yimen-Signature"]
     else:
@@ -359,8 +367,20 @@ async def test_seal_with_a_bad_signature_inside_a_good_request_is_quarantined(ne
 OTHER_VILLAGE = "440608100204"
 
 
-@pytest.mark.parametrize("fault", ["wrong", "expired", "used", "other_region", "not_a_child", "taken_region"])
-async def test_enrollment_refused(net, fault):
+UNIFORM_REFUSAL = enrollment.REFUSED_EN
+REASONS = {"wrong": "invalid invitation code", "expired": "has expired", "used": "already used",
+           "other_region": "invalid invitation code", "not_a_child": "not a direct child",
+           "taken_region": "already has a node"}
+
+
+async def post_enroll(net, body: bytes) -> tuple[int, str, bytes]:
+    return await send(net, "/v1/enroll", body, {"Content-Type": "application/json"})
+
+
+@pytest.mark.parametrize("fault", sorted(REASONS))
+async def test_enrollment_refused_alike_whatever_the_reason(net, fault, caplog):
+    """A stranger learns nothing from a refusal (not which regions are enrolled, nor whether
+    a code exists): one answer for every reason; the reason goes to the node's log."""
     town, stranger = net.town, net.stranger
     req = enrollment.request(stranger)
     code = enrollment.invite(town, STRANGER)["code"]
@@ -379,28 +399,82 @@ async def test_enrollment_refused(net, fault):
     else:
         req = {**req, "region": "440608200201"}
     before = dump(town)
-    body = json.dumps({"request": req, "code": code}).encode()
-    error_of(await send(net, "/v1/enroll", body, {"Content-Type": "application/json"}), "enrollment_refused")
+    with caplog.at_level(logging.INFO, logger="yimen.http"):
+        answer = error_of(await post_enroll(net, json.dumps({"request": req, "code": code}).encode()),
+                          "enrollment_refused")
+    assert answer == {"error": "enrollment_refused", "message": UNIFORM_REFUSAL}
+    assert any(REASONS[fault] in r.getMessage() for r in caplog.records), [r.getMessage() for r in caplog.records]
     assert dump(town) == before
     await still_serving(net)
 
 
-@pytest.mark.parametrize("body", [b"{not json", b"[]", b'{"code": "x"}', b'{"request": {}}'])
-async def test_malformed_enrollment_is_bad_request(net, body):
+def enroll_body(net, code="x" * 16, **request_fields) -> bytes:
+    return json.dumps({"request": {**enrollment.request(net.stranger), **request_fields}, "code": code}).encode()
+
+
+MALFORMED_ENROLLMENTS = {
+    "not_json": lambda net: b"{not json",
+    "not_utf8": lambda net: b'{"request": {}, "code": "\xff\xfe"}',
+    "a_list": lambda net: b"[]",
+    "no_request": lambda net: b'{"code": "x"}',
+    "no_code": lambda net: b'{"request": {}}',
+    "empty_request": lambda net: b'{"request": {}, "code": "x"}',
+    "deeply_nested": lambda net: b'{"request": ' + b"[" * 5000 + b"]" * 5000 + b', "code": "x"}',
+    "nested_in_a_field": lambda net: enroll_body(net, name=[[[[["x"]]]]]),
+    "code_a_number": lambda net: enroll_body(net, code=12345),
+    "code_too_long": lambda net: enroll_body(net, code="x" * 1000),
+    "name_a_list": lambda net: enroll_body(net, name=["示范", "村"]),
+    "name_too_long": lambda net: enroll_body(net, name="村" * 1000),
+    "address_too_long": lambda net: enroll_body(net, address="http://" + "a" * 2000),
+    "region_a_number": lambda net: enroll_body(net, region=440608100203),
+    "region_not_a_code": lambda net: enroll_body(net, region="44060810020x"),
+    "protocol_a_string": lambda net: enroll_body(net, protocol="1"),
+    "protocol_true": lambda net: enroll_body(net, protocol=True),
+    "key_not_hex": lambda net: enroll_body(net, public_key="zz" * 32),
+    "key_too_short": lambda net: enroll_body(net, public_key="00" * 31),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MALFORMED_ENROLLMENTS))
+async def test_malformed_enrollment_is_bad_request(net, kind):
+    body = MALFORMED_ENROLLMENTS[kind](net)
     before = dump(net.town)
-    error_of(await send(net, "/v1/enroll", body, {"Content-Type": "application/json"}), "bad_request")
+    error_of(await post_enroll(net, body), "bad_request")
     assert dump(net.town) == before
     await still_serving(net)
 
 
-async def test_status_is_json(net):
+@pytest.mark.parametrize("body", [b"[" * 100_000, b'{"request": {}, "code": "' + b"x" * 100_000 + b'"}'])
+async def test_an_enrollment_larger_than_any_request_is_refused_unread(net, body):
+    before = dump(net.town)
+    error_of(await post_enroll(net, body), "body_too_large")
+    assert dump(net.town) == before
+    await still_serving(net)
+
+
+async def test_failed_enrollments_from_one_address_are_throttled(net):
+    """Each failure costs the node a write transaction and a log line: after a few, the
+    address is refused without either for a while, even with the right code."""
+    town = net.town
+    code = enrollment.invite(town, STRANGER)["code"]
+    for _ in range(ENROLL_ATTEMPTS):
+        error_of(await post_enroll(net, enroll_body(net, code="guess-" + code[:6])), "enrollment_refused")
+    before = dump(town)
+    answer = error_of(await post_enroll(net, enroll_body(net, code=code)), "too_many_attempts")
+    assert "later" in answer["message"]
+    error_of(await post_enroll(net, b"{not json"), "too_many_attempts")
+    assert dump(town) == before  # the invitation is still unused
+    await still_serving(net)  # signed routes are not throttled
+
+
+async def test_status_tells_a_stranger_only_that_the_node_is_up(net):
     before = dump(net.town)
     async with net.session.get(net.server.make_url("/v1/status")) as r:
         assert r.status == 200 and r.content_type == "application/json"
-        info = await r.json()
-    assert info["node_id"] == net.town.node_id
-    assert info["cases"] == 2 and info["quarantined"] == 0 and info["pending_changes"] == 0
-    assert {p["peer"] for p in info["peers"]} >= {VA, VB}
+        raw = await r.read()
+    assert json.loads(raw) == {"ok": True, "protocol": wire.PROTOCOL}
+    for secret in (VA, VB, net.town.node_id, TOWN_RC, net.town.config.name):
+        assert secret.encode() not in raw
     assert dump(net.town) == before
 
 
