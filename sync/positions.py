@@ -35,13 +35,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
 
 from yimen.schema import region
+from yimen.sync import seal
 from yimen.sync.errors import SyncError
+from yimen.sync.store.db import numbered_name
 
 if TYPE_CHECKING:
     from yimen.sync.store import Store
 
 LIMIT = 1 << 63  # SQLite stores positions and numbers as signed 64-bit integers
 NUMBERS_MAX = 8  # series told at a time (the latest ones: a year is a series)
+UNAPPLIED_READ = 32  # a peer's newest unapplied seals read for its numbers (see `holding`)
 FUTURE_US = 86_400 * 10**6  # a seal number a peer reports may run this far ahead of our clock
 LOST_SEAL = "seal:lost"  # counter: the highest own seal number a peer held that our feed lacked
 UNCONFIRMED = "restore:unconfirmed"  # meta: restored; no ancestor has told the numbers it holds yet
@@ -114,8 +117,16 @@ class Resume:
 
 
 def holding(store: Store, peer: str) -> Holding:
-    """What this node holds of `peer`'s feed and numbering."""
-    return Holding(store.peers.positions(peer)[0], store.feed.last_seq(peer), store.numbered(peer))
+    """What this node holds of `peer`'s feed and numbering: its documents, and those in
+    its latest seals stored but not applied yet (a hub's backlog: the newest seals hold
+    the highest numbers, as a node numbers its documents in the order it makes them)."""
+    numbers = store.numbered(peer, NUMBERS_MAX)
+    for body, sig in store.feed.unapplied_by(peer, UNAPPLIED_READ):
+        for c in seal.decode(body, sig).changes:
+            named = numbered_name(peer, c.doc_id, c.kind)
+            if named and (named[0] in numbers or len(numbers) < NUMBERS_MAX):
+                numbers[named[0]] = max(named[1], numbers.get(named[0], 0))
+    return Holding(store.peers.positions(peer)[0], store.feed.last_seq(peer), numbers)
 
 
 def acknowledged(store: Store, me: str, peer: str, held: Holding, at: str, newer: bool = True) -> Resume:

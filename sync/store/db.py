@@ -51,6 +51,16 @@ def _compress(oplog: bytes) -> bytes:
     return c.compress(oplog) + c.flush()
 
 
+def numbered_name(owner: str, doc_id: str, kind: str) -> tuple[str, int] | None:
+    """(`<kind>:<series>`, number) of a document named `<owner>-<series>-<number>`."""
+    if not doc_id.startswith(owner + "-"):
+        return None
+    series, _, number = doc_id[len(owner) + 1:].rpartition("-")
+    if not series or "-" in series or not (number.isdigit() and number.isascii()):
+        return None
+    return f"{kind}:{series}", int(number)
+
+
 class Store:
     """Documents, their changes and the feed in one SQLite file (WAL), opened with the
     schema sets the caller needs (the sync tables always)."""
@@ -262,11 +272,11 @@ class Store:
                                     " ORDER BY doc_id DESC LIMIT 1", (owner + "-", below)).fetchone()
             if row is None or len(out) == limit:
                 break
-            series, _, number = row[0][len(owner) + 1:].rpartition("-")
             below = row[0]
-            if series and "-" not in series and number.isdigit() and number.isascii():
-                out.setdefault(f"{row[1]}:{series}", int(number))
-                below = f"{owner}-{series}-"  # the rest of this series is lower: skip it
+            named = numbered_name(owner, *row)
+            if named:
+                out.setdefault(*named)
+                below = f"{owner}-{row[0][len(owner) + 1:].rpartition('-')[0]}-"  # the rest of this series is lower
         return out
 
     def exists(self, doc_id: str) -> bool:

@@ -96,6 +96,12 @@ class Feed(_Repo):
             "SELECT u.local_seq, f.received_from, f.body, f.signature FROM unapplied u"
             " JOIN feed f USING (local_seq) ORDER BY u.local_seq LIMIT ?", (limit,)).fetchall()
 
+    def unapplied_by(self, author: str, limit: int) -> list[tuple[bytes, bytes]]:
+        """(body, signature) of `author`'s latest `limit` seals stored and not yet applied."""
+        return self.conn.execute(
+            "SELECT f.body, f.signature FROM unapplied u JOIN feed f USING (local_seq) WHERE f.author = ?"
+            " ORDER BY u.local_seq DESC LIMIT ?", (author, limit)).fetchall()
+
     def mark_applied(self, local_seq: int) -> None:
         self._write("DELETE FROM unapplied WHERE local_seq = ?", (local_seq,))
 

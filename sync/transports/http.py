@@ -74,7 +74,9 @@ class HttpTransport:
                    answer.get("quarantined", []))
 
     async def pull(self, held: Holding, max_bytes: int, wait: float) -> Batch:
-        answer = await self.call("/v1/pull", {"since": held.upto, "max_bytes": max_bytes, "wait": wait,
-                                              **held.wire()}, timeout=wait + 60)
+        message = {"since": held.upto, "max_bytes": max_bytes, "wait": wait}
+        if held.last_seal is not None:  # (the parent may learn it was restored: see positions)
+            message["last_seal"] = held.last_seal
+        answer = await self.call("/v1/pull", message, timeout=wait + 60)
         return Batch(self.peer, answer["start"], answer["next"], [(b, s) for b, s in answer["seals"]],
                      bool(answer["more"]), bool(answer.get("rewind", False)))

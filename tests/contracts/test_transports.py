@@ -245,7 +245,7 @@ async def test_a_batch_past_what_the_parent_holds_is_refused_and_writes_nothing(
     before = dump(town)
     with pytest.raises(SyncError) as refused:
         await link.send_from(held + 1)
-    assert refused.value.code == "out_of_order"
+    assert refused.value.code == "out_of_order" and refused.value.recv_upto == held  # where to resend from
     assert dump(town) == before
     moved = await link.exchange()  # the link goes on from what the town holds
     assert moved.pushed == 2 and moved.duplicates == 0

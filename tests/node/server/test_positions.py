@@ -13,12 +13,15 @@ from aiohttp.test_utils import TestServer
 
 from support import id_number
 from support.chain import make_chain, settle, sync_all
+from yimen.node import home
 from yimen.node.replication import engine, signing_key
 from yimen.node.server.app import create_app
-from yimen.node.services import cases
+from yimen.node.services import backup, cases
+from yimen.node.services import status as node_status
 from yimen.node.services.uplink import sync_once
-from yimen.sync.engine import Batch
+from yimen.sync.engine import Batch, OutOfOrder
 from yimen.sync.transports.http import HttpTransport
+from yimen.sync.transports.wire import WireError
 
 INFLATED = 2**62 - 1
 
@@ -85,3 +88,85 @@ async def test_an_inflated_position_does_not_cut_the_child_off(online):
 
     again = await sync_once(town)  # and the next round is an ordinary one
     assert again.notices == [] and again.pushed == 0
+
+
+def applicants(node, ids) -> dict[str, tuple[str, int]]:
+    """case id -> (applicant id, events in its history) as `node` holds the documents."""
+    out = {}
+    for cid in ids:
+        value = node.store.get(cid).value()
+        out[cid] = (value["case"]["applicant_id"], len(value["history"]))
+    return out
+
+
+async def test_a_village_restored_from_a_backup_gets_its_new_cases_to_the_district(online, tmp_path):
+    """The village's laptop dies; last week's backup goes onto a new one. The town and the
+    district hold cases the backup does not: the restored village accepts nothing until it
+    has synced once, then its new cases reach the town and the district under receipt
+    numbers of their own, and the cases it lost stay there as they were."""
+    nodes, servers = online
+    village, town, district = nodes["village_a"], nodes["town"], nodes["district"]
+    before = accept(village, 2)
+    await sync_once(village)
+    backup.backup(village, tmp_path / "backup")
+    lost = accept(village, 3, first=3)
+    await sync_once(village)
+    await sync_once(town)
+    expected = applicants(village, before + lost)
+    village.close()
+
+    restored = tmp_path / "new-laptop"
+    assert backup.restore(restored, tmp_path / "backup", "2026-11-20T09:00:00+08:00")["waits_for_parent"]
+    with home.open_node(restored) as again:
+        again.config = replace(again.config, parent_url=str(servers["town"].make_url("")))
+        with pytest.raises(cases.NumbersUnconfirmed):
+            accept(again, 1, first=10)
+        assert node_status.status(again)["positions"]["restore_unconfirmed"] == "2026-11-20T09:00:00+08:00"
+        stats = await sync_once(again)
+        assert len(stats.notices) == 1 and "restored from an older copy" in stats.notices[0]
+        assert node_status.status(again)["positions"]["restore_unconfirmed"] is None
+        new = accept(again, 10, first=10)
+        assert not set(new) & set(before + lost)
+        expected.update(applicants(again, new))
+        assert (await sync_once(again)).pushed >= 1
+        await settle(town)
+        await sync_once(town)
+        await settle(district)
+        for hub in (town, district):
+            assert applicants(hub, expected) == expected  # every case once, with its own applicant
+        assert engine(town).positions(again.node_id)[0] == engine(again).feed_head()
+        assert (await sync_once(again)).notices == []
+        assert node_status.status(again)["positions"]["restating_to"] == []
+
+
+async def test_the_sync_routes_tell_and_check_the_numbering(online):
+    """The hello answers what the town holds of the village's numbering; a pull or push
+    carrying a malformed one is refused with a JSON 400 and changes nothing; a gap is
+    refused naming the position to resend from."""
+    nodes, servers = online
+    village, town = nodes["village_a"], nodes["town"]
+    ids = accept(village, 2)
+    await sync_once(village)
+    await settle(town)
+    async with aiohttp.ClientSession() as session:
+        link = HttpTransport(session, str(servers["town"].make_url("")), town.node_id, village.node_id,
+                             signing_key(village))
+        welcome = await link.call("/v1/hello", {})
+        seal_numbers = [s for _, s in village.store.conn.execute(
+            "SELECT local_seq, seq FROM feed WHERE author = ?", (village.node_id,))]
+        assert welcome["last_seal"] == max(seal_numbers)
+        _, year, number = max(ids).rsplit("-", 2)
+        assert welcome["numbers"] == {f"case:{year}": int(number)}
+        before = list(town.store.conn.iterdump())
+        held = engine(town).positions(village.node_id)[0]
+        for path, message in (("/v1/pull", {"since": 0, "last_seal": -1}),
+                              ("/v1/pull", {"since": 0, "last_seal": "7"}),
+                              ("/v1/push", {"start": held, "next": held, "seals": [], "rewind": "yes"}),
+                              ("/v1/push", {"start": held, "next": held - 1, "seals": []})):
+            with pytest.raises(WireError) as refused:
+                await link.call(path, message)
+            assert refused.value.code == "bad_request", (path, message)
+        with pytest.raises(OutOfOrder) as gap:
+            await link.push(Batch(village.node_id, held + 5, held + 6, []))
+        assert gap.value.recv_upto == held
+        assert list(town.store.conn.iterdump()) == before

@@ -60,6 +60,18 @@ def test_round_trip(frm, to, created, ack, start, shapes):
     assert got_header == h
 
 
+numbers = st.dictionaries(st.text(min_size=1, max_size=20), st.integers(0, 2**63 - 1), max_size=8)
+
+
+@given(last_seal=st.integers(0, 2**63 - 1), numbers=numbers, rewind=st.booleans())
+def test_the_numbering_fields_of_a_header_round_trip(last_seal, numbers, rewind):
+    h = header(last_seal=last_seal, numbers=numbers, rewind=rewind)
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "b.yimen"
+        write_bundle(path, h, [Batch(VILLAGE, 7, 7, [])], KEY)
+        assert read_bundle(path, key_of)[0] == h
+
+
 def test_every_truncation_is_refused(tmp_path):
     data = small(tmp_path)
     path = tmp_path / "cut.yimen"
@@ -126,6 +138,10 @@ def test_forged_content_with_a_valid_checksum_is_refused(tmp_path):
         ([header(extra=1), ok_batch, end], "malformed header"),
         ([header(ack=-1), ok_batch, end], "malformed header"),
         ([header(ack=1 << 63), ok_batch, end], "malformed header"),
+        ([header(last_seal=-1), ok_batch, end], "malformed header"),
+        ([header(numbers={"case:2026": "31"}), ok_batch, end], "malformed header"),
+        ([header(numbers=[1]), ok_batch, end], "malformed header"),
+        ([header(rewind=1), ok_batch, end], "malformed header"),
         ([header(), {**ok_batch, "next": 1 << 63}, end], "malformed batch"),
         ([header(), {**ok_batch, "next": -1}, end], "malformed batch"),
         ([header(), {**ok_batch, "seals": [[b"x"]]}, end], "malformed batch"),
