@@ -17,6 +17,10 @@ Invariants:
 - A change whose dependencies are missing is kept in `pending` and applied when they come.
 - `next_batch` never offers a peer a seal it may not see, nor one that came from it or
   that it authored; it is bounded in bytes; its `next` position lets the peer resume.
+- A peer's word on how far it holds our feed is recorded only once checked against our
+  feed (`acknowledged`, see `yimen.sync.positions`); a received batch moves the peer's
+  position forward only, unless it restates the peer's feed (`Batch.rewind`).
+- Seal numbers grow per author and never fall below `seal_floor()` (the wall clock).
 - Every time the engine stamps (feed, quarantine, peers) comes from its clock.
 """
 

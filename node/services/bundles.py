@@ -12,8 +12,14 @@ recipient later exports a bundle to the sender, that bundle's `ack` tells the se
 arrived, and the sender records it as its `sent_upto` for the recipient (in the import's
 transaction). A bundle always starts at `sent_upto`, so until the acknowledgement comes
 back every export repeats what is not yet known to have arrived: a lost or unimported
-stick costs nothing, and an old bundle imported late only adds duplicates. A bundle
-holding no seals is still worth carrying: it carries the acknowledgement.
+stick costs nothing, and an old bundle imported late only adds duplicates (its older `ack`
+never moves a position back: only the newest bundle from a sender, by its `created_at`,
+may lower one, as a restored sender's does). A bundle holding no seals is still worth
+carrying: it carries the acknowledgement.
+
+The header is checked like a hello (`yimen.sync.positions`): an `ack` that cannot be true
+is noticed (the import's `notice`) and the next bundle restates our feed (`rewind`); the
+header's `last_seal` and `numbers` tell a restored recipient where its numbering goes on.
 
     village                                  town
     export --to town   ── seals 1..40 ──▶    import   (town holds village's feed to 40)

@@ -10,8 +10,9 @@ so that another store runs all of them in one line:
 - documents round-trip: put/save, get, get_many, kinds, versions, oplog, docs, count;
 - the feed: append (increasing positions), has, head, scan, bodies, seal, the unapplied
   marks, and a seal it holds is refused;
-- peers: positions start at (0, 0); an acknowledgement is capped at the feed head and a
-  lower one is the peer's word; `received` never moves recv_upto back; traffic counts;
+- peers: positions start at (0, 0); an acknowledgement is recorded as given (checked by
+  `yimen.sync.positions`), a lower one too; `received` never moves recv_upto back unless
+  the sender restates its feed; traffic counts;
 - the key ring: `learn` only adds, `trust` replaces, `public_key`; Loro peers bind to
   their first author;
 - quarantine: add, count (all, by peer), rows, waiting_for, remove.
