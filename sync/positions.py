@@ -11,8 +11,8 @@ be true when
 - the peer holds one of our own seals that our feed lacks (its `last_seal`): we were
   restored from an older copy.
 
-Then the word is not recorded. We say so (the node's last notice, read by `yimen status`;
-the round's stats; the caller logs it) and restate our feed from the last position we
+Then the word is not recorded. We say so (the log; the node's last notice, read by
+`yimen status`; the round's stats or the bundle import's summary) and restate our feed from the last position we
 had recorded (`Resume.rewind`): the receiver's position becomes what the restating batch
 says (`Peers.received`). The rewind stays pending until the peer's word matches where the
 restating batch ended.
@@ -30,6 +30,7 @@ restored node with a sane clock does not reuse one even before it hears from any
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
@@ -41,6 +42,8 @@ from yimen.sync.store.db import numbered_name
 
 if TYPE_CHECKING:
     from yimen.sync.store import Store
+
+log = logging.getLogger("yimen.sync")
 
 LIMIT = 1 << 63  # SQLite stores positions and numbers as signed 64-bit integers
 NUMBERS_MAX = 8  # series told at a time (the latest ones: a year is a series)
@@ -158,6 +161,7 @@ def acknowledged(store: Store, me: str, peer: str, held: Holding, at: str, newer
             store.peers.acknowledged(peer, upto, at)
             return Resume(upto)
         if notice is not None:
+            log.warning("%s", notice.en)
             store.set_meta(NOTICE, json.dumps({"at": at, "peer": peer, "zh": notice.zh, "en": notice.en},
                                               ensure_ascii=False))
             store.set_meta(REWIND + peer, json.dumps({"to": None}))

@@ -32,7 +32,6 @@ Bundles are signed by their sender as a whole (see `yimen.sync.transports.bundle
 
 from __future__ import annotations
 
-import logging
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -47,8 +46,6 @@ from yimen.sync.transports import bundle as framing
 from yimen.sync.engine import Batch, OutOfOrder, Receipt
 from yimen.sync.positions import Holding, Resume
 from yimen.sync.session import Inbound, Outbound
-
-log = logging.getLogger("yimen.sync")
 
 BATCH_BYTES = 1 << 20
 # Room left under the file bound for framing (a few bytes per seal) and the end record.
@@ -145,8 +142,6 @@ def import_bundle(node: Node, path: Path | str, progress: Progress = no_progress
         total, reasons = _store_batches(Inbound(eng, sender), batches, progress, header.get("rewind", False))
         newer = _newest_from(node, sender, header["created_at"])
         resume = Outbound(eng, sender).resume(Holding.from_wire(header, "ack"), newer)
-    if resume.notice is not None:
-        log.warning("bundle from %s: %s", sender, resume.notice.en)
     applied = Receipt(recv_upto=0)
     catch_up_all(node, progress, applied)
     total["changes"] += applied.changes

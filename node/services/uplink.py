@@ -72,10 +72,7 @@ async def sync_once(node: Node, wait: float = 0) -> RoundStats:
     async def attempt(transport: HttpTransport) -> RoundStats:
         run = lambda fn, *args: in_db(node, fn, *args)  # noqa: E731
         return await Session(engine(node), transport, run).round(wait, RoundStats(transport.peer, transport.url))
-    stats = await with_first_ancestor(node, attempt)
-    for notice in stats.notices:  # also kept for `yimen status` (see yimen.sync.positions)
-        log.warning("sync with %s: %s", stats.peer, notice)
-    return stats
+    return await with_first_ancestor(node, attempt)
 
 
 async def run_loop(node: Node, stop: asyncio.Event, poll_s: float = 0.5, long_poll_s: float = 20,

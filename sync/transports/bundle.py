@@ -314,15 +314,12 @@ def _structure(records: Iterator[tuple[Any, int]]) -> tuple[dict[str, Any], dict
     end, end_start = last, last_start
     if header is None or end is None:
         raise _bad("缺少头部或结束记录", "missing header or end record")
-    if not (isinstance(end, dict) and set(end) == END_KEYS and _count(end["batches"]) and _count(end["seals"])
+    if not (isinstance(end, dict) and set(end) == END_KEYS and is_count(end["batches"]) and is_count(end["seals"])
             and isinstance(end["signature"], bytes) and len(end["signature"]) == 64):
         raise _bad("结束记录格式错误", "malformed end record")
     if end["batches"] != n_batches or end["seals"] != n_seals:
         raise _bad("结束记录中的计数与内容不符", "the end record's counts do not match the content")
     return header, end, end_start, n_batches
-
-
-_count = is_count  # a count or feed position: SQLite stores it as a signed 64-bit integer
 
 
 def _check_header(header: Any) -> None:
@@ -333,13 +330,13 @@ def _check_header(header: Any) -> None:
                    f"unsupported protocol {v!r} (this node speaks {PROTOCOL})")
     if not (isinstance(header, dict) and HEADER_KEYS <= set(header) <= HEADER_KEYS | OPTIONAL_HEADER_KEYS
             and all(isinstance(header[k], str) and 0 < len(header[k]) <= 64 for k in ("from", "to", "created_at"))
-            and _count(header["ack"]) and _count(header.get("last_seal", 0))
+            and is_count(header["ack"]) and is_count(header.get("last_seal", 0))
             and valid_numbers(header.get("numbers", {})) and isinstance(header.get("rewind", False), bool)):
         raise _bad("头部记录格式错误", "malformed header record")
 
 
 def _check_batch(b: Any, previous: int | None) -> None:
-    if not (isinstance(b, dict) and set(b) == BATCH_KEYS and _count(b["start"]) and _count(b["next"])
+    if not (isinstance(b, dict) and set(b) == BATCH_KEYS and is_count(b["start"]) and is_count(b["next"])
             and b["next"] >= b["start"] and isinstance(b["seals"], list)
             and all(isinstance(s, list) and len(s) == 2 and isinstance(s[0], bytes) and isinstance(s[1], bytes)
                     for s in b["seals"])):

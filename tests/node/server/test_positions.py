@@ -10,10 +10,12 @@ from dataclasses import replace
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from click.testing import CliRunner
 
 from support import id_number
 from support.chain import make_chain, settle, sync_all
 from yimen.node import home
+from yimen.node.cli.main import main
 from yimen.node.replication import engine, signing_key
 from yimen.node.server.app import create_app
 from yimen.node.services import backup, cases
@@ -88,6 +90,9 @@ async def test_an_inflated_position_does_not_cut_the_child_off(online):
 
     again = await sync_once(town)  # and the next round is an ordinary one
     assert again.notices == [] and again.pushed == 0
+    shown = CliRunner().invoke(main, ["--home", str(town.home), "--lang", "en", "status"])
+    assert "last position notice" in shown.output and "past the end of our feed" in shown.output
+    assert "restating our feed to" not in shown.output
 
 
 def applicants(node, ids) -> dict[str, tuple[str, int]]:
