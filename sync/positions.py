@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Mapping, NamedTuple
 
 from yimen.schema import region
 from yimen.sync import seal
+from yimen.sync.docs import KINDS
 from yimen.sync.errors import SyncError
 from yimen.sync.store.db import numbered_name
 
@@ -66,9 +67,11 @@ def is_count(v: Any) -> bool:
 
 
 def valid_numbers(v: Any) -> bool:
-    """`{"<kind>:<series>": number}`, a few of them."""
+    """`{"<kind>:<series>": number}`, a few of them (a kind of document, so that no other
+    counter, such as the seal numbers', can be named)."""
     return isinstance(v, dict) and len(v) <= NUMBERS_MAX and all(
-        isinstance(k, str) and 0 < len(k) <= 64 and is_count(n) for k, n in v.items())
+        isinstance(k, str) and len(k) <= 64 and k.partition(":")[0] in KINDS and k.partition(":")[2]
+        and is_count(n) for k, n in v.items())
 
 
 def wall_us() -> int:
@@ -139,20 +142,21 @@ def acknowledged(store: Store, me: str, peer: str, held: Holding, at: str, newer
     with store.transaction():
         lost = _continue_numbering(store, me, peer, held)
         head, sent = store.feed.head(), store.peers.positions(peer)[1]
+        start = min(sent, head, held.upto)  # a restatement starts here (lower if the peer holds less)
         notice = None
         if lost:
             notice = Notice(
                 f"{peer} 持有本节点的签封 #{held.last_seal}，而本节点没有：本节点是从较早的副本恢复的；"
-                f"编号已接续其后，并从位置 {sent} 起向 {peer} 重发",
+                f"编号已接续其后，并从位置 {start} 起向 {peer} 重发",
                 f"{peer} holds our seal #{held.last_seal}, which our feed lacks: this node was restored from "
-                f"an older copy; numbering goes on after it and our feed is restated to {peer} from {sent}")
-            store.changes.unseal(me, store.feed.seqs_after(me, sent, held.last_seal))
+                f"an older copy; numbering goes on after it and our feed is restated to {peer} from {start}")
+            store.changes.unseal(me, store.feed.seqs_after(me, start, held.last_seal))
         elif held.upto > head:
             notice = Notice(
                 f"{peer} 称已收到本节点数据至位置 {held.upto}，超出本节点的末尾 {head}"
-                f"（位置被伪造，或本节点从较早的副本恢复）；从位置 {sent} 起重发",
+                f"（位置被伪造，或本节点从较早的副本恢复）；从位置 {start} 起重发",
                 f"{peer} says it holds our feed up to {held.upto}, past the end of our feed ({head}): "
-                f"a forged position or a node restored from an older copy; restating from {sent}")
+                f"a forged position or a node restored from an older copy; restating from {start}")
         pending = _pending(store, peer)
         if notice is None and (pending is None or held.upto == pending.get("to")):
             if pending is not None:  # the restatement arrived
@@ -165,9 +169,8 @@ def acknowledged(store: Store, me: str, peer: str, held: Holding, at: str, newer
             store.set_meta(NOTICE, json.dumps({"at": at, "peer": peer, "zh": notice.zh, "en": notice.en},
                                               ensure_ascii=False))
             store.set_meta(REWIND + peer, json.dumps({"to": None}))
-        # (Without a notice: said before our restatement arrived, or it was lost: restate
-        # again.) From the peer's word if it holds less: its feed went back too.
-        return Resume(min(sent, head, held.upto), True, notice)
+        # (Without a notice: said before our restatement arrived, or it was lost: restate again.)
+        return Resume(start, True, notice)
 
 
 def resume(store: Store, peer: str) -> Resume:

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from yimen.sync import positions
+from yimen.sync.docs import KINDS
 from yimen.sync import seal as seals
 from yimen.sync.positions import BadPosition, Holding
 from yimen.sync.store import Store
@@ -50,9 +51,11 @@ def add_doc(store: Store, doc_id: str, kind: str = "case") -> None:
 
 
 # -- the word, validated ---------------------------------------------------------------------
+names = st.one_of(st.text(max_size=3), st.sampled_from(["case:2026", "case:", "seal", "seal:lost", "node:x"]),
+                  st.builds("{}:{}".format, st.sampled_from(KINDS), st.text(max_size=70)))
 anything = st.one_of(st.none(), st.booleans(), st.integers(-2**64, 2**64), st.floats(), st.text(max_size=5),
-                     st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(),
-                                                                          max_size=3))
+                     st.lists(st.integers(), max_size=2),
+                     st.dictionaries(names, st.one_of(st.integers(-2, 2**64), st.text(max_size=2)), max_size=10))
 
 
 @given(upto=anything, last_seal=anything, numbers=anything)
@@ -61,7 +64,8 @@ def test_a_holding_is_made_only_of_positions_and_numbers(upto, last_seal, number
         return type(v) is int and 0 <= v < 2**63
     valid = count(upto) and (last_seal is None or count(last_seal)) and (numbers is None or (
         isinstance(numbers, dict) and len(numbers) <= positions.NUMBERS_MAX
-        and all(isinstance(k, str) and 0 < len(k) <= 64 and count(n) for k, n in numbers.items())))
+        and all(isinstance(k, str) and len(k) <= 64 and k.split(":", 1)[0] in KINDS and ":" in k
+                and k.split(":", 1)[1] and count(n) for k, n in numbers.items())))
     if valid:
         held = Holding(upto, last_seal, numbers)
         assert Holding.from_wire({"recv_upto": upto, **held.wire()}, "recv_upto") == held

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from yimen.sync.transports import bundle
 from yimen.sync.transports.bundle import MAGIC, BadBundle, BundleIOError, read_bundle, write_bundle
+from yimen.sync.docs import KINDS
 from yimen.sync.engine import Batch, public_bytes
 
 KEY = Ed25519PrivateKey.generate()
@@ -60,7 +61,8 @@ def test_round_trip(frm, to, created, ack, start, shapes):
     assert got_header == h
 
 
-numbers = st.dictionaries(st.text(min_size=1, max_size=20), st.integers(0, 2**63 - 1), max_size=8)
+numbers = st.dictionaries(st.builds("{}:{}".format, st.sampled_from(KINDS), st.text(min_size=1, max_size=20)),
+                          st.integers(0, 2**63 - 1), max_size=8)
 
 
 @given(last_seal=st.integers(0, 2**63 - 1), numbers=numbers, rewind=st.booleans())
@@ -141,6 +143,7 @@ def test_forged_content_with_a_valid_checksum_is_refused(tmp_path):
         ([header(last_seal=-1), ok_batch, end], "malformed header"),
         ([header(numbers={"case:2026": "31"}), ok_batch, end], "malformed header"),
         ([header(numbers=[1]), ok_batch, end], "malformed header"),
+        ([header(numbers={"seal": 5}), ok_batch, end], "malformed header"),  # not a document counter
         ([header(rewind=1), ok_batch, end], "malformed header"),
         ([header(), {**ok_batch, "next": 1 << 63}, end], "malformed batch"),
         ([header(), {**ok_batch, "next": -1}, end], "malformed batch"),
