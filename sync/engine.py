@@ -17,6 +17,10 @@ Invariants:
 - A change whose dependencies are missing is kept in `pending` and applied when they come.
 - `next_batch` never offers a peer a seal it may not see, nor one that came from it or
   that it authored; it is bounded in bytes; its `next` position lets the peer resume.
+- A peer's word on how far it holds our feed is recorded only once checked against our
+  feed (`acknowledged`, see `yimen.sync.positions`); a received batch moves the peer's
+  position forward only, unless it restates the peer's feed (`Batch.rewind`).
+- Seal numbers grow per author and never fall below `seal_floor()` (the wall clock).
 - Every time the engine stamps (feed, quarantine, peers) comes from its clock.
 """
 
@@ -31,7 +35,7 @@ from typing import Callable, Iterable, Iterator
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from yimen.sync import admission
+from yimen.sync import admission, positions
 from yimen.sync import seal as seals
 from yimen.sync.apply import OnImported, Receipt, apply_seal
 from yimen.sync.docs import Change, Doc, encode_version
@@ -49,22 +53,29 @@ __all__ = ["Engine", "Batch", "Receipt", "OutOfOrder", "public_bytes", "DEFAULT_
 
 
 class OutOfOrder(SyncError):
-    """A batch starts past what this node holds from its sender (a gap): resend from the
-    position in the answer."""
+    """A batch starts past what this node holds from its sender (a gap): resend from
+    `recv_upto`, the position this node holds (in the answer)."""
 
     code = "out_of_order"
+
+    def __init__(self, zh: str, en: str, recv_upto: int):
+        super().__init__(zh, en)
+        self.recv_upto = recv_upto
 
 
 @dataclass(frozen=True)
 class Batch:
     """Seals from `start` (exclusive) to `next` (inclusive) of the sender's feed. A repair
-    batch (`start == next == 0`, from reconcile) moves no position."""
+    batch (`start == next == 0`, from reconcile) moves no position. `rewind`: the sender
+    restates its feed from `start`, so the receiver's position becomes `next` even if it
+    held more (see `yimen.sync.positions`)."""
 
     sender: str
     start: int
     next: int
     seals: list[tuple[bytes, bytes]]  # (body, signature)
     more: bool = False
+    rewind: bool = False
 
     @property
     def size(self) -> int:
@@ -85,10 +96,15 @@ def utc_now() -> str:
 
 class Engine:
     def __init__(self, store: Store, node_id: str, key: Ed25519PrivateKey,
-                 on_imported: OnImported = lambda docs: None, clock: Callable[[], str] = utc_now):
+                 on_imported: OnImported = lambda docs: None, clock: Callable[[], str] = utc_now,
+                 seal_floor: Callable[[], int] = positions.wall_us):
         self.store, self.node_id, self.key = store, node_id, key
         self.on_imported, self.clock = on_imported, clock
         self.on_feed: Callable[[], None] = lambda: None  # a seal was appended (a server wakes pulls)
+        # Seal numbers never fall below `seal_floor()` (the wall clock in microseconds: no
+        # number is given before its time), so a node restored from an older copy does not
+        # give again the numbers it gave after the copy was made.
+        self.seal_floor = seal_floor
         self._own_key = public_bytes(key)
 
     # -- own changes -> seals --------------------------------------------------------------
@@ -129,7 +145,7 @@ class Engine:
         return doc.export_change(Change(doc_id, kind, scope, peer, start, end))
 
     def _seal(self, scope: str, down: bool, changes: list[SealedChange]) -> None:
-        seq = self.store.next_sequence("seal")
+        seq = self.store.next_sequence("seal", at_least=self.seal_floor())
         s = seals.make(self.key, self.node_id, seq, scope, down, changes)
         self.store.keys.bind_peers((c.peer for c in changes), self.node_id)
         self.store.feed.append(s, None, self.clock())
@@ -171,11 +187,15 @@ class Engine:
         projections later by `catch_up`: store and forward, so the link is not held while
         this node indexes what it relays. Down seals (catalog items, node records, whose
         keys later seals need) are applied at once."""
+        if not (positions.is_count(batch.start) and batch.start <= batch.next < positions.LIMIT):
+            raise positions.BadPosition("批次位置无效：结束位置须不小于起始位置",
+                                        f"a batch cannot end ({batch.next}) before it starts ({batch.start})")
         with self.store.transaction():
             held = self.positions(peer)[0]
             if batch.start > held:
                 raise OutOfOrder(f"批次不连续：本节点已收到 {held}，批次从 {batch.start} 开始",
-                                 f"the batch starts at {batch.start} but we hold only up to {held}: resend from {held}")
+                                 f"the batch starts at {batch.start} but we hold only up to {held}: resend from {held}",
+                                 held)
             receipt = Receipt(recv_upto=held)
             for body, sig in batch.seals:
                 error = self._admit(peer, body, sig, receipt, defer)
@@ -183,7 +203,7 @@ class Engine:
                     self._quarantine(peer, body, sig, error)
                     receipt.quarantined.append(error.en)
             receipt.recv_upto = self.store.peers.received(peer, batch.next, receipt.imported, batch.size,
-                                                          self.clock())
+                                                          self.clock(), rewind=batch.rewind)
         return receipt
 
     def _admit(self, peer: str, body: bytes, sig: bytes, receipt: Receipt, defer: bool) -> BadSeal | None:
@@ -284,12 +304,32 @@ class Engine:
             pass
         self.store.quarantine.add(peer, self.clock(), author, seq, e.en, body, sig)
 
-    # -- positions -------------------------------------------------------------------------------
+    # -- positions (checked in `yimen.sync.positions`) -------------------------------------
+    def acknowledged(self, peer: str, held: positions.Holding, newer: bool = True) -> positions.Resume:
+        """`peer` says it holds `held` of our feed (a hello answer, a push's answer, a pull,
+        a bundle's header): check it against our feed, record it, say where to send from."""
+        return positions.acknowledged(self.store, self.node_id, peer, held, self.clock(), newer)
+
+    def resume(self, peer: str) -> positions.Resume:
+        """Where to send from with no new word from `peer` (a bundle)."""
+        return positions.resume(self.store, peer)
+
+    def restated(self, peer: str, to: int) -> None:
+        """A restatement of our feed to `peer`, ending at `to`, went out."""
+        positions.restated(self.store, peer, to)
+
+    def holding(self, peer: str) -> positions.Holding:
+        """What we hold of `peer`'s feed and numbering (a hello answer, a bundle header)."""
+        return positions.holding(self.store, peer)
+
     def set_sent(self, peer: str, upto: int) -> int:
-        """Record that `peer` holds our feed up to `upto` (as it says; capped at our feed's
-        head); returns the position recorded."""
+        """Record that `peer` holds our feed up to `upto`, unchecked but for being a
+        position of our feed; returns it."""
+        if not (positions.is_count(upto) and upto <= self.feed_head()):
+            raise positions.BadPosition(f"位置 {upto} 不在本节点数据流中", f"{upto} is not a position of our feed")
         with self.store.transaction():
-            return self.store.peers.acknowledged(peer, upto, self.clock())
+            self.store.peers.acknowledged(peer, upto, self.clock())
+        return upto
 
     def count_sent(self, peer: str, seals: int, size: int) -> None:
         """Count seals and bytes sent to `peer`."""

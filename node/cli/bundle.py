@@ -59,3 +59,5 @@ def bundle_import(ctx: click.Context, file: Path, as_json: bool) -> None:
                       f"隔离 {s['quarantined']} 个，变更 {s['changes']} 项，待补依赖 {s['pending']} 项",
                  f"imported bundle from {s['from']}: {s['imported']} new seals, {s['duplicates']} duplicates, "
                  f"{s['quarantined']} quarantined, {s['changes']} changes, {s['pending']} pending"))
+    if s["notice"]:
+        click.echo(h(ctx, f"注意：{s['notice']['zh']}", f"notice: {s['notice']['en']}"))

@@ -13,7 +13,7 @@ from yimen.node.cli.bundle import bundle_group
 from yimen.node.cli.case import case_group
 from yimen.node.cli.catalog import catalog_group
 from yimen.node.cli.clerk import clerk_group
-from yimen.node.cli.node import init, rebuild, status
+from yimen.node.cli.node import backup, init, rebuild, restore, status
 from yimen.node.cli.report import report_group
 from yimen.node.cli.sync import COMMANDS as SYNC_COMMANDS
 from yimen.node.cli.util import YimenGroup
@@ -38,6 +38,6 @@ def main(ctx: click.Context, home_dir: str, lang: str) -> None:
     ctx.obj = {"home": home_dir, "lang": lang}
 
 
-for group in (init, status, rebuild, clerk_group, catalog_group, case_group, report_group, bundle_group,
+for group in (init, status, rebuild, backup, restore, clerk_group, catalog_group, case_group, report_group, bundle_group,
               *SYNC_COMMANDS):
     main.add_command(group)

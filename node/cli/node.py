@@ -11,6 +11,7 @@ from yimen.node.cli.output import fields, table
 from yimen.node.cli.progress import shown
 from yimen.node.cli.util import h, json_option, lang, open_node, print_json, status_text
 from yimen.node.replication import catch_up_all
+from yimen.node.services import backup as backup_service
 from yimen.node.services import clerks
 from yimen.node.services import status as node_status
 from yimen.schema.region import LEVEL_ZH
@@ -68,6 +69,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         (h(ctx, "已隔离签封", "quarantined seals"), info["quarantined"]),
         (h(ctx, "数据库字节", "database bytes"), info["db_bytes"]),
         *_sync_fields(ctx, info["sync"]),
+        *_position_fields(ctx, info["positions"]),
     ]))
     if info["peers"]:
         click.echo(table(info["peers"], [
@@ -84,6 +86,61 @@ def _sync_fields(ctx: click.Context, sync: dict) -> list[tuple[str, str]]:
     error = f"{sync['last_error_at']}  {sync['last_error']}" if sync["last_error"] else h(ctx, "（无）", "(none)")
     return [(h(ctx, "最近同步成功", "last sync succeeded"), sync["last_ok"] or never),
             (h(ctx, "最近同步错误", "last sync error"), error)]
+
+
+def _position_fields(ctx: click.Context, p: dict) -> list[tuple[str, str]]:
+    """What was wrong with a peer's word on positions, if anything ever was."""
+    out = []
+    if p["restore_unconfirmed"]:
+        out.append((h(ctx, "从备份恢复", "restored from a backup"),
+                    h(ctx, f"{p['restore_unconfirmed']}，等待上级告知已用编号（同步一次后可受理）",
+                      f"{p['restore_unconfirmed']}, waiting for the parent's numbers (sync once to accept cases)")))
+    if p["last_notice"]:
+        n = p["last_notice"]
+        out.append((h(ctx, "最近的位置异常", "last position notice"), f"{n['at']}  {n['text']}"))
+    if p["restating_to"]:
+        out.append((h(ctx, "正在重发数据流给", "restating our feed to"), ", ".join(p["restating_to"])))
+    return out
+
+
+@click.command()
+@click.option("--to", "folder", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write the backup into (new or empty).")
+@json_option
+@click.pass_context
+def backup(ctx: click.Context, folder: Path, as_json: bool) -> None:
+    """Write a consistent copy of this node (database, key, config) into a folder; safe while it serves.
+
+    \b
+    Example:
+        yimen backup --to /media/usb/yimen-backup-2026-11-16
+    """
+    s = backup_service.backup(open_node(ctx), folder)
+    if as_json:
+        return print_json(s)
+    click.echo(h(ctx, f"已将节点 {s['node_id']} 备份到 {s['folder']}（{s['bytes']} 字节）",
+                 f"backed up node {s['node_id']} to {s['folder']} ({s['bytes']} bytes)"))
+
+
+@click.command()
+@click.option("--from", "folder", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A folder written by `yimen backup`.")
+@json_option
+@click.pass_context
+def restore(ctx: click.Context, folder: Path, as_json: bool) -> None:
+    """Put a backup back into this home (stop `serve` first); then sync once before accepting cases.
+
+    \b
+    Example:
+        yimen --home yimen-data restore --from /media/usb/yimen-backup-2026-11-16
+    """
+    s = backup_service.restore(Path(ctx.find_root().obj["home"]), folder, home.china_now().isoformat(timespec="seconds"))
+    if as_json:
+        return print_json(s)
+    click.echo(h(ctx, f"已将 {s['node_id']} 的备份恢复到 {s['home']}", f"restored {s['node_id']} into {s['home']}"))
+    if s["waits_for_parent"]:
+        click.echo(h(ctx, "请先与上级同步一次（yimen sync --once 或导入上级的数据包），再受理办件",
+                     "sync with the parent once (yimen sync --once, or import a bundle from it) before accepting cases"))
 
 
 @click.command()

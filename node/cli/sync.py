@@ -173,6 +173,10 @@ def sync(ctx: click.Context, once: bool, as_json: bool) -> None:
                  f"pulled {stats.pulled} ({stats.bytes_in} B)"))
     for q in stats.quarantined:
         click.echo(h(ctx, f"隔离：{q}", f"quarantined: {q}"))
+    if stats.notices:  # the last one in both languages is kept for `yimen status`
+        from yimen.sync import positions
+        last = positions.notice(node.store, "zh")["last_notice"]
+        click.echo(h(ctx, f"注意：{last['text'] if last else stats.notices[-1]}", f"notice: {stats.notices[-1]}"))
 
 
 @command

@@ -49,7 +49,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except WireError as e:
         return json_error(wire.ERROR_STATUS.get(e.code, 400), e.code, e.en, **e.extra)
     except OutOfOrder as e:
-        return json_error(409, e.code, e.en)
+        return json_error(409, e.code, e.en, recv_upto=e.recv_upto)
     except YimenError as e:
         return json_error(wire.ERROR_STATUS.get(e.code, 400), e.code, e.en)
     except sqlite3.Error as e:

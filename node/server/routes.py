@@ -27,6 +27,7 @@ from yimen.schema import region
 from yimen.schema.errors import YimenError
 from yimen.sync import digests
 from yimen.sync.engine import Batch
+from yimen.sync.positions import Holding
 from yimen.sync.session import Responder
 from yimen.sync.transports import wire
 from yimen.sync.transports.replay import ReplayGuard
@@ -93,7 +94,11 @@ def _batch(sender: str, message: dict[str, Any]) -> Batch:
     if not isinstance(seals, list) or not all(
             isinstance(p, list) and len(p) == 2 and all(isinstance(x, bytes) for x in p) for p in seals):
         raise WireError("bad_request", "批次格式错误", "seals must be a list of [body, signature] byte pairs")
-    return Batch(sender, _position(message, "start"), _position(message, "next"), [(b, s) for b, s in seals])
+    rewind = message.get("rewind", False)
+    if not isinstance(rewind, bool):
+        raise WireError("bad_request", "字段 rewind 须为布尔值", "rewind must be a boolean")
+    return Batch(sender, _position(message, "start"), _position(message, "next"), [(b, s) for b, s in seals],
+                 rewind=rewind)
 
 
 async def push(request: web.Request) -> web.Response:
@@ -119,7 +124,8 @@ async def pull(request: web.Request) -> web.Response:
     the feed watch, not by polling) or the wait is over."""
     sender, message = await _signed(request)
     app = request.app
-    since = _position(message, "since")
+    # what the child holds of our feed: checked against it (we may restate our feed)
+    held = Holding(_position(message, "since"), message.get("last_seal"))
     max_bytes = min(max(_position(message, "max_bytes"), 1), 4 << 20)
     wait = message.get("wait", 0)
     if not isinstance(wait, (int, float)) or not math.isfinite(wait) or wait < 0:
@@ -127,9 +133,10 @@ async def pull(request: web.Request) -> web.Response:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + min(float(wait), MAX_WAIT_S)
     while True:
-        batch = await _db(app, app[RESPONDER].pull, sender, since, max_bytes)
-        if batch.seals or loop.time() >= deadline:
-            return _packed({"start": batch.start, "next": batch.next, "seals": batch.seals, "more": batch.more})
+        batch = await _db(app, app[RESPONDER].pull, sender, held, max_bytes)
+        if batch.seals or batch.rewind or loop.time() >= deadline:
+            return _packed({"start": batch.start, "next": batch.next, "seals": batch.seals, "more": batch.more,
+                            "rewind": batch.rewind})
         await app[FEED_WATCH].wait(deadline - loop.time())
 
 

@@ -12,8 +12,14 @@ recipient later exports a bundle to the sender, that bundle's `ack` tells the se
 arrived, and the sender records it as its `sent_upto` for the recipient (in the import's
 transaction). A bundle always starts at `sent_upto`, so until the acknowledgement comes
 back every export repeats what is not yet known to have arrived: a lost or unimported
-stick costs nothing, and an old bundle imported late only adds duplicates. A bundle
-holding no seals is still worth carrying: it carries the acknowledgement.
+stick costs nothing, and an old bundle imported late only adds duplicates (its older `ack`
+never moves a position back: only the newest bundle from a sender, by its `created_at`,
+may lower one, as a restored sender's does). A bundle holding no seals is still worth
+carrying: it carries the acknowledgement.
+
+The header is checked like a hello (`yimen.sync.positions`): an `ack` that cannot be true
+is noticed (the import's `notice`) and the next bundle restates our feed (`rewind`); the
+header's `last_seal` and `numbers` tell a restored recipient where its numbering goes on.
 
     village                                  town
     export --to town   ── seals 1..40 ──▶    import   (town holds village's feed to 40)
@@ -26,6 +32,8 @@ Bundles are signed by their sender as a whole (see `yimen.sync.transports.bundle
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -36,6 +44,7 @@ from yimen.node.services import Progress, no_progress
 from yimen.schema import region
 from yimen.sync.transports import bundle as framing
 from yimen.sync.engine import Batch, OutOfOrder, Receipt
+from yimen.sync.positions import Holding, Resume
 from yimen.sync.session import Inbound, Outbound
 
 BATCH_BYTES = 1 << 20
@@ -75,34 +84,41 @@ def export_bundle(node: Node, to_node: str, path: Path | str, progress: Progress
         raise WrongRecipient("不能给本节点自己导出数据包", "a bundle cannot be addressed to this node itself")
     _known_key(node, to_node)
     eng = engine(node)
-    outbound, ack = Outbound(eng, to_node, BATCH_BYTES), Inbound(eng, to_node).position()
+    outbound, held = Outbound(eng, to_node, BATCH_BYTES), Inbound(eng, to_node).holding()
     outbound.seal()
-    since = eng.positions(to_node)[1]
+    resume = outbound.resume()
     header = {"protocol": framing.PROTOCOL, "from": node.node_id, "to": to_node,
-              "created_at": node.now(), "ack": ack}
-    state = {"complete": True, "upto": since, "total": max(0, eng.feed_head() - since), "size": 0}
-    counts = framing.write_bundle(path, header, _batches(outbound, since, state, progress), signing_key(node))
-    eng.count_sent(to_node, counts["seals"], state["size"])  # once the file is whole on the stick
+              "created_at": node.clock().isoformat(timespec="microseconds"), "ack": held.upto, **held.wire(),
+              "rewind": resume.rewind}
+    state = {"complete": True, "upto": resume.since, "total": max(0, eng.feed_head() - resume.since), "size": 0}
+    counts = framing.write_bundle(path, header, _batches(outbound, resume, state, progress), signing_key(node))
+    with node.store.transaction():  # once the file is whole on the stick
+        eng.count_sent(to_node, counts["seals"], state["size"])
+        if resume.rewind:
+            eng.restated(to_node, state["upto"])
     return {"file": str(path), "to": to_node, "seals": counts["seals"], "batches": counts["batches"],
-            "bytes": counts["bytes"], "since": since, "upto": state["upto"], "ack": ack,
-            "complete": state["complete"]}
+            "bytes": counts["bytes"], "since": resume.since, "upto": state["upto"], "ack": held.upto,
+            "rewind": resume.rewind, "complete": state["complete"]}
 
 
-def _batches(outbound: Outbound, since: int, state: dict[str, Any], progress: Progress) -> Iterator[Batch]:
-    """The session's batches from `since` on, as long as they fit in one file."""
+def _batches(outbound: Outbound, resume: Resume, state: dict[str, Any], progress: Progress) -> Iterator[Batch]:
+    """The session's batches from `resume.since` on, as long as they fit in one file (the
+    first restating our feed, with `resume.rewind`)."""
     budget = framing.MAX_BUNDLE_BYTES - _FRAMING_ROOM
-    start = since
+    since = start = resume.since
+    rewind = resume.rewind
     while True:
-        batch = outbound.next(since)
+        batch = outbound.next(since, rewind)
         budget -= batch.size + 16 * len(batch.seals)
         if budget < 0:
             state["complete"] = False
             return
-        if batch.seals or batch.next > batch.start:
+        if batch.seals or batch.next > batch.start or rewind:
             yield batch
         progress("export", batch.next - start, state["total"])
         state["size"] += batch.size
         state["upto"] = since = batch.next  # one-way: acknowledged when a bundle comes back
+        rewind = False
         if not batch.more:
             return
 
@@ -123,25 +139,45 @@ def import_bundle(node: Node, path: Path | str, progress: Progress = no_progress
     header, batches = framing.read_bundle(path, sender_key)
     sender, eng = header["from"], engine(node)
     with node.store.transaction():
-        total, reasons = _store_batches(Inbound(eng, sender), batches, progress)
-        Outbound(eng, sender).acknowledged(header["ack"])
+        total, reasons = _store_batches(Inbound(eng, sender), batches, progress, header.get("rewind", False))
+        newer = _newest_from(node, sender, header["created_at"])
+        resume = Outbound(eng, sender).resume(Holding.from_wire(header, "ack"), newer)
     applied = Receipt(recv_upto=0)
     catch_up_all(node, progress, applied)
     total["changes"] += applied.changes
     return {"file": str(path), "from": sender, "created_at": header["created_at"],
             "seals": batches.seals, **total, "pending": node.store.changes.pending_count(),
             "quarantine_reasons": reasons, "ack": header["ack"],
-            "recv_upto": eng.positions(sender)[0]}
+            "recv_upto": eng.positions(sender)[0], "notice": resume.notice and resume.notice._asdict()}
 
 
-def _store_batches(inbound: Inbound, batches: framing.Batches, progress: Progress) -> tuple[dict[str, int], list[str]]:
-    """Take every batch (stored and acknowledged, applied later), counting what moved."""
+def _newest_from(node: Node, sender: str, created_at: str) -> bool:
+    """Is this the newest bundle imported from `sender` (by its own clock)? Only then may
+    its acknowledgement move our position back (the sender was restored); an older
+    bundle imported late must not."""
+    key = f"bundle:newest_from:{sender}"
+    try:
+        mine = datetime.fromisoformat(created_at)
+        last = node.store.meta(key)
+        if last and mine <= datetime.fromisoformat(last):
+            return False
+    except (TypeError, ValueError):  # a time that does not compare (no offset, garbled)
+        return False
+    node.store.set_meta(key, created_at)
+    return True
+
+
+def _store_batches(inbound: Inbound, batches: framing.Batches, progress: Progress,
+                   rewind: bool) -> tuple[dict[str, int], list[str]]:
+    """Take every batch (stored and acknowledged, applied later; the first restating the
+    sender's feed, with `rewind`), counting what moved."""
     total = {"imported": 0, "duplicates": 0, "changes": 0, "quarantined": 0}
     reasons: list[str] = []
     done = 0
     for batch in batches:
         try:
-            receipt = inbound.take(batch, defer=True)
+            receipt = inbound.take(replace(batch, rewind=rewind), defer=True)
+            rewind = False
         except OutOfOrder as e:
             raise _gap(inbound, batch) from e
         for k in ("imported", "duplicates", "changes"):
@@ -160,4 +196,4 @@ def _gap(inbound: Inbound, batch: Batch) -> OutOfOrder:
         f"请先导入更早的数据包，或用 yimen bundle export --to {sender} 带回确认后请对方重新导出",
         f"the bundle starts at {batch.start} of {sender}'s feed but this node holds only up to "
         f"{held}: import the earlier bundle first, or carry back `yimen bundle export --to "
-        f"{sender}` (its acknowledgement) and ask for a new bundle")
+        f"{sender}` (its acknowledgement) and ask for a new bundle", held)

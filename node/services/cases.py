@@ -3,7 +3,12 @@
 Every write loads the case document, checks the transition against the status derived from
 its history, appends one event, and stores the change and the projection rows in one
 transaction. Receipt numbers are `<region code>-<year>-<per-node sequence>`: unique with no
-coordination because a region code has exactly one node.
+coordination because a region code has exactly one node, as long as the node's counter
+never goes back. A node restored from an older copy would give again the numbers it gave
+after the copy was made (the chain holds those cases, for other applicants), so it
+continues after the highest numbers its ancestors hold (they say so at every hello and in
+every bundle header, see `yimen.sync.positions`), and a node restored by `yimen restore`
+accepts no case until it has heard them (`NumbersUnconfirmed`).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from yimen.node.services import catalog, clerks
-from yimen.node.errors import MaterialsIncomplete, UnknownCase
+from yimen.node.errors import MaterialsIncomplete, NodeError, UnknownCase
 from yimen.node.home import Node
 from yimen.node.projections import CASE_COLUMNS, case_events, deferred_materials, refresh
 from yimen.schema import case as lifecycle
@@ -23,6 +28,13 @@ from yimen.schema import region
 from yimen.schema.catalog import CatalogItem
 from yimen.schema.errors import SchemaError
 from yimen.schema.idnumber import validate_id_number
+from yimen.sync import positions
+
+class NumbersUnconfirmed(NodeError):
+    """Restored from a backup, the node has not yet learnt which receipt numbers are taken."""
+
+    code = "numbers_unconfirmed"
+
 
 OPEN_STATUSES = ("accepted", "supplement", "in_review", "approved", "result_issued")
 
@@ -127,6 +139,12 @@ def record(node: Node, item: CatalogItem, applicant_id: str, app: Application,
         state = lifecycle.apply(state, ev, item, deferred_materials({"materials": materials}))
     store = node.store
     with store.transaction():
+        if store.meta(positions.UNCONFIRMED):
+            raise NumbersUnconfirmed(
+                "本节点已从备份恢复，尚未从上级得知哪些受理编号已被使用：请先同步一次"
+                "（yimen sync --once）或导入上级发来的数据包，再受理",
+                "this node was restored from a backup and has not yet learnt from its parent which receipt "
+                "numbers are taken: sync once (yimen sync --once) or import a bundle from the parent first")
         year = node.clock().year
         case_id = f"{node.region_code}-{year}-{store.next_sequence(f'case:{year}'):06d}"
         doc = store.new_doc(case_id, "case", node.region_code)
@@ -261,5 +279,5 @@ def show(node: Node, case_id: str) -> dict[str, Any]:
     }
 
 
-__all__ = ["Application", "accept", "not_accept", "record", "act", "list_cases", "show", "get_row",
+__all__ = ["Application", "NumbersUnconfirmed", "accept", "not_accept", "record", "act", "list_cases", "show", "get_row",
            "CASE_COLUMNS", "file_sha256"]

@@ -1,5 +1,7 @@
 """What a node knows of itself and its peers: counts, per-peer traffic and positions,
-quarantine."""
+quarantine, and what was wrong with a peer's word on positions (see `yimen.sync.positions`:
+an impossible acknowledgement, a restore noticed, a restored node waiting for its
+parent's numbers)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Any
 
 from yimen.node.home import Node
 from yimen.schema.errors import YimenError
+from yimen.sync import positions
 
 # The sync loop's last outcome, in `meta` so that another process (`yimen status`) sees it.
 SYNC_OK, SYNC_ERROR, SYNC_ERROR_AT = "sync:last_ok", "sync:last_error", "sync:last_error_at"
@@ -57,4 +60,5 @@ def status(node: Node, lang: str = "en") -> dict[str, Any]:
         "feed": store.feed.count(), "unsealed_changes": store.changes.unsealed_count(),
         "pending_changes": store.changes.pending_count(), "unapplied_seals": store.feed.backlog(),
         "quarantined": store.quarantine.count(), "peers": peer_rows(node), "sync": sync_outcome(node, lang),
+        "positions": positions.notice(store, lang),
     }

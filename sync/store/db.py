@@ -51,6 +51,16 @@ def _compress(oplog: bytes) -> bytes:
     return c.compress(oplog) + c.flush()
 
 
+def numbered_name(owner: str, doc_id: str, kind: str) -> tuple[str, int] | None:
+    """(`<kind>:<series>`, number) of a document named `<owner>-<series>-<number>`."""
+    if not doc_id.startswith(owner + "-"):
+        return None
+    series, _, number = doc_id[len(owner) + 1:].rpartition("-")
+    if not series or "-" in series or not (number.isdigit() and number.isascii()):
+        return None
+    return f"{kind}:{series}", int(number)
+
+
 class Store:
     """Documents, their changes and the feed in one SQLite file (WAL), opened with the
     schema sets the caller needs (the sync tables always)."""
@@ -174,12 +184,29 @@ class Store:
         self.require_tx()
         self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
 
-    def next_sequence(self, name: str) -> int:
-        """The next number of a per-node counter (inside the caller's transaction)."""
+    def delete_meta(self, key: str) -> None:
         self.require_tx()
-        n = int(self.meta(f"seq:{name}") or 0) + 1
+        self.conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+
+    def next_sequence(self, name: str, at_least: int = 0) -> int:
+        """The next number of a per-node counter, and at least `at_least` (inside the
+        caller's transaction)."""
+        self.require_tx()
+        n = max(self.sequence(name) + 1, at_least)
         self.set_meta(f"seq:{name}", str(n))
         return n
+
+    def sequence(self, name: str) -> int:
+        """The last number a per-node counter gave (0: none)."""
+        return int(self.meta(f"seq:{name}") or 0)
+
+    def raise_sequence(self, name: str, to: int) -> bool:
+        """Make sure a counter's next number is above `to` (a restored node learning the
+        numbers the chain already holds); returns whether it moved."""
+        if to <= self.sequence(name):
+            return False
+        self.set_meta(f"seq:{name}", str(to))
+        return True
 
     # -- documents -----------------------------------------------------------------------
     def new_doc(self, doc_id: str, kind: str, scope: str) -> Doc:
@@ -231,6 +258,26 @@ class Store:
             " ON CONFLICT(doc_id) DO UPDATE SET oplog = excluded.oplog, vv = excluded.vv",
             [(doc.doc_id, doc.kind, doc.scope, _compress(oplog or doc.oplog()), doc.version())
              for doc, oplog in docs])
+
+    def numbered(self, owner: str, limit: int = 8) -> dict[str, int]:
+        """Of the documents named `<owner>-<series>-<number>` (a case's receipt number is
+        `<region code>-<year>-<number>`), the highest number held per `<kind>:<series>`
+        (the name of the owner's counter for it, see `next_sequence`), for the latest
+        `limit` series. Numbers are zero-padded, so the highest sorts last: one index
+        step per series, whatever the number of documents."""
+        out: dict[str, int] = {}
+        below = owner + "."  # "." sorts right after "-": every id of `owner-` is below it
+        for _ in range(4 * limit):
+            row = self.conn.execute("SELECT doc_id, kind FROM docs WHERE doc_id >= ? AND doc_id < ?"
+                                    " ORDER BY doc_id DESC LIMIT 1", (owner + "-", below)).fetchone()
+            if row is None or len(out) == limit:
+                break
+            below = row[0]
+            named = numbered_name(owner, *row)
+            if named:
+                out.setdefault(*named)
+                below = f"{owner}-{row[0][len(owner) + 1:].rpartition('-')[0]}-"  # the rest of this series is lower
+        return out
 
     def exists(self, doc_id: str) -> bool:
         return self.conn.execute("SELECT 1 FROM docs WHERE doc_id = ?", (doc_id,)).fetchone() is not None

@@ -52,6 +52,16 @@ class Feed(_Repo):
     def has(self, author: str, seq: int) -> bool:
         return self._one("SELECT 1 FROM feed WHERE author = ? AND seq = ?", author, seq) is not None
 
+    def last_seq(self, author: str) -> int:
+        """The highest seal number of `author` held here (0: none)."""
+        return self._one("SELECT coalesce(max(seq), 0) FROM feed WHERE author = ?", author)
+
+    def seqs_after(self, author: str, position: int, upto_seq: int) -> list[int]:
+        """Seal numbers of `author`'s seals stored after feed `position`, up to `upto_seq`."""
+        return [r[0] for r in self.conn.execute(
+            "SELECT seq FROM feed WHERE author = ? AND seq <= ? AND local_seq > ? ORDER BY seq",
+            (author, upto_seq, position))]
+
     def head(self) -> int:
         return self._one("SELECT coalesce(max(local_seq), 0) FROM feed")
 
@@ -85,6 +95,12 @@ class Feed(_Repo):
         return self.conn.execute(
             "SELECT u.local_seq, f.received_from, f.body, f.signature FROM unapplied u"
             " JOIN feed f USING (local_seq) ORDER BY u.local_seq LIMIT ?", (limit,)).fetchall()
+
+    def unapplied_by(self, author: str, limit: int) -> list[tuple[bytes, bytes]]:
+        """(body, signature) of `author`'s latest `limit` seals stored and not yet applied."""
+        return self.conn.execute(
+            "SELECT f.body, f.signature FROM unapplied u JOIN feed f USING (local_seq) WHERE f.author = ?"
+            " ORDER BY u.local_seq DESC LIMIT ?", (author, limit)).fetchall()
 
     def mark_applied(self, local_seq: int) -> None:
         self._write("DELETE FROM unapplied WHERE local_seq = ?", (local_seq,))
@@ -128,6 +144,14 @@ class Changes(_Repo):
         self._write_many(
             "INSERT INTO changes(doc_id, peer, counter_start, counter_end, kind, scope, author, seal_seq)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [(d, p, s, e, k, scope, author, seq) for d, k, p, s, e in rows])
+
+    def unseal(self, author: str, seqs: list[int]) -> None:
+        """Make the changes `author` signed in seals `seqs` unsealed again: the next seal
+        carries them under a new number."""
+        for i in range(0, len(seqs), 500):  # one pass over the table per part (there is no index on it)
+            part = seqs[i:i + 500]
+            self._write(f"UPDATE changes SET seal_seq = NULL WHERE author = ? AND seal_seq IN ({', '.join('?' * len(part))})",
+                        (author, *part))
 
     def known(self, doc_ids: Collection[str]) -> tuple[set[tuple[str, int, int]], dict[str, list[PendingRow]]]:
         """The `(doc_id, peer, counter_start)` of every change of `doc_ids` held here,
@@ -173,23 +197,22 @@ class Peers(_Repo):
         row = self.conn.execute("SELECT recv_upto, sent_upto FROM peers WHERE node_id = ?", (peer,)).fetchone()
         return (row[0], row[1]) if row else (0, 0)
 
-    def received(self, peer: str, upto: int, seals: int, size: int, at: str) -> int:
-        """Count a batch received and move `recv_upto` forward; returns it."""
+    def received(self, peer: str, upto: int, seals: int, size: int, at: str, rewind: bool = False) -> int:
+        """Count a batch received and move `recv_upto` forward, or, for a batch that
+        restates the peer's feed (`rewind`: the peer is the authority on positions in its
+        own feed), set it; returns it."""
         self._ensure(peer)
         self._write(
-            "UPDATE peers SET recv_upto = max(recv_upto, ?), last_contact = ?,"
-            " seals_in = seals_in + ?, bytes_in = bytes_in + ? WHERE node_id = ?", (upto, at, seals, size, peer))
+            "UPDATE peers SET recv_upto = CASE WHEN ? THEN ? ELSE max(recv_upto, ?) END, last_contact = ?,"
+            " seals_in = seals_in + ?, bytes_in = bytes_in + ? WHERE node_id = ?",
+            (rewind, upto, upto, at, seals, size, peer))
         return self.positions(peer)[0]
 
-    def acknowledged(self, peer: str, upto: int, at: str) -> int:
-        """Record that `peer` holds our feed up to `upto`, as it says, capped at our feed's
-        head; returns the position recorded. The peer's word is authoritative even when
-        lower: a peer restored from a backup must be sent again what it lost; and an ack past
-        our head can only come from a node that knew a feed we lost."""
-        upto = min(upto, self.store.feed.head())
+    def acknowledged(self, peer: str, upto: int, at: str) -> None:
+        """Record that `peer` holds our feed up to `upto` (checked by the caller, see
+        `yimen.sync.positions`)."""
         self._ensure(peer)
         self._write("UPDATE peers SET sent_upto = ?, last_contact = ? WHERE node_id = ?", (upto, at, peer))
-        return upto
 
     def sent(self, peer: str, seals: int, size: int, at: str) -> None:
         """Count seals and bytes sent to `peer`."""

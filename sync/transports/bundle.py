@@ -4,7 +4,8 @@ A bundle is written by one node for one other node. The file is
 
     MAGIC                          b"YIMENBUNDLE\\x00"
     header record                  {"protocol": 1, "from": node_id, "to": node_id,
-                                    "created_at": iso time, "ack": int}
+                                    "created_at": iso time, "ack": int,
+                                    "last_seal": int, "numbers": {str: int}, "rewind": bool}
     batch record, ...              {"start": int, "next": int, "seals": [[body, sig], ...]}
     end record                     {"batches": int, "seals": int, "signature": bytes}
     trailer                        SHA-256 of every byte before it (32 bytes)
@@ -12,7 +13,13 @@ A bundle is written by one node for one other node. The file is
 Records are msgpack maps, one after the other (msgpack frames itself). Batches are
 contiguous: each starts where the one before it ended (`start` of the first is what the
 sender believes the recipient holds). `ack` is how far the sender holds the recipient's
-feed: the acknowledgement travelling back.
+feed: the acknowledgement travelling back; `last_seal` and `numbers` what it holds of the
+recipient's own numbering (the highest seal number, the highest document number per
+series: a node restored from an older copy continues after them); `rewind` that the
+first batch restates the sender's feed from its `start` (see `yimen.sync.positions`).
+These three may be missing (a bundle from an older Yimen) and are then not told.
+`created_at` orders the bundles of one sender (microseconds): an older one's `ack` never
+moves a position back.
 
 The end record's `signature` is the sender's Ed25519 signature over
 `SIGNING_CONTEXT + SHA-256(MAGIC .. last batch record)`. Seals are signed one by one by
@@ -40,6 +47,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from yimen.sync.engine import Batch
 from yimen.sync.errors import SyncError
+from yimen.sync.positions import is_count, valid_numbers
 
 MAGIC = b"YIMENBUNDLE\x00"
 PROTOCOL = 1
@@ -52,6 +60,7 @@ MAX_SEALS_PER_BATCH = 100_000
 _CHUNK = 1 << 16
 
 HEADER_KEYS = frozenset({"protocol", "from", "to", "created_at", "ack"})
+OPTIONAL_HEADER_KEYS = frozenset({"last_seal", "numbers", "rewind"})
 BATCH_KEYS = frozenset({"start", "next", "seals"})
 END_KEYS = frozenset({"batches", "seals", "signature"})
 
@@ -305,17 +314,12 @@ def _structure(records: Iterator[tuple[Any, int]]) -> tuple[dict[str, Any], dict
     end, end_start = last, last_start
     if header is None or end is None:
         raise _bad("缺少头部或结束记录", "missing header or end record")
-    if not (isinstance(end, dict) and set(end) == END_KEYS and _count(end["batches"]) and _count(end["seals"])
+    if not (isinstance(end, dict) and set(end) == END_KEYS and is_count(end["batches"]) and is_count(end["seals"])
             and isinstance(end["signature"], bytes) and len(end["signature"]) == 64):
         raise _bad("结束记录格式错误", "malformed end record")
     if end["batches"] != n_batches or end["seals"] != n_seals:
         raise _bad("结束记录中的计数与内容不符", "the end record's counts do not match the content")
     return header, end, end_start, n_batches
-
-
-def _count(v: Any) -> bool:
-    """A count or feed position: SQLite stores it as a signed 64-bit integer."""
-    return type(v) is int and 0 <= v < 1 << 63
 
 
 def _check_header(header: Any) -> None:
@@ -324,14 +328,15 @@ def _check_header(header: Any) -> None:
         v = header["protocol"]
         raise _bad(f"协议版本 {v!r} 不受支持（本节点支持 {PROTOCOL}）",
                    f"unsupported protocol {v!r} (this node speaks {PROTOCOL})")
-    if not (isinstance(header, dict) and set(header) == HEADER_KEYS
+    if not (isinstance(header, dict) and HEADER_KEYS <= set(header) <= HEADER_KEYS | OPTIONAL_HEADER_KEYS
             and all(isinstance(header[k], str) and 0 < len(header[k]) <= 64 for k in ("from", "to", "created_at"))
-            and _count(header["ack"])):
+            and is_count(header["ack"]) and is_count(header.get("last_seal", 0))
+            and valid_numbers(header.get("numbers", {})) and isinstance(header.get("rewind", False), bool)):
         raise _bad("头部记录格式错误", "malformed header record")
 
 
 def _check_batch(b: Any, previous: int | None) -> None:
-    if not (isinstance(b, dict) and set(b) == BATCH_KEYS and _count(b["start"]) and _count(b["next"])
+    if not (isinstance(b, dict) and set(b) == BATCH_KEYS and is_count(b["start"]) and is_count(b["next"])
             and b["next"] >= b["start"] and isinstance(b["seals"], list)
             and all(isinstance(s, list) and len(s) == 2 and isinstance(s[0], bytes) and isinstance(s[1], bytes)
                     for s in b["seals"])):

@@ -9,8 +9,9 @@ from typing import Any
 import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from yimen.sync.engine import Batch
+from yimen.sync.engine import Batch, OutOfOrder
 from yimen.sync.errors import SyncError
+from yimen.sync.positions import BadPosition, Holding, is_count
 from yimen.sync.session import Ack
 from yimen.sync.transports import wire
 
@@ -50,22 +51,32 @@ class HttpTransport:
                                      **{k: v for k, v in answer.items() if k not in ("error", "message")})
             return wire.unpack(raw)
 
-    async def hello(self) -> int:
+    async def hello(self) -> Holding:
         welcome = await self.call("/v1/hello", {})
         if welcome.get("node") != self.peer:
             raise WrongPeer(f"{self.url} 不是节点 {self.peer}", f"{self.url} is not node {self.peer}")
-        held = welcome.get("recv_upto")
-        if type(held) is not int or held < 0:
+        try:
+            return Holding.from_wire(welcome, "recv_upto")
+        except BadPosition:
             raise wire.WireError("bad_request", "上级的应答格式错误", f"{self.peer} answered a malformed hello")
-        return held
 
     async def push(self, batch: Batch) -> Ack:
-        answer = await self.call("/v1/push", {"start": batch.start, "next": batch.next, "seals": batch.seals})
+        message = {"start": batch.start, "next": batch.next, "seals": batch.seals}
+        if batch.rewind:
+            message["rewind"] = True
+        try:
+            answer = await self.call("/v1/push", message)
+        except wire.WireError as e:
+            if e.code == "out_of_order" and is_count(e.extra.get("recv_upto")):
+                raise OutOfOrder(e.zh, e.en, e.extra["recv_upto"]) from e
+            raise
         return Ack(answer["recv_upto"], answer.get("imported", 0), answer.get("duplicates", 0),
                    answer.get("quarantined", []))
 
-    async def pull(self, since: int, max_bytes: int, wait: float) -> Batch:
-        answer = await self.call("/v1/pull", {"since": since, "max_bytes": max_bytes, "wait": wait},
-                                 timeout=wait + 60)
+    async def pull(self, held: Holding, max_bytes: int, wait: float) -> Batch:
+        message = {"since": held.upto, "max_bytes": max_bytes, "wait": wait}
+        if held.last_seal is not None:  # (the parent may learn it was restored: see positions)
+            message["last_seal"] = held.last_seal
+        answer = await self.call("/v1/pull", message, timeout=wait + 60)
         return Batch(self.peer, answer["start"], answer["next"], [(b, s) for b, s in answer["seals"]],
-                     bool(answer["more"]))
+                     bool(answer["more"]), bool(answer.get("rewind", False)))

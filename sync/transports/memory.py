@@ -4,7 +4,10 @@ tests; it runs the same session as HTTP with no network in between."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from yimen.sync.engine import Batch
+from yimen.sync.positions import Holding
 from yimen.sync.session import Ack, Responder
 
 
@@ -16,12 +19,11 @@ class MemoryTransport:
         self.responder, self.me, self.defer = responder, me, defer
         self.peer = responder.engine.node_id
 
-    async def hello(self) -> int:
-        return self.responder.hello(self.me)["recv_upto"]
+    async def hello(self) -> Holding:
+        return Holding.from_wire(self.responder.hello(self.me), "recv_upto")
 
     async def push(self, batch: Batch) -> Ack:
         return Ack.of(self.responder.push(self.me, batch, self.defer))
 
-    async def pull(self, since: int, max_bytes: int, wait: float) -> Batch:
-        batch = self.responder.pull(self.me, since, max_bytes)
-        return Batch(self.peer, batch.start, batch.next, batch.seals, batch.more)
+    async def pull(self, held: Holding, max_bytes: int, wait: float) -> Batch:
+        return replace(self.responder.pull(self.me, held, max_bytes), sender=self.peer)

@@ -17,6 +17,8 @@ child is always the side that starts, as in the field.
                        (the last by default, 0 for the first) -> Moved
     send_from(p)       a batch of the child's feed that starts at position p; raises what
                        the parent answers (a refusal carries `code`)
+    claim(upto)        what a stolen child key can sign: an empty batch saying the child's
+                       feed goes on to `upto`, delivered to the parent
 
 HTTP runs the parent's real server (`create_app`, aiohttp `TestServer` on 127.0.0.1:0)
 with the child driving `Session` over `HttpTransport`; a broken link there is a real one:
@@ -90,6 +92,7 @@ class Moved:
     duplicates: int = 0  # seals the parent already held
     pulled: int = 0  # seals the child took in
     quarantined: list[str] = field(default_factory=list)  # reasons, both ways
+    notices: list[str] = field(default_factory=list)  # impossible positions the child noticed
 
     def add(self, ack: Ack) -> None:
         self.pushed += ack.imported
@@ -220,7 +223,7 @@ class _SessionHarness:
         finally:
             self.delivered += wire.delivered
         await self.settle()
-        return Moved(stats.pushed, wire.moved.duplicates, stats.pulled, stats.quarantined)
+        return Moved(stats.pushed, wire.moved.duplicates, stats.pulled, stats.quarantined, stats.notices)
 
     async def _broken_round(self) -> Wire:
         wire = self.wire()
@@ -267,6 +270,10 @@ class _SessionHarness:
         wire = self.wire()
         await wire.push(batch)
         return wire.moved
+
+    async def claim(self, upto: int) -> None:
+        held = engine(self.parent).positions(self.child.node_id)[0]
+        await self.wire().push(Batch(self.child.node_id, held, upto, []))
 
 
 class HttpHarness(_SessionHarness):
@@ -346,7 +353,8 @@ class BundleHarness:
         up = self._carry_up(self._export(self.child, self.parent))
         down = self._carry_down()
         return Moved(up["imported"], up["duplicates"], down["imported"],
-                     up["quarantine_reasons"] + down["quarantine_reasons"])
+                     up["quarantine_reasons"] + down["quarantine_reasons"],
+                     [down["notice"]["en"]] if down["notice"] else [])
 
     async def pull(self) -> Moved:
         down = self._carry_down()
@@ -381,12 +389,19 @@ class BundleHarness:
         """A bundle, signed by the child, whose one batch starts at `position`."""
         batch = engine(self.child).next_batch(self.parent.node_id, position,
                                               self.batch_bytes or bundles.BATCH_BYTES)
+        got = import_bundle(self.parent, self._signed_by_child("forged-start", batch))
+        return Moved(got["imported"], got["duplicates"], 0, got["quarantine_reasons"])
+
+    async def claim(self, upto: int) -> None:
+        held = engine(self.parent).positions(self.child.node_id)[0]
+        import_bundle(self.parent, self._signed_by_child("forged-claim", Batch(self.child.node_id, held, upto, [])))
+
+    def _signed_by_child(self, what: str, batch: Batch) -> Path:
         header = {"protocol": framing.PROTOCOL, "from": self.child.node_id, "to": self.parent.node_id,
                   "created_at": self.child.now(), "ack": engine(self.child).positions(self.parent.node_id)[0]}
-        path = self._path("forged-start")
+        path = self._path(what)
         framing.write_bundle(path, header, [batch], signing_key(self.child))
-        got = import_bundle(self.parent, path)
-        return Moved(got["imported"], got["duplicates"], 0, got["quarantine_reasons"])
+        return path
 
 
 HARNESSES = (HttpHarness, BundleHarness, MemoryHarness)

@@ -10,16 +10,18 @@ keeps the same promises, checked by the same scenarios run against each harness
 - an acknowledgement lost on the way back is learnt at the next hello (or in the next
   return bundle), and nothing is sent again beyond what was unacknowledged;
 - a batch (file) delivered twice changes nothing but the duplicate count;
-- a batch that starts past what the receiver holds is refused and writes nothing;
+- a batch that starts past what the receiver holds is refused, names the position the
+  receiver holds, and writes nothing;
 - a forged seal among good ones is quarantined with its reason, the good ones go in and
-  the exchange goes on.
+  the exchange goes on;
+- a batch (file) delivered long after changes nothing but the duplicate count;
+- a word on positions that cannot be true (past the end of the sender's feed) is noticed,
+  said and recovered from: the sender restates its feed;
+- a node restored from an older copy (parent or child) still delivers what it stores
+  later, never reuses a seal number, and continues its receipt numbers after the chain's.
 
-Four promises the library does not keep yet are held here as strict xfails, so that a
-fix shows: a forged seal delivered again is quarantined again (every transport); an old
-bundle imported late moves the parent's `sent_upto` back (bundle); what a parent restored
-from an older copy stores at feed positions the child believes it holds never comes down
-over a session (HTTP, memory); and such a parent's next seals reuse seal numbers the child
-holds, so they are dropped as duplicates (every transport).
+One promise the library does not keep yet is held here as a strict xfail, so that a fix
+shows: a forged seal delivered again is quarantined again (every transport).
 """
 
 from __future__ import annotations
@@ -36,11 +38,13 @@ from support import dump, id_number
 from support.chain import push
 from yimen.node.replication import engine
 from yimen.node.services import cases, enrollment
+from yimen.sync import positions
 from yimen.sync import seal as seals
 from yimen.sync.docs import Doc, new_peer_id
 from yimen.sync.errors import SyncError
 from yimen.sync.seal import SealedChange
 
+INFLATED = 2**62 - 1
 SYNC_TABLES = ("docs", "changes", "feed", "pending", "quarantine", "unapplied")
 STRANGER = "440608100209"  # a village of the same town that no node here knows
 
@@ -241,7 +245,7 @@ async def test_a_batch_past_what_the_parent_holds_is_refused_and_writes_nothing(
     before = dump(town)
     with pytest.raises(SyncError) as refused:
         await link.send_from(held + 1)
-    assert refused.value.code == "out_of_order"
+    assert refused.value.code == "out_of_order" and refused.value.recv_upto == held  # where to resend from
     assert dump(town) == before
     moved = await link.exchange()  # the link goes on from what the town holds
     assert moved.pushed == 2 and moved.duplicates == 0
@@ -285,11 +289,7 @@ async def test_a_forged_seal_delivered_again_is_not_quarantined_again(link):
     assert sync_tables(town) == tables
 
 
-async def test_an_old_batch_delivered_late_changes_nothing_but_the_duplicate_count(link, request):
-    request.applymarker(pytest.mark.xfail(not link.two_way, strict=True, reason=(
-        "import_bundle records the header's ack as the parent's sent_upto even when it is older than the "
-        "one recorded (Peers.acknowledged takes the peer's word when lower), so an old bundle imported "
-        "late moves sent_upto back and the next return bundle repeats seals the child holds")))
+async def test_an_old_batch_delivered_late_changes_nothing_but_the_duplicate_count(link):
     village, town = link.child, link.parent
     accept_cases(village, 1)
     await link.exchange()
@@ -307,12 +307,7 @@ async def test_an_old_batch_delivered_late_changes_nothing_but_the_duplicate_cou
 
 
 async def test_a_parent_restored_from_an_older_copy_still_sends_what_it_stores_later(
-        link, request, template, tmp_path):
-    request.applymarker(pytest.mark.xfail(link.two_way, strict=True, reason=(
-        "a session pulls from the child's own recv_upto and nothing lowers it when the parent's feed went "
-        "back (the hello carries only the parent's recv_upto; Responder.pull even drops the capped "
-        "position Outbound.acknowledged returns), so seals the parent stores at positions the child "
-        "believes it holds never come down (a bundle starts from the sender's own sent_upto: it does)")))
+        link, template, tmp_path):
     village, town = link.child, link.parent
     district = open_copy(template, "district", tmp_path)
     try:
@@ -333,10 +328,6 @@ async def test_a_parent_restored_from_an_older_copy_still_sends_what_it_stores_l
         district.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a node's seal counter (meta seq:seal) goes back with its restored database, so its next seals "
-    "reuse (author, seq) pairs the child already holds, and Engine._admit drops them as duplicates: "
-    "their changes never arrive, on any transport"))
 async def test_a_parent_restored_from_an_older_copy_does_not_reuse_seal_numbers(link, tmp_path):
     village, town = link.child, link.parent
     copy = tmp_path / "town-copy.db"
@@ -353,6 +344,89 @@ async def test_a_parent_restored_from_an_older_copy_does_not_reuse_seal_numbers(
     await link.pull()
     assert village.store.conn.execute(
         "SELECT 1 FROM changes WHERE doc_id = ? AND peer = ? AND counter_start = ?", (doc_id, peer, start)).fetchone()
+
+
+async def test_a_position_past_the_end_of_the_childs_feed_is_noticed_and_recovered_from(link):
+    """A stolen village key tells the town the village's feed goes on to 2**62 - 1. The
+    village notices the impossible acknowledgement, says so and restates its feed: what it
+    sealed meanwhile arrives in the same exchange, and the positions are right again by
+    the next (a bundle's restatement travels in the next file)."""
+    village, town = link.child, link.parent
+    accept_cases(village, 1)
+    await link.exchange()
+    await link.claim(INFLATED)
+    assert engine(town).positions(village.node_id)[0] == INFLATED
+    ids = accept_cases(village, 2, first=2)  # sealed before the next hello
+    moved = await link.exchange()
+    assert moved.pushed == 2 and len(moved.notices) == 1, moved
+    assert "past the end of our feed" in moved.notices[0]
+    assert_same_docs(village, town, ids)
+    assert positions.notice(village.store)["last_notice"]["peer"] == town.node_id
+    await link.exchange()
+    head = engine(village).feed_head()
+    assert engine(town).positions(village.node_id)[0] == head
+    assert engine(village).positions(town.node_id)[1] == head
+    assert positions.notice(village.store)["restating_to"] == []
+    ids += accept_cases(village, 1, first=4)
+    last = await link.exchange()
+    assert (last.pushed, last.duplicates, last.notices) == (1, 0, [])
+    assert seals_by(town, village.node_id) == seals_by(village, village.node_id)
+    assert_same_docs(village, town, ids)
+
+
+async def test_a_child_restored_from_an_older_copy_delivers_new_work_under_new_numbers(link, tmp_path):
+    """The village goes back to an older copy of itself, after the town got more from it:
+    at the next exchange it learns so from the town (which holds a seal of the village's
+    that the village lacks), continues its seal and receipt numbers after the town's, and
+    restates its feed; the cases it accepts afterwards reach the town, under numbers of
+    their own."""
+    village, town = link.child, link.parent
+    accept_cases(village, 1)
+    await link.exchange()
+    copy = tmp_path / "village-copy.db"
+    save_copy(village, copy)
+    lost = accept_cases(village, 2, first=2)
+    await link.exchange()
+    restore_copy(village, copy)  # the two cases are gone from the village, not from the town
+
+    moved = await link.exchange()
+    assert len(moved.notices) == 1 and "restored from an older copy" in moved.notices[0], moved
+    ids = accept_cases(village, 3, first=4)
+    assert not set(ids) & set(lost)  # receipt numbers continue after the town's
+    await link.exchange()
+    await link.exchange()  # (a bundle's restatement travels in the next file)
+    assert_same_docs(village, town, ids)
+    assert {r[0] for r in town.store.conn.execute("SELECT case_id FROM cases")} >= set(ids) | set(lost)
+    mine = seals_by(village, village.node_id)
+    assert len(set(mine)) == len(mine) and set(mine) <= set(seals_by(town, village.node_id))
+    head = engine(village).feed_head()
+    assert engine(town).positions(village.node_id)[0] == head == engine(village).positions(town.node_id)[1]
+    assert_clean(town)
+
+
+async def test_own_changes_sealed_under_a_reused_number_are_sealed_again(link, tmp_path):
+    """With a clock that does not keep seal numbers apart (here: none at all), a restored
+    village signs a decision under a seal number the town holds for another seal, so the
+    town drops it as a duplicate; once the village learns the town's numbers it seals that
+    change again, and it arrives (in the same exchange, or the next for a bundle)."""
+    village, town = link.child, link.parent
+    engine(village).seal_floor = lambda: 0
+    cid = cases.accept(village, "c01", cases.Application(
+        "T-DIBAO", id_number(1), "陈美玲", {"居民身份证": None, "收入证明": None}, {}))["case_id"]
+    await link.exchange()
+    copy = tmp_path / "village-copy.db"
+    save_copy(village, copy)
+    accept_cases(village, 2, first=2)
+    await link.exchange()
+    restore_copy(village, copy)
+    cases.act(village, cid, "submit", "c01")
+    engine(village).seal_pending()
+    reused = seals_by(village, village.node_id)[-1]
+    assert reused in seals_by(town, village.node_id)  # the town holds another seal under it
+    await link.exchange()
+    await link.exchange()
+    assert_same_docs(village, town, [cid])
+    assert town.store.get(cid).value()["history"][-1]["action"] == "submit"
 
 
 async def test_an_address_that_is_not_a_yimen_node_counts_as_a_link_down(tmp_path):

@@ -42,8 +42,8 @@ def push(src: home.Node, dst: home.Node, max_bytes: int = 1 << 16) -> int:
     session = Session(engine(child), MemoryTransport(Responder(engine(parent)), child.node_id), batch_bytes=max_bytes)
     stats = RoundStats()
     if child is src:
-        since = session.outbound.acknowledged(session.transport.responder.hello(child.node_id)["recv_upto"])
-        run_coroutine(session.push(since, stats))
+        resume = session.outbound.resume(run_coroutine(session.transport.hello()))
+        run_coroutine(session.push(resume, stats))
         return stats.pushed
     run_coroutine(session.pull(stats))
     return stats.pulled

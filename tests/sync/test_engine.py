@@ -18,6 +18,7 @@ from yimen.schema.errors import YimenError
 from yimen.sync import seal as seals
 from yimen.sync.docs import Doc, change_spans, new_peer_id
 from yimen.sync.engine import Batch, Engine, OutOfOrder, Receipt, public_bytes
+from yimen.sync.positions import BadPosition
 from yimen.sync.seal import MAX_SEAL_BYTES, Seal, SealedChange
 from yimen.sync.store import Store
 
@@ -56,7 +57,8 @@ def make_node(path: Path, node_id: str, knows: tuple[str, ...] = (), **kw) -> No
     store = Store(path)
     for other in knows:
         introduce(store, other, public_bytes(KEYS[other]))
-    return Node(node_id, store, Engine(store, node_id, KEYS[node_id], **kw))
+    # seal numbers 1, 2, 3 ... (no wall-clock floor), as the assertions here name them
+    return Node(node_id, store, Engine(store, node_id, KEYS[node_id], **{"seal_floor": lambda: 0, **kw}))
 
 
 @pytest.fixture
@@ -328,14 +330,18 @@ def test_positions_are_kept_per_peer_and_never_go_back(net):
     assert b.engine.positions(TOWN) == (0, 0)
 
 
-def test_set_sent_records_the_peers_word_capped_at_the_feed_head(net):
+def test_set_sent_records_a_position_of_our_feed_and_refuses_any_other(net):
     v = net["village"]
-    v.engine.set_sent(TOWN, 5)
-    assert v.engine.positions(TOWN) == (0, 0)  # an empty feed
+    for bad in (5, -1, True, 2**63):  # past an empty feed's end, negative, not an int, too large
+        with pytest.raises(BadPosition):
+            v.engine.set_sent(TOWN, bad)
+    assert v.engine.positions(TOWN) == (0, 0)
     for i in range(3):
         write(v, f"c{i}")
         v.engine.seal_pending()
-    v.engine.set_sent(TOWN, 10**9)
+    with pytest.raises(BadPosition):
+        v.engine.set_sent(TOWN, 4)
+    assert v.engine.set_sent(TOWN, 3) == 3
     assert v.engine.positions(TOWN) == (0, 3)
     v.engine.set_sent(TOWN, 1)  # lower: the peer lost what it had (a restored backup)
     assert v.engine.positions(TOWN) == (0, 1)

@@ -92,8 +92,7 @@ async def _parked_pull(pair, monkeypatch):
         parked.set()
         await wait(self, timeout)
     monkeypatch.setattr(feedwatch.FeedWatch, "wait", watched)
-    since = engine(village).positions(town.node_id)[0]
-    pull = asyncio.ensure_future(link.pull(since, 1 << 20, 25))
+    pull = asyncio.ensure_future(link.pull(engine(village).holding(town.node_id), 1 << 20, 25))
     await asyncio.wait_for(parked.wait(), 10)
     assert not pull.done()
     return pull

@@ -82,9 +82,10 @@ def check_after_crash(town_home: Path, village: home.Node) -> tuple[int, int]:
         assert docs == q("SELECT count(*) FROM changes WHERE kind = 'case'")[0] == \
             q("SELECT count(*) FROM cases")[0] == q("SELECT count(*) FROM case_events")[0] // 2
         own = village.store.conn.execute(
-            "SELECT local_seq FROM feed WHERE author = ? ORDER BY local_seq", (village.node_id,)).fetchall()
+            "SELECT local_seq, seq FROM feed WHERE author = ? ORDER BY local_seq", (village.node_id,)).fetchall()
         # the seals held are the village's first ones; those applied made exactly their documents
-        assert q("SELECT coalesce(max(seq), 0) FROM feed WHERE author = ?", village.node_id)[0] == held
+        assert [r[0] for r in conn.execute("SELECT seq FROM feed WHERE author = ? ORDER BY seq",
+                                           (village.node_id,))] == [r[1] for r in own[:held]]
         applied = [r[0] for r in conn.execute(
             "SELECT seq FROM feed WHERE author = ? AND local_seq NOT IN (SELECT local_seq FROM unapplied)",
             (village.node_id,))]

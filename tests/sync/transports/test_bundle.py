@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from yimen.sync.transports import bundle
 from yimen.sync.transports.bundle import MAGIC, BadBundle, BundleIOError, read_bundle, write_bundle
+from yimen.sync.docs import KINDS
 from yimen.sync.engine import Batch, public_bytes
 
 KEY = Ed25519PrivateKey.generate()
@@ -58,6 +59,19 @@ def test_round_trip(frm, to, created, ack, start, shapes):
         got_header, got = read_bundle(path, key_of)
         assert list(got) == batches and len(got) == len(batches)
     assert got_header == h
+
+
+numbers = st.dictionaries(st.builds("{}:{}".format, st.sampled_from(KINDS), st.text(min_size=1, max_size=20)),
+                          st.integers(0, 2**63 - 1), max_size=8)
+
+
+@given(last_seal=st.integers(0, 2**63 - 1), numbers=numbers, rewind=st.booleans())
+def test_the_numbering_fields_of_a_header_round_trip(last_seal, numbers, rewind):
+    h = header(last_seal=last_seal, numbers=numbers, rewind=rewind)
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "b.yimen"
+        write_bundle(path, h, [Batch(VILLAGE, 7, 7, [])], KEY)
+        assert read_bundle(path, key_of)[0] == h
 
 
 def test_every_truncation_is_refused(tmp_path):
@@ -126,6 +140,11 @@ def test_forged_content_with_a_valid_checksum_is_refused(tmp_path):
         ([header(extra=1), ok_batch, end], "malformed header"),
         ([header(ack=-1), ok_batch, end], "malformed header"),
         ([header(ack=1 << 63), ok_batch, end], "malformed header"),
+        ([header(last_seal=-1), ok_batch, end], "malformed header"),
+        ([header(numbers={"case:2026": "31"}), ok_batch, end], "malformed header"),
+        ([header(numbers=[1]), ok_batch, end], "malformed header"),
+        ([header(numbers={"seal": 5}), ok_batch, end], "malformed header"),  # not a document counter
+        ([header(rewind=1), ok_batch, end], "malformed header"),
         ([header(), {**ok_batch, "next": 1 << 63}, end], "malformed batch"),
         ([header(), {**ok_batch, "next": -1}, end], "malformed batch"),
         ([header(), {**ok_batch, "seals": [[b"x"]]}, end], "malformed batch"),

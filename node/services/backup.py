@@ -1,0 +1,105 @@
+"""Backing up a node and restoring it.
+
+A backup is a folder holding the three files of a home: the database as one consistent
+copy (`VACUUM INTO`: SQLite writes the database as of one transaction, whatever the
+server is doing meanwhile, WAL included; copying the file by hand while the node runs
+can copy half a write), the key and the config. Restoring puts them back into a home
+that no `serve` or `sync` process is using, and drops any write-ahead log left there
+(an old log replayed over the restored file would corrupt it).
+
+A restored node is older than the chain's copy of it: the chain may hold seals and cases
+it made after the backup. Seal numbers never fall below the wall clock (see
+`yimen.sync.positions`), and the first exchange with its parent tells it the rest (the
+parent holds its last seal number and its highest receipt numbers). A case's receipt
+number has no such floor, so a restored node accepts no case until an ancestor has told
+it the numbers it holds (`positions.UNCONFIRMED`): one `yimen sync` or one bundle from
+the parent.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from yimen.node import config as config_mod
+from yimen.node.errors import NodeError
+from yimen.node.home import DB_FILE, KEY_FILE, Node
+from yimen.node.server.lock import HomeLock
+from yimen.node.storage import NODE_SCHEMA
+from yimen.schema import region
+from yimen.sync import positions
+from yimen.sync.store import Store
+
+FILES = (DB_FILE, KEY_FILE, config_mod.CONFIG_FILE)
+
+
+class BackupError(NodeError):
+    """A backup could not be written, or a folder is not a backup of this node."""
+
+    code = "backup_error"
+
+
+def backup(node: Node, folder: Path | str) -> dict[str, Any]:
+    """Write a backup of `node` into `folder` (new or empty; made 0700: it holds the key)."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if any(folder.iterdir()):
+            raise BackupError(f"备份目录 {folder} 不是空的", f"the backup folder {folder} is not empty")
+        node.store.conn.execute("VACUUM INTO ?", (str(folder / DB_FILE),))
+        for name in FILES[1:]:
+            shutil.copy2(node.home / name, folder / name)
+        os.chmod(folder / KEY_FILE, 0o600)
+        os.chmod(folder / DB_FILE, 0o600)
+    except OSError as e:
+        raise BackupError(f"无法写入备份 {folder}：{e.strerror or e}", f"cannot write the backup {folder}: {e}") from e
+    return {"folder": str(folder), "node_id": node.node_id, "made_at": node.now(),
+            "bytes": (folder / DB_FILE).stat().st_size}
+
+
+def restore(home: Path | str, folder: Path | str, at: str) -> dict[str, Any]:
+    """Put the backup in `folder` back into `home` (which holds no node, or this one, not
+    running) and mark it restored (see the module's docstring). `at`: the time to note."""
+    home, folder = Path(home), Path(folder)
+    missing = [name for name in FILES if not (folder / name).is_file()]
+    if missing:
+        raise BackupError(f"{folder} 不是一门节点的备份（缺少 {'、'.join(missing)}）",
+                          f"{folder} is not a Yimen node backup (missing {', '.join(missing)})")
+    node_id = config_mod.load(folder, environ={}).region_code
+    if (home / config_mod.CONFIG_FILE).exists() and config_mod.load(home, environ={}).region_code != node_id:
+        raise BackupError(f"{home} 中是另一个节点，不能恢复 {node_id} 的备份",
+                          f"{home} holds another node: the backup of {node_id} cannot be restored there")
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    lock = HomeLock(home)
+    lock.acquire()  # no serve or sync may be using the home meanwhile
+    try:
+        incoming = home / f"{DB_FILE}.restoring"
+        shutil.copy2(folder / DB_FILE, incoming)
+        waits = _mark_restored(incoming, node_id, at)
+        for suffix in ("-wal", "-shm"):
+            (home / f"{DB_FILE}{suffix}").unlink(missing_ok=True)
+        os.replace(incoming, home / DB_FILE)
+        for name in FILES[1:]:
+            shutil.copy2(folder / name, home / name)
+        os.chmod(home / KEY_FILE, 0o600)
+    except OSError as e:
+        raise BackupError(f"无法恢复备份到 {home}：{e.strerror or e}", f"cannot restore the backup into {home}: {e}") from e
+    finally:
+        lock.release()
+    return {"home": str(home), "node_id": node_id, "restored_at": at, "waits_for_parent": waits}
+
+
+def _mark_restored(path: Path, node_id: str, at: str) -> bool:
+    """A node enrolled with an ancestor accepts no case until an ancestor has told it its
+    numbers (the city has none: nobody else holds its cases). Returns whether it waits."""
+    store = Store(path, schemas=[NODE_SCHEMA])
+    try:
+        waits = any(store.keys.public_key(rc) for rc in region.ancestors(node_id))
+        if waits:
+            with store.transaction():
+                store.set_meta(positions.UNCONFIRMED, at)
+        return waits
+    finally:
+        store.close()

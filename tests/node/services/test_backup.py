@@ -1,0 +1,164 @@
+"""Backing up and restoring a node (`yimen backup`, `yimen restore`), and a village
+restored from a backup whose new cases go up by USB stick."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+
+import pytest
+from click.testing import CliRunner
+
+from support import id_number
+from support.chain import make_chain, push, sync_all
+from yimen.node import home
+from yimen.node.cli.main import main
+from yimen.node.replication import engine
+from yimen.node.server.lock import HomeBusy, HomeLock
+from yimen.node.services import backup, cases
+from yimen.node.services import status as node_status
+from yimen.node.services.backup import BackupError
+from yimen.node.services.bundles import export_bundle, import_bundle
+
+AT = "2026-11-20T09:00:00+08:00"
+
+
+@pytest.fixture
+def chain(tmp_path):
+    nodes = make_chain(tmp_path / "chain")
+    sync_all(nodes)
+    yield nodes
+    for n in nodes.values():
+        n.close()
+
+
+def accept(village, n: int, first: int = 1) -> list[str]:
+    return [cases.accept(village, "c01", cases.Application("T-IMM", id_number(i), "陈美玲",
+                                                            {"居民身份证": None}, {}))["case_id"]
+            for i in range(first, first + n)]
+
+
+def applicants(node, ids) -> dict[str, tuple[str, int]]:
+    """case id -> (applicant id, events in its history), as `node` holds the documents."""
+    return {cid: (v["case"]["applicant_id"], len(v["history"]))
+            for cid in ids for v in [node.store.get(cid).value()]}
+
+
+def carry(src, dst, folder, name: str) -> dict:
+    """A bundle from `src`, imported at `dst`."""
+    return import_bundle(dst, export_bundle(src, dst.node_id, folder / f"{name}.yimen")["file"])
+
+
+def test_a_backup_is_a_consistent_copy_that_restores_to_the_same_node(chain, tmp_path):
+    va = chain["village_a"]
+    ids = accept(va, 3)
+    summary = backup.backup(va, tmp_path / "backup")
+    assert summary["node_id"] == va.node_id and summary["bytes"] > 0
+    assert sorted(p.name for p in (tmp_path / "backup").iterdir()) == ["node.json", "node.key", "yimen.db"]
+    assert (tmp_path / "backup" / "node.key").stat().st_mode & 0o077 == 0
+    with closing(sqlite3.connect(tmp_path / "backup" / "yimen.db")) as copy:
+        assert copy.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    restored = backup.restore(tmp_path / "elsewhere", tmp_path / "backup", AT)
+    assert restored == {"home": str(tmp_path / "elsewhere"), "node_id": va.node_id, "restored_at": AT,
+                        "waits_for_parent": True}
+    with home.open_node(tmp_path / "elsewhere") as again:
+        assert again.public_key_hex() == va.public_key_hex()
+        assert applicants(again, ids) == applicants(va, ids)
+        assert again.store.peer != va.store.peer  # a new Loro peer id: it never reuses one
+
+
+def test_a_backup_goes_only_into_an_empty_folder(chain, tmp_path):
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "photo.jpg").write_bytes(b"x")
+    with pytest.raises(BackupError, match="not empty"):
+        backup.backup(chain["village_a"], tmp_path / "full")
+    assert [p.name for p in (tmp_path / "full").iterdir()] == ["photo.jpg"]
+
+
+def test_restore_refuses_what_is_not_a_backup_of_this_node_or_a_running_home(chain, tmp_path):
+    va, vb = chain["village_a"], chain["village_b"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BackupError, match="not a Yimen node backup"):
+        backup.restore(tmp_path / "h", tmp_path / "empty", AT)
+    backup.backup(va, tmp_path / "backup")
+    with pytest.raises(BackupError, match="holds another node"):
+        backup.restore(vb.home, tmp_path / "backup", AT)
+    lock = HomeLock(va.home)
+    lock.acquire()  # `yimen serve` runs on the home
+    try:
+        with pytest.raises(HomeBusy):
+            backup.restore(va.home, tmp_path / "backup", AT)
+    finally:
+        lock.release()
+
+
+def test_restore_drops_a_write_ahead_log_left_in_the_home(chain, tmp_path):
+    va = chain["village_a"]
+    backup.backup(va, tmp_path / "backup")
+    accept(va, 2)
+    va.close()
+    (va.home / "yimen.db-wal").write_bytes(b"stale log of the lost database")
+    backup.restore(va.home, tmp_path / "backup", AT)
+    assert not (va.home / "yimen.db-wal").exists()
+    with home.open_node(va.home) as again:
+        assert again.store.count("case") == 0
+
+
+def test_a_restored_city_does_not_wait_for_anyone(chain, tmp_path):
+    backup.backup(chain["city"], tmp_path / "backup")
+    assert not backup.restore(tmp_path / "city", tmp_path / "backup", AT)["waits_for_parent"]
+    with home.open_node(tmp_path / "city") as city:
+        assert node_status.status(city)["positions"]["restore_unconfirmed"] is None
+
+
+def test_the_commands_back_up_and_restore(chain, tmp_path):
+    va = chain["village_a"]
+    runner = CliRunner()
+    out = runner.invoke(main, ["--home", str(va.home), "--lang", "en", "backup", "--to", str(tmp_path / "b")])
+    assert out.exit_code == 0 and f"backed up node {va.node_id}" in out.output
+    va.close()
+    target = str(tmp_path / "new")
+    out = runner.invoke(main, ["--home", target, "--lang", "en", "restore", "--from", str(tmp_path / "b")])
+    assert out.exit_code == 0 and "sync with the parent once" in out.output, out.output
+    out = runner.invoke(main, ["--home", target, "--lang", "en", "status"])
+    assert "restored from a backup" in out.output and "waiting for the parent's numbers" in out.output
+    out = runner.invoke(main, ["--home", target, "--lang", "en", "case", "accept", "--clerk", "c01",
+                               "--item", "T-IMM", "--applicant-id", id_number(1), "--applicant-name", "陈美玲",
+                               "--all-materials"])
+    assert out.exit_code == 1 and "sync once" in out.output and "Traceback" not in out.output, out.output
+
+
+def test_a_village_restored_from_a_backup_gets_its_new_cases_up_by_stick(chain, tmp_path):
+    """As over HTTP (tests/node/server/test_positions.py), with bundles between the village
+    and the town: the town's bundle tells the restored village what it holds, and the
+    village's next bundle restates its feed with its new cases in it."""
+    va, town, district = chain["village_a"], chain["town"], chain["district"]
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    before = accept(va, 2)
+    carry(va, town, stick, "1-up")
+    backup.backup(va, tmp_path / "backup")
+    lost = accept(va, 3, first=3)
+    carry(va, town, stick, "2-up")
+    push(town, district)
+    expected = applicants(va, before + lost)
+    va.close()
+
+    backup.restore(tmp_path / "new-laptop", tmp_path / "backup", AT)
+    with home.open_node(tmp_path / "new-laptop") as again:
+        with pytest.raises(cases.NumbersUnconfirmed):
+            accept(again, 1, first=10)
+        down = carry(town, again, stick, "3-down")
+        assert "restored from an older copy" in down["notice"]["en"]
+        new = accept(again, 10, first=10)
+        assert not set(new) & set(before + lost)
+        expected.update(applicants(again, new))
+        up = carry(again, town, stick, "4-up")
+        assert up["imported"] >= 1
+        push(town, district)
+        for hub in (town, district):
+            assert applicants(hub, expected) == expected
+        carry(town, again, stick, "5-down")  # its acknowledgement: the restatement arrived
+        assert node_status.status(again)["positions"]["restating_to"] == []
+        assert export_bundle(again, town.node_id, stick / "6-up.yimen")["seals"] == 0
+        assert engine(town).positions(again.node_id)[0] == engine(again).feed_head()
