@@ -201,6 +201,7 @@ class Engine:
         error, records = self._in_part(lambda: self._store_seal(peer, s, deferred, part))
         if error is not None:
             return error
+        self._set_aside(part.refused)
         receipt.add(part)
         receipt.imported += 1
         receipt.deferred += deferred
@@ -236,6 +237,14 @@ class Engine:
         except Exception as e:  # noqa: BLE001 (whatever a library raised on these bytes)
             return BadSeal(f"签封无法导入：{type(e).__name__}", f"seal could not be applied: {e!r}"), []
 
+    def _set_aside(self, refused: list[tuple[str, int, str]]) -> None:
+        """Quarantine, for the admin, the seals whose waiting changes did not fit their
+        document (see `apply`); they stay in the feed, their other changes applied."""
+        for author, seq, reason in refused:
+            held = self.store.feed.seal(author, seq)
+            if held is not None:
+                self.store.quarantine.add(None, self.clock(), author, seq, reason, held[2], held[3])
+
     def _retry_quarantined(self, author: str, receipt: Receipt) -> None:
         for qid, came_from, body, sig in self.store.quarantine.waiting_for(author, admission.UNKNOWN_AUTHOR):
             if self._admit(came_from, body, sig, receipt, defer=False) is None:
@@ -255,8 +264,10 @@ class Engine:
                     lambda: apply_seal(self.store, seals.decode(body, sig), part, self.on_imported))
                 if error is not None:
                     self._quarantine(came_from, body, sig, error)
-                elif receipt is not None:
-                    receipt.add(part)
+                else:
+                    self._set_aside(part.refused)
+                    if receipt is not None:
+                        receipt.add(part)
                 self.store.feed.mark_applied(local_seq)
         return len(rows)
 
