@@ -5,6 +5,7 @@ application) and visibility of what is offered."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from yimen.sync import seal as seals
 from yimen.sync.docs import Doc, change_spans, new_peer_id
 from yimen.sync.engine import Batch, Engine, OutOfOrder, Receipt, public_bytes
 from yimen.sync.seal import MAX_SEAL_BYTES, Seal, SealedChange
+from yimen.sync.errors import StoreError
 from yimen.sync.store import Store
 
 CITY, DISTRICT, TOWN = "4406", "440608", "440608100"
@@ -434,23 +436,83 @@ def test_a_change_must_keep_the_kind_and_scope_of_the_document_held(net, defer):
     assert ids_in(feed(t)) == [(VILLAGE, 1)]
 
 
-def test_a_seal_that_cannot_be_applied_is_quarantined_alone(tmp_path):
+CONTENT_ERRORS = [RuntimeError("projection failed"), OverflowError("Python int too large to convert to SQLite INTEGER"),
+                  sqlite3.ProgrammingError("Error binding parameter 8: type 'list' is not supported"),
+                  sqlite3.IntegrityError("UNIQUE constraint failed"), sqlite3.InterfaceError("bad parameter")]
+
+
+@pytest.mark.parametrize("defer", [False, True])
+@pytest.mark.parametrize("error", CONTENT_ERRORS, ids=lambda e: type(e).__name__)
+def test_a_seal_that_cannot_be_applied_is_quarantined_alone(tmp_path, error, defer):
+    """Whatever applying one seal raises because of what it holds (a library's error, or
+    SQLite refusing a value), only that seal is undone and quarantined."""
     v = make_node(tmp_path / "v.db", VILLAGE)
     poison = of(VILLAGE, "poison")
 
     def project(docs):
         if any(d.doc_id == poison for d in docs):
-            raise RuntimeError("projection failed")
+            raise error
 
     t = make_node(tmp_path / "t.db", TOWN, knows=(VILLAGE,), on_imported=project)
     for doc_id in (C1, poison, C2):
         write(v, doc_id)
         v.engine.seal_pending()
-    r = t.engine.receive(VILLAGE, v.engine.next_batch(TOWN, 0))
-    assert r.imported == 2 and r.recv_upto == 3
-    assert r.quarantined == ["seal could not be applied: RuntimeError('projection failed')"]
+    r = t.engine.receive(VILLAGE, v.engine.next_batch(TOWN, 0), defer=defer)
+    while t.engine.catch_up():
+        pass
+    assert r.recv_upto == 3 and t.engine.backlog() == 0
+    assert [q[3] for q in quarantine(t)] == [f"seal could not be applied: {error!r}"]
     assert sorted(docs_of(t)) == [C1, C2]
-    assert ids_in(feed(t)) == [(VILLAGE, 1), (VILLAGE, 3)]
+    if not defer:  # refused on arrival: never stored (deferred, it was stored and relayed before)
+        assert r.imported == 2 and ids_in(feed(t)) == [(VILLAGE, 1), (VILLAGE, 3)]
+
+
+@pytest.mark.parametrize("defer", [False, True])
+@pytest.mark.parametrize("error", [sqlite3.OperationalError("database or disk is full"),
+                                   sqlite3.DatabaseError("database disk image is malformed"),
+                                   sqlite3.ProgrammingError("Cannot operate on a closed database.")],
+                         ids=lambda e: str(e).split()[0])
+def test_a_failing_database_ends_the_whole_transaction(tmp_path, error, defer):
+    """The database failing is no seal's fault: nothing of the batch (or of the catch-up)
+    is written, and the caller sees a StoreError to retry later."""
+    v = make_node(tmp_path / "v.db", VILLAGE)
+    failing = {"on": False}
+
+    def project(docs):
+        if failing["on"]:
+            raise error
+
+    t = make_node(tmp_path / "t.db", TOWN, knows=(VILLAGE,), on_imported=project)
+    for doc_id in (C1, C2):
+        write(v, doc_id)
+        v.engine.seal_pending()
+    batch = v.engine.next_batch(TOWN, 0)
+    if defer:
+        t.engine.receive(VILLAGE, batch, defer=True)
+    before, failing["on"] = dump(t), True
+    with pytest.raises(StoreError):
+        t.engine.catch_up() if defer else t.engine.receive(VILLAGE, batch)
+    assert dump(t) == before
+    failing["on"] = False
+    t.engine.receive(VILLAGE, batch)
+    while t.engine.catch_up():
+        pass
+    assert sorted(docs_of(t)) == [C1, C2] and quarantine(t) == []
+
+
+def test_a_seal_set_aside_is_quarantined_and_the_next_applied(tmp_path):
+    v = make_node(tmp_path / "v.db", VILLAGE)
+    t = make_node(tmp_path / "t.db", TOWN, knows=(VILLAGE,))
+    for doc_id in (C1, C2):
+        write(v, doc_id)
+        v.engine.seal_pending()
+    t.engine.receive(VILLAGE, v.engine.next_batch(TOWN, 0), defer=True)
+    assert t.engine.set_aside_oldest("RuntimeError('a fault of ours')")
+    assert t.engine.catch_up() == 1 and t.engine.backlog() == 0
+    assert not t.engine.set_aside_oldest("nothing waits")
+    assert quarantine(t) == [(VILLAGE, 1, VILLAGE, "seal could not be applied: RuntimeError('a fault of ours')")]
+    assert sorted(docs_of(t)) == [C2]
+    assert ids_in(feed(t)) == [(VILLAGE, 1), (VILLAGE, 2)]  # it was relayed all the same
 
 
 def test_a_seal_from_an_unknown_node_goes_in_once_a_node_record_vouches_for_its_key(net, tmp_path):

@@ -2,7 +2,8 @@
 fields SQLite cannot bind (a list where a name belongs, absurd sizes). The town's
 background apply, on a real server, keeps the document, shows it in quarantine, and goes
 on applying a sibling village's cases, also after a restart; so does the district after the
-town relays it; `rebuild` reproduces it all."""
+town relays it; `rebuild` reproduces it all. And the loop itself never tries one seal for
+ever: a seal it fails on for a fault of ours is set aside; a failing database is retried."""
 
 from __future__ import annotations
 
@@ -19,8 +20,10 @@ from yimen.node import home
 from yimen.node.projections import dump, rebuild
 from yimen.node.replication import engine
 from yimen.node.server.app import MATERIALIZER, create_app
+from yimen.node.server.materializer import Materializer
 from yimen.node.services import cases, status
 from yimen.node.services.uplink import sync_once
+from yimen.sync.errors import StoreError
 
 
 def accept(node: home.Node, n: int) -> str:
@@ -110,3 +113,52 @@ async def test_the_town_and_district_go_on_applying_after_a_case_that_cannot_be_
         assert rebuild(node.store, node.calendar) > len(good | more)
         assert dump(node.store) == live
 
+
+async def stored_then_applied(chain, monkeypatch, failure):
+    """The town stores six of village B's seals; its materializer's tries fail as
+    `failure(n)` says for the n-th (raising or not); returns the town and B's cases."""
+    vb, town = chain["village_b"], chain["town"]
+    monkeypatch.setattr(Materializer, "RETRY_S", 0.01)
+    for n in range(6):
+        accept(vb, n)
+        engine(vb).seal_pending()
+    eng, calls = engine(town), []
+    real = eng.catch_up
+
+    def catch_up(max_seals: int = 2, receipt=None) -> int:
+        if eng.backlog():  # (it also starts by looking, before anything is stored)
+            calls.append(1)
+            failure(len(calls))
+        return real(max_seals, receipt)
+
+    monkeypatch.setattr(eng, "catch_up", catch_up)
+    server, app = await serve(town)
+    try:
+        point_at(vb, server)
+        assert (await sync_once(vb)).pushed == 6 and engine(town).backlog() == 6
+        await applied(app)
+    finally:
+        await server.close()
+    return town, listed(vb)
+
+
+async def test_the_apply_loop_sets_aside_a_seal_it_cannot_apply_and_goes_on(chain, monkeypatch, caplog):
+    def bug(call: int) -> None:
+        if call == 1:
+            raise RuntimeError("a fault of ours")
+
+    town, good = await stored_then_applied(chain, monkeypatch, bug)
+    assert len(listed(town)) == len(good) - 1 and engine(town).backlog() == 0
+    assert [(q["author"], q["reason"]) for q in status.quarantine(town)] == [
+        (chain["village_b"].node_id, "seal could not be applied: RuntimeError('a fault of ours')")]
+    assert caplog.text.count("a received seal could not be applied") == 1
+
+
+async def test_the_apply_loop_retries_a_failing_database_and_logs_it_once(chain, monkeypatch, caplog):
+    def disk_full(call: int) -> None:
+        if call <= 3:
+            raise StoreError("数据库读写失败", "the node's database could not be read or written: database or disk is full")
+
+    town, good = await stored_then_applied(chain, monkeypatch, disk_full)
+    assert listed(town) == good and status.quarantine(town) == []
+    assert caplog.text.count("applying received seals failed") == 1
