@@ -1,9 +1,24 @@
 """Projections: plain SQL tables derived from the documents, for lists, filters and reports.
 
 Each row is a pure function of one document (plus, for a case, the catalog version it was
-accepted under and the working-day calendar). `refresh` rewrites the rows of one document
-inside the caller's transaction; `rebuild` drops every row and recomputes all of them, and
-must reproduce exactly what the incremental path wrote. Nothing else writes these tables.
+accepted under, the working-day calendar, and which node signed each part of it). `refresh`
+rewrites the rows of one document inside the caller's transaction; `rebuild` drops every
+row and recomputes all of them, and must reproduce exactly what the incremental path wrote.
+Nothing else writes these tables.
+
+What a document is comes from verified metadata, never from its body: a row's id, scope
+and kind are the document row's, a case's node is the owner its id names
+(`visibility.owner`), and which node wrote each part of a case is read from the signers
+of its Loro peers (`projection_rules.forgeries`): a history event not written by the node
+it names is kept in `case_events`, flagged as a conflict and not applied, like an event
+that lost a merge.
+
+A document that cannot be projected (not of its kind's shape, a value of the wrong type
+or absurd size, content written by another node than its owner) is kept and replicated
+like any other but listed nowhere: it has no rows but one in `projection_refused` (id,
+kind, scope, reason) for the admin. Every value is checked before SQLite is asked to bind
+it (`projection_rules.invalid`), so nothing one document holds stops a sync, an apply or
+a rebuild.
 """
 
 from __future__ import annotations
@@ -18,28 +33,16 @@ from typing import Any, Callable, Iterable
 from yimen.schema import case as lifecycle
 from yimen.schema.calendar import WorkCalendar
 from yimen.schema.catalog import CatalogItem
-from yimen.schema.errors import YimenError
-from yimen.sync.docs import Doc
+from yimen.node.projection_rules import (CASE_COLUMNS, CASE_SPEC, EVENT_COLUMNS, EVENT_SPEC, ITEM_COLUMNS, ITEM_REF,
+                                         ITEM_SPEC, VERSION_SPEC, Authors, Unprojectable, checked, forgeries,
+                                         invalid, short)
+from yimen.sync.docs import Doc, peers
 from yimen.sync.store import Store
+from yimen.sync.visibility import owner
 
 log = logging.getLogger("yimen.projections")
-PROJECTION_TABLES = ("catalog_items", "catalog_versions", "cases", "case_events", "projection_waiting")
-
-CASE_COLUMNS = (
-    "case_id", "scope", "item_code", "item_version", "item_name", "department",
-    "applicant_id", "applicant_name", "status", "step", "node", "accepted_at",
-    "accepted_date", "accepted_by", "deadline", "time_limit_days", "deferred_open",
-    "deferred_due", "conflicts", "last_action", "last_at", "closed_at",
-)
-EVENT_COLUMNS = (
-    "case_id", "idx", "action", "actor", "role", "node", "at", "reason", "step",
-    "department", "material", "conflict",
-)
-ITEM_COLUMNS = (
-    "code", "version", "name", "department", "status", "accept_level", "time_limit_days",
-    "immediate", "fee", "effective_date", "scope", "definition",
-)
-
+PROJECTION_TABLES = ("catalog_items", "catalog_versions", "cases", "case_events", "projection_waiting",
+                     "projection_refused")
 
 @lru_cache(maxsize=1024)
 def parse_definition(text: str) -> CatalogItem:
@@ -78,13 +81,13 @@ def deferred_materials(value: dict[str, Any]) -> dict[str, str]:
     return {n: m.get("due") or "" for n, m in value.get("materials", {}).items() if m.get("status") == "deferred"}
 
 
-def case_rows(value: dict[str, Any], item: CatalogItem, calendar: WorkCalendar
-              ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The `cases` row and `case_events` rows of one case document."""
+def case_rows(doc: Doc, value: dict[str, Any], item: CatalogItem, calendar: WorkCalendar,
+              forged: frozenset[int] = frozenset()) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The `cases` row and `case_events` rows of one case document (`value` is its body).
+    Events at the indexes `forged` are flagged and not applied (see the module docstring)."""
     info, history = value["case"], case_events(value)
     deferred = deferred_materials(value)
-    state = lifecycle.replay(history, item, deferred)
-    conflicts = set(state.conflicts)
+    state, conflicts = _replay(history, item, deferred, forged)
     accept = next((e for i, e in enumerate(history) if e.action == "accept" and i not in conflicts), None)
     accepted_date = accept.at[:10] if accept else None
     deadline = None
@@ -93,10 +96,10 @@ def case_rows(value: dict[str, Any], item: CatalogItem, calendar: WorkCalendar
     open_due = [deferred[m] for m in state.deferred_open if deferred[m]]
     last = history[-1] if history else None
     row = {
-        "case_id": info["case_id"], "scope": value["meta"]["scope"], "item_code": item.code,
+        "case_id": doc.doc_id, "scope": doc.scope, "item_code": item.code,
         "item_version": item.version, "item_name": item.name, "department": item.department,
         "applicant_id": info["applicant_id"], "applicant_name": info["applicant_name"],
-        "status": state.status, "step": state.step, "node": info["node"],
+        "status": state.status, "step": state.step, "node": owner(doc.doc_id, doc.kind, doc.scope),
         "accepted_at": accept.at if accept else None, "accepted_date": accepted_date,
         "accepted_by": accept.actor if accept else (history[0].actor if history else None),
         "deadline": deadline, "time_limit_days": item.time_limit_days,
@@ -105,11 +108,29 @@ def case_rows(value: dict[str, Any], item: CatalogItem, calendar: WorkCalendar
         "last_at": last.at if last else None, "closed_at": state.closed_at,
     }
     events = [
-        {"case_id": info["case_id"], "idx": i, **{k: getattr(e, k) for k in EVENT_COLUMNS[2:-1]},
+        {"case_id": doc.doc_id, "idx": i, **{k: getattr(e, k) for k in EVENT_COLUMNS[2:-1]},
          "conflict": int(i in conflicts)}
         for i, e in enumerate(history)
     ]
     return row, events
+
+
+def _replay(history: list[lifecycle.Event], item: CatalogItem, deferred: dict[str, str],
+            forged: frozenset[int]) -> tuple[lifecycle.CaseState, set[int]]:
+    """The state of a history replayed without its `forged` events, and the indexes of
+    every event not applied (forged, or lost a merge)."""
+    kept = [i for i in range(len(history)) if i not in forged]
+    state = lifecycle.replay([history[i] for i in kept] if forged else history, item, deferred)
+    return state, {kept[j] for j in state.conflicts} | forged
+
+
+def case_state(store: Store, doc: Doc, value: dict[str, Any], item: CatalogItem) -> lifecycle.CaseState:
+    """A case's state as its rows show it: its history replayed without the events that
+    are not the named node's (what a clerk's next action is checked against). Raises
+    Unprojectable if the case's content is not its owner's (it is listed nowhere)."""
+    history = value.get("history", [])
+    forged = forgeries(doc, history, store.keys.owners(peers(doc)))
+    return _replay(case_events(value), item, deferred_materials(value), forged)[0]
 
 
 # -- writing -----------------------------------------------------------------------------
@@ -132,6 +153,7 @@ def item_at(store: Store, code: str, version: int) -> CatalogItem:
 
 ItemLookup = Callable[[str, int], CatalogItem]
 _ORDER = {"catalog_item": 0, "node": 1, "case": 2}
+Projected = tuple[dict[str, Any], list[dict[str, Any]]]
 
 
 def refresh(store: Store, doc: Doc, calendar: WorkCalendar, lookup: ItemLookup | None = None,
@@ -141,34 +163,43 @@ def refresh(store: Store, doc: Doc, calendar: WorkCalendar, lookup: ItemLookup |
     A case that arrived before the catalog version it was accepted under (possible when
     replicas meet out of order) waits in `projection_waiting` and is projected as soon as
     that catalog item arrives. `new` says the document has no rows yet. Returns a case's
-    `cases` row."""
-    value = doc.value()
+    `cases` row (None when it is not listed)."""
     if doc.kind == "catalog_item":
-        try:
-            row, versions = catalog_rows(doc)
-        except (KeyError, TypeError, ValueError, IndexError, YimenError):
-            row = versions = None
-        if row is None or doc.doc_id != f"item:{row['code']}":
-            return _unreadable(store, doc, new)
-        _insert(store, "catalog_items", ITEM_COLUMNS, [row])
-        _insert(store, "catalog_versions", ("code", "version", "definition"), versions)
-        waiting = store.conn.execute(
-            "SELECT doc_id FROM projection_waiting WHERE item_code = ?", (row["code"],)).fetchall()
-        for (doc_id,) in waiting:
-            store.conn.execute("DELETE FROM projection_waiting WHERE doc_id = ?", (doc_id,))
-            refresh(store, store.get(doc_id), calendar)
+        _refresh_item(store, doc, calendar, new)
     elif doc.kind == "case":
-        got = _case_projection(store, doc, value, calendar, lookup or (lambda c, v: item_at(store, c, v)), new)
+        authors = store.keys.owners(peers(doc))
+        got = _case_projection(store, doc, doc.value(), calendar, lookup or (lambda c, v: item_at(store, c, v)),
+                               new, authors)
         if got is not None:
             _write_cases(store, [got], new)
             return got[0]
     return None
 
 
+def _refresh_item(store: Store, doc: Doc, calendar: WorkCalendar, new: bool) -> None:
+    try:
+        row, versions = catalog_rows(doc)
+        if doc.doc_id != f"item:{row['code']}":
+            raise Unprojectable(f"catalog item {row['code']!r} is not the item its id names")
+        checked([row], ITEM_SPEC)
+        checked(versions, VERSION_SPEC)
+    except Exception as e:  # noqa: BLE001 (pure functions of a body anyone may have written)
+        return _refuse(store, doc, new, e)
+    if not new:
+        _unrefuse(store, [(doc.doc_id,)])
+    _insert(store, "catalog_items", ITEM_COLUMNS, [row])
+    _insert(store, "catalog_versions", ("code", "version", "definition"), versions)
+    waiting = store.conn.execute(
+        "SELECT doc_id FROM projection_waiting WHERE item_code = ?", (row["code"],)).fetchall()
+    for (doc_id,) in waiting:
+        store.conn.execute("DELETE FROM projection_waiting WHERE doc_id = ?", (doc_id,))
+        refresh(store, store.get(doc_id), calendar)
+
+
 def refresh_many(store: Store, docs: list[Doc], calendar: WorkCalendar) -> None:
     """`refresh` for documents that just moved (catalog items first: a case's rows need the
-    item version it was accepted under); cases' rows go in one statement per table, and
-    each item version is read once."""
+    item version it was accepted under); cases' rows go in one statement per table, each
+    item version is read once, and the signers of every case's peers in one pass."""
     items: dict[tuple[str, int], CatalogItem] = {}
 
     def lookup(code: str, version: int) -> CatalogItem:
@@ -176,10 +207,13 @@ def refresh_many(store: Store, docs: list[Doc], calendar: WorkCalendar) -> None:
             items[code, version] = item_at(store, code, version)
         return items[code, version]
 
+    case_peers = {d.doc_id: peers(d) for d in docs if d.kind == "case"}
+    authors = store.keys.owners(p for ps in case_peers.values() for p in ps)
     cases: dict[bool, list] = {True: [], False: []}  # new documents' rows, and others'
     for doc in sorted(docs, key=lambda d: _ORDER.get(d.kind, 9)):
         if doc.kind == "case":
-            got = _case_projection(store, doc, doc.value(), calendar, lookup, doc.fresh)
+            mine = {p: authors[p] for p in case_peers[doc.doc_id]}
+            got = _case_projection(store, doc, doc.value(), calendar, lookup, doc.fresh, mine)
             cases[doc.fresh] += [got] if got is not None else []
         else:
             refresh(store, doc, calendar, new=doc.fresh)
@@ -188,15 +222,21 @@ def refresh_many(store: Store, docs: list[Doc], calendar: WorkCalendar) -> None:
 
 
 def _case_projection(store: Store, doc: Doc, value: dict[str, Any], calendar: WorkCalendar,
-                     lookup: ItemLookup, new: bool) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
-    """A case's rows, or None when it waits for its item version or is unreadable."""
+                     lookup: ItemLookup, new: bool, authors: Authors) -> Projected | None:
+    """A case's rows, checked to bind; None when it waits for its item version or is
+    refused (then recorded as such)."""
     try:
         info = value["case"]
         code, version = info["item_code"], info["item_version"]
-    except (KeyError, TypeError):
-        return _unreadable(store, doc, new)
-    if info.get("case_id") != doc.doc_id:  # a row may only describe its own document
-        return _unreadable(store, doc, new)
+        if owner(doc.doc_id, doc.kind, doc.scope) is None:
+            raise Unprojectable(f"case id {doc.doc_id!r} names no node")
+        if info.get("case_id") != doc.doc_id:  # a body may only describe its own document
+            raise Unprojectable(f"the case's body describes {short(info.get('case_id'))}")
+        reason = invalid({"item_code": code, "item_version": version}, ITEM_REF)
+        if reason is not None:
+            raise Unprojectable(reason)
+    except (KeyError, TypeError, AttributeError, Unprojectable) as e:
+        return _refuse(store, doc, new, e)
     try:
         item = lookup(code, version)
     except LookupError:
@@ -204,39 +244,70 @@ def _case_projection(store: Store, doc: Doc, value: dict[str, Any], calendar: Wo
                            (doc.doc_id, code, version))
         return None
     try:
-        return case_rows(value, item, calendar)
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return _unreadable(store, doc, new)
+        forged = forgeries(doc, value.get("history", []), authors)
+        row, events = case_rows(doc, value, item, calendar, forged)
+        checked([row], CASE_SPEC)
+        checked(events, EVENT_SPEC)
+    except Exception as e:  # noqa: BLE001 (pure functions of a body anyone may have written)
+        return _refuse(store, doc, new, e)
+    if forged:
+        log.info("case %s holds %d event(s) not signed by the node they name; flagged", doc.doc_id, len(forged))
+    return row, events
 
 
-def _write_cases(store: Store, projected: list[tuple[dict[str, Any], list[dict[str, Any]]]], new: bool) -> None:
+def _write_cases(store: Store, projected: list[Projected], new: bool) -> None:
+    ids = [(r["case_id"],) for r, _ in projected]
     if not new:
-        store.conn.executemany("DELETE FROM case_events WHERE case_id = ?", [(r["case_id"],) for r, _ in projected])
+        store.conn.executemany("DELETE FROM case_events WHERE case_id = ?", ids)
+        _unrefuse(store, ids)
     _insert(store, "cases", CASE_COLUMNS, [r for r, _ in projected])
     _insert(store, "case_events", EVENT_COLUMNS, [e for _, events in projected for e in events])
 
 
-def _unreadable(store: Store, doc: Doc, new: bool) -> None:
-    """A document that does not read as its kind (a faulty or hostile author signed it):
-    it is kept, replicated and reconciled like any other, but has no rows, so one bad
-    document never stops a sync or a rebuild, nor overwrites another document's rows."""
-    log.warning("%s document %s is malformed; it is kept but not listed", doc.kind, doc.doc_id)
+def _unrefuse(store: Store, ids: list[tuple[str]]) -> None:
+    """Documents listed again (a later change made them readable) are no longer refused.
+    (Mostly none is: one read spares a delete per document.)"""
+    if store.conn.execute("SELECT 1 FROM projection_refused LIMIT 1").fetchone():
+        store.conn.executemany("DELETE FROM projection_refused WHERE doc_id = ?", ids)
+
+
+def _refuse(store: Store, doc: Doc, new: bool, error: Exception) -> None:
+    """A document that cannot be projected (a faulty or hostile author signed it): it is
+    kept, replicated and reconciled like any other, but has no rows, so one bad document
+    never stops a sync or a rebuild, nor overwrites another document's rows. It is
+    recorded once in `projection_refused` for the admin (logged when first refused)."""
+    reason = f"{type(error).__name__}: {error}" if not isinstance(error, Unprojectable) else str(error)
+    reason = reason if len(reason) <= 500 else reason[:497] + "..."
+    held = store.conn.execute("SELECT reason FROM projection_refused WHERE doc_id = ?", (doc.doc_id,)).fetchone()
+    if held is None or held[0] != reason:
+        log.warning("%s document %s cannot be listed (%s); it is kept, and shown in quarantine",
+                    doc.kind, doc.doc_id, reason)
+        store.conn.execute("INSERT OR REPLACE INTO projection_refused VALUES (?, ?, ?, ?)",
+                           (doc.doc_id, doc.kind, doc.scope, reason))
     if new:
         return None
     if doc.kind == "case":
         store.conn.execute("DELETE FROM cases WHERE case_id = ?", (doc.doc_id,))
         store.conn.execute("DELETE FROM case_events WHERE case_id = ?", (doc.doc_id,))
+        store.conn.execute("DELETE FROM projection_waiting WHERE doc_id = ?", (doc.doc_id,))
     elif doc.kind == "catalog_item":
         for table in ("catalog_items", "catalog_versions"):
             store.conn.execute(f"DELETE FROM {table} WHERE code = ?", (doc.doc_id.removeprefix("item:"),))
     return None
 
 
+def refused(store: Store) -> list[dict[str, Any]]:
+    """Documents kept but listed nowhere, with the reason (for the admin)."""
+    cur = store.conn.execute("SELECT doc_id, kind, scope, reason FROM projection_refused ORDER BY doc_id")
+    return [dict(zip(("doc_id", "kind", "scope", "reason"), r)) for r in cur]
+
+
 def rebuild(store: Store, calendar: WorkCalendar,
             progress: Callable[[str, int, int], None] = lambda stage, done, total: None) -> int:
     """Drop every projection row and recompute them all from the documents, in one
     transaction, reporting stage "rebuild". Catalog items first, since cases look up their
-    item version."""
+    item version. A document that cannot be projected is refused as on the incremental
+    path; nothing a document holds stops the rebuild."""
     n = 0
     with store.transaction():
         total = store.count("catalog_item") + store.count("case")
@@ -244,7 +315,7 @@ def rebuild(store: Store, calendar: WorkCalendar,
             store.conn.execute(f"DELETE FROM {table}")
         for kind in ("catalog_item", "case"):
             for doc in store.docs(kind):
-                refresh(store, doc, calendar)
+                refresh(store, doc, calendar, new=True)
                 n += 1
                 progress("rebuild", n, total)
     return n

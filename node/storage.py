@@ -42,3 +42,11 @@ def _local_state(db: sqlite_utils.Database) -> None:
         " roles TEXT NOT NULL, created_at TEXT NOT NULL)",
         "CREATE TABLE IF NOT EXISTS invitations (code_hash TEXT PRIMARY KEY, region TEXT NOT NULL,"
         " expires_at TEXT NOT NULL, created_at TEXT NOT NULL, used_by TEXT)")
+
+
+@NODE_SCHEMA(name="0003_projection_refused")
+def _projection_refused(db: sqlite_utils.Database) -> None:
+    """Documents kept but listed nowhere (they cannot be projected), with the reason: a
+    projection like the others (rebuilt from the documents), read by the admin."""
+    run(db, "CREATE TABLE IF NOT EXISTS projection_refused (doc_id TEXT PRIMARY KEY, kind TEXT, scope TEXT,"
+            " reason TEXT)")

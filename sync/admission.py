@@ -1,7 +1,8 @@
 """What a receiver checks of a seal before any of it is written (the architecture's order):
-the author is known, the signature holds, the author may write the scope, every change
-is of the seal's direction and holds only the author's own Loro peer's ops, and each
-document keeps the kind and scope it has here."""
+the author is known, the signature holds, the author may write every document it changes
+(`visibility.may_write`: the id names the owner, the scope is the owner's, the author is
+the owner or an ancestor), every change is of the seal's direction and holds only the
+author's own Loro peer's ops, and each document keeps the kind and scope it has here."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from yimen.sync import seal as seals
 from yimen.sync.docs import change_spans
 from yimen.sync.seal import BadSeal, Seal
 from yimen.sync.store import Store
-from yimen.sync.visibility import flows_down, may_write
+from yimen.sync.visibility import flows_down, write_refusal
 
 UNKNOWN_AUTHOR = "seal from unknown node"
 
@@ -19,10 +20,11 @@ def check(store: Store, s: Seal, key: bytes | None) -> None:
     if key is None:
         raise BadSeal(f"未知节点 {s.author} 的签封", f"{UNKNOWN_AUTHOR} {s.author}")
     seals.verify(s, key)
-    if not may_write(s.author, s.scope):
-        raise BadSeal(f"节点 {s.author} 无权写入 {s.scope}", f"node {s.author} may not write documents of {s.scope}")
     owners = store.keys.owners(c.peer for c in s.changes)
     for c in s.changes:
+        refusal = write_refusal(s.author, c.doc_id, c.kind, s.scope)
+        if refusal is not None:
+            raise BadSeal(*refusal)
         if flows_down(c.kind) != s.down:
             raise BadSeal("签封方向与文档类型不符", f"change of kind {c.kind} in a seal with down={s.down}")
         owner = owners[c.peer]

@@ -1,6 +1,12 @@
 """Applying a checked seal: import its changes into their documents, keep those whose
 dependencies are missing in `pending`, retry what waited for them, and save (and, through
-the `on_imported` hook, project) every document that moved."""
+the `on_imported` hook, project) every document that moved.
+
+A change waits in `pending` before anyone here knows what its document is; when the
+document arrives, a waiting change goes in only if its seal gave it the document's kind
+and scope (the rule `admission.check_held` applies on arrival; the seal's author was
+checked against that kind and scope then). One that does not fit is dropped from
+`pending` and reported in `Receipt.refused`."""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from typing import Callable
 
 from yimen.sync.admission import check_held
 from yimen.sync.docs import Doc
-from yimen.sync.seal import Seal, SealedChange
+from yimen.sync.seal import Seal, SealedChange, decode
 from yimen.sync.sealing import groups
 from yimen.sync.store import Store
 
@@ -29,12 +35,15 @@ class Receipt:
     quarantined: list[str] = field(default_factory=list)
     docs: int = 0
     deferred: int = 0  # stored and acknowledged, applied later by `catch_up`
+    # waiting changes that did not fit their document: (author, seq, reason) of their seal
+    refused: list[tuple[str, int, str]] = field(default_factory=list)
 
     def add(self, other: Receipt) -> None:
         """Count what `other` (one seal's part) moved."""
         self.changes += other.changes
         self.pending += other.pending
         self.docs += other.docs
+        self.refused += other.refused
 
 
 def apply_seal(store: Store, s: Seal, receipt: Receipt, on_imported: OnImported) -> list[Doc]:
@@ -75,10 +84,17 @@ def _settle(store: Store, touched: dict[str, Doc], incoming: dict[str, list[tupl
     still waits in `pending`, and save every document that moved."""
     saved: list[Doc] = []
     still_rows, applied_rows, done_rows, put = [], [], [], []
+    kinds: dict[tuple[str, int], dict[tuple[str, int, int], tuple[str, str]]] = {}
     for doc_id, doc in touched.items():
-        waited = waiting.get(doc_id, [])
-        for w in waited:
-            doc.import_blob(w[5])
+        waited = []
+        for w in waiting.get(doc_id, []):
+            if _sealed_as(store, kinds, w[3], w[4]).get((doc_id, w[0], w[1])) == (doc.kind, doc.scope):
+                waited.append(w)
+                doc.import_blob(w[5])
+            else:
+                done_rows.append((doc_id, w[0], w[1]))
+                receipt.refused.append((w[3], w[4], f"change {doc_id}@{w[0]} of seal {w[3]}#{w[4]} does not"
+                                                    f" fit document {doc_id} ({doc.kind} of {doc.scope})"))
         arrived = incoming.get(doc_id, [])
         applied = [w for w in waited + arrived if doc.has_change(w[0], w[2])]
         receipt.pending += len(waited) + len(arrived) - len(applied)
@@ -94,3 +110,12 @@ def _settle(store: Store, touched: dict[str, Doc], incoming: dict[str, list[tupl
     store.changes.settle(still_rows, done_rows, applied_rows)
     store.put_docs(put)
     return saved
+
+
+def _sealed_as(store: Store, cache: dict, author: str, seq: int) -> dict[tuple[str, int, int], tuple[str, str]]:
+    """(doc_id, peer, start) -> (kind, scope) of every change the seal `author#seq` carries."""
+    if (author, seq) not in cache:
+        held = store.feed.seal(author, seq)  # (it was decoded and checked when it came)
+        s = decode(held[2], held[3]) if held else None
+        cache[author, seq] = {(c.doc_id, c.peer, c.start): (c.kind, s.scope) for c in s.changes} if s else {}
+    return cache[author, seq]

@@ -153,3 +153,30 @@ class Doc:
     def merge(self, other: Doc) -> None:
         """Import everything `other` has (used to join diverged copies)."""
         self._loro.import_(other.oplog())
+
+
+def peers(doc: Doc) -> set[int]:
+    """The Loro peers with an op in the document (read from its version: cheap)."""
+    return set(doc._loro.oplog_vv.to_spans().inner())
+
+
+def writers(doc: Doc, maps: tuple[str, ...], entries: str) -> tuple[set[int], list[set[int]]]:
+    """Who last wrote what, as Loro peer ids: the peers that last wrote a key of one of the
+    root maps `maps`, and for each element of the root list `entries` the peers that
+    inserted it or last wrote one of its keys. (Raises ValueError if Loro fails.)"""
+    try:
+        content: set[int] = set()
+        for name in maps:
+            m = doc._loro.get_map(name)
+            content.update(m.get_last_editor(k) for k in m.keys())
+        lst, out = doc._loro.get_list(entries), []
+        for i in range(len(lst)):
+            who, entry = {lst.get_id_at(i).peer}, getattr(lst.get(i), "container", None)
+            if isinstance(entry, LoroMap):  # (not `is_container()`: it answers False for a map)
+                who.update(entry.get_last_editor(k) for k in entry.keys())
+            out.append(who)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:  # noqa: BLE001 (the binding raises bare BaseException)
+        raise ValueError(f"cannot read who wrote {doc.doc_id}: {e}") from e
+    return content, out

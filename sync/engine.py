@@ -90,6 +90,14 @@ def public_bytes(key: Ed25519PrivateKey) -> bytes:
     return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
+def database_failure(e: sqlite3.Error) -> bool:
+    """Is `e` the database failing (disk full, I/O, busy, corrupt, closed), rather than
+    SQLite refusing a value it was given (a type it cannot bind, a constraint)?"""
+    if isinstance(e, (sqlite3.InterfaceError, sqlite3.IntegrityError, sqlite3.DataError)):
+        return False
+    return not isinstance(e, sqlite3.ProgrammingError) or "closed" in str(e)
+
+
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -221,6 +229,7 @@ class Engine:
         error, records = self._in_part(lambda: self._store_seal(peer, s, deferred, part))
         if error is not None:
             return error
+        self._set_aside(part.refused)
         receipt.add(part)
         receipt.imported += 1
         receipt.deferred += deferred
@@ -244,17 +253,27 @@ class Engine:
     def _in_part(self, work: Callable[[], list[Doc]]) -> tuple[BadSeal | None, list[Doc]]:
         """Run `work` for one seal in a savepoint: if it fails, only that seal's writes are
         undone, and the reason is returned. A seal that passed every check and still cannot
-        be applied is refused like a bad one, so it never blocks the rest. (A failing
-        database is not the seal's fault: that error ends the whole transaction.)"""
+        be applied is refused like a bad one, so it never blocks the rest: whatever a
+        library raised on its bytes, a database error its content caused included (a value
+        SQLite cannot bind). Only a failing database (disk full, busy, corrupt, closed) is
+        not the seal's fault: that error ends the whole transaction."""
         try:
             with self.store.savepoint():
                 return None, work()
         except BadSeal as e:
             return e, []
-        except sqlite3.Error:
-            raise
         except Exception as e:  # noqa: BLE001 (whatever a library raised on these bytes)
+            if isinstance(e, sqlite3.Error) and database_failure(e):
+                raise
             return BadSeal(f"签封无法导入：{type(e).__name__}", f"seal could not be applied: {e!r}"), []
+
+    def _set_aside(self, refused: list[tuple[str, int, str]]) -> None:
+        """Quarantine, for the admin, the seals whose waiting changes did not fit their
+        document (see `apply`); they stay in the feed, their other changes applied."""
+        for author, seq, reason in refused:
+            held = self.store.feed.seal(author, seq)
+            if held is not None:
+                self.store.quarantine.add(None, self.clock(), author, seq, reason, held[2], held[3])
 
     def _retry_quarantined(self, author: str, receipt: Receipt) -> None:
         for qid, came_from, body, sig in self.store.quarantine.waiting_for(author, admission.UNKNOWN_AUTHOR):
@@ -266,7 +285,9 @@ class Engine:
         in one transaction; return how many (and count what moved in `receipt`). Such a
         seal was verified when it came; if it no longer fits what this node holds (another
         seal meanwhile made one of its documents with another kind or scope) or cannot be
-        applied, it is recorded in quarantine and skipped."""
+        applied, it is recorded in quarantine and marked applied all the same: no seal is
+        tried twice, so none can hold up the ones behind it. Only a failing database
+        raises (and then nothing of this call is written)."""
         with self.store.transaction():
             rows = self.store.feed.unapplied(max_seals)
             for local_seq, came_from, body, sig in rows:
@@ -275,10 +296,24 @@ class Engine:
                     lambda: apply_seal(self.store, seals.decode(body, sig), part, self.on_imported))
                 if error is not None:
                     self._quarantine(came_from, body, sig, error)
-                elif receipt is not None:
-                    receipt.add(part)
+                else:
+                    self._set_aside(part.refused)
+                    if receipt is not None:
+                        receipt.add(part)
                 self.store.feed.mark_applied(local_seq)
         return len(rows)
+
+    def set_aside_oldest(self, reason: str) -> bool:
+        """Quarantine the oldest seal waiting to be applied and mark it applied (what a
+        caller does when applying it fails other than by the database failing: one seal must
+        never hold up the ones behind it for ever); False if none waits."""
+        with self.store.transaction():
+            rows = self.store.feed.unapplied(1)
+            for local_seq, came_from, body, sig in rows:
+                self._quarantine(came_from, body, sig, BadSeal(f"签封无法导入：{reason}",
+                                                               f"seal could not be applied: {reason}"))
+                self.store.feed.mark_applied(local_seq)
+        return bool(rows)
 
     def backlog(self) -> int:
         """Received seals not yet applied (see `catch_up`)."""
@@ -300,7 +335,7 @@ class Engine:
         try:
             s = seals.decode(body, sig)
             author, seq = s.author, s.seq
-        except BadSeal:
+        except Exception:  # noqa: BLE001 (recorded without them: the reason says why)
             pass
         self.store.quarantine.add(peer, self.clock(), author, seq, e.en, body, sig)
 

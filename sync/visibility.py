@@ -6,8 +6,34 @@ Scopes are region codes and containment is a prefix test (like Morango's scope s
   scope and at all that node's ancestors ("everything flows up"). A *down* document
   (catalog items, node records, revocations) is also visible at every node inside its scope.
   On-demand kinds (space_doc) are not built yet; they will go down only under consent.
-- `may_write(author, scope)`: one rule for every kind: the author's region contains the
-  document's scope. A village never writes another village's or its town's documents.
+- `may_write(author, doc_id, kind, scope)`: a document's id names its owner, and one rule
+  holds for every kind: the document's scope is its owner's region, and the author is the
+  owner or one of its ancestors. So a village never writes another village's or its town's
+  documents, a town never another town's villages', and the first writer of an id owns
+  nothing: a case numbered like another village's next receipt is refused wherever it goes.
+  How the owner is read from the id, per kind (`owner`):
+
+  | kind                               | id                       | owner                   |
+  |------------------------------------|--------------------------|-------------------------|
+  | case, space_doc, consent, audit    | `<region>-<rest>`        | the region (a case id is|
+  |                                    |                          | `<region>-<year>-<seq>`)|
+  | node, revocation                   | `<kind>:<region>`        | the region named        |
+  | catalog_item                       | `item:<code>`            | the scope (see below)   |
+
+  A node record is written by the parent that admitted the node (the root writes its own);
+  the owner-or-ancestor rule lets the node itself write it too, which gains it nothing: keys
+  are learnt from a record only for a node not known yet, and a seal of the node's own can
+  only be checked by a receiver that knows its key already. A catalog item's id names its
+  code, not its publisher (codes are shared across levels): its owner is the scope its
+  first seal declared, so only the publisher or an ancestor publishes a new version. (A
+  descendant can still publish a code of its own before an ancestor's item of that code
+  reaches a hub; naming the publisher in the id would close that, and needs a catalog rule
+  for one code published at two levels.) Kinds not built yet follow the table above;
+  an id that names no owner of its kind is refused.
+
+  An ancestor may write its descendants' documents at this level (a town appends its
+  decisions to a village's case); which parts of a document each writer may write is the
+  projections' check (a case's content is its owner's, each history event its signer's).
 
 A seal holds changes of one scope *and one direction* (down or not): the architecture says
 "one scope", but a scope holds both up-only cases and down catalog items, and a seal that
@@ -18,10 +44,17 @@ that may see one change in a seal may see all of them, and relays forward seals 
 from __future__ import annotations
 
 from yimen.schema import region
+from yimen.schema.errors import SchemaError
 
 DOWN_KINDS = frozenset({"catalog_item", "node", "revocation"})
 # SQL for "this row's document flows down" (one spelling: an index is built on it)
 DOWN_SQL = f"(kind IN ({', '.join(repr(k) for k in sorted(DOWN_KINDS))}))"
+
+OWNER_PREFIXED = frozenset({"case", "space_doc", "consent", "audit"})  # `<region>-<rest>`
+OWNER_NAMED = frozenset({"node", "revocation"})  # `<kind>:<region>`
+CATALOG_PREFIX = "item:"
+
+Refusal = tuple[str, str]  # (zh, en)
 
 
 def flows_down(kind: str) -> bool:
@@ -33,6 +66,47 @@ def visible(scope: str, down: bool, node: str) -> bool:
     return region.is_within(scope, node) or (down and region.is_within(node, scope))
 
 
-def may_write(author: str, scope: str) -> bool:
-    """May node `author` write documents of `scope`?"""
-    return region.is_within(scope, author)
+def owner(doc_id: str, kind: str, scope: str) -> str | None:
+    """The region code of the node that owns document `doc_id` of `kind`, as its id
+    spells it (a catalog item: its `scope`); None when the id names no owner."""
+    if kind in OWNER_PREFIXED:
+        code, dash, rest = doc_id.partition("-")
+        if not dash or not rest:
+            return None
+    elif kind in OWNER_NAMED:
+        code = doc_id.removeprefix(f"{kind}:")
+        if code == doc_id:
+            return None
+    elif kind == "catalog_item" and doc_id.startswith(CATALOG_PREFIX) and len(doc_id) > len(CATALOG_PREFIX):
+        code = scope
+    else:
+        return None
+    return code if _is_region(code) else None
+
+
+def write_refusal(author: str, doc_id: str, kind: str, scope: str) -> Refusal | None:
+    """Why node `author` may not write document `doc_id` of `kind` in `scope` (None: it may)."""
+    own = owner(doc_id, kind, scope)
+    if own is None:
+        return (f"文档编号 {doc_id} 未标明所属节点", f"document id {doc_id!r} names no owner for kind {kind}")
+    if scope != own:
+        return (f"文档 {doc_id} 属于 {own}，不属于范围 {scope}", f"document {doc_id} belongs to {own}, not to scope {scope}")
+    if not (_is_region(author) and region.is_within(own, author)):
+        return (f"节点 {author} 无权写入 {own} 的文档", f"node {author} may not write documents of {own}")
+    return None
+
+
+def may_write(author: str, doc_id: str, kind: str, scope: str) -> bool:
+    """May node `author` write document `doc_id` of `kind` in `scope`?"""
+    return write_refusal(author, doc_id, kind, scope) is None
+
+
+def _is_region(code: str) -> bool:
+    """Is `code` a region code as ids and scopes spell it (ASCII digits, nothing around)?"""
+    if not (code.isascii() and code.isdigit()):
+        return False
+    try:
+        region.normalize(code)
+    except SchemaError:
+        return False
+    return True

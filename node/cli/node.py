@@ -67,6 +67,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         (h(ctx, "等待依赖的变更", "pending changes"), info["pending_changes"]),
         (h(ctx, "已收到待入库签封", "received seals not yet applied"), info["unapplied_seals"]),
         (h(ctx, "已隔离签封", "quarantined seals"), info["quarantined"]),
+        (h(ctx, "无法列出的文档", "documents not listed"), info["unlisted_documents"]),
         (h(ctx, "数据库字节", "database bytes"), info["db_bytes"]),
         *_sync_fields(ctx, info["sync"]),
         *_position_fields(ctx, info["positions"]),

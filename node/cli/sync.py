@@ -204,14 +204,14 @@ def reconcile_cmd(ctx: click.Context, as_json: bool) -> None:
 
 @click.group("quarantine", cls=YimenGroup)
 def quarantine_group() -> None:
-    """Seals refused on arrival, kept with the reason for the admin."""
+    """Seals refused on arrival and documents that cannot be listed, kept with the reason for the admin."""
 
 
 @quarantine_group.command("list")
 @json_option
 @click.pass_context
 def quarantine_list(ctx: click.Context, as_json: bool) -> None:
-    """List quarantined seals with the reason each was refused.
+    """List quarantined seals, and documents kept but not listed, with the reason for each.
 
     \b
     Example:
@@ -224,7 +224,8 @@ def quarantine_list(ctx: click.Context, as_json: bool) -> None:
         return click.echo(h(ctx, "没有被隔离的签封", "nothing quarantined"))
     click.echo(table(rows, [("id", "#"), ("received_at", h(ctx, "时间", "time")),
                             ("received_from", h(ctx, "来自", "from")), ("author", h(ctx, "作者", "author")),
-                            ("seq", "seq"), ("reason", h(ctx, "原因", "reason"))]))
+                            ("seq", "seq"), ("doc_id", h(ctx, "文档", "document")),
+                            ("reason", h(ctx, "原因", "reason"))]))
 
 
 COMMANDS.append(quarantine_group)

@@ -13,6 +13,8 @@ from aiohttp import web
 from yimen.node.home import Node
 from yimen.node.replication import engine, in_db
 from yimen.node.server.supervisor import Supervisor
+from yimen.sync.engine import Engine
+from yimen.sync.errors import StoreError
 
 log = logging.getLogger("yimen.http")
 
@@ -23,18 +25,20 @@ class Materializer:
     anything written by another process (a `sync`, a clerk's command) for a short grace.
     So a child's push is acknowledged as soon as it is verified and stored, and relaying
     goes first. Starts by draining what a previous run left; `drained` is set whenever
-    nothing is left to apply."""
+    nothing is left to apply. No seal holds up the ones behind it: one that cannot be
+    applied is quarantined and skipped (see `_failed`)."""
 
     GRACE_S = 1.0  # a pipelining child pushes again sooner; a real pause lasts longer
     PAUSE_S = 0.005  # between seals applied (other writers retry every 2 ms, see Store)
     INLINE_SEALS = 4  # a push this small, with nothing waiting, is applied at once
+    RETRY_S, RETRY_MAX_S = 0.5, 30.0  # the first and the longest wait after a failed apply
 
     def __init__(self, node: Node):
         self.node = node
         self.wake, self.quiet, self.drained = asyncio.Event(), asyncio.Event(), asyncio.Event()
         self.wake.set()
         self.quiet.set()
-        self.pushes, self.last_activity, self.seen = 0, 0.0, 0
+        self.pushes, self.last_activity, self.seen, self.failures = 0, 0.0, 0, 0
 
     @contextmanager
     def receiving(self) -> Iterator[None]:
@@ -66,13 +70,34 @@ class Materializer:
                     await asyncio.sleep(wait)
                     continue
                 try:
-                    if not await in_db(self.node, eng.catch_up, 1):
-                        self.drained.set()
-                        break
-                except Exception:  # keep serving; the next push wakes us to retry
-                    log.exception("applying received seals failed")
+                    applied = await in_db(self.node, eng.catch_up, 1)
+                except Exception as e:  # noqa: BLE001 (keep serving; see _failed)
+                    await self._failed(eng, e)
+                    continue
+                self.failures = 0
+                if not applied:
+                    self.drained.set()
                     break
                 await asyncio.sleep(self.PAUSE_S)  # a window for another process's write
+
+    async def _failed(self, eng: Engine, e: Exception) -> None:
+        """Applying the oldest stored seal failed. `catch_up` quarantines a seal that cannot
+        be applied, so this is either a fault of ours on that seal: it is set aside
+        (quarantined, applied no more), so no seal is tried for ever; or the database
+        failing (disk full, busy, I/O): wait, longer each time, and try again, logging the
+        first failure of a run of them only."""
+        self.failures += 1
+        if not isinstance(e, StoreError):
+            log.error("a received seal could not be applied; it is set aside (quarantined): %r", e, exc_info=e)
+            try:
+                await in_db(self.node, eng.set_aside_oldest, repr(e))
+                self.failures = 0
+                return
+            except Exception:  # noqa: BLE001 (the database fails too: wait, as below)
+                pass
+        elif self.failures == 1:
+            log.error("applying received seals failed; retrying while it fails: %s", e, exc_info=e)
+        await asyncio.sleep(min(self.RETRY_MAX_S, self.RETRY_S * 2 ** (self.failures - 1)))
 
 
 MATERIALIZER = web.AppKey("materializer", Materializer)

@@ -22,7 +22,7 @@ from typing import Any, Mapping
 from yimen.node.services import catalog, clerks
 from yimen.node.errors import MaterialsIncomplete, NodeError, UnknownCase
 from yimen.node.home import Node
-from yimen.node.projections import CASE_COLUMNS, case_events, deferred_materials, refresh
+from yimen.node.projections import CASE_COLUMNS, Unprojectable, case_state, deferred_materials, refresh
 from yimen.schema import case as lifecycle
 from yimen.schema import region
 from yimen.schema.catalog import CatalogItem
@@ -157,7 +157,7 @@ def record(node: Node, item: CatalogItem, applicant_id: str, app: Application,
         for ev in events:
             doc.append("history", ev.to_dict())
         store.save(doc, node.node_id)
-        row = refresh(store, doc, node.calendar, lambda c, v: item, new=True)
+        row = _listed(refresh(store, doc, node.calendar, lambda c, v: item, new=True))
     return {**row, "card": card(node, row)}
 
 
@@ -170,7 +170,11 @@ def act(node: Node, case_id: str, action: str, clerk_id: str, reason: str = "",
         raise UnknownCase(f"没有受理编号为 {case_id} 的办件", f"no case has the receipt number {case_id}")
     value = doc.value()
     item = catalog.at_version(node, value["case"]["item_code"], value["case"]["item_version"])
-    state = lifecycle.replay(case_events(value), item, deferred_materials(value))
+    try:
+        state = case_state(node.store, doc, value, item)
+    except Unprojectable as e:
+        raise UnknownCase(f"办件 {case_id} 无法列出（见隔离列表），不能办理",
+                          f"case {case_id} is not listed ({e}); no action can be taken") from e
     if action in ("approve", "reject"):
         department = department or _reviewing_role(clerk, item, state, node)
         role, step = department, state.step
@@ -183,8 +187,17 @@ def act(node: Node, case_id: str, action: str, clerk_id: str, reason: str = "",
     with node.store.transaction():
         doc.append("history", ev.to_dict())
         node.store.save(doc, node.node_id)
-        refresh(node.store, doc, node.calendar, lambda c, v: item)
+        _listed(refresh(node.store, doc, node.calendar, lambda c, v: item))
     return get_row(node, case_id)
+
+
+def _listed(row: dict[str, Any] | None) -> dict[str, Any]:
+    """A case this node cannot list (a field too long, say) is never written here: the
+    projections refuse what they cannot bind, and the transaction is undone."""
+    if row is None:
+        raise SchemaError("办件内容无法登记（字段过长或格式不符），请检查后重试",
+                          "the case cannot be recorded (a field is too long or malformed); check and retry")
+    return row
 
 
 def _reviewing_role(clerk: dict[str, Any], item: CatalogItem, state: lifecycle.CaseState, node: Node) -> str:
@@ -265,9 +278,10 @@ def get_row(node: Node, case_id: str, today: date | None = None) -> dict[str, An
 def show(node: Node, case_id: str) -> dict[str, Any]:
     """A case with its full history, materials and what can be done next."""
     row = get_row(node, case_id)
-    value = node.store.get(case_id).value()
+    doc = node.store.get(case_id)
+    value = doc.value()
     item = catalog.at_version(node, row["item_code"], row["item_version"])
-    state = lifecycle.replay(case_events(value), item, deferred_materials(value))
+    state = case_state(node.store, doc, value, item)
     events = node.store.conn.execute(
         "SELECT * FROM case_events WHERE case_id = ? ORDER BY idx", (case_id,))
     cols = [d[0] for d in events.description]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from yimen.node import projections
 from yimen.node.home import Node
 from yimen.schema.errors import YimenError
 from yimen.sync import positions
@@ -27,7 +28,9 @@ def peer_rows(node: Node) -> list[dict[str, Any]]:
 
 
 def quarantine(node: Node) -> list[dict[str, Any]]:
-    return node.store.quarantine.rows()
+    """Refused seals, then documents kept but listed nowhere (`doc_id`, `kind`, `scope`,
+    `reason`: see `projections`)."""
+    return node.store.quarantine.rows() + projections.refused(node.store)
 
 
 def record_sync(node: Node, error: YimenError | None) -> None:
@@ -59,6 +62,7 @@ def status(node: Node, lang: str = "en") -> dict[str, Any]:
         "cases_by_status": dict(store.conn.execute("SELECT status, count(*) FROM cases GROUP BY status").fetchall()),
         "feed": store.feed.count(), "unsealed_changes": store.changes.unsealed_count(),
         "pending_changes": store.changes.pending_count(), "unapplied_seals": store.feed.backlog(),
-        "quarantined": store.quarantine.count(), "peers": peer_rows(node), "sync": sync_outcome(node, lang),
+        "quarantined": store.quarantine.count(), "unlisted_documents": len(projections.refused(store)),
+        "peers": peer_rows(node), "sync": sync_outcome(node, lang),
         "positions": positions.notice(store, lang),
     }

@@ -293,13 +293,16 @@ class Store:
         return self.conn.execute("SELECT count(*) FROM docs WHERE kind = ?", (kind,)).fetchone()[0]
 
     def save(self, doc: Doc, author: str) -> Change | None:
-        """Commit `doc`'s pending edits as one change by node `author` and store it."""
+        """Commit `doc`'s pending edits as one change by node `author` and store it. The
+        Loro peer is bound to `author` before its first op is stored, as a received peer
+        is before its ops are applied: who wrote each part of a document never changes."""
         self.require_tx()
         change = doc.commit()
         if change is None:
             return None
         self.put_doc(doc)
         self.changes.add_own(change, author)
+        self.keys.bind_peers([change.peer], author)
         return change
 
     def unsealed(self) -> list[Change]:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from yimen.sync.docs import KINDS, Change, Doc, new_peer_id
+from yimen.sync.docs import KINDS, Change, Doc, new_peer_id, peers, writers
 
 SCOPE = "440608100201"
 MAPS = ("case", "materials", "数据")
@@ -241,3 +241,21 @@ def written(operations):
         elif op[0] == "put":
             out.add((op[1], op[2]))
     return out
+
+
+def test_who_wrote_what_is_read_per_map_key_and_list_entry():
+    a = Doc.new("x", "case", "4406", 11)
+    a.update("case", {"name": "陈", "item": "T-IMM"})
+    a.append("history", {"action": "accept"})
+    a.commit()
+    b = Doc.from_bytes("x", "case", "4406", a.oplog(), 22)
+    b.put("case", "name", "李")  # a later write of one key
+    b.append("history", {"action": "approve"})
+    b._loro.get_list("history").insert(2, {"action": "a plain value, not a map"})
+    b.commit()
+    assert peers(a) == {11} and peers(b) == {11, 22}
+    assert writers(b, ("case", "materials"), "history") == ({11, 22}, [{11}, {22}, {22}])
+    c = Doc.from_bytes("x", "case", "4406", b.oplog(), 33)
+    c._loro.get_list("history").get(0).container.insert("action", "forged")
+    c.commit()
+    assert writers(c, ("materials",), "history") == (set(), [{11, 33}, {22}, {22}])

@@ -33,8 +33,8 @@ def _diverge(node, actions):
 def test_merged_copies_derive_the_same_status_and_flag_the_loser(node):
     a, b, item = _diverge(node, [("complete", ""), ("withdraw", "申请人不再需要")])
     assert a.value() == b.value()
-    row_a, events_a = case_rows(a.value(), item, node.calendar)
-    row_b, events_b = case_rows(b.value(), item, node.calendar)
+    row_a, events_a = case_rows(a, a.value(), item, node.calendar)
+    row_b, events_b = case_rows(b, b.value(), item, node.calendar)
     assert (row_a, events_a) == (row_b, events_b)
     assert row_a["conflicts"] == 1
     flagged = [e for e in events_a if e["conflict"]]
@@ -48,5 +48,5 @@ def test_merge_keeps_every_event(node):
     a, b, item = _diverge(node, [("complete", ""), ("complete", "")])
     history = a.value()["history"]
     assert [e["action"] for e in history][-2:] == ["complete", "complete"]
-    row, events = case_rows(a.value(), item, node.calendar)
+    row, events = case_rows(a, a.value(), item, node.calendar)
     assert row["status"] == "completed" and row["conflicts"] == 1 and events[-1]["conflict"] == 1

@@ -1,0 +1,93 @@
+"""Who may write what: a document's id names its owner (`owner`), its scope must be the
+owner's region, and its author the owner or an ancestor (`may_write`)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from yimen.schema import region
+from yimen.sync.docs import KINDS
+from yimen.sync.visibility import may_write, owner, write_refusal
+
+CITY, DISTRICT, TOWN, OTHER_TOWN = "4406", "440608", "440608100", "440608200"
+VILLAGE, VILLAGE_B, OTHER_VILLAGE = "440608100201", "440608100202", "440608200201"
+CASE_B = f"{VILLAGE_B}-2026-000002"  # village B's next receipt number
+
+
+@pytest.mark.parametrize("doc_id, kind, scope, expected", [
+    (f"{VILLAGE}-2026-000001", "case", VILLAGE, VILLAGE),
+    (f"{TOWN}-2026-000001", "case", TOWN, TOWN),
+    (f"{VILLAGE}-k1", "consent", VILLAGE, VILLAGE),
+    (f"{VILLAGE}-file-1", "space_doc", VILLAGE, VILLAGE),
+    (f"{VILLAGE}-a", "audit", VILLAGE, VILLAGE),
+    (f"node:{VILLAGE}", "node", TOWN, VILLAGE),  # the owner is in the id, whatever the scope says
+    (f"revocation:{VILLAGE}", "revocation", VILLAGE, VILLAGE),
+    ("item:T-IMM", "catalog_item", CITY, CITY),  # an item's id names its code; its owner is its scope
+    ("c1", "case", VILLAGE, None),  # no owner in the id
+    (f"-{VILLAGE}", "case", VILLAGE, None),
+    (f"{VILLAGE}-", "case", VILLAGE, None),
+    (f" {VILLAGE}-2026-000001", "case", VILLAGE, None),  # nothing around the code
+    ("440608100201\u0661-2026-1", "case", VILLAGE, None),  # ASCII digits only
+    ("999999-2026-1", "case", "999999", None),  # not a region code
+    (f"node-{VILLAGE}", "node", VILLAGE, None),
+    (f"node:{VILLAGE}", "revocation", VILLAGE, None),
+    ("T-IMM", "catalog_item", CITY, None),
+    ("item:", "catalog_item", CITY, None),
+    ("item:T-IMM", "catalog_item", "not-a-region", None),
+    (f"{VILLAGE}-2026-000001", "unknown kind", VILLAGE, None),
+])
+def test_the_owner_is_read_from_the_id(doc_id, kind, scope, expected):
+    assert owner(doc_id, kind, scope) == expected
+
+
+@pytest.mark.parametrize("author, doc_id, kind, scope, reason", [
+    (VILLAGE, f"{VILLAGE}-2026-000001", "case", VILLAGE, None),
+    (TOWN, f"{VILLAGE}-2026-000001", "case", VILLAGE, None),  # an ancestor appends its decisions
+    (CITY, f"{VILLAGE}-2026-000001", "case", VILLAGE, None),
+    (TOWN, f"node:{VILLAGE}", "node", VILLAGE, None),  # the parent writes the node record
+    (CITY, f"node:{CITY}", "node", CITY, None),  # the root writes its own
+    (CITY, "item:T-IMM", "catalog_item", CITY, None),
+    (DISTRICT, "item:T-IMM", "catalog_item", TOWN, None),  # an ancestor publishes a new version
+    # receipt-number squatting: a village's key and B's next number
+    (VILLAGE, CASE_B, "case", VILLAGE, f"document {CASE_B} belongs to {VILLAGE_B}, not to scope {VILLAGE}"),
+    (VILLAGE, CASE_B, "case", VILLAGE_B, f"node {VILLAGE} may not write documents of {VILLAGE_B}"),
+    (VILLAGE, f"{TOWN}-2026-000001", "case", TOWN, f"node {VILLAGE} may not write documents of {TOWN}"),
+    (TOWN, f"{OTHER_VILLAGE}-2026-000001", "case", OTHER_VILLAGE,
+     f"node {TOWN} may not write documents of {OTHER_VILLAGE}"),
+    (TOWN, f"{OTHER_VILLAGE}-2026-000001", "case", TOWN,
+     f"document {OTHER_VILLAGE}-2026-000001 belongs to {OTHER_VILLAGE}, not to scope {TOWN}"),
+    (VILLAGE, f"node:{VILLAGE_B}", "node", VILLAGE, f"document node:{VILLAGE_B} belongs to {VILLAGE_B}"),
+    (VILLAGE, "item:T-IMM", "catalog_item", TOWN, f"node {VILLAGE} may not write documents of {TOWN}"),
+    (VILLAGE, "c1", "case", VILLAGE, "names no owner"),
+    ("not-a-node", f"{VILLAGE}-2026-000001", "case", VILLAGE, "may not write"),
+    (VILLAGE, f"{VILLAGE}-1", "case", "not-a-region", "not to scope not-a-region"),
+])
+def test_may_write(author, doc_id, kind, scope, reason):
+    refusal = write_refusal(author, doc_id, kind, scope)
+    assert may_write(author, doc_id, kind, scope) is (reason is None)
+    if reason is not None:
+        zh, en = refusal
+        assert reason in en and zh
+
+
+REGIONS = st.sampled_from([CITY, DISTRICT, TOWN, OTHER_TOWN, VILLAGE, VILLAGE_B, OTHER_VILLAGE])
+
+
+@given(author=REGIONS, own=REGIONS, scope=REGIONS, kind=st.sampled_from(KINDS), rest=st.text(min_size=1))
+def test_a_document_is_written_only_in_its_owners_scope_by_the_owner_or_an_ancestor(author, own, scope, kind, rest):
+    doc_id = {"node": f"node:{own}", "revocation": f"revocation:{own}",
+              "catalog_item": f"item:{rest}"}.get(kind, f"{own}-{rest}")
+    expected_owner = scope if kind == "catalog_item" else own
+    assert owner(doc_id, kind, scope) == expected_owner
+    assert may_write(author, doc_id, kind, scope) == (
+        scope == expected_owner and region.is_within(expected_owner, author))
+
+
+@given(author=st.text(), doc_id=st.text(), kind=st.text(), scope=st.text())
+def test_any_text_gets_an_answer_never_an_error(author, doc_id, kind, scope):
+    refusal = write_refusal(author, doc_id, kind, scope)
+    assert refusal is None or all(isinstance(t, str) and t for t in refusal)
+    if refusal is None:  # whatever it was given, what may be written is owned and in scope
+        assert owner(doc_id, kind, scope) == scope and region.is_within(scope, author)
