@@ -3,7 +3,14 @@ English twin; the CLI prints it and exits non-zero, HTTP maps `code` to a 4xx an
 
 from __future__ import annotations
 
+import asyncio
+
 from yimen.schema.errors import YimenError
+
+# What ends a request, a task or the process and is no error of it: every boundary lets
+# these through and turns any other exception, a bare `BaseException` included (the loro
+# binding raises one), into one sentence and a log entry.
+CONTROL_FLOW = (asyncio.CancelledError, KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
 class NodeError(YimenError):

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from yimen.node import home
+from yimen.node.errors import CONTROL_FLOW
 from yimen.schema.case import STATUS_ZH
 from yimen.schema.errors import YimenError
 from yimen.sync.store import wrap
@@ -28,8 +29,7 @@ class YimenGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt, SystemExit,
-                GeneratorExit):
+        except (click.ClickException, click.exceptions.Exit, click.Abort, *CONTROL_FLOW):
             raise
         except YimenError as e:
             raise click.ClickException(e.text(_lang(ctx))) from e

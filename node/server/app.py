@@ -15,7 +15,6 @@ failed enrollments.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 import sqlite3
@@ -23,6 +22,7 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
+from yimen.node.errors import CONTROL_FLOW
 from yimen.node.home import Node
 from yimen.node.replication import engine
 from yimen.node.server.feedwatch import FEED_WATCH, FeedWatch, watching
@@ -60,8 +60,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return json_error(413, "body_too_large", f"the body exceeds {wire.MAX_BODY} bytes")
     except web.HTTPException as e:
         return json_error(e.status, "not_found" if e.status == 404 else "bad_request", e.reason or "")
-    except (asyncio.CancelledError, KeyboardInterrupt, SystemExit, GeneratorExit):
-        raise  # they end the request or the process, they are no error of it
+    except CONTROL_FLOW:
+        raise
     except BaseException:  # noqa: BLE001 (the boundary, loro's bare BaseException too: logged, one sentence)
         ref = secrets.token_hex(4)
         log.exception("%s %s failed (error id %s)", request.method, request.path, ref)

@@ -16,6 +16,8 @@ import asyncio
 import logging
 from typing import Awaitable, Callable
 
+from yimen.node.errors import CONTROL_FLOW
+
 log = logging.getLogger("yimen.server")
 
 Factory = Callable[[], Awaitable[None]]
@@ -53,7 +55,9 @@ class Supervisor:
             try:
                 await factory()
                 return
-            except Exception as e:  # CancelledError is not an Exception: `stop` goes through
+            except CONTROL_FLOW:
+                raise  # `stop` cancels
+            except BaseException as e:  # noqa: BLE001 (loro's bare BaseException too)
                 if loop.time() - began >= self.healthy_s:
                     delay = self.first_delay_s
                 log.exception("background task %s failed; restarting it in %.3g s", name, delay)
@@ -61,7 +65,7 @@ class Supervisor:
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.max_delay_s)
 
-    async def _tell(self, name: str, error: Exception, delay: float) -> None:
+    async def _tell(self, name: str, error: BaseException, delay: float) -> None:
         """Pass the failure on; a recorder that fails itself is logged, never fatal."""
         if self.on_crash is None:
             return

@@ -56,6 +56,29 @@ async def test_a_failing_task_is_logged_and_restarted_with_growing_pauses(caplog
     assert task.done() and not tasks.tasks
 
 
+class BindingPanic(BaseException):
+    """What the loro binding raises: a bare BaseException, not an Exception."""
+
+
+async def test_a_task_dying_of_a_bare_base_exception_is_restarted_too(caplog):
+    runs, again = 0, asyncio.Event()
+
+    async def panicky() -> None:
+        nonlocal runs
+        runs += 1
+        if runs == 2:
+            again.set()
+            await asyncio.Event().wait()
+        raise BindingPanic("decode error")
+
+    tasks = Supervisor(first_delay_s=0.01)
+    tasks.start("panicky", panicky)
+    await asyncio.wait_for(again.wait(), 10)
+    assert [r.exc_info[0] for r in caplog.records if r.name == "yimen.server"] == [BindingPanic]
+    await tasks.stop()  # cancelling still ends it: CancelledError is control flow, not a failure
+    assert not tasks.tasks
+
+
 async def test_a_task_that_ran_well_for_a_while_starts_again_from_the_first_pause(caplog):
     runs, third = 0, asyncio.Event()
 
