@@ -116,8 +116,17 @@ class Engine:
         return made
 
     def _sealed_changes(self, rows: Iterable[tuple]) -> Iterator[SealedChange]:
-        return (SealedChange(doc_id, kind, peer, start, end, self._change_bytes(doc_id, kind, scope, peer, start, end))
-                for doc_id, kind, scope, peer, start, end in merge_runs([r[:6] for r in rows]))
+        saves = [r[:6] for r in rows]
+        for run in merge_runs(saves):
+            blob = self._change_bytes(*run)
+            if len(blob) <= seals.MAX_CHANGE_BYTES:
+                yield SealedChange(run[0], run[1], run[3], run[4], run[5], blob)
+                continue
+            # Saves that merged would be a change larger than a seal may carry: they go as
+            # they were saved (each one fits, see `Store.save`).
+            for r in saves:
+                if (r[0], r[3]) == (run[0], run[3]) and run[4] <= r[4] < run[5]:
+                    yield SealedChange(r[0], r[1], r[3], r[4], r[5], self._change_bytes(*r))
 
     def _change_bytes(self, doc_id: str, kind: str, scope: str, peer: int, start: int, end: int) -> bytes:
         """A document whose whole history is this one span is sent as its stored oplog,

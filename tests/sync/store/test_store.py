@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from yimen.sync.docs import Change
 from yimen.sync.errors import StoreError
+from yimen.sync.seal import MAX_CHANGE_BYTES, Unsealable
 from yimen.sync.store import SCHEMA_VERSION, SYNC_SCHEMA, Store
 
 VILLAGE = "440608100201"
@@ -251,6 +252,29 @@ def test_sealed_changes_leave_the_unsealed_list(store):
     with store.transaction():
         store.conn.execute("UPDATE changes SET seal_seq = 1 WHERE doc_id = ?", (first.doc_id,))
     assert store.unsealed() == [second]
+
+
+@pytest.mark.parametrize("doc_id", ["a b", "", "x" * 129, "tab\there"])
+def test_save_refuses_a_document_id_no_receiver_would_take(store, doc_id):
+    before = dump(store)
+    doc = store.new_doc(doc_id, "case", VILLAGE)
+    doc.update("case", {"n": 1})
+    with pytest.raises(Unsealable, match="malformed"), store.transaction():
+        store.save(doc, AUTHOR)
+    assert dump(store) == before
+
+
+def test_save_takes_an_edit_within_the_bound_and_refuses_a_larger_one(store):
+    doc = store.new_doc("big", "case", VILLAGE)
+    doc.put("data", "within", "x" * (MAX_CHANGE_BYTES // 2))
+    with store.transaction():
+        change = store.save(doc, AUTHOR)
+    assert MAX_CHANGE_BYTES // 2 < len(doc.export_change(change)) <= MAX_CHANGE_BYTES
+    before = dump(store)
+    doc.put("data", "beyond", "y" * MAX_CHANGE_BYTES)
+    with pytest.raises(Unsealable, match="too large"), store.transaction():
+        store.save(doc, AUTHOR)
+    assert dump(store) == before
 
 
 def test_rolled_back_save_leaves_no_change_row(store):
