@@ -25,16 +25,31 @@ class Receipt:
     imported: int = 0
     duplicates: int = 0
     changes: int = 0
-    pending: int = 0
-    quarantined: list[str] = field(default_factory=list)
     docs: int = 0
     deferred: int = 0  # stored and acknowledged, applied later by `catch_up`
+    # seal digest -> why it was refused (a seal that goes in later in the batch leaves it)
+    refused: dict[bytes, str] = field(default_factory=dict)
+    # (doc_id, peer, counter_start) of the changes of the documents moved that still wait
+    # for their dependencies, and of those waiting before that no longer do
+    waiting: set[tuple] = field(default_factory=set)
+    settled: set[tuple] = field(default_factory=set)
+
+    @property
+    def quarantined(self) -> list[str]:
+        """The reasons of the seals refused, in the order they came."""
+        return list(self.refused.values())
+
+    @property
+    def pending(self) -> int:
+        """Changes of the documents moved still waiting for their dependencies, each once."""
+        return len(self.waiting)
 
     def add(self, other: Receipt) -> None:
         """Count what `other` (one seal's part) moved."""
         self.changes += other.changes
-        self.pending += other.pending
         self.docs += other.docs
+        self.waiting = (self.waiting - other.settled) | other.waiting
+        self.settled |= other.settled
 
 
 def apply_seal(store: Store, s: Seal, receipt: Receipt, on_imported: OnImported) -> list[Doc]:
@@ -81,7 +96,9 @@ def _settle(store: Store, touched: dict[str, Doc], incoming: dict[str, list[tupl
             doc.import_blob(w[5])
         arrived = incoming.get(doc_id, [])
         applied = [w for w in waited + arrived if doc.has_change(w[0], w[2])]
-        receipt.pending += len(waited) + len(arrived) - len(applied)
+        receipt.settled |= {(doc_id, w[0], w[1]) for w in waited if doc.has_change(w[0], w[2])}
+        receipt.waiting = (receipt.waiting - receipt.settled) | \
+            {(doc_id, w[0], w[1]) for w in waited + arrived if not doc.has_change(w[0], w[2])}
         still_rows += [(doc_id, *w) for w in arrived if not doc.has_change(w[0], w[2])]
         if not applied:
             continue

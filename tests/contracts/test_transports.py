@@ -12,14 +12,13 @@ keeps the same promises, checked by the same scenarios run against each harness
 - a batch (file) delivered twice changes nothing but the duplicate count;
 - a batch that starts past what the receiver holds is refused and writes nothing;
 - a forged seal among good ones is quarantined with its reason, the good ones go in and
-  the exchange goes on.
+  the exchange goes on; delivered again, it is a duplicate and writes nothing.
 
-Four promises the library does not keep yet are held here as strict xfails, so that a
-fix shows: a forged seal delivered again is quarantined again (every transport); an old
-bundle imported late moves the parent's `sent_upto` back (bundle); what a parent restored
-from an older copy stores at feed positions the child believes it holds never comes down
-over a session (HTTP, memory); and such a parent's next seals reuse seal numbers the child
-holds, so they are dropped as duplicates (every transport).
+Three promises the library does not keep yet are held here as strict xfails, so that a
+fix shows: an old bundle imported late moves the parent's `sent_upto` back (bundle); what a
+parent restored from an older copy stores at feed positions the child believes it holds
+never comes down over a session (HTTP, memory); and such a parent's next seals reuse seal
+numbers the child holds, so they are dropped as duplicates (every transport).
 """
 
 from __future__ import annotations
@@ -269,11 +268,9 @@ async def test_a_forged_seal_is_quarantined_and_the_good_ones_go_in(link, forger
 
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Engine._admit counts a duplicate only for a seal held in the feed, and a quarantined seal is not "
-    "there: every new delivery of it (a replay, a bundle exported again before its acknowledgement came "
-    "back) adds another quarantine row and is reported quarantined again"))
 async def test_a_forged_seal_delivered_again_is_not_quarantined_again(link):
+    """A replay, or a bundle exported again before its acknowledgement came back, brings a
+    refused seal again: it is a duplicate, and adds no quarantine row."""
     village, town = link.child, link.parent
     accept_cases(village, 1)
     reason, _ = forge_signature(village)
@@ -281,7 +278,7 @@ async def test_a_forged_seal_delivered_again_is_not_quarantined_again(link):
     assert first.pushed == 1 and first.quarantined == [reason]
     tables = sync_tables(town)
     again = await link.replay()
-    assert again.pushed == 0
+    assert again.pushed == 0 and again.quarantined == [] and again.duplicates == 2
     assert sync_tables(town) == tables
 
 
