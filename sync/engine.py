@@ -330,12 +330,11 @@ class Engine:
     def _quarantine(self, peer: str, body: bytes, sig: bytes, e: BadSeal, digest: bytes) -> bool:
         """Record why a seal was refused; False if these bytes were quarantined already.
         Only a seal that may yet go in (its author's key is not known here) keeps its bytes."""
-        author = seq = None
         try:
             s = seals.decode(body, sig)
             author, seq = s.author, s.seq
-        except BadSeal:
-            pass
+        except BadSeal as d:
+            author, seq = d.author, d.seq
         return self.store.quarantine.add(peer, self.clock(), author, seq, e.en, body, sig, digest,
                                          keep_body=e.en.startswith(admission.UNKNOWN_AUTHOR))
 

@@ -46,6 +46,9 @@ class BadSeal(SyncError):
     """A seal is malformed, forged or not allowed; it is quarantined, never imported."""
 
     code = "bad_seal"
+    # what a seal refused by `decode` claims to be, when its header says so in range
+    author: str | None = None
+    seq: int | None = None
 
 
 class Unsealable(SyncError):
@@ -106,7 +109,7 @@ def _int(v: object, low: int) -> bool:
     return type(v) is int and low <= v <= MAX_INT
 
 
-def _region(field: str, code: object) -> str:
+def _region(field: str, code: object) -> None:
     """`code` as a region code in one of its written forms (12 digits or the significant
     prefix), so that string comparisons of scopes and authors mean what they say."""
     if not isinstance(code, str):
@@ -120,7 +123,6 @@ def _region(field: str, code: object) -> str:
         shown = code[:24] + ("…" if len(code) > 24 else "")
         raise _bad(f"签封的{'作者' if field == 'author' else '范围'} {shown} 不是区划代码：{reason_zh}",
                    f"seal {field} {shown!r} is not a region code: {reason_en}")
-    return code
 
 
 def _change(row: SealedChange) -> bool:
@@ -150,17 +152,28 @@ def decode(body: bytes, signature: bytes) -> Seal:
         changes = tuple(SealedChange(*row) for row in rows)
     except (ValueError, TypeError, zlib.error, msgpack.UnpackException) as e:
         raise _bad("签封无法解析", f"malformed seal: {e}") from e
+    try:
+        _check(v, author, seq, scope, down, changes, signature)
+    except BadSeal as e:  # the admin is told which seal it claims to be
+        e.author = author if isinstance(author, str) and 0 < len(author) <= region.CODE_LEN else None
+        e.seq = seq if _int(seq, 1) else None
+        raise
+    return Seal(author, seq, scope, down, changes, body, signature)
+
+
+def _check(v: object, author: object, seq: object, scope: object, down: object,
+           changes: tuple[SealedChange, ...], signature: object) -> None:
     if type(v) is not int or v != PROTOCOL:
         raise _bad(f"签封协议版本不支持：{v!r:.20}", f"unsupported seal protocol {v!r:.20}")
     if not (_int(seq, 1) and type(down) is bool and type(signature) is bytes
             and len(signature) == SIGNATURE_BYTES):
         raise _bad("签封头部字段错误", "malformed seal header")
-    author, scope = _region("author", author), _region("scope", scope)
+    _region("author", author)
+    _region("scope", scope)
     if not changes or len(changes) > MAX_SEAL_CHANGES:
         raise _bad("签封变更数量不合规", f"a seal holds 1..{MAX_SEAL_CHANGES} changes")
     if not all(_change(c) for c in changes):
         raise _bad("签封中的变更格式错误", f"malformed change in seal {author}#{seq}")
-    return Seal(author, seq, scope, down, changes, body, signature)
 
 
 def check_sealable(doc_id: str, change_bytes: int) -> None:

@@ -14,7 +14,7 @@ SYNC_OK, SYNC_ERROR, SYNC_ERROR_AT = "sync:last_ok", "sync:last_error", "sync:la
 
 
 def peer_rows(node: Node) -> list[dict[str, Any]]:
-    """Per peer: last contact, seals waiting each way, traffic, quarantined count."""
+    """Per peer: last contact, seals waiting each way, traffic, seals refused."""
     store = node.store
     head = store.feed.head()
     return [{**{k: r[k] for k in ("peer", "last_contact", "recv_upto", "seals_in", "seals_out", "bytes_in",
@@ -24,7 +24,14 @@ def peer_rows(node: Node) -> list[dict[str, Any]]:
 
 
 def quarantine(node: Node) -> list[dict[str, Any]]:
+    """The refused seals kept in full (the newest of each peer's), oldest first."""
     return node.store.quarantine.rows()
+
+
+def quarantine_summary(node: Node) -> list[dict[str, Any]]:
+    """Every seal refused and not gone in since, counted per peer and reason (the rows kept
+    in full are bounded per peer; these counts are not)."""
+    return node.store.quarantine.summary()
 
 
 def record_sync(node: Node, error: YimenError | None) -> None:
@@ -56,5 +63,6 @@ def status(node: Node, lang: str = "en") -> dict[str, Any]:
         "cases_by_status": dict(store.conn.execute("SELECT status, count(*) FROM cases GROUP BY status").fetchall()),
         "feed": store.feed.count(), "unsealed_changes": store.changes.unsealed_count(),
         "pending_changes": store.changes.pending_count(), "unapplied_seals": store.feed.backlog(),
-        "quarantined": store.quarantine.count(), "peers": peer_rows(node), "sync": sync_outcome(node, lang),
+        "quarantined": store.quarantine.count(), "quarantine": quarantine_summary(node), "peers": peer_rows(node),
+        "sync": sync_outcome(node, lang),
     }
