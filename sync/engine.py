@@ -13,7 +13,10 @@ Invariants:
 - A seal is identified by `(author, seq)` and a change by `(doc_id, peer, counter_start)`;
   receiving either again changes nothing.
 - A seal is checked whole before any of it is imported (see `admission`). A bad seal goes
-  to quarantine with its reason and never blocks the others.
+  to quarantine with its reason and never blocks the others; its bytes delivered again are
+  a duplicate (quarantine is bounded, see `store.repos.Quarantine`).
+- The `on_imported` hook's failure is not the seal's: the documents are imported all the
+  same, only the hook's writes are undone (see `_project`).
 - A change whose dependencies are missing is kept in `pending` and applied when they come.
 - `next_batch` never offers a peer a seal it may not see, nor one that came from it or
   that it authored; it is bounded in bytes; its `next` position lets the peer resume.
@@ -324,6 +327,8 @@ class Engine:
         try:
             raw = bytes.fromhex(key)
         except ValueError:
+            return None
+        if len(raw) != 32:  # fromhex skips spaces
             return None
         return doc.scope if self.store.keys.learn(doc.scope, raw) else None
 

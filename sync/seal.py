@@ -12,6 +12,11 @@ many similar cases compress to about a quarter.
 `author` is the author node's region code, `seq` its per-author sequence number (1, 2, ...),
 `down` whether the documents flow down (see visibility). Each change is one Loro change span
 `[start, end)` of one peer in one document.
+
+`decode` is where a received seal's fields meet their bounds, so that nothing later fails on
+them (a failure there would fail a whole batch): integers a SQLite row holds (no bools),
+region codes in a written form, well-formed document ids, a 64-byte signature, one whole
+zlib stream. `check_sealable` keeps a node from saving a change no seal could carry.
 """
 
 from __future__ import annotations

@@ -528,6 +528,7 @@ MALFORMED_RECORDS = {
     "key not text": lambda doc: doc.update("node", {"region": STRANGER, "public_key": 5}),
     "key not hex": lambda doc: doc.update("node", {"region": STRANGER, "public_key": "zz" * 32}),
     "key short": lambda doc: doc.update("node", {"region": STRANGER, "public_key": "ab" * 31}),
+    "key with spaces": lambda doc: doc.update("node", {"region": STRANGER, "public_key": "ab" * 31 + "  "}),
     "key a map": lambda doc: doc.update("node", {"region": STRANGER, "public_key": {"k": "ab"}}),
     "region a list": lambda doc: doc.update("node", {"region": [STRANGER], "public_key": "ab" * 32}),
 }
