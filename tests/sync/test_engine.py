@@ -615,9 +615,10 @@ def test_a_flood_of_garbage_in_one_push_is_bounded(net, monkeypatch):
 def test_a_refused_seal_keeps_its_bytes_only_while_it_may_yet_go_in(net):
     t = net["town"]
     stranger = sealed(STRANGER, 1, STRANGER, [crafted("s", STRANGER)])
-    t.engine.receive(VILLAGE, Batch(VILLAGE, 0, 0, [*forged(1), stranger]))
+    [bad] = forged(1)
+    t.engine.receive(VILLAGE, Batch(VILLAGE, 0, 0, [bad, stranger]))
     assert bodies_kept(t) == [(VILLAGE, 100, False), (STRANGER, 1, True)]
-    assert [r["bytes"] for r in t.store.quarantine.rows()] == [len(p[0]) for p in (forged(1)[0], stranger)]
+    assert [r["bytes"] for r in t.store.quarantine.rows()] == [len(bad[0]), len(stranger[0])]
 
 
 def test_a_quarantined_seal_delivered_again_once_its_author_is_known_goes_in(net):
