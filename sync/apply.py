@@ -6,7 +6,7 @@ A change waits in `pending` before anyone here knows what its document is; when 
 document arrives, a waiting change goes in only if its seal gave it the document's kind
 and scope (the rule `admission.check_held` applies on arrival; the seal's author was
 checked against that kind and scope then). One that does not fit is dropped from
-`pending` and reported in `Receipt.refused`."""
+`pending` and reported in `Receipt.misfits`."""
 
 from __future__ import annotations
 
@@ -31,19 +31,34 @@ class Receipt:
     imported: int = 0
     duplicates: int = 0
     changes: int = 0
-    pending: int = 0
-    quarantined: list[str] = field(default_factory=list)
     docs: int = 0
     deferred: int = 0  # stored and acknowledged, applied later by `catch_up`
     # waiting changes that did not fit their document: (author, seq, reason) of their seal
-    refused: list[tuple[str, int, str]] = field(default_factory=list)
+    misfits: list[tuple[str, int, str]] = field(default_factory=list)
+    # seal digest -> why it was refused (a seal that goes in later in the batch leaves it)
+    refused: dict[bytes, str] = field(default_factory=dict)
+    # (doc_id, peer, counter_start) of the changes of the documents moved that still wait
+    # for their dependencies, and of those waiting before that no longer do
+    waiting: set[tuple] = field(default_factory=set)
+    settled: set[tuple] = field(default_factory=set)
+
+    @property
+    def quarantined(self) -> list[str]:
+        """The reasons of the seals refused, in the order they came."""
+        return list(self.refused.values())
+
+    @property
+    def pending(self) -> int:
+        """Changes of the documents moved still waiting for their dependencies, each once."""
+        return len(self.waiting)
 
     def add(self, other: Receipt) -> None:
         """Count what `other` (one seal's part) moved."""
         self.changes += other.changes
-        self.pending += other.pending
         self.docs += other.docs
-        self.refused += other.refused
+        self.misfits += other.misfits
+        self.waiting = (self.waiting - other.settled) | other.waiting
+        self.settled |= other.settled
 
 
 def apply_seal(store: Store, s: Seal, receipt: Receipt, on_imported: OnImported) -> list[Doc]:
@@ -93,11 +108,13 @@ def _settle(store: Store, touched: dict[str, Doc], incoming: dict[str, list[tupl
                 doc.import_blob(w[5])
             else:
                 done_rows.append((doc_id, w[0], w[1]))
-                receipt.refused.append((w[3], w[4], f"change {doc_id}@{w[0]} of seal {w[3]}#{w[4]} does not"
+                receipt.misfits.append((w[3], w[4], f"change {doc_id}@{w[0]} of seal {w[3]}#{w[4]} does not"
                                                     f" fit document {doc_id} ({doc.kind} of {doc.scope})"))
         arrived = incoming.get(doc_id, [])
         applied = [w for w in waited + arrived if doc.has_change(w[0], w[2])]
-        receipt.pending += len(waited) + len(arrived) - len(applied)
+        receipt.settled |= {(doc_id, w[0], w[1]) for w in waited if doc.has_change(w[0], w[2])}
+        receipt.waiting = (receipt.waiting - receipt.settled) | \
+            {(doc_id, w[0], w[1]) for w in waited + arrived if not doc.has_change(w[0], w[2])}
         still_rows += [(doc_id, *w) for w in arrived if not doc.has_change(w[0], w[2])]
         if not applied:
             continue

@@ -10,12 +10,72 @@ repair re-sends the seals that carry those documents' changes (repair batches, s
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable
+from typing import Any, Iterable
 
+from yimen.schema import region
+from yimen.schema.errors import YimenError
+from yimen.sync.errors import SyncError
+from yimen.sync.seal import valid_doc_id
 from yimen.sync.store import Store
 from yimen.sync.visibility import flows_down, visible
 
 Listing = dict[str, dict[str, bytes]]  # scope -> doc_id -> encoded version vector
+MAX_SCOPES = 100_000  # scopes one node compares with its parent (a city has a few thousand)
+MAX_DOCS = 1000  # document ids asked for at a time
+MAX_SEALS_BYTES = 8 << 20  # seals answered at a time (a wire body expands to at most 32 MiB)
+
+
+class MalformedReconcile(SyncError):
+    """A reconcile request or answer is malformed; nothing was changed."""
+
+    code = "bad_request"
+
+
+def _bad(zh: str, en: str) -> MalformedReconcile:
+    return MalformedReconcile(f"对账{zh}格式错误", f"malformed reconcile {en}")
+
+
+def _scope(s: Any) -> bool:
+    """A scope as nodes write them (a region code, no more than 12 digits)."""
+    if type(s) is not str or not 0 < len(s) <= region.CODE_LEN:
+        return False
+    try:
+        return s in (region.normalize(s), region.prefix(s))
+    except YimenError:
+        return False
+
+
+def check_digests(theirs: Any) -> dict[str, str]:
+    """A peer's per-scope digests as it sent them: at most MAX_SCOPES region codes, each
+    to a SHA-256 in hex (raises MalformedReconcile)."""
+    if not (isinstance(theirs, dict) and len(theirs) <= MAX_SCOPES and all(
+            _scope(s) and type(d) is str and len(d) == 64 for s, d in theirs.items())):
+        raise _bad("请求", "request")
+    return theirs
+
+
+def check_listing(answer: Any) -> Listing:
+    """A parent's listing of the scopes that differ (raises MalformedReconcile)."""
+    if not (isinstance(answer, dict) and len(answer) <= MAX_SCOPES and all(
+            _scope(s) and isinstance(docs, dict) and all(valid_doc_id(d) and type(v) is bytes for d, v in docs.items())
+            for s, docs in answer.items())):
+        raise _bad("应答", "answer")
+    return answer
+
+
+def check_doc_ids(docs: Any) -> list[str]:
+    """Document ids asked for: a list of at most MAX_DOCS well-formed ids."""
+    if not (isinstance(docs, list) and len(docs) <= MAX_DOCS and all(valid_doc_id(d) for d in docs)):
+        raise MalformedReconcile("请求格式错误", f"docs must be a list of at most {MAX_DOCS} document ids")
+    return docs
+
+
+def check_seals(seals: Any) -> list[tuple[bytes, bytes]]:
+    """Seals answered: a list of [body, signature] byte pairs."""
+    if not (isinstance(seals, list) and all(
+            isinstance(p, list) and len(p) == 2 and all(type(x) is bytes for x in p) for p in seals)):
+        raise _bad("应答", "answer")
+    return [(b, s) for b, s in seals]
 
 
 def listing(store: Store, for_node: str | None = None) -> Listing:
@@ -50,11 +110,17 @@ def compare(here: dict[str, bytes], there: dict[str, bytes]) -> dict[str, list[s
     }
 
 
-def seals_for(store: Store, doc_ids: Iterable[str], visible_to: str) -> list[tuple[bytes, bytes]]:
-    """Feed seals carrying changes of `doc_ids` that `visible_to` may see."""
-    out = []
+def seals_for(store: Store, doc_ids: Iterable[str], visible_to: str,
+              max_bytes: int = MAX_SEALS_BYTES) -> list[tuple[bytes, bytes]]:
+    """Feed seals carrying changes of `doc_ids` that `visible_to` may see, oldest author
+    and number first, up to about `max_bytes` (what is left over is repaired by the next
+    reconcile: it compares again)."""
+    out, size = [], 0
     for author, seq in sorted(store.changes.seals_of(doc_ids)):
         row = store.feed.seal(author, seq)
         if row and visible(row[0], row[1], visible_to):
+            if out and size + len(row[2]) > max_bytes:
+                break
             out.append((row[2], row[3]))
+            size += len(row[2]) + len(row[3])
     return out

@@ -11,22 +11,42 @@ size of a Loro snapshot for a case and as fast to load for documents this small.
 from __future__ import annotations
 
 import secrets
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import msgpack
 from loro import CounterSpan, ExportMode, IdSpan, LoroDoc, LoroMap, VersionVector
 
+from yimen.sync.errors import SyncError
+
 KINDS = ("catalog_item", "case", "space_doc", "consent", "node", "revocation", "audit")
 
 
-def change_spans(blob: bytes) -> dict[int, tuple[int, int]]:
-    """peer -> (start, end) counters of the ops an update blob holds (raises ValueError
-    if the bytes are not a Loro update)."""
+class LoroError(SyncError, ValueError):
+    """Bytes given as a Loro update or document history could not be read."""
+
+    code = "not_loro"
+
+
+@contextmanager
+def _reading(what: str) -> Iterator[None]:
+    """Turn whatever the Loro binding raises on bytes it cannot read into LoroError. The
+    binding raises a bare BaseException (which `except Exception` misses), so everything
+    is caught but what stops the interpreter."""
     try:
+        yield
+    except (KeyboardInterrupt, SystemExit, GeneratorExit):
+        raise
+    except BaseException as e:  # noqa: BLE001 (the binding's own error types, see above)
+        raise LoroError(f"不是 Loro 数据（{what}）", f"not a Loro {what}: {str(e)[:200]}") from e
+
+
+def change_spans(blob: bytes) -> dict[int, tuple[int, int]]:
+    """peer -> (start, end) counters of the ops an update blob holds (raises LoroError if
+    the bytes are not a Loro update)."""
+    with _reading("update"):
         meta = LoroDoc.decode_import_blob_meta(blob, True)
-    except Exception as e:  # the binding raises its own error types for bad bytes
-        raise ValueError(f"not a Loro update: {e}") from e
     starts = meta.partial_start_vv.to_spans().inner()
     ends = meta.partial_end_vv.to_spans().inner()
     return {p: (starts.get(p, (0, 0))[1], ends[p][1]) for p in ends}
@@ -90,7 +110,8 @@ class Doc:
     @classmethod
     def from_bytes(cls, doc_id: str, kind: str, scope: str, oplog: bytes, peer: int) -> Doc:
         loro = LoroDoc()
-        loro.import_(oplog)
+        with _reading("document history"):
+            loro.import_(oplog)
         loro.peer_id = peer
         return cls(doc_id, kind, scope, loro)
 
@@ -142,8 +163,10 @@ class Doc:
 
     def import_blob(self, blob: bytes) -> None:
         """Import change bytes; changes whose dependencies are missing wait inside Loro
-        (and are not exported by `oplog`) until those dependencies arrive."""
-        self._loro.import_(blob)
+        (and are not exported by `oplog`) until those dependencies arrive. Raises LoroError
+        if the bytes are not a Loro update."""
+        with _reading("update"):
+            self._loro.import_(blob)
 
     def has_change(self, peer: int, end: int) -> bool:
         """Has this document applied peer's ops up to counter `end` (exclusive)?"""

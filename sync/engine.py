@@ -13,7 +13,10 @@ Invariants:
 - A seal is identified by `(author, seq)` and a change by `(doc_id, peer, counter_start)`;
   receiving either again changes nothing.
 - A seal is checked whole before any of it is imported (see `admission`). A bad seal goes
-  to quarantine with its reason and never blocks the others.
+  to quarantine with its reason and never blocks the others; its bytes delivered again are
+  a duplicate (quarantine is bounded, see `store.repos.Quarantine`).
+- The `on_imported` hook's failure is not the seal's: the documents are imported all the
+  same, only the hook's writes are undone (see `_project`).
 - A change whose dependencies are missing is kept in `pending` and applied when they come.
 - `next_batch` never offers a peer a seal it may not see, nor one that came from it or
   that it authored; it is bounded in bytes; its `next` position lets the peer resume.
@@ -26,6 +29,7 @@ Invariants:
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -38,13 +42,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from yimen.sync import admission, positions
 from yimen.sync import seal as seals
 from yimen.sync.apply import OnImported, Receipt, apply_seal
-from yimen.sync.docs import Change, Doc, encode_version
+from yimen.sync.docs import Change, Doc, LoroError, encode_version
 from yimen.sync.errors import SyncError
 from yimen.sync.seal import BadSeal, Seal, SealedChange
 from yimen.sync.sealing import chunks, merge_runs
 from yimen.sync.store import Store
+from yimen.sync.store.repos import seal_digest
 from yimen.sync.visibility import visible
 
+log = logging.getLogger("yimen.sync")
 DEFAULT_BATCH_BYTES = 1 << 20
 SEAL_PAGE = 20_000  # unsealed change rows read at a time
 SCAN = 512  # feed rows looked at a time by next_batch
@@ -140,8 +146,17 @@ class Engine:
         return made
 
     def _sealed_changes(self, rows: Iterable[tuple]) -> Iterator[SealedChange]:
-        return (SealedChange(doc_id, kind, peer, start, end, self._change_bytes(doc_id, kind, scope, peer, start, end))
-                for doc_id, kind, scope, peer, start, end in merge_runs([r[:6] for r in rows]))
+        saves = [r[:6] for r in rows]
+        for run in merge_runs(saves):
+            blob = self._change_bytes(*run)
+            if len(blob) <= seals.MAX_CHANGE_BYTES:
+                yield SealedChange(run[0], run[1], run[3], run[4], run[5], blob)
+                continue
+            # Saves that merged would be a change larger than a seal may carry: they go as
+            # they were saved (each one fits, see `Store.save`).
+            for r in saves:
+                if (r[0], r[3]) == (run[0], run[3]) and run[4] <= r[4] < run[5]:
+                    yield SealedChange(r[0], r[1], r[3], r[4], r[5], self._change_bytes(*r))
 
     def _change_bytes(self, doc_id: str, kind: str, scope: str, peer: int, start: int, end: int) -> bytes:
         """A document whose whole history is this one span is sent as its stored oplog,
@@ -206,13 +221,23 @@ class Engine:
                                  held)
             receipt = Receipt(recv_upto=held)
             for body, sig in batch.seals:
-                error = self._admit(peer, body, sig, receipt, defer)
-                if error is not None:
-                    self._quarantine(peer, body, sig, error)
-                    receipt.quarantined.append(error.en)
+                self._take(peer, body, sig, receipt, defer)
             receipt.recv_upto = self.store.peers.received(peer, batch.next, receipt.imported, batch.size,
                                                           self.clock(), rewind=batch.rewind)
         return receipt
+
+    def _take(self, peer: str, body: bytes, sig: bytes, receipt: Receipt, defer: bool) -> None:
+        """Admit one seal or quarantine it. Bytes quarantined already are a duplicate (a
+        replay, a bundle exported again before its acknowledgement came back); bytes that
+        were quarantined and go in now (their author's key came meanwhile) leave quarantine."""
+        digest = seal_digest(body, sig)
+        error = self._admit(peer, body, sig, receipt, defer)
+        if error is None:
+            self.store.quarantine.release(digest)
+        elif self._quarantine(peer, body, sig, error, digest):
+            receipt.refused[digest] = error.en
+        else:
+            receipt.duplicates += 1
 
     def _admit(self, peer: str, body: bytes, sig: bytes, receipt: Receipt, defer: bool) -> BadSeal | None:
         """Check one seal and store it (and apply it, unless deferred); return why it was
@@ -229,7 +254,7 @@ class Engine:
         error, records = self._in_part(lambda: self._store_seal(peer, s, deferred, part))
         if error is not None:
             return error
-        self._set_aside(part.refused)
+        self._set_aside(part.misfits)
         receipt.add(part)
         receipt.imported += 1
         receipt.deferred += deferred
@@ -248,7 +273,21 @@ class Engine:
         if deferred:
             self.store.feed.mark_unapplied(local_seq)
             return []
-        return apply_seal(self.store, s, receipt, self.on_imported)
+        return apply_seal(self.store, s, receipt, self._project)
+
+    def _project(self, docs: list[Doc]) -> None:
+        """Run the `on_imported` hook in a savepoint of its own. Its failure is not the
+        seal's: the documents stay imported (they are the truth, and projections are
+        rebuilt from them), only the hook's writes are undone, and the error is logged. A
+        failing database still ends the whole transaction."""
+        try:
+            with self.store.savepoint():
+                self.on_imported(docs)
+        except Exception as e:  # noqa: BLE001 (whatever the hook raised; logged in full)
+            if isinstance(e, sqlite3.Error) and database_failure(e):
+                raise
+            log.exception("projecting %s failed; the documents are stored but not projected",
+                          ", ".join(d.doc_id for d in docs[:20]))
 
     def _in_part(self, work: Callable[[], list[Doc]]) -> tuple[BadSeal | None, list[Doc]]:
         """Run `work` for one seal in a savepoint: if it fails, only that seal's writes are
@@ -262,10 +301,12 @@ class Engine:
                 return None, work()
         except BadSeal as e:
             return e, []
+        except LoroError as e:
+            return BadSeal("变更内容无法解析", e.en), []
         except Exception as e:  # noqa: BLE001 (whatever a library raised on these bytes)
             if isinstance(e, sqlite3.Error) and database_failure(e):
                 raise
-            return BadSeal(f"签封无法导入：{type(e).__name__}", f"seal could not be applied: {e!r}"), []
+            return BadSeal(f"签封无法导入：{type(e).__name__}", f"seal could not be applied: {e!r:.300}"), []
 
     def _set_aside(self, refused: list[tuple[str, int, str]]) -> None:
         """Quarantine, for the admin, the seals whose waiting changes did not fit their
@@ -273,12 +314,22 @@ class Engine:
         for author, seq, reason in refused:
             held = self.store.feed.seal(author, seq)
             if held is not None:
-                self.store.quarantine.add(None, self.clock(), author, seq, reason, held[2], held[3])
+                self.store.quarantine.add(None, self.clock(), author, seq, reason, held[2], held[3],
+                                          seal_digest(held[2], held[3]))
 
     def _retry_quarantined(self, author: str, receipt: Receipt) -> None:
-        for qid, came_from, body, sig in self.store.quarantine.waiting_for(author, admission.UNKNOWN_AUTHOR):
-            if self._admit(came_from, body, sig, receipt, defer=False) is None:
-                self.store.quarantine.remove(qid)
+        """Check again the seals by `author` that waited for its key. One that goes in is no
+        longer reported quarantined to this batch's sender; one refused again is recorded
+        with its new reason."""
+        for qid, came_from, body, sig, digest in self.store.quarantine.waiting_for(author, admission.UNKNOWN_AUTHOR):
+            error = self._admit(came_from, body, sig, receipt, defer=False)
+            self.store.quarantine.remove(qid)
+            if error is None:
+                receipt.refused.pop(digest, None)
+            else:
+                self._quarantine(came_from, body, sig, error, digest)
+                if digest in receipt.refused:
+                    receipt.refused[digest] = error.en
 
     def catch_up(self, max_seals: int = 2, receipt: Receipt | None = None) -> int:
         """Apply up to `max_seals` of the seals `receive(defer=True)` stored, oldest first,
@@ -293,11 +344,11 @@ class Engine:
             for local_seq, came_from, body, sig in rows:
                 part = Receipt(recv_upto=0)
                 error, _ = self._in_part(
-                    lambda: apply_seal(self.store, seals.decode(body, sig), part, self.on_imported))
+                    lambda: apply_seal(self.store, seals.decode(body, sig), part, self._project))
                 if error is not None:
                     self._quarantine(came_from, body, sig, error)
                 else:
-                    self._set_aside(part.refused)
+                    self._set_aside(part.misfits)
                     if receipt is not None:
                         receipt.add(part)
                 self.store.feed.mark_applied(local_seq)
@@ -320,24 +371,34 @@ class Engine:
         return self.store.feed.backlog()
 
     def _learn_key(self, doc: Doc) -> str | None:
-        """Record the key a node document vouches for; return the node if it is new here."""
-        rec = doc.value().get("node", {})
+        """Record the key a node document vouches for; return the node if it is new here.
+        The document passed every check, but its content is whatever its author wrote: a
+        record that is not one vouches for nothing (and must not fail the batch)."""
+        rec = doc.value().get("node")
+        if not isinstance(rec, dict) or rec.get("region") != doc.scope:
+            return None
+        key = rec.get("public_key")
+        if not isinstance(key, str) or len(key) != 64:
+            return None
         try:
-            key = bytes.fromhex(rec.get("public_key", ""))
-        except (ValueError, TypeError):
+            raw = bytes.fromhex(key)
+        except ValueError:
             return None
-        if rec.get("region") != doc.scope or len(key) != 32:
+        if len(raw) != 32:  # fromhex skips spaces
             return None
-        return doc.scope if self.store.keys.learn(doc.scope, key) else None
+        return doc.scope if self.store.keys.learn(doc.scope, raw) else None
 
-    def _quarantine(self, peer: str, body: bytes, sig: bytes, e: BadSeal) -> None:
-        author = seq = None
+    def _quarantine(self, peer: str | None, body: bytes, sig: bytes, e: BadSeal, digest: bytes | None = None) -> bool:
+        """Record why a seal was refused; False if these bytes were quarantined already.
+        Only a seal that may yet go in (its author's key is not known here) keeps its bytes."""
         try:
             s = seals.decode(body, sig)
             author, seq = s.author, s.seq
-        except Exception:  # noqa: BLE001 (recorded without them: the reason says why)
-            pass
-        self.store.quarantine.add(peer, self.clock(), author, seq, e.en, body, sig)
+        except BadSeal as d:
+            author, seq = d.author, d.seq
+        return self.store.quarantine.add(peer, self.clock(), author, seq, e.en, body, sig,
+                                         digest or seal_digest(body, sig),
+                                         keep_body=e.en.startswith(admission.UNKNOWN_AUTHOR))
 
     # -- positions (checked in `yimen.sync.positions`) -------------------------------------
     def acknowledged(self, peer: str, held: positions.Holding, newer: bool = True) -> positions.Resume:

@@ -12,6 +12,11 @@ many similar cases compress to about a quarter.
 `author` is the author node's region code, `seq` its per-author sequence number (1, 2, ...),
 `down` whether the documents flow down (see visibility). Each change is one Loro change span
 `[start, end)` of one peer in one document.
+
+`decode` is where a received seal's fields meet their bounds, so that nothing later fails on
+them (a failure there would fail a whole batch): integers a SQLite row holds (no bools),
+region codes in a written form, well-formed document ids, a 64-byte signature, one whole
+zlib stream. `check_sealable` keeps a node from saving a change no seal could carry.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ import msgpack
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from yimen.schema import region
+from yimen.schema.region import InvalidRegionCode
 from yimen.sync.docs import KINDS
 from yimen.sync.errors import SyncError
 
@@ -30,12 +37,29 @@ PROTOCOL = 1
 SIGNING_CONTEXT = b"yimen/seal/v1\x00"
 MAX_SEAL_BYTES = 256 * 1024
 MAX_SEAL_CHANGES = 1000
+# What a body may expand to: a seal of MAX_SEAL_BYTES of changes plus their framing (a few
+# dozen bytes a change; see `sealing.chunks`).
+MAX_EXPANDED = MAX_SEAL_BYTES + 64 * 1024
+# One change travels in one seal, so its bytes are bounded like a seal's (see `check_sealable`).
+MAX_CHANGE_BYTES = MAX_SEAL_BYTES
+MAX_DOC_ID = 128
+MAX_INT = 2**63 - 1  # seq, peer and counters are stored as SQLite integers (signed 64 bits)
+SIGNATURE_BYTES = 64  # Ed25519
 
 
 class BadSeal(SyncError):
     """A seal is malformed, forged or not allowed; it is quarantined, never imported."""
 
     code = "bad_seal"
+    # what a seal refused by `decode` claims to be, when its header says so in range
+    author: str | None = None
+    seq: int | None = None
+
+
+class Unsealable(SyncError):
+    """An edit could not travel in a seal (too large, or its document id is malformed); it was not saved."""
+
+    code = "unsealable_change"
 
 
 @dataclass(frozen=True)
@@ -78,32 +102,96 @@ def _bad(zh: str, en: str) -> BadSeal:
     return BadSeal(zh, en)
 
 
+def valid_doc_id(doc_id: object) -> bool:
+    """A document id as nodes write them: 1..MAX_DOC_ID printable characters, no spaces
+    (digests join ids with NUL, and a log line or a listing shows them as they are)."""
+    return (type(doc_id) is str and 0 < len(doc_id) <= MAX_DOC_ID and doc_id.isprintable()
+            and not any(ch.isspace() for ch in doc_id))
+
+
+def _int(v: object, low: int) -> bool:
+    """An integer SQLite stores as it is (a bool is an int to Python, not here)."""
+    return type(v) is int and low <= v <= MAX_INT
+
+
+def _region(field: str, code: object) -> None:
+    """`code` as a region code in one of its written forms (12 digits or the significant
+    prefix), so that string comparisons of scopes and authors mean what they say."""
+    if not isinstance(code, str):
+        raise _bad("签封头部字段错误", "malformed seal header")
+    try:
+        ok = len(code) <= region.CODE_LEN and code in (region.normalize(code), region.prefix(code))
+        reason_zh, reason_en = "写法不规范", "not in its 12-digit or prefix form"
+    except InvalidRegionCode as e:
+        ok, reason_zh, reason_en = False, e.zh, e.en
+    if not ok:
+        shown = code[:24] + ("…" if len(code) > 24 else "")
+        raise _bad(f"签封的{'作者' if field == 'author' else '范围'} {shown} 不是区划代码：{reason_zh}",
+                   f"seal {field} {shown!r} is not a region code: {reason_en}")
+
+
+def _change(row: SealedChange) -> bool:
+    return (valid_doc_id(row.doc_id) and isinstance(row.kind, str) and row.kind in KINDS
+            and _int(row.peer, 0) and _int(row.start, 0) and _int(row.end, 1) and row.start < row.end
+            and type(row.blob) is bytes)
+
+
+def _inflate(body: bytes) -> bytes:
+    """The expanded body: bounded, one whole zlib stream and nothing after it."""
+    inflate = zlib.decompressobj()
+    raw = inflate.decompress(body, MAX_EXPANDED)
+    if inflate.unconsumed_tail or not inflate.eof:
+        raise ValueError("truncated or too large when expanded")
+    if inflate.unused_data:
+        raise ValueError("bytes after the compressed stream")
+    return raw
+
+
 def decode(body: bytes, signature: bytes) -> Seal:
-    """Parse a seal's body (no signature check yet). Raises BadSeal if malformed."""
-    if not isinstance(body, bytes) or len(body) > MAX_SEAL_BYTES + 64 * 1024:
+    """Parse a seal's body (no signature check yet). Raises BadSeal if malformed or if any
+    field is out of what a node writes and a receiver can store."""
+    if type(body) is not bytes or len(body) > MAX_EXPANDED:
         raise _bad("签封过大或格式错误", "seal too large or not bytes")
     try:
-        inflate = zlib.decompressobj()
-        raw = inflate.decompress(body, MAX_SEAL_BYTES + 64 * 1024)
-        if inflate.unconsumed_tail or not inflate.eof:
-            raise ValueError("truncated or too large when expanded")
-        v, author, seq, scope, down, rows = msgpack.unpackb(raw, raw=False, strict_map_key=True)
+        v, author, seq, scope, down, rows = msgpack.unpackb(_inflate(body), raw=False, strict_map_key=True)
         changes = tuple(SealedChange(*row) for row in rows)
     except (ValueError, TypeError, zlib.error, msgpack.UnpackException) as e:
         raise _bad("签封无法解析", f"malformed seal: {e}") from e
-    if v != PROTOCOL:
-        raise _bad(f"签封协议版本不支持：{v}", f"unsupported seal protocol {v!r}")
-    if not (isinstance(author, str) and isinstance(scope, str) and isinstance(seq, int)
-            and seq >= 1 and isinstance(down, bool) and isinstance(signature, bytes)):
+    try:
+        _check(v, author, seq, scope, down, changes, signature)
+    except BadSeal as e:  # the admin is told which seal it claims to be
+        e.author = author if isinstance(author, str) and 0 < len(author) <= region.CODE_LEN else None
+        e.seq = seq if _int(seq, 1) else None
+        raise
+    return Seal(author, seq, scope, down, changes, body, signature)
+
+
+def _check(v: object, author: object, seq: object, scope: object, down: object,
+           changes: tuple[SealedChange, ...], signature: object) -> None:
+    if type(v) is not int or v != PROTOCOL:
+        raise _bad(f"签封协议版本不支持：{v!r:.20}", f"unsupported seal protocol {v!r:.20}")
+    if not (_int(seq, 1) and type(down) is bool and type(signature) is bytes
+            and len(signature) == SIGNATURE_BYTES):
         raise _bad("签封头部字段错误", "malformed seal header")
+    _region("author", author)
+    _region("scope", scope)
     if not changes or len(changes) > MAX_SEAL_CHANGES:
         raise _bad("签封变更数量不合规", f"a seal holds 1..{MAX_SEAL_CHANGES} changes")
-    for c in changes:
-        if not (isinstance(c.doc_id, str) and c.kind in KINDS and isinstance(c.peer, int)
-                and isinstance(c.start, int) and isinstance(c.end, int) and 0 <= c.start < c.end
-                and isinstance(c.blob, bytes)):
-            raise _bad("签封中的变更格式错误", f"malformed change in seal {author}#{seq}")
-    return Seal(author, seq, scope, down, changes, body, signature)
+    if not all(_change(c) for c in changes):
+        raise _bad("签封中的变更格式错误", f"malformed change in seal {author}#{seq}")
+
+
+def check_sealable(doc_id: str, change_bytes: int) -> None:
+    """Refuse, before it is saved, an own change no receiver would take: every seal this
+    node makes must decode (`decode`), and a change travels whole in one seal."""
+    if not valid_doc_id(doc_id):
+        raise Unsealable(f"文档编号 {doc_id[:40]!r} 格式错误，无法同步",
+                         f"document id {doc_id[:40]!r} is malformed: it could not be replicated")
+    if change_bytes > MAX_CHANGE_BYTES:
+        raise Unsealable(
+            f"这次修改过大（{change_bytes // 1024} KB，上限 {MAX_CHANGE_BYTES // 1024} KB），未保存；请分几次保存",
+            f"this edit is too large to replicate ({change_bytes // 1024} KB, at most "
+            f"{MAX_CHANGE_BYTES // 1024} KB); it was not saved: save it in smaller parts")
 
 
 def verify(seal: Seal, public_key: bytes) -> None:

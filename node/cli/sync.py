@@ -211,21 +211,30 @@ def quarantine_group() -> None:
 @json_option
 @click.pass_context
 def quarantine_list(ctx: click.Context, as_json: bool) -> None:
-    """List quarantined seals, and documents kept but not listed, with the reason for each.
+    """List refused seals, and documents kept but not listed, with the reason for each,
+    and how many each peer had refused.
+
+    Each peer's newest refused seals are listed one by one; every refusal is counted per
+    peer and reason, so a flood of bad seals fills no disk and is still told.
 
     \b
     Example:
         yimen quarantine list
     """
-    rows = node_status.quarantine(open_node(ctx))
+    node = open_node(ctx)
+    rows = node_status.quarantine(node)
     if as_json:
         return print_json(rows)
-    if not rows:
+    summary = node_status.quarantine_summary(node)
+    if not rows and not summary:
         return click.echo(h(ctx, "没有被隔离的签封", "nothing quarantined"))
     click.echo(table(rows, [("id", "#"), ("received_at", h(ctx, "时间", "time")),
                             ("received_from", h(ctx, "来自", "from")), ("author", h(ctx, "作者", "author")),
                             ("seq", "seq"), ("doc_id", h(ctx, "文档", "document")),
                             ("reason", h(ctx, "原因", "reason"))]))
+    click.echo(h(ctx, "\n按来源和原因统计（含未逐条保留的）：", "\nby peer and reason (also those not kept one by one):"))
+    click.echo(table(summary, [("peer", h(ctx, "来自", "from")), ("reason", h(ctx, "原因", "reason")),
+                               ("count", h(ctx, "数量", "count")), ("last_at", h(ctx, "最近", "last"))]))
 
 
 COMMANDS.append(quarantine_group)

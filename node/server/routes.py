@@ -40,6 +40,9 @@ REPLAY = web.AppKey("replay", ReplayGuard)
 ENROLL_THROTTLE = web.AppKey("enroll_throttle", FailureThrottle)
 MAX_WAIT_S = 25.0
 ENROLL_ATTEMPTS = 10  # failed enrollments per address in 15 minutes
+# Seals in one push: a sender's batch is about 1 MiB, and no real seal is under 100 bytes.
+MAX_PUSH_SEALS = 20_000
+MAX_REASONS_TOLD = 100
 
 
 async def _db(app: web.Application, fn: Callable[..., Any], *args: Any) -> Any:
@@ -90,15 +93,24 @@ def _position(message: dict[str, Any], key: str) -> int:
 
 
 def _batch(sender: str, message: dict[str, Any]) -> Batch:
+    """A pushed batch's shape (what each seal holds is the engine's to check, seal by seal)."""
     seals = message.get("seals")
-    if not isinstance(seals, list) or not all(
-            isinstance(p, list) and len(p) == 2 and all(isinstance(x, bytes) for x in p) for p in seals):
-        raise WireError("bad_request", "批次格式错误", "seals must be a list of [body, signature] byte pairs")
+    if not isinstance(seals, list) or len(seals) > MAX_PUSH_SEALS or not all(
+            isinstance(p, list) and len(p) == 2 and all(type(x) is bytes for x in p) for p in seals):
+        raise WireError("bad_request", "批次格式错误",
+                        f"seals must be a list of at most {MAX_PUSH_SEALS} [body, signature] byte pairs")
     rewind = message.get("rewind", False)
     if not isinstance(rewind, bool):
         raise WireError("bad_request", "字段 rewind 须为布尔值", "rewind must be a boolean")
     return Batch(sender, _position(message, "start"), _position(message, "next"), [(b, s) for b, s in seals],
                  rewind=rewind)
+
+
+def _refusals(reasons: list[str]) -> list[str]:
+    """The reasons told back, bounded (a hostile batch may hold a hundred thousand)."""
+    if len(reasons) <= MAX_REASONS_TOLD:
+        return reasons
+    return reasons[:MAX_REASONS_TOLD] + [f"... and {len(reasons) - MAX_REASONS_TOLD} more"]
 
 
 async def push(request: web.Request) -> web.Response:
@@ -112,10 +124,11 @@ async def push(request: web.Request) -> web.Response:
         receipt = await _db(request.app, request.app[RESPONDER].push, sender, batch, defer)
         if receipt.deferred:
             m.drained.clear()
+    refused = _refusals(receipt.quarantined)
     answer = {"recv_upto": receipt.recv_upto, "imported": receipt.imported,
-              "duplicates": receipt.duplicates, "quarantined": receipt.quarantined}
-    if receipt.quarantined:
-        return json_error(422, "seals_quarantined", "; ".join(receipt.quarantined), **answer)
+              "duplicates": receipt.duplicates, "quarantined": refused}
+    if refused:
+        return json_error(422, "seals_quarantined", "; ".join(refused[:10]), **answer)
     return _packed(answer)
 
 
@@ -143,9 +156,7 @@ async def pull(request: web.Request) -> web.Response:
 async def reconcile_digests(request: web.Request) -> web.Response:
     sender, message = await _signed(request)
     node = request.app[NODE]
-    theirs = message.get("digests")
-    if not isinstance(theirs, dict):
-        raise WireError("bad_request", "对账请求格式错误", "malformed reconcile request")
+    theirs = digests.check_digests(message.get("digests"))
     await _db(request.app, catch_up_all, node)
     mine = await _db(request.app, digests.listing, node.store, sender)
     scopes = digests.mismatched(digests.digests(mine), theirs)
@@ -154,9 +165,7 @@ async def reconcile_digests(request: web.Request) -> web.Response:
 
 async def seals_for_docs(request: web.Request) -> web.Response:
     sender, message = await _signed(request)
-    docs = message.get("docs")
-    if not isinstance(docs, list) or len(docs) > 1000 or not all(isinstance(d, str) for d in docs):
-        raise WireError("bad_request", "请求格式错误", "docs must be a list of at most 1000 ids")
+    docs = digests.check_doc_ids(message.get("docs"))
     await _db(request.app, catch_up_all, request.app[NODE])
     seals = await _db(request.app, digests.seals_for, request.app[NODE].store, docs, sender)
     return _packed({"seals": seals})

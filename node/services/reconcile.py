@@ -25,7 +25,7 @@ async def _differences(node: Node, link: HttpTransport) -> dict[str, dict[str, l
     await in_db(node, catch_up_all, node)
     mine = await in_db(node, ae.listing, node.store)
     answer = await link.call("/v1/reconcile", {"digests": ae.digests(mine)})
-    theirs: dict[str, dict[str, bytes]] = answer["listing"]
+    theirs = ae.check_listing(answer.get("listing"))
     return {scope: ae.compare(mine.get(scope, {}), theirs.get(scope, {})) for scope in sorted(theirs)}
 
 
@@ -33,7 +33,7 @@ async def _fetch(node: Node, link: HttpTransport, docs: list[str]) -> None:
     inbound = Inbound(engine(node), link.peer)
     for i in range(0, len(docs), CHUNK):
         answer = await link.call("/v1/seals", {"docs": docs[i:i + CHUNK]})
-        await in_db(node, inbound.take, Batch.repair(link.peer, [(b, s) for b, s in answer["seals"]]))
+        await in_db(node, inbound.take, Batch.repair(link.peer, ae.check_seals(answer.get("seals"))))
 
 
 async def _send(node: Node, link: HttpTransport, docs: list[str]) -> None:

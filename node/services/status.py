@@ -18,7 +18,7 @@ SYNC_OK, SYNC_ERROR, SYNC_ERROR_AT = "sync:last_ok", "sync:last_error", "sync:la
 
 
 def peer_rows(node: Node) -> list[dict[str, Any]]:
-    """Per peer: last contact, seals waiting each way, traffic, quarantined count."""
+    """Per peer: last contact, seals waiting each way, traffic, seals refused."""
     store = node.store
     head = store.feed.head()
     return [{**{k: r[k] for k in ("peer", "last_contact", "recv_upto", "seals_in", "seals_out", "bytes_in",
@@ -31,6 +31,13 @@ def quarantine(node: Node) -> list[dict[str, Any]]:
     """Refused seals, then documents kept but listed nowhere (`doc_id`, `kind`, `scope`,
     `reason`: see `projections`)."""
     return node.store.quarantine.rows() + projections.refused(node.store)
+
+
+
+def quarantine_summary(node: Node) -> list[dict[str, Any]]:
+    """Every seal refused and not gone in since, counted per peer and reason (the rows kept
+    in full are bounded per peer; these counts are not)."""
+    return node.store.quarantine.summary()
 
 
 def record_sync(node: Node, error: YimenError | None) -> None:
@@ -62,7 +69,7 @@ def status(node: Node, lang: str = "en") -> dict[str, Any]:
         "cases_by_status": dict(store.conn.execute("SELECT status, count(*) FROM cases GROUP BY status").fetchall()),
         "feed": store.feed.count(), "unsealed_changes": store.changes.unsealed_count(),
         "pending_changes": store.changes.pending_count(), "unapplied_seals": store.feed.backlog(),
-        "quarantined": store.quarantine.count(), "unlisted_documents": len(projections.refused(store)),
-        "peers": peer_rows(node), "sync": sync_outcome(node, lang),
-        "positions": positions.notice(store, lang),
+        "quarantined": store.quarantine.count(), "quarantine": quarantine_summary(node),
+        "unlisted_documents": len(projections.refused(store)), "peers": peer_rows(node),
+        "sync": sync_outcome(node, lang), "positions": positions.notice(store, lang),
     }

@@ -21,6 +21,7 @@ from typing import Collection, Iterable, Iterator
 
 import sqlite_utils
 
+from yimen.sync import seal as seals
 from yimen.sync.docs import Change, Doc, new_peer_id
 from yimen.sync.errors import StoreError
 from yimen.sync.store import schema
@@ -293,14 +294,20 @@ class Store:
         return self.conn.execute("SELECT count(*) FROM docs WHERE kind = ?", (kind,)).fetchone()[0]
 
     def save(self, doc: Doc, author: str) -> Change | None:
-        """Commit `doc`'s pending edits as one change by node `author` and store it. The
-        Loro peer is bound to `author` before its first op is stored, as a received peer
-        is before its ops are applied: who wrote each part of a document never changes."""
+        """Commit `doc`'s pending edits as one change by node `author` and store it. A
+        change no seal could carry is refused (`Unsealable`, the caller's transaction
+        rolls back): every seal this node makes must be one its receivers take. The Loro
+        peer is bound to `author` before its first op is stored, as a received peer is
+        before its ops are applied: who wrote each part of a document never changes."""
         self.require_tx()
         change = doc.commit()
         if change is None:
             return None
-        self.put_doc(doc)
+        oplog = doc.oplog()
+        # a change is no larger than the whole history: export it alone only when that is large
+        size = len(doc.export_change(change)) if len(oplog) > seals.MAX_CHANGE_BYTES else 0
+        seals.check_sealable(doc.doc_id, size)
+        self.put_doc(doc, oplog)
         self.changes.add_own(change, author)
         self.keys.bind_peers([change.peer], author)
         return change

@@ -7,6 +7,8 @@ the caller (the engine's clock), never taken from SQLite's `datetime('now')`.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from typing import TYPE_CHECKING, Any, Collection, Iterable
 
 from yimen.sync.docs import Change
@@ -252,31 +254,111 @@ class KeyRing(_Repo):
         return {p: self._one("SELECT author FROM peer_owners WHERE peer = ?", p) for p in set(peers)}
 
 
+def seal_digest(body: bytes, signature: bytes) -> bytes:
+    """What identifies a seal's exact bytes (the body's length first, so that no two
+    (body, signature) pairs share their concatenation)."""
+    h = hashlib.sha256(len(body).to_bytes(8, "big"))
+    h.update(body)
+    h.update(signature)
+    return h.digest()
+
+
+_QUOTED_OR_NUMBERED = re.compile(r"'[^']*'|\"[^\"]*\"|\S*\d\S*")
+
+
+def reason_class(reason: str) -> str:
+    """A refusal's reason without what varies from seal to seal (numbers, ids, quoted
+    values, a library's details after ": "), so that counts per reason stay few:
+    "bad signature on seal 440608100201#7" -> "bad signature on seal …"."""
+    return _QUOTED_OR_NUMBERED.sub("…", reason.split(": ", 1)[0])[:MAX_REASON_CLASS]
+
+
+MAX_REASON = 500  # characters of a reason kept (a library's message may be long)
+MAX_REASON_CLASS = 80
+OTHER_REASONS = "(other reasons)"
+
+
 class Quarantine(_Repo):
-    """Refused seals with the reason, for the admin."""
+    """Refused seals with the reason, for the admin, bounded whatever a peer sends:
+
+    - the same bytes are kept once (`add` says when they were there already: a replay, a
+      bundle exported again), and the same reason for the same (author, seq) once;
+    - per peer only the newest KEEP_PER_PEER rows are kept, and every refusal is counted
+      per peer and reason class (`summary`, at most MAX_REASONS_PER_PEER classes a peer);
+    - a row keeps the seal's bytes only if the seal may yet go in (`keep_body`: its
+      author's key is not known yet, see `waiting_for`); others keep the body's size."""
+
+    KEEP_PER_PEER = 200
+    MAX_REASONS_PER_PEER = 50
 
     def add(self, peer: str, at: str, author: str | None, seq: int | None, reason: str,
-            body: bytes, signature: bytes) -> None:
+            body: bytes, signature: bytes, digest: bytes | None = None, keep_body: bool = False) -> bool:
+        """Record a refused seal; False (nothing written) if these bytes are here already.
+        `digest`: `seal_digest(body, signature)` if the caller has it."""
+        digest = digest or seal_digest(body, signature)
+        if self._one("SELECT 1 FROM quarantine WHERE digest = ?", digest):
+            return False
+        reason = reason[:MAX_REASON]
+        if not keep_body and author is not None and self._one(
+                "SELECT 1 FROM quarantine WHERE author = ? AND seq = ? AND reason = ?", author, seq, reason):
+            return True
         self._write(
-            "INSERT INTO quarantine(received_from, received_at, author, seq, reason, body, signature)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)", (peer, at, author, seq, reason, body, signature))
+            "INSERT INTO quarantine(received_from, received_at, author, seq, reason, body, signature, digest, bytes)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (peer, at, author, seq, reason, body if keep_body else None, signature if keep_body else None,
+             digest, len(body)))
+        self._counted(peer, reason_class(reason), 1, at)
+        self._write("DELETE FROM quarantine WHERE received_from IS ? AND id <= (SELECT id FROM quarantine"
+                    " WHERE received_from IS ? ORDER BY id DESC LIMIT 1 OFFSET ?)", (peer, peer, self.KEEP_PER_PEER))
+        return True
 
-    def waiting_for(self, author: str, reason_prefix: str) -> list[tuple[int, str, bytes, bytes]]:
-        """(id, received_from, body, signature) of seals by `author` refused for `reason_prefix`."""
+    def _counted(self, peer: str | None, cls: str, n: int, at: str | None) -> None:
+        peer = peer or ""
+        known = {r[0] for r in self.conn.execute(
+            "SELECT reason FROM quarantine_counts WHERE received_from = ?", (peer,))}
+        if cls not in known and (n < 0 or len(known | {OTHER_REASONS}) >= self.MAX_REASONS_PER_PEER):
+            cls = OTHER_REASONS  # one class too many (or, taken out, one summarised there)
+        self._write(
+            "INSERT INTO quarantine_counts(received_from, reason, count, last_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT(received_from, reason) DO UPDATE SET count = count + excluded.count,"
+            " last_at = coalesce(excluded.last_at, last_at)", (peer, cls, n, at))
+        if n < 0:
+            self._write("DELETE FROM quarantine_counts WHERE received_from = ? AND count <= 0", (peer,))
+
+    def waiting_for(self, author: str, reason_prefix: str) -> list[tuple[int, str, bytes, bytes, bytes]]:
+        """(id, received_from, body, signature, digest) of the seals by `author` refused for
+        `reason_prefix` whose bytes are kept."""
         return self.conn.execute(
-            "SELECT id, received_from, body, signature FROM quarantine WHERE author = ? AND reason LIKE ?",
+            "SELECT id, received_from, body, signature, digest FROM quarantine"
+            " WHERE author = ? AND reason LIKE ? AND body IS NOT NULL ORDER BY id",
             (author, reason_prefix + "%")).fetchall()
 
     def remove(self, qid: int) -> None:
-        self._write("DELETE FROM quarantine WHERE id = ?", (qid,))
+        """Take one row out (its seal went in, or is refused anew), and out of the counts."""
+        row = self.conn.execute("SELECT received_from, reason FROM quarantine WHERE id = ?", (qid,)).fetchone()
+        if row is not None:
+            self._write("DELETE FROM quarantine WHERE id = ?", (qid,))
+            self._counted(row[0], reason_class(row[1]), -1, None)
+
+    def release(self, digest: bytes) -> None:
+        """These bytes went in after all (delivered again once their author was known)."""
+        qid = self._one("SELECT id FROM quarantine WHERE digest = ?", digest)
+        if qid is not None:
+            self.remove(qid)
 
     def count(self, peer: str | None = None) -> int:
+        """Seals refused and not gone in since: kept in full or only counted."""
         if peer is None:
-            return self._one("SELECT count(*) FROM quarantine")
-        return self._one("SELECT count(*) FROM quarantine WHERE received_from = ?", peer)
+            return self._one("SELECT coalesce(sum(count), 0) FROM quarantine_counts")
+        return self._one("SELECT coalesce(sum(count), 0) FROM quarantine_counts WHERE received_from = ?", peer)
+
+    def summary(self) -> list[dict[str, Any]]:
+        """Per peer and reason class: how many seals were refused, and when last."""
+        return list(self.store.db.query(
+            "SELECT received_from AS peer, reason, count, last_at FROM quarantine_counts"
+            " ORDER BY received_from, count DESC, reason"))
 
     def rows(self) -> list[dict[str, Any]]:
-        cur = self.conn.execute("SELECT id, received_at, received_from, author, seq, reason, length(body) AS bytes"
-                                " FROM quarantine ORDER BY id")
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, r)) for r in cur]
+        """The rows kept in full, oldest first."""
+        return list(self.store.db.query(
+            "SELECT id, received_at, received_from, author, seq, reason, bytes FROM quarantine ORDER BY id"))

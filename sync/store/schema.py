@@ -19,7 +19,9 @@ Tables (the sync side; the node adds its own set, see `yimen.node.storage`):
 - `pending`: received changes whose dependencies have not arrived; survives restarts.
 - `unapplied`: feed positions of received seals stored and acknowledged but not yet
   applied to documents and projections (see `Engine.catch_up`).
-- `quarantine`: refused seals with the reason, for the admin.
+- `quarantine`: refused seals with the reason, for the admin, bounded per peer (see
+  `repos.Quarantine`); `quarantine_counts`: how many seals each peer had refused, per
+  reason class.
 - `peers`: per peer node, the stream positions both ways (`recv_upto`: the peer's feed
   position we hold everything visible to us up to; `sent_upto`: ours it acknowledged) and
   traffic counters.
@@ -37,6 +39,7 @@ import sqlite_utils
 from sqlite_utils import Migrations
 
 from yimen.sync.errors import StoreError
+from yimen.sync.store import repos
 from yimen.sync.visibility import DOWN_SQL
 
 
@@ -114,6 +117,41 @@ def _unsealed_order(db: sqlite_utils.Database) -> None:
         "DROP INDEX IF EXISTS changes_unsealed",
         "CREATE INDEX IF NOT EXISTS changes_unsealed_order ON changes("
         f"{DOWN_SQL} DESC, scope, doc_id, peer, counter_start) WHERE seal_seq IS NULL")
+
+
+@SYNC_SCHEMA(name="0003_quarantine_bounds")
+def _quarantine_bounds(db: sqlite_utils.Database) -> None:
+    """Quarantine bounded (see `repos.Quarantine`): a digest identifies a seal's bytes (kept
+    once), the body's size (the body itself is kept only while it may yet go in), counts per
+    peer and reason class. The rows an older
+    version kept are given their digest, their duplicates dropped and counted, and only the
+    newest rows per peer kept."""
+    run(db,
+        "ALTER TABLE quarantine ADD COLUMN digest BLOB",
+        "ALTER TABLE quarantine ADD COLUMN bytes INTEGER",
+        "CREATE TABLE IF NOT EXISTS quarantine_counts (received_from TEXT, reason TEXT,"
+        " count INTEGER NOT NULL, last_at TEXT, PRIMARY KEY (received_from, reason)) WITHOUT ROWID")
+    seen: set[bytes] = set()
+    counts: dict[tuple[str, str], list] = {}
+    for qid, peer, at, reason, body, sig in db.execute(
+            "SELECT id, received_from, received_at, reason, body, signature FROM quarantine ORDER BY id").fetchall():
+        body, sig = body or b"", sig or b""
+        digest = repos.seal_digest(body, sig)
+        if digest in seen:
+            db.execute("DELETE FROM quarantine WHERE id = ?", [qid])
+            continue
+        seen.add(digest)
+        db.execute("UPDATE quarantine SET digest = ?, bytes = ? WHERE id = ?", [digest, len(body), qid])
+        n = counts.setdefault((peer or "", repos.reason_class(reason or "")), [0, at])
+        n[0], n[1] = n[0] + 1, at
+    db.conn.executemany("INSERT INTO quarantine_counts VALUES (?, ?, ?, ?)",
+                        [(peer, cls, n, at) for (peer, cls), (n, at) in counts.items()])
+    run(db,
+        "CREATE UNIQUE INDEX IF NOT EXISTS quarantine_digest ON quarantine(digest)",
+        "CREATE INDEX IF NOT EXISTS quarantine_by_peer ON quarantine(received_from, id)",
+        "CREATE INDEX IF NOT EXISTS quarantine_by_author ON quarantine(author, seq)",
+        "DELETE FROM quarantine WHERE id IN (SELECT id FROM (SELECT id, row_number() OVER"
+        f" (PARTITION BY received_from ORDER BY id DESC) AS n FROM quarantine) WHERE n > {repos.Quarantine.KEEP_PER_PEER})")
 
 
 def check(db: sqlite_utils.Database, sets: Iterable[Schema]) -> bool:

@@ -74,11 +74,15 @@ def pack(message: dict[str, Any]) -> bytes:
 
 
 def unpack(body: bytes) -> dict[str, Any]:
+    """The message a body holds: one whole zlib stream (nothing after it), expanding to at
+    most MAX_EXPANDED bytes, of one string-keyed msgpack map."""
     try:
         d = zlib.decompressobj()
         raw = d.decompress(body, MAX_EXPANDED)
         if d.unconsumed_tail:
             raise WireError("body_too_large", "请求体解压后过大", "body expands beyond the limit")
+        if not d.eof or d.unused_data:
+            raise WireError("bad_request", "请求体不完整或有多余数据", "the body is truncated or has bytes after it")
         message = msgpack.unpackb(raw, raw=False, strict_map_key=True)
     except WireError:
         raise

@@ -15,7 +15,8 @@ so that another store runs all of them in one line:
   the sender restates its feed; traffic counts;
 - the key ring: `learn` only adds, `trust` replaces, `public_key`; Loro peers bind to
   their first author;
-- quarantine: add, count (all, by peer), rows, waiting_for, remove.
+- quarantine: add (each seal's bytes once), count (all, by peer), rows, summary,
+  waiting_for, remove, release; bounded per peer.
 
 A store's whole state is compared through `snapshot` (for SQLite, `iterdump()`).
 """
@@ -32,6 +33,7 @@ from yimen.sync.docs import Change, Doc, new_peer_id
 from yimen.sync.errors import StoreError
 from yimen.sync.seal import Seal, SealedChange
 from yimen.sync.store import Store
+from yimen.sync.store.repos import seal_digest
 
 VILLAGE, TOWN = "440608100201", "440608100000"
 NOW = "2026-11-16T09:00:00+08:00"
@@ -302,30 +304,66 @@ def key_ring_learns_and_trusts(make_store: MakeStore) -> None:
 # -- quarantine --------------------------------------------------------------------------------
 def quarantine_keeps_refused_seals_with_their_reason(make_store: MakeStore) -> None:
     store = make_store()
-    assert store.quarantine.count() == 0 and store.quarantine.rows() == []
-    bad = a_seal(2)
+    assert store.quarantine.count() == 0 and store.quarantine.rows() == [] and store.quarantine.summary() == []
+    bad, waiting = a_seal(2), a_seal(3)
     with store.transaction():
-        store.quarantine.add(TOWN, NOW, VILLAGE, 2, f"bad signature on seal {VILLAGE}#2", bad.body, bad.signature)
-        store.quarantine.add(VILLAGE, NOW, None, None, "malformed seal: junk", b"junk", b"")
-    assert (store.quarantine.count(), store.quarantine.count(TOWN), store.quarantine.count(TOWN[:6])) == (2, 1, 0)
+        assert store.quarantine.add(TOWN, NOW, VILLAGE, 2, f"bad signature on seal {VILLAGE}#2", bad.body,
+                                    bad.signature)
+        assert store.quarantine.add(VILLAGE, NOW, None, None, "malformed seal: junk", b"junk", b"")
+        assert store.quarantine.add(TOWN, NOW, VILLAGE, 3, f"seal from unknown node {VILLAGE}", waiting.body,
+                                    waiting.signature, keep_body=True)
+    assert (store.quarantine.count(), store.quarantine.count(TOWN), store.quarantine.count(TOWN[:6])) == (3, 2, 0)
     rows = store.quarantine.rows()
     assert [{k: v for k, v in r.items() if k != "id"} for r in rows] == [
         {"received_at": NOW, "received_from": TOWN, "author": VILLAGE, "seq": 2,
          "reason": f"bad signature on seal {VILLAGE}#2", "bytes": len(bad.body)},
         {"received_at": NOW, "received_from": VILLAGE, "author": None, "seq": None,
-         "reason": "malformed seal: junk", "bytes": 4}]
-    assert store.quarantine.waiting_for(VILLAGE, "bad signature") == [(rows[0]["id"], TOWN, bad.body, bad.signature)]
-    assert store.quarantine.waiting_for(VILLAGE, "seal from unknown node") == []
+         "reason": "malformed seal: junk", "bytes": 4},
+        {"received_at": NOW, "received_from": TOWN, "author": VILLAGE, "seq": 3,
+         "reason": f"seal from unknown node {VILLAGE}", "bytes": len(waiting.body)}]
+    assert [(q["peer"], q["reason"], q["count"]) for q in store.quarantine.summary()] == [
+        (TOWN, "bad signature on seal …", 1), (TOWN, "seal from unknown node …", 1), (VILLAGE, "malformed seal", 1)]
+    # only what may yet go in keeps its bytes
+    assert store.quarantine.waiting_for(VILLAGE, "bad signature") == []
+    assert store.quarantine.waiting_for(VILLAGE, "seal from unknown node") == [
+        (rows[2]["id"], TOWN, waiting.body, waiting.signature, seal_digest(waiting.body, waiting.signature))]
+    before = snapshot(store)
+    with store.transaction():  # the same bytes again, the same refusal of the same seal: nothing written
+        assert not store.quarantine.add(TOWN, NOW, VILLAGE, 2, "bad signature", bad.body, bad.signature)
+        assert store.quarantine.add(TOWN, NOW, VILLAGE, 2, f"bad signature on seal {VILLAGE}#2", b"other", b"")
+    assert snapshot(store) == before
     with store.transaction():
         store.quarantine.remove(rows[0]["id"])
+        store.quarantine.release(seal_digest(waiting.body, waiting.signature))
     assert store.quarantine.count() == 1 and store.quarantine.count(TOWN) == 0
+    assert [q["peer"] for q in store.quarantine.summary()] == [VILLAGE]
+
+
+def quarantine_is_bounded_per_peer(make_store: MakeStore) -> None:
+    """The newest KEEP_PER_PEER rows a peer caused are kept; every refusal is counted, under
+    at most MAX_REASONS_PER_PEER reason classes."""
+    store = make_store()
+    keep, classes = type(store.quarantine).KEEP_PER_PEER, type(store.quarantine).MAX_REASONS_PER_PEER
+    with store.transaction():
+        for i in range(keep + 10):
+            store.quarantine.add(TOWN, NOW, None, None, f"reason {'abcdefghijklmnopqrstuvwxyz'[i % 26] * (i + 1)}",
+                                 i.to_bytes(4, "big"), b"")
+        store.quarantine.add(VILLAGE, NOW, None, None, "malformed seal", b"v", b"")
+    rows = store.quarantine.rows()
+    assert len([r for r in rows if r["received_from"] == TOWN]) == keep
+    assert rows[0]["reason"].endswith("k" * 11) and store.quarantine.count(TOWN) == keep + 10
+    summary = [q for q in store.quarantine.summary() if q["peer"] == TOWN]
+    assert len(summary) == classes and sum(q["count"] for q in summary) == keep + 10
+    assert "(other reasons)" in {q["reason"] for q in summary}
+    assert store.quarantine.count(VILLAGE) == 1
 
 
 CONTRACT = (transaction_is_all_or_nothing, nested_transactions_join_the_outer_one,
             a_savepoint_undoes_only_its_part, writes_outside_a_transaction_are_refused,
             repository_writes_outside_a_transaction_are_refused, documents_round_trip,
             feed_appends_and_answers, peer_positions_move_as_the_protocol_says,
-            key_ring_learns_and_trusts, quarantine_keeps_refused_seals_with_their_reason)
+            key_ring_learns_and_trusts, quarantine_keeps_refused_seals_with_their_reason,
+            quarantine_is_bounded_per_peer)
 
 
 def store_contract(open_store: Callable, known_failures: dict[str, str] | None = None):

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from yimen.sync.docs import KINDS, Change, Doc, new_peer_id, peers, writers
+from yimen.sync import docs
+from yimen.sync.docs import KINDS, Change, Doc, LoroError, change_spans, new_peer_id, peers, writers
 
 SCOPE = "440608100201"
 MAPS = ("case", "materials", "数据")
@@ -259,3 +260,58 @@ def test_who_wrote_what_is_read_per_map_key_and_list_entry():
     c._loro.get_list("history").get(0).container.insert("action", "forged")
     c.commit()
     assert writers(c, ("materials",), "history") == (set(), [{11, 33}, {22}, {22}])
+
+
+# -- bytes from outside ---------------------------------------------------------------------
+# The loro binding raises a bare BaseException on bytes it cannot read, which `except
+# Exception` misses: every entry point that takes outside bytes raises LoroError instead.
+GARBAGE = [b"", b"not loro", b"\x00" * 100, b"loro" + bytes(range(256))]
+
+
+def damaged(blob: bytes, data) -> bytes:
+    raw = bytearray(blob)
+    for _ in range(data.draw(st.integers(1, 4), label="flips")):
+        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    return bytes(raw[:data.draw(st.integers(0, len(raw)), label="cut")])
+
+
+def one_change() -> bytes:
+    doc, _ = new_doc()
+    return doc.export_change(doc.commit())
+
+
+@pytest.mark.parametrize("blob", GARBAGE, ids=range(len(GARBAGE)))
+def test_bytes_that_are_not_loro_raise_loro_error_at_every_entry_point(blob):
+    doc, _ = new_doc()
+    doc.commit()
+    for call in (lambda: change_spans(blob), lambda: Doc.from_bytes("c", "case", SCOPE, blob, 12),
+                 lambda: doc.import_blob(blob)):
+        with pytest.raises(LoroError) as e:
+            call()
+        assert isinstance(e.value, ValueError) and "not a Loro" in e.value.en and e.value.zh
+
+
+@given(st.data())
+def test_damaged_loro_bytes_raise_only_loro_error(data):
+    """Whatever a damaged change or oplog holds: read, or LoroError (never the binding's own
+    exceptions)."""
+    blob = damaged(one_change(), data)
+    for call in (lambda: change_spans(blob), lambda: Doc.from_bytes("c", "case", SCOPE, blob, 12),
+                 lambda: new_doc()[0].import_blob(blob)):
+        try:
+            call()
+        except LoroError:
+            pass
+
+
+def test_interrupts_are_not_taken_for_bad_bytes(monkeypatch):
+    """Only the binding's failures become LoroError: a Ctrl-C inside Loro stays one."""
+    blob = one_change()
+
+    class Interrupted:
+        @staticmethod
+        def decode_import_blob_meta(*args):
+            raise KeyboardInterrupt
+    monkeypatch.setattr(docs, "LoroDoc", Interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        change_spans(blob)

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
 
+from yimen.schema import region
 from yimen.sync import seal
 from yimen.sync.docs import KINDS
 from yimen.sync.engine import public_bytes
@@ -22,26 +23,38 @@ OTHER = Ed25519PrivateKey.generate()
 PUB, OTHER_PUB = public_bytes(KEY), public_bytes(OTHER)
 VILLAGE = "440608100201"
 EXPANDED_LIMIT = MAX_SEAL_BYTES + 64 * 1024  # what decode lets a body expand to
+SIG = bytes(64)  # a signature's shape (decode does not check it verifies)
+INT64 = 2**63 - 1  # the largest integer SQLite stores
 
 # -------------------------------------------------------------------------- strategies
 
-u64 = st.integers(0, 2**64 - 1)
-names = st.text(max_size=30)
-region_codes = st.text(st.sampled_from("0123456789"), min_size=2, max_size=12)
+int64 = st.integers(0, INT64)
+doc_ids = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x9FFF).filter(lambda c: c.isprintable()
+                                                                                 and not c.isspace()),
+                  min_size=1, max_size=seal.MAX_DOC_ID)
+
+
+@st.composite
+def region_codes(draw) -> str:
+    """A region code in either written form: its 12 digits, or its significant prefix."""
+    code = draw(st.sampled_from(sorted(region.PROVINCE_CODES)))
+    for width in draw(st.sampled_from([(), (2,), (2, 2), (2, 2, 3), (2, 2, 3, 3)])):
+        code += str(draw(st.integers(1, 10**width - 1))).zfill(width)
+    return code.ljust(12, "0") if draw(st.booleans()) else code
 
 
 @st.composite
 def sealed_changes(draw) -> SealedChange:
-    start = draw(st.integers(0, 2**32))
-    end = draw(st.integers(start + 1, start + 2**32))
-    return SealedChange(draw(names), draw(st.sampled_from(KINDS)), draw(u64), start, end,
+    start = draw(st.integers(0, INT64 - 1))
+    end = draw(st.integers(start + 1, INT64))
+    return SealedChange(draw(doc_ids), draw(st.sampled_from(KINDS)), draw(int64), start, end,
                         draw(st.binary(max_size=300)))
 
 
 headers = st.fixed_dictionaries({
-    "author": st.one_of(region_codes, names),
-    "seq": st.integers(1, 2**64 - 1),
-    "scope": st.one_of(region_codes, names),
+    "author": region_codes(),
+    "seq": st.integers(1, INT64),
+    "scope": region_codes(),
     "down": st.booleans(),
 })
 change_lists = st.lists(sealed_changes(), min_size=1, max_size=6)
@@ -159,9 +172,9 @@ def test_a_body_expanding_to_exactly_the_limit_is_accepted_one_byte_more_is_not(
     while len(msgpack.packb([PROTOCOL, VILLAGE, 1, VILLAGE, False, rows(n)], use_bin_type=True)) < EXPANDED_LIMIT:
         n += 1
     assert len(msgpack.packb([PROTOCOL, VILLAGE, 1, VILLAGE, False, rows(n)], use_bin_type=True)) == EXPANDED_LIMIT
-    assert len(seal.decode(raw_body(PROTOCOL, VILLAGE, 1, VILLAGE, False, rows(n)), b"s").changes[0].blob) == n
+    assert len(seal.decode(raw_body(PROTOCOL, VILLAGE, 1, VILLAGE, False, rows(n)), SIG).changes[0].blob) == n
     with pytest.raises(BadSeal, match="too large when expanded"):
-        seal.decode(raw_body(PROTOCOL, VILLAGE, 1, VILLAGE, False, rows(n + 1)), b"s")
+        seal.decode(raw_body(PROTOCOL, VILLAGE, 1, VILLAGE, False, rows(n + 1)), SIG)
 
 
 # -------------------------------------------------------------------------- malformed input
@@ -169,7 +182,7 @@ def test_a_body_expanding_to_exactly_the_limit_is_accepted_one_byte_more_is_not(
 @pytest.mark.parametrize("v", [0, 2, -1, "1", None, b"\x01", [1]])
 def test_decode_refuses_another_protocol(v):
     with pytest.raises(BadSeal, match="protocol"):
-        seal.decode(header_body(v=v), b"s")
+        seal.decode(header_body(v=v), SIG)
 
 
 @pytest.mark.parametrize("field, value", [
@@ -180,7 +193,7 @@ def test_decode_refuses_another_protocol(v):
 ])
 def test_decode_refuses_bad_header_types(field, value):
     with pytest.raises(BadSeal, match="header"):
-        seal.decode(header_body(**{field: value}), b"s")
+        seal.decode(header_body(**{field: value}), SIG)
 
 
 @pytest.mark.parametrize("sig", ["ab" * 32, None, bytearray(64), 64])
@@ -213,7 +226,7 @@ def test_decode_refuses_a_signature_that_is_not_bytes(sig):
 ])
 def test_decode_refuses_bad_change_lists(rows, match):
     with pytest.raises(BadSeal, match=match):
-        seal.decode(header_body(rows=rows), b"s")
+        seal.decode(header_body(rows=rows), SIG)
 
 
 @pytest.mark.parametrize("raw", [
@@ -228,19 +241,19 @@ def test_decode_refuses_bad_change_lists(rows, match):
 ], ids=["empty", "nil", "int", "str", "five", "seven", "map", "extra-byte", "short", "utf8", "int-key"])
 def test_decode_refuses_bodies_that_are_not_a_six_field_array(raw):
     with pytest.raises(BadSeal):
-        seal.decode(zlib.compress(raw), b"s")
+        seal.decode(zlib.compress(raw), SIG)
 
 
 @pytest.mark.parametrize("body", [b"", b"\0" * 10, b"not zlib at all", msgpack.packb([1, "a", 1, "s", False, []])])
 def test_decode_refuses_bytes_that_are_not_zlib(body):
     with pytest.raises(BadSeal, match="malformed"):
-        seal.decode(body, b"s")
+        seal.decode(body, SIG)
 
 
 @pytest.mark.parametrize("body", ["text", bytearray(header_body()), memoryview(header_body()), None, 5])
 def test_decode_refuses_a_body_that_is_not_bytes(body):
     with pytest.raises(BadSeal):
-        seal.decode(body, b"s")
+        seal.decode(body, SIG)
 
 
 def test_decode_refuses_truncated_zlib_at_every_length():
@@ -253,20 +266,119 @@ def test_decode_refuses_truncated_zlib_at_every_length():
 def test_decode_refuses_oversize_bodies():
     too_long = os.urandom(EXPANDED_LIMIT + 1)  # refused before it is even inflated
     with pytest.raises(BadSeal, match="too large"):
-        seal.decode(too_long, b"s")
+        seal.decode(too_long, SIG)
     # small on the wire, huge when expanded
     bomb = zlib.compress(msgpack.packb([PROTOCOL, VILLAGE, 1, VILLAGE, False, [good_change(blob=b"\0" * (4 << 20))]],
                                        use_bin_type=True), 9)
     assert len(bomb) < 10_000
     with pytest.raises(BadSeal, match="too large when expanded"):
-        seal.decode(bomb, b"s")
+        seal.decode(bomb, SIG)
     # the author's own oversize seal (make does not check) is refused by decode too
     big = seal.make(KEY, VILLAGE, 1, VILLAGE, False, [SealedChange("d", "case", 1, 0, 1, os.urandom(EXPANDED_LIMIT))])
     with pytest.raises(BadSeal, match="too large"):
         seal.decode(big.body, big.signature)
 
 
+# -------------------------------------------------------------------------- bounds at the edge
+# Every field is checked against what the receiver can store (SQLite integers are signed 64
+# bits) and what a node ever writes, so that a hostile seal is refused here as BadSeal and
+# never fails later (an OverflowError in the engine would fail the whole batch).
+
+@pytest.mark.parametrize("field, value", [
+    ("seq", INT64 + 1), ("seq", 2**64 - 1), ("seq", True),
+    ("author", "4406081002010"), ("author", "x" * 100_000), ("author", ""),
+    ("scope", "4406081002010"), ("scope", "x" * 100_000), ("scope", ""),
+])
+def test_decode_refuses_header_fields_out_of_bounds(field, value):
+    with pytest.raises(BadSeal) as e:
+        seal.decode(header_body(**{field: value}), SIG)
+    assert len(e.value.en) < 300
+
+
+@pytest.mark.parametrize("v", [True, 1.0])
+def test_decode_refuses_a_protocol_that_only_equals_one(v):
+    with pytest.raises(BadSeal, match="protocol"):
+        seal.decode(header_body(v=v), SIG)
+
+
+@pytest.mark.parametrize("field", ["author", "scope"])
+@pytest.mark.parametrize("value", ["not-a-region", "99", "4406xx", " 4406", "4406 ", "440600", "440000100000",
+                                   "440608100201\n"])
+def test_decode_refuses_an_author_or_scope_that_is_not_a_region_code(field, value):
+    with pytest.raises(BadSeal, match="not a region code") as e:
+        seal.decode(header_body(**{field: value}), SIG)
+    assert e.value.zh and "区划代码" in e.value.zh
+
+
+@pytest.mark.parametrize("code", ["44", "4406", "440608", "440608100", "440608100201", "440600000000",
+                                  "441900003000"])
+def test_decode_accepts_both_written_forms_of_a_region_code(code):
+    s = seal.decode(header_body(author=code, scope=code), SIG)
+    assert (s.author, s.scope) == (code, code)
+
+
+@pytest.mark.parametrize("row", [
+    good_change(peer=INT64 + 1), good_change(peer=2**64 - 1), good_change(peer=-1), good_change(peer=True),
+    good_change(start=INT64, end=INT64 + 1), good_change(end=2**64 - 1), good_change(start=False, end=3),
+    good_change(end=True, start=0),
+    good_change(doc_id=""), good_change(doc_id="d" * (seal.MAX_DOC_ID + 1)), good_change(doc_id="a b"),
+    good_change(doc_id="a\x00b"), good_change(doc_id="a\nb"), good_change(doc_id="\u200b"),
+], ids=lambda r: repr(r)[:40])
+def test_decode_refuses_change_fields_out_of_bounds(row):
+    with pytest.raises(BadSeal, match="malformed change"):
+        seal.decode(header_body(rows=[row]), SIG)
+
+
+def test_the_integer_and_id_bounds_are_inclusive():
+    row = good_change(doc_id="d" * seal.MAX_DOC_ID, peer=INT64, start=INT64 - 1, end=INT64)
+    s = seal.decode(header_body(seq=INT64, rows=[row]), SIG)
+    assert (s.seq, s.changes[0].peer, s.changes[0].end) == (INT64, INT64, INT64)
+
+
+@pytest.mark.parametrize("sig", [b"", b"s", bytes(63), bytes(65), bytes(1 << 20)], ids=len)
+def test_decode_refuses_a_signature_of_the_wrong_length(sig):
+    with pytest.raises(BadSeal):
+        seal.decode(header_body(), sig)
+
+
+@pytest.mark.parametrize("tail", [b"\0", b"more bytes", zlib.compress(b"a second stream")],
+                         ids=["nul", "text", "stream"])
+def test_decode_refuses_bytes_after_the_compressed_stream(tail):
+    made = seal.make(KEY, VILLAGE, 3, VILLAGE, False, [SealedChange("d1", "case", 7, 0, 3, b"ops")])
+    with pytest.raises(BadSeal, match="malformed"):
+        seal.decode(made.body + tail, made.signature)
+
+
+edge_ints = st.sampled_from([-1, 0, 1, INT64 - 1, INT64, INT64 + 1, 2**64 - 1, True, False]) \
+    | st.integers(-2**63, 2**64 - 1)
+
+
+@given(edge_ints, edge_ints, edge_ints, edge_ints)
+def test_decode_of_boundary_integers_is_badseal_or_in_bounds(seq, peer, start, end):
+    s = decode_or_badseal(header_body(seq=seq, rows=[good_change(peer=peer, start=start, end=end)]), SIG)
+    if s is not None:
+        assert_in_bounds(s)
+
+
+def test_a_non_region_scope_reason_is_bounded():
+    with pytest.raises(BadSeal) as e:
+        seal.decode(header_body(scope="9" * 12), SIG)
+    assert "999999999999" in e.value.en and len(e.value.en) < 300
+
+
 # -------------------------------------------------------------------------- fuzzing: BadSeal only
+
+def assert_in_bounds(s: Seal) -> None:
+    """What the receiver may store and look up as it is."""
+    assert type(s.seq) is int and 1 <= s.seq <= INT64 and type(s.down) is bool
+    assert region.normalize(s.author) and region.normalize(s.scope)
+    assert 1 <= len(s.changes) <= MAX_SEAL_CHANGES and type(s.signature) is bytes and len(s.signature) == 64
+    for c in s.changes:
+        assert c.kind in KINDS and type(c.blob) is bytes
+        assert type(c.peer) is int and 0 <= c.peer <= INT64
+        assert type(c.start) is int and type(c.end) is int and 0 <= c.start < c.end <= INT64
+        assert type(c.doc_id) is str and 1 <= len(c.doc_id) <= seal.MAX_DOC_ID and c.doc_id.isprintable()
+
 
 def decode_or_badseal(body, sig) -> Seal | None:
     try:
@@ -294,12 +406,9 @@ def test_decode_of_near_valid_seals_raises_only_badseal(fields, rows, keep, data
     good = [PROTOCOL, VILLAGE, 1, VILLAGE, False, rows]
     fields = [good[i] if i < keep or i == 5 else fields[i] for i in range(6)]
     body = raw_body(*fields)
-    s = decode_or_badseal(body, data.draw(st.binary(max_size=64) | st.none()))
+    s = decode_or_badseal(body, data.draw(st.binary(min_size=64, max_size=64) | st.binary(max_size=80) | st.none()))
     if s is not None:  # whatever decode accepts is well typed
-        assert s.seq >= 1 and isinstance(s.author, str) and isinstance(s.scope, str) and isinstance(s.down, bool)
-        assert 1 <= len(s.changes) <= MAX_SEAL_CHANGES
-        for c in s.changes:
-            assert c.kind in KINDS and isinstance(c.blob, bytes) and 0 <= c.start < c.end
+        assert_in_bounds(s)
 
 
 @given(headers, change_lists, st.data())
@@ -311,4 +420,4 @@ def test_decode_of_damaged_seals_raises_only_badseal(h, changes, data):
         raw[i] = data.draw(st.integers(0, 255))
     cut = data.draw(st.integers(0, len(raw)), label="cut")
     damaged = zlib.compress(bytes(raw[:cut]))
-    decode_or_badseal(damaged, b"s")
+    decode_or_badseal(damaged, SIG)

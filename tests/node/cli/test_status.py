@@ -53,3 +53,25 @@ def test_status_json_has_the_sync_outcome(fresh_node, clock):
     assert json.loads(_status(fresh_node, "en", "--json"))["sync"] == {
         "last_ok": None, "last_error": "no parent address", "last_error_at": fresh_node.now()}
     assert json.loads(_status(fresh_node, "zh", "--json"))["sync"]["last_error"] == "未设置上级地址"
+
+
+def _refuse(node, n: int, peer: str = "440608100201") -> None:
+    with node.store.transaction():
+        for i in range(n):
+            node.store.quarantine.add(peer, node.now(), peer, 100 + i, f"bad signature on seal {peer}#{100 + i}",
+                                      i.to_bytes(4, "big"), bytes(64))
+
+
+def test_status_counts_refused_seals_per_peer_and_reason_beyond_those_kept(fresh_node, monkeypatch):
+    monkeypatch.setattr(type(fresh_node.store.quarantine), "KEEP_PER_PEER", 3)
+    _refuse(fresh_node, 10)
+    info = json.loads(_status(fresh_node, "en", "--json"))
+    assert info["quarantined"] == 10
+    assert [(q["peer"], q["reason"], q["count"]) for q in info["quarantine"]] == [
+        ("440608100201", "bad signature on seal …", 10)]
+    result = CliRunner().invoke(main, ["--lang", "en", "--home", str(fresh_node.home), "quarantine", "list"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert sum("bad signature on seal 440608100201#1" in line for line in lines) == 3  # the newest, one by one
+    assert any("bad signature on seal …" in line and "10" in line.split() for line in lines)

@@ -27,6 +27,7 @@ from aiohttp.test_utils import TestServer
 from support.chain import settle
 from support import MINI_CATALOG, dump, id_number
 from yimen.node.services import cases, catalog, clerks, enrollment
+from yimen.node.services import status as node_status
 from yimen.node import home
 from yimen.node.server.app import create_app
 from yimen.node.server.routes import ENROLL_ATTEMPTS
@@ -306,7 +307,7 @@ async def test_replayed_push_imports_nothing(net):
     await still_serving(net)
 
 
-async def push_with_forged(net, forged: seals.Seal, expect_reason: str) -> None:
+async def push_with_forged(net, forged: seals.Seal, expect_reason: str, expect_seq: int | None = -1) -> None:
     """Push one forged seal by village A ahead of its good ones in the same batch: the forged
     one is quarantined (exactly one row, with its reason) and the good ones are imported."""
     va, town = net.va, net.town
@@ -320,11 +321,12 @@ async def push_with_forged(net, forged: seals.Seal, expect_reason: str) -> None:
     await settle(town)
     rows = quarantine_rows(town)
     assert rows[:len(before_q)] == before_q and len(rows) == len(before_q) + 1
-    assert rows[-1][:3] == (va.node_id, va.node_id, forged.seq) and expect_reason in rows[-1][3]
+    seq = forged.seq if expect_seq == -1 else expect_seq
+    assert rows[-1][:3] == (va.node_id, va.node_id, seq) and expect_reason in rows[-1][3]
     assert town.store.exists(case_id) and town.store.count("case") == before_docs + 1
     assert town.store.get(forged.changes[0].doc_id) is None
     assert town.store.conn.execute("SELECT count(*) FROM feed WHERE author = ? AND seq = ?",
-                                   (va.node_id, forged.seq)).fetchone()[0] == 0
+                                   (va.node_id, min(forged.seq, 2**63 - 1))).fetchone()[0] == 0
     assert town.store.conn.execute("SELECT count(*) FROM pending").fetchone()[0] == 0
     await still_serving(net)
 
@@ -517,3 +519,106 @@ async def test_pull_with_nan_wait_still_answers(net, monkeypatch):
     except asyncio.TimeoutError:
         status = None
     assert status in (200, 400), "no answer within 10 x MAX_WAIT_S"
+
+
+# -- hostile fields: each once a plain-text 500 or a dropped connection -------------------------
+RECONCILE, SEALS = "/v1/reconcile", "/v1/seals"
+HEX = "ab" * 32
+
+
+@pytest.mark.parametrize("digests", [
+    {b"440608100201": HEX}, {"440608100201": HEX, b"440608100202": HEX}, {"440608100201": b"\0" * 32},
+    {"not-a-region": HEX}, {"440608100201": HEX * 2}, {"440608100201": 5}, [["440608100201", HEX]], None,
+    {f"440608{n // 999 + 1:03d}{n % 999 + 1:03d}": HEX for n in range(100_001)},
+], ids=["bytes-key", "mixed-keys", "bytes-digest", "not-a-region", "long-digest", "int-digest", "list",
+        "missing", "too-many"])
+async def test_a_malformed_reconcile_request_is_bad_request(net, digests):
+    msg = message() if digests is None else wire.pack({"protocol": wire.PROTOCOL, "digests": digests})
+    before = dump(net.town)
+    error_of(await send_signed(net, net.va, RECONCILE, msg), "bad_request")
+    assert dump(net.town) == before
+    await still_serving(net)
+
+
+async def test_a_well_formed_reconcile_request_is_answered(net):
+    status, ctype, raw = await send_signed(net, net.va, RECONCILE, message(digests={net.va.node_id: HEX}))
+    assert status == 200 and ctype == wire.CONTENT_TYPE
+    listing = wire.unpack(raw)["listing"]
+    assert net.va.node_id in listing and listing[net.va.node_id]  # the village's case, at the town
+
+
+@pytest.mark.parametrize("docs", [[5], [b"440608100201-2026-000100"], ["a b"], ["x" * 129], "c1", None,
+                                  ["c"] * 1001], ids=["int", "bytes", "space", "long", "str", "missing", "many"])
+async def test_a_malformed_seals_request_is_bad_request(net, docs):
+    before = dump(net.town)
+    error_of(await send_signed(net, net.va, SEALS, message(docs=docs)), "bad_request")
+    assert dump(net.town) == before
+    await still_serving(net)
+
+
+def own_seal(node: home.Node, seq: int, scope: str, blob: bytes | None = None) -> seals.Seal:
+    """A seal `node` signs (a stolen key can), of a fresh case of `scope`, whose change bytes
+    may be replaced by `blob`."""
+    change = real_change(f"{scope}-2026-{seq:06d}", scope, node.store.peer)
+    if blob is not None:
+        change = replace(change, blob=blob)
+    return seals.make(signing_key(node), node.node_id, seq, scope, False, [change])
+
+
+@pytest.mark.parametrize("blob", [b"not loro", b"\x00" * 64, b""], ids=["text", "zeros", "empty"])
+async def test_a_seal_whose_change_is_not_loro_is_quarantined_not_a_dropped_connection(net, blob):
+    """The loro binding's bare BaseException once escaped every handler: no answer at all."""
+    await push_with_forged(net, own_seal(net.va, 20_000 + len(blob), net.va.node_id, blob), "not a Loro update")
+
+
+@pytest.mark.parametrize("scope", ["not-a-region", "999999", "4406 ", "440600"])
+async def test_a_seal_with_a_scope_that_is_not_a_region_is_quarantined_alone(net, scope):
+    """Once a 400 `invalid_region_code` for the whole batch."""
+    va = net.va
+    change = real_change(f"{va.node_id}-2026-930001", va.node_id, va.store.peer)
+    forged = seals.make(signing_key(va), va.node_id, 30_000, scope, False, [change])
+    await push_with_forged(net, forged, "is not a region code")
+
+
+@pytest.mark.parametrize("field", ["seq", "peer"])
+async def test_a_seal_with_numbers_beyond_sqlite_integers_is_quarantined_alone(net, field):
+    """Once an OverflowError: a plain-text 500 and the batch never went in."""
+    va = net.va
+    change = real_change(f"{va.node_id}-2026-940001", va.node_id, va.store.peer)
+    seq = 2**64 - 1 if field == "seq" else 40_000
+    if field == "peer":
+        change = replace(change, peer=2**64 - 1)
+    forged = seals.make(signing_key(va), va.node_id, seq, va.node_id, False, [change])
+    await push_with_forged(net, forged, "malformed", expect_seq=None if field == "seq" else seq)
+
+
+async def test_a_flood_of_refused_seals_in_one_push_is_bounded(net):
+    """One small signed push once added 20,000 quarantine rows."""
+    va, town = net.va, net.town
+    h = held(net, va)
+    flood = [[i.to_bytes(3, "big"), b""] for i in range(20_000)]
+    body = message(start=h, next=h, seals=flood)
+    assert len(body) < 200_000
+    answer = error_of(await send_signed(net, va, PUSH, body), "seals_quarantined")
+    assert len(answer["quarantined"]) == 101 and answer["quarantined"][-1] == "... and 19900 more"
+    assert len(quarantine_rows(town)) <= town.store.quarantine.KEEP_PER_PEER
+    assert town.store.quarantine.count(va.node_id) == 20_000
+    info = node_status.status(town)
+    assert info["quarantined"] == 20_000
+    assert [(q["peer"], q["reason"], q["count"]) for q in info["quarantine"]] == [(va.node_id, "malformed seal", 20_000)]
+    assert {p["peer"]: p["quarantined"] for p in info["peers"]}[va.node_id] == 20_000
+    # the newest of them again add nothing (those only counted are counted again)
+    before = dump(town)
+    status, ctype, raw = await send_signed(net, va, PUSH, message(start=h, next=h, seals=flood[-100:]))
+    assert status == 200 and wire.unpack(raw)["duplicates"] == 100
+    assert [line for line in dump(town) if not line.startswith('INSERT INTO "peers"')] == \
+        [line for line in before if not line.startswith('INSERT INTO "peers"')]
+    await still_serving(net)
+
+
+async def test_more_seals_than_a_push_may_hold_is_bad_request(net):
+    h = held(net, net.va)
+    body = message(start=h, next=h, seals=[[b"", b""]] * 20_001)
+    before = dump(net.town)
+    error_of(await send_signed(net, net.va, PUSH, body), "bad_request")
+    assert dump(net.town) == before

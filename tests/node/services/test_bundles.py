@@ -17,7 +17,10 @@ from yimen.node.replication import engine, signing_key
 from yimen.sync.transports import bundle as framing
 from yimen.sync.transports.bundle import BadBundle, write_bundle
 from yimen.sync.engine import Batch, OutOfOrder
+from yimen.sync import seal as seals
+from yimen.sync.docs import Doc
 from yimen.sync.errors import SyncError
+from yimen.sync.seal import SealedChange
 
 REPLICATED = ("docs", "changes", "feed", "pending", "quarantine", "cases", "case_events", "node_keys")
 
@@ -261,3 +264,55 @@ def test_a_reinstalled_node_recovers_through_an_acknowledgement_bundle(chain, tm
         assert fresh.store.get(first) is not None and fresh.store.get(second["case_id"]) is not None
     finally:
         fresh.close()
+
+
+def _hostile_seal(va, kind: str) -> tuple[bytes, bytes]:
+    """A seal village A's (stolen) key signs: its change bytes are not Loro, its scope is not
+    a region code, or its number is beyond what SQLite stores."""
+    doc = Doc.new(f"{va.node_id}-2026-950001", "case", va.node_id, va.store.peer)
+    doc.update("case", {"case_id": doc.doc_id})
+    c = doc.commit()
+    change = SealedChange(doc.doc_id, "case", c.peer, c.counter_start, c.counter_end, doc.export_change(c))
+    scope, seq = va.node_id, 60_000
+    if kind == "not_loro":
+        change = SealedChange(change.doc_id, "case", change.peer, change.start, change.end, b"not loro")
+    elif kind == "scope":
+        scope = "not-a-region"
+    else:
+        seq = 2**64 - 1
+    s = seals.make(signing_key(va), va.node_id, seq, scope, False, [change])
+    return s.body, s.signature
+
+
+HOSTILE = {"not_loro": "not a Loro update", "scope": "is not a region code", "seq": "malformed seal header"}
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE))
+def test_a_hostile_seal_in_a_bundle_is_quarantined_alone_in_one_sentence(chain, tmp_path, kind):
+    """Once a traceback and a partial write (loro's bare BaseException) or a misleading
+    region-code error for the whole bundle."""
+    va, town = chain["village_a"], chain["town"]
+    cid = _dibao_in_review(va)
+    engine(va).seal_pending()
+    real = engine(va).next_batch(town.node_id, engine(town).positions(va.node_id)[0])
+    header = {"protocol": 1, "from": va.node_id, "to": town.node_id, "created_at": "x", "ack": 0}
+    batch = Batch(va.node_id, real.start, real.next, [_hostile_seal(va, kind), *real.seals])
+    write_bundle(tmp_path / "hostile.yimen", header, [batch], signing_key(va))
+    result = _bundle_cli(town, "--lang", "en", "bundle", "import", str(tmp_path / "hostile.yimen"))
+    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    assert "1 quarantined" in result.output.splitlines()[-1] and "Error" not in result.output
+    [row] = town.store.quarantine.rows()
+    assert HOSTILE[kind] in row["reason"] and row["received_from"] == va.node_id
+    assert _statuses(town)[cid] == "in_review"
+
+
+def test_a_flood_of_bad_seals_in_a_bundle_is_bounded(chain, tmp_path):
+    va, town = chain["village_a"], chain["town"]
+    held = engine(town).positions(va.node_id)[0]
+    header = {"protocol": 1, "from": va.node_id, "to": town.node_id, "created_at": "x", "ack": 0}
+    flood = Batch(va.node_id, held, held, [(i.to_bytes(3, "big"), b"") for i in range(20_000)])
+    write_bundle(tmp_path / "flood.yimen", header, [flood], signing_key(va))
+    got = import_bundle(town, tmp_path / "flood.yimen")
+    assert got["quarantined"] == 20_000 and len(got["quarantine_reasons"]) == 20_000
+    assert len(town.store.quarantine.rows()) == town.store.quarantine.KEEP_PER_PEER
+    assert town.store.quarantine.count(va.node_id) == 20_000

@@ -12,6 +12,7 @@ import pytest
 from yimen.node.storage import NODE_SCHEMA
 from yimen.sync.store import SYNC_SCHEMA, NewerSchema, Store
 from yimen.sync.store import schema as schema_mod
+from yimen.sync.store.repos import Quarantine, seal_digest
 
 # The sync tables as the first release wrote them (before migrations were recorded).
 V1 = [
@@ -85,6 +86,38 @@ def test_an_old_node_file_is_upgraded_with_its_rows_kept(v1_file):
     after = dump(v1_file)
     Store(v1_file, schemas=[NODE_SCHEMA]).close()  # opening an up-to-date file writes nothing
     assert dump(v1_file) == after
+
+
+OLD_QUARANTINE = ("CREATE TABLE quarantine (id INTEGER PRIMARY KEY, received_from TEXT, received_at TEXT,"
+                  " author TEXT, seq INTEGER, reason TEXT, body BLOB, signature BLOB)")
+
+
+def test_an_old_quarantine_is_deduplicated_bounded_and_counted(v1_file, monkeypatch):
+    """Rows an older Yimen kept without bound: duplicates go, the newest KEEP_PER_PEER per
+    peer stay, and every refusal is counted per peer and reason class."""
+    monkeypatch.setattr(Quarantine, "KEEP_PER_PEER", 3)
+    v, w = "440608100201", "440608100202"
+    rows = [(v, "t0", v, 5, f"bad signature on seal {v}#5", b"b5", b"s")] * 3 + \
+        [(v, f"t{i}", v, i, f"bad signature on seal {v}#{i}", f"b{i}".encode(), b"s") for i in range(10, 16)] + \
+        [(w, "t9", None, None, "malformed seal: Error -3 while decompressing", b"junk", b"")]
+    conn = sqlite3.connect(v1_file)
+    conn.execute(OLD_QUARANTINE)
+    conn.executemany("INSERT INTO quarantine(received_from, received_at, author, seq, reason, body, signature)"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.commit()
+    conn.close()
+    store = Store(v1_file)
+    try:
+        assert [(r["author"], r["seq"], r["bytes"]) for r in store.quarantine.rows()] == \
+            [(v, 13, 3), (v, 14, 3), (v, 15, 3), (None, None, 4)]
+        assert (store.quarantine.count(v), store.quarantine.count(w)) == (7, 1)
+        assert [(q["peer"], q["reason"], q["count"], q["last_at"]) for q in store.quarantine.summary()] == [
+            (v, "bad signature on seal …", 7, "t15"), (w, "malformed seal", 1, "t9")]
+        # the bytes are known: delivered again, they are not quarantined again
+        with store.transaction():
+            assert not store.quarantine.add(v, "t99", v, 15, "bad signature", b"b15", b"s", seal_digest(b"b15", b"s"))
+    finally:
+        store.close()
 
 
 def test_a_failed_upgrade_leaves_the_old_file_as_it_was(v1_file, monkeypatch):

@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 
 from yimen.sync.docs import Change
 from yimen.sync.errors import StoreError
+from yimen.sync.seal import MAX_CHANGE_BYTES, Unsealable
 from yimen.sync.store import SCHEMA_VERSION, SYNC_SCHEMA, Store
+from yimen.sync.store.repos import Quarantine, reason_class, seal_digest
 
 VILLAGE = "440608100201"
 AUTHOR = VILLAGE
@@ -253,6 +255,29 @@ def test_sealed_changes_leave_the_unsealed_list(store):
     assert store.unsealed() == [second]
 
 
+@pytest.mark.parametrize("doc_id", ["a b", "", "x" * 129, "tab\there"])
+def test_save_refuses_a_document_id_no_receiver_would_take(store, doc_id):
+    before = dump(store)
+    doc = store.new_doc(doc_id, "case", VILLAGE)
+    doc.update("case", {"n": 1})
+    with pytest.raises(Unsealable, match="malformed"), store.transaction():
+        store.save(doc, AUTHOR)
+    assert dump(store) == before
+
+
+def test_save_takes_an_edit_within_the_bound_and_refuses_a_larger_one(store):
+    doc = store.new_doc("big", "case", VILLAGE)
+    doc.put("data", "within", "x" * (MAX_CHANGE_BYTES // 2))
+    with store.transaction():
+        change = store.save(doc, AUTHOR)
+    assert MAX_CHANGE_BYTES // 2 < len(doc.export_change(change)) <= MAX_CHANGE_BYTES
+    before = dump(store)
+    doc.put("data", "beyond", "y" * MAX_CHANGE_BYTES)
+    with pytest.raises(Unsealable, match="too large"), store.transaction():
+        store.save(doc, AUTHOR)
+    assert dump(store) == before
+
+
 def test_rolled_back_save_leaves_no_change_row(store):
     doc, first = new_case(store, 1)
     doc.append("history", {"action": "submit"})
@@ -288,3 +313,52 @@ def test_any_sequence_of_saves_keeps_counters_contiguous(saves):
                 assert len(stored.value().get("history", [])) == lengths[i]
     finally:
         store.close()
+
+
+# ---------------------------------------------------------------- quarantine bounds
+
+PEERS = ("440608100201", "440608100202")
+REASONS = ("bad signature on seal 440608100201#7", "malformed seal: junk", "seal from unknown node 4406081002")
+
+
+@given(st.lists(st.tuples(st.sampled_from(PEERS), st.integers(0, 20), st.sampled_from(REASONS),
+                          st.booleans()), max_size=60))
+def test_quarantine_keeps_bytes_once_the_newest_per_peer_and_counts_every_refusal(refusals):
+    """Against a model: a refused seal's bytes are kept once while among its peer's newest
+    KEEP_PER_PEER rows; every new refusal is counted under its peer and reason class."""
+    store = Store(":memory:", peer=77)
+    keep = 4
+    kept: dict[str, list[bytes]] = {p: [] for p in PEERS}
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    saved, Quarantine.KEEP_PER_PEER = Quarantine.KEEP_PER_PEER, keep
+    try:
+        with store.transaction():
+            for peer, n, reason, keep_body in refusals:
+                body = n.to_bytes(2, "big")
+                digest = seal_digest(body, b"")
+                new = not any(digest in k for k in kept.values())
+                assert store.quarantine.add(peer, "t", None, None, reason, body, b"", keep_body=keep_body) == new
+                if new:
+                    kept[peer] = (kept[peer] + [digest])[-keep:]
+                    counts[peer, reason_class(reason)] += 1
+        rows = store.conn.execute("SELECT received_from, digest, body IS NOT NULL FROM quarantine ORDER BY id").fetchall()
+        for p in PEERS:
+            assert [r[1] for r in rows if r[0] == p] == kept[p]
+            assert store.quarantine.count(p) == sum(n for (q, _), n in counts.items() if q == p)
+        assert {(q["peer"], q["reason"]): q["count"] for q in store.quarantine.summary()} == dict(counts)
+    finally:
+        Quarantine.KEEP_PER_PEER = saved
+        store.close()
+
+
+@pytest.mark.parametrize("reason, cls", [
+    ("bad signature on seal 440608100201#7", "bad signature on seal …"),
+    ("seal from unknown node 440608100209", "seal from unknown node …"),
+    ("node 440608100201 may not write documents of 440608100202", "node … may not write documents of …"),
+    ("malformed seal: unpack(b) received extra data.", "malformed seal"),
+    ("seal scope 'not-a-region' is not a region code: region code may contain only digits", "seal scope … is not a region code"),
+    ("document item:T-IMM kind/scope mismatch", "document item:T-IMM kind/scope mismatch"),
+    ("change of kind case in a seal with down=True", "change of kind case in a seal with down=True"),
+])
+def test_a_reason_class_drops_what_varies_from_seal_to_seal(reason, cls):
+    assert reason_class(reason) == cls

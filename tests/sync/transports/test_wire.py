@@ -120,6 +120,24 @@ def test_a_deeply_nested_body_is_bad_request(depth):
     assert e.value.code == "bad_request"
 
 
+def test_unpack_refuses_a_truncated_stream_at_every_length():
+    """A zlib stream cut short may still inflate to a whole msgpack map (here at most cuts
+    of the checksum): only a whole stream is a body."""
+    body = wire.pack({"protocol": PROTOCOL, "seals": []})
+    for n in range(len(body)):
+        with pytest.raises(WireError) as e:
+            wire.unpack(body[:n])
+        assert e.value.code == "bad_request"
+
+
+@pytest.mark.parametrize("tail", [b"\0", b"trailing", zlib.compress(msgpack.packb({"b": 2}))],
+                         ids=["nul", "text", "stream"])
+def test_unpack_refuses_bytes_after_the_stream(tail):
+    with pytest.raises(WireError) as e:
+        wire.unpack(wire.pack({"a": 1}) + tail)
+    assert e.value.code == "bad_request"
+
+
 def test_a_small_body_expanding_past_the_limit_is_body_too_large():
     bomb = zlib.compress(b"\0" * (MAX_EXPANDED + 1024), 9)
     assert len(bomb) < 64 * 1024
