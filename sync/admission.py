@@ -7,7 +7,7 @@ author's own Loro peer's ops, and each document keeps the kind and scope it has 
 from __future__ import annotations
 
 from yimen.sync import seal as seals
-from yimen.sync.docs import change_spans
+from yimen.sync.docs import Doc, change_spans
 from yimen.sync.seal import BadSeal, Seal
 from yimen.sync.store import Store
 from yimen.sync.visibility import flows_down, write_refusal
@@ -46,3 +46,20 @@ def check_held(store: Store, s: Seal) -> None:
     for c in s.changes:
         if kinds.setdefault(c.doc_id, (c.kind, s.scope)) != (c.kind, s.scope):
             raise BadSeal(f"文档 {c.doc_id} 的类型或范围不符", f"document {c.doc_id} kind/scope mismatch")
+
+
+def vouched_key(doc: Doc) -> bytes | None:
+    """The public key a node record vouches for, or None. The record passed every check,
+    but its content is whatever its author wrote: a record that is not one vouches for
+    nothing (and must not fail the batch)."""
+    rec = doc.value().get("node")
+    if not isinstance(rec, dict) or rec.get("region") != doc.scope:
+        return None
+    key = rec.get("public_key")
+    if not isinstance(key, str) or len(key) != 64:
+        return None
+    try:
+        raw = bytes.fromhex(key)
+    except ValueError:
+        return None
+    return raw if len(raw) == 32 else None  # fromhex skips spaces

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import groupby
 from typing import Callable, Iterable, Iterator
@@ -42,11 +41,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from yimen.sync import admission, positions
 from yimen.sync import seal as seals
 from yimen.sync.apply import OnImported, Receipt, apply_seal
+from yimen.sync.batch import Batch, OutOfOrder
 from yimen.sync.docs import Change, Doc, LoroError, encode_version
-from yimen.sync.errors import SyncError
 from yimen.sync.seal import BadSeal, Seal, SealedChange
 from yimen.sync.sealing import chunks, merge_runs
-from yimen.sync.store import Store
+from yimen.sync.store import Store, database_failure
 from yimen.sync.store.repos import seal_digest
 from yimen.sync.visibility import visible
 
@@ -58,50 +57,8 @@ SCAN = 512  # feed rows looked at a time by next_batch
 __all__ = ["Engine", "Batch", "Receipt", "OutOfOrder", "public_bytes", "DEFAULT_BATCH_BYTES"]
 
 
-class OutOfOrder(SyncError):
-    """A batch starts past what this node holds from its sender (a gap): resend from
-    `recv_upto`, the position this node holds (in the answer)."""
-
-    code = "out_of_order"
-
-    def __init__(self, zh: str, en: str, recv_upto: int):
-        super().__init__(zh, en)
-        self.recv_upto = recv_upto
-
-
-@dataclass(frozen=True)
-class Batch:
-    """Seals from `start` (exclusive) to `next` (inclusive) of the sender's feed. A repair
-    batch (`start == next == 0`, from reconcile) moves no position. `rewind`: the sender
-    restates its feed from `start`, so the receiver's position becomes `next` even if it
-    held more (see `yimen.sync.positions`)."""
-
-    sender: str
-    start: int
-    next: int
-    seals: list[tuple[bytes, bytes]]  # (body, signature)
-    more: bool = False
-    rewind: bool = False
-
-    @property
-    def size(self) -> int:
-        return sum(len(b) + len(s) for b, s in self.seals)
-
-    @classmethod
-    def repair(cls, sender: str, seals: list[tuple[bytes, bytes]]) -> Batch:
-        return cls(sender, 0, 0, seals)
-
-
 def public_bytes(key: Ed25519PrivateKey) -> bytes:
     return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-
-
-def database_failure(e: sqlite3.Error) -> bool:
-    """Is `e` the database failing (disk full, I/O, busy, corrupt, closed), rather than
-    SQLite refusing a value it was given (a type it cannot bind, a constraint)?"""
-    if isinstance(e, (sqlite3.InterfaceError, sqlite3.IntegrityError, sqlite3.DataError)):
-        return False
-    return not isinstance(e, sqlite3.ProgrammingError) or "closed" in str(e)
 
 
 def utc_now() -> str:
@@ -371,22 +328,9 @@ class Engine:
         return self.store.feed.backlog()
 
     def _learn_key(self, doc: Doc) -> str | None:
-        """Record the key a node document vouches for; return the node if it is new here.
-        The document passed every check, but its content is whatever its author wrote: a
-        record that is not one vouches for nothing (and must not fail the batch)."""
-        rec = doc.value().get("node")
-        if not isinstance(rec, dict) or rec.get("region") != doc.scope:
-            return None
-        key = rec.get("public_key")
-        if not isinstance(key, str) or len(key) != 64:
-            return None
-        try:
-            raw = bytes.fromhex(key)
-        except ValueError:
-            return None
-        if len(raw) != 32:  # fromhex skips spaces
-            return None
-        return doc.scope if self.store.keys.learn(doc.scope, raw) else None
+        """Record the key a node document vouches for; return the node if it is new here."""
+        key = admission.vouched_key(doc)
+        return doc.scope if key is not None and self.store.keys.learn(doc.scope, key) else None
 
     def _quarantine(self, peer: str | None, body: bytes, sig: bytes, e: BadSeal, digest: bytes | None = None) -> bool:
         """Record why a seal was refused; False if these bytes were quarantined already.
@@ -405,18 +349,6 @@ class Engine:
         """`peer` says it holds `held` of our feed (a hello answer, a push's answer, a pull,
         a bundle's header): check it against our feed, record it, say where to send from."""
         return positions.acknowledged(self.store, self.node_id, peer, held, self.clock(), newer)
-
-    def resume(self, peer: str) -> positions.Resume:
-        """Where to send from with no new word from `peer` (a bundle)."""
-        return positions.resume(self.store, peer)
-
-    def restated(self, peer: str, to: int) -> None:
-        """A restatement of our feed to `peer`, ending at `to`, went out."""
-        positions.restated(self.store, peer, to)
-
-    def holding(self, peer: str) -> positions.Holding:
-        """What we hold of `peer`'s feed and numbering (a hello answer, a bundle header)."""
-        return positions.holding(self.store, peer)
 
     def set_sent(self, peer: str, upto: int) -> int:
         """Record that `peer` holds our feed up to `upto`, unchecked but for being a

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Awaitable, Callable, Protocol, TypeVar
 
 from yimen.sync.engine import Batch, Engine, OutOfOrder, Receipt
+from yimen.sync import positions
 from yimen.sync.positions import Holding, Resume
 
 BATCH_BYTES = 1 << 20
@@ -109,7 +110,7 @@ class Outbound:
         header): check and record it; returns where to send from. None: no new word
         (a bundle's export goes on from the recorded position)."""
         if held is None:
-            return self.engine.resume(self.peer)
+            return positions.resume(self.engine.store, self.peer)
         return self.engine.acknowledged(self.peer, held, newer)
 
     def seal(self, ahead: int | None = None) -> bool:
@@ -135,7 +136,7 @@ class Outbound:
         with self.engine.store.transaction():
             self.engine.count_sent(self.peer, len(batch.seals), batch.size)
             if batch.rewind:
-                self.engine.restated(self.peer, batch.next)
+                positions.restated(self.engine.store, self.peer, batch.next)
             return Resume(batch.next) if ack is None else self.resume(Holding(ack))
 
 
@@ -150,7 +151,7 @@ class Inbound:
 
     def holding(self) -> Holding:
         """What we hold of the peer's feed and numbering, as we tell it."""
-        return self.engine.holding(self.peer)
+        return positions.holding(self.engine.store, self.peer)
 
     def take(self, batch: Batch, defer: bool = False) -> Receipt:
         return self.engine.receive(self.peer, batch, defer)
@@ -164,7 +165,7 @@ class Responder:
         self.engine = engine
 
     def hello(self, peer: str) -> dict[str, Any]:
-        held = self.engine.holding(peer)
+        held = positions.holding(self.engine.store, peer)
         return {"node": self.engine.node_id, "recv_upto": held.upto,
                 "sent_upto": self.engine.positions(peer)[1], **held.wire()}
 

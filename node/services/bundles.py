@@ -44,6 +44,7 @@ from yimen.node.services import Progress, no_progress
 from yimen.schema import region
 from yimen.sync.transports import bundle as framing
 from yimen.sync.engine import Batch, OutOfOrder, Receipt
+from yimen.sync import positions
 from yimen.sync.positions import Holding, Resume
 from yimen.sync.session import Inbound, Outbound
 
@@ -95,7 +96,7 @@ def export_bundle(node: Node, to_node: str, path: Path | str, progress: Progress
     with node.store.transaction():  # once the file is whole on the stick
         eng.count_sent(to_node, counts["seals"], state["size"])
         if resume.rewind:
-            eng.restated(to_node, state["upto"])
+            positions.restated(eng.store, to_node, state["upto"])
     return {"file": str(path), "to": to_node, "seals": counts["seals"], "batches": counts["batches"],
             "bytes": counts["bytes"], "since": resume.since, "upto": state["upto"], "ack": held.upto,
             "rewind": resume.rewind, "complete": state["complete"]}

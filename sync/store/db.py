@@ -36,6 +36,14 @@ class NodeBusy(StoreError):
     code = "node_busy"
 
 
+def database_failure(e: sqlite3.Error) -> bool:
+    """Is `e` the database failing (disk full, I/O, busy, corrupt, closed), rather than
+    SQLite refusing a value it was given (a type it cannot bind, a constraint)?"""
+    if isinstance(e, (sqlite3.InterfaceError, sqlite3.IntegrityError, sqlite3.DataError)):
+        return False
+    return not isinstance(e, sqlite3.ProgrammingError) or "closed" in str(e)
+
+
 def wrap(e: sqlite3.Error) -> StoreError:
     """One sentence for a database error (the details go to the log, by the boundary)."""
     if isinstance(e, sqlite3.OperationalError) and ("locked" in str(e) or "busy" in str(e)):

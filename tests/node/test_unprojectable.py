@@ -65,7 +65,7 @@ def test_a_document_that_cannot_be_listed_is_kept_shown_once_and_rebuilt_the_sam
     assert reasons[bad[1]] == "applicant_id is not text: {'n': 1}"
     assert reasons[bad[2]].startswith("item_version is not an integer")
     assert reasons[bad[3]] == "item_code is longer than 256 characters (300)"
-    assert reasons[bad[4]] == "applicant_name is longer than 1024 characters (100000)"
+    assert reasons[bad[4]] == "applicant_name is longer than 1024 characters (30000)"
     # touched again, it is still shown once
     doc = va.store.get(bad[0])
     doc.put("case", "applicant_phone", "13800000000")

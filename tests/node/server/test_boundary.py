@@ -24,6 +24,7 @@ from yimen.node.server.app import create_app, errors
 from yimen.node.services import catalog, enrollment
 from yimen.node.services.uplink import sync_once
 from yimen.schema.catalog import parse_catalog_json
+from yimen.sync import positions
 from yimen.sync.session import Responder
 from yimen.sync.transports import wire
 from yimen.sync.transports.http import HttpTransport
@@ -92,7 +93,7 @@ async def _parked_pull(pair, monkeypatch):
         parked.set()
         await wait(self, timeout)
     monkeypatch.setattr(feedwatch.FeedWatch, "wait", watched)
-    pull = asyncio.ensure_future(link.pull(engine(village).holding(town.node_id), 1 << 20, 25))
+    pull = asyncio.ensure_future(link.pull(positions.holding(village.store, town.node_id), 1 << 20, 25))
     await asyncio.wait_for(parked.wait(), 10)
     assert not pull.done()
     return pull
