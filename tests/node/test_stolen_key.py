@@ -5,7 +5,7 @@ stalls nobody.
 The chain is real nodes (SQLite on disk): city → district → town 1 (villages A, B) and
 town 2 (village C). Links are sessions over the in-memory transport, the parent taking
 pushes as its server does (stored, then applied by `catch_up` as its materializer
-would); the replay test runs the towns' and the district's real HTTP servers. What the
+would); the replay test runs town 1's and the district's real HTTP servers. What the
 thief sends goes to the parent as a push from the thief (`smuggle`).
 
 For each attack: the victim's real cases still go in and reach the top of the chain, no
@@ -15,6 +15,7 @@ applies everything it stored (`apply` fails the test if one cannot: a stalled hu
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sqlite3
 from contextlib import closing
@@ -104,7 +105,7 @@ def apply(node: home.Node) -> None:
 def exchange(child: home.Node, parent: home.Node) -> None:
     """One session: the child pushes, then pulls; the parent defers pushes as its server does."""
     transport = MemoryTransport(Responder(engine(parent)), child.node_id, defer=True)
-    run_coroutine(Session(engine(child), transport).round())
+    run_coroutine(asyncio.wait_for(Session(engine(child), transport).round(), 60))  # a loop is a failure
     apply(parent)
     apply(child)
 
@@ -272,7 +273,10 @@ STRANGER = "440608100209"  # a village of town 1 with no node
 def node_record(doc_id: str, region: str, key: bytes, as_list: bool = False):
     doc = Doc.new(doc_id, "node", region, new_peer_id())
     record = {"region": region, "name": "冒名节点", "public_key": key.hex(), "address": "", "parent": ""}
-    doc.append("node", record) if as_list else doc.update("node", record)
+    if as_list:  # a record no reader expects: `node` a list, not a map
+        doc.append("node", record)
+    else:
+        doc.update("node", record)
     return change_of(doc)
 
 
@@ -419,7 +423,7 @@ async def test_replayed_requests_are_refused(chain):
         for v in (a, b):
             v.config = replace(v.config, parent_url=str(servers["town"].make_url("")))
         new_case(a)
-        await sync_once(a)
+        await asyncio.wait_for(sync_once(a), 60)
         await settle(town)
         sent = list(servers["town"].app[RECORDED])
         assert {path for _, path, _, _ in sent} >= {"/v1/hello", "/v1/push", "/v1/pull"}
@@ -435,7 +439,7 @@ async def test_replayed_requests_are_refused(chain):
                             f"a replayed {path} wrote at the {name}"
         for v in (a, b):
             cid = new_case(v)
-            await sync_once(v)
+            await asyncio.wait_for(sync_once(v), 60)
             await settle(town)
             assert listed(town)[cid][0] == v.node_id
     finally:

@@ -54,6 +54,7 @@ class Context:
 
     key: Ed25519PrivateKey
     sender: str
+    recipient: str
     names: dict[str, Any] = field(default_factory=dict)
 
     def resolve(self, value: Any) -> Any:
@@ -64,11 +65,11 @@ class Context:
         return value
 
 
-def sign(key: Ed25519PrivateKey, sender: str, path: str, body: bytes, now: float | None = None,
-         method: str = "POST") -> dict[str, str]:
-    """The headers the node's real client sends with `body` (the one place that knows how
-    requests are signed, so a change of `wire.sign_request` is followed here only)."""
-    return wire.sign_request(key, sender, method, path, body, now=now)
+def sign(ctx: Context, path: str, body: bytes, now: float | None = None) -> dict[str, str]:
+    """The headers the node's real client sends with `body`, signed with the thief's key
+    for `ctx.recipient`: the one place that knows how requests are signed, so a change of
+    `wire.sign_request` (binding the recipient, a nonce) is followed here only."""
+    return wire.sign_request(ctx.key, ctx.sender, "POST", path, body, now=now)
 
 
 # -- values ---------------------------------------------------------------------------------
@@ -442,12 +443,12 @@ class Plan:
         body = wire.pack(message)
         for op in self.body:
             body = op.apply(body)
-        headers = sign(ctx.key, ctx.sender, path, body if self.resign else wire.pack(base))
+        headers = sign(ctx, path, body if self.resign else wire.pack(base))
         for op in self.headers:
             if isinstance(op, Unsigned):
                 headers = {"Content-Type": wire.CONTENT_TYPE}
             elif isinstance(op, SignedAt):
-                headers = sign(ctx.key, ctx.sender, path, body, now=time.time() + op.offset)
+                headers = sign(ctx, path, body, now=time.time() + op.offset)
             else:
                 headers = {**headers, op.name: str(ctx.resolve(op.value))}
         return Request("POST", path, headers, body)

@@ -1,5 +1,5 @@
 """Hypothesis fuzzing of every sync route on a real server: a town's aiohttp server on
-127.0.0.1 (one for the whole module) with villages A and B enrolled. Each example starts
+127.0.0.1 (one per test, for all its examples) with villages A and B enrolled. Each example starts
 from what village A really sends (a hello, a push of a fresh case, a pull, its reconcile
 digests, a seals request, an enrollment with a valid invitation code, a status GET) and
 mutates it structurally (see `support.mutate`), signed again with A's key, since a stolen
@@ -23,25 +23,31 @@ from hypothesis import given, settings
 
 from support import mutate
 from support.mutate import (Blob, ChangeCell, ChangeRows, EnrollPlan, Header, InSeal, ManyDocs, Merge, Named, Plan,
-                            SealHead, Seals, Set, Unsigned)
+                            Poison, SealHead, Seals, Set, Unsigned)
 from support.served import Request
-from support.wire_fuzz import STRANGER, VA, VB, Hub, InProcess, make_town
+from support.wire_fuzz import STRANGER, VA, VB, Hub, InProcess, make_template, open_copy
 from yimen.node.server import routes
 from yimen.node.services import enrollment
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(routes, "MAX_WAIT_S", 0.2)  # a pull told to wait is answered soon
-        town, villages = make_town(tmp_path_factory.mktemp("fuzz-routes"))
-        server = InProcess(town).start()
-        try:
-            yield Hub(server, town, villages)
-        finally:
-            server.stop()
-            for n in (town, *villages.values()):
-                n.close()
+def template(tmp_path_factory):
+    return make_template(tmp_path_factory.mktemp("fuzz-routes"))
+
+
+@pytest.fixture
+def hub(template, tmp_path, monkeypatch):
+    """A fresh copy of the town and its villages, the town served (one server for all the
+    examples of a test: a finding that stalls it stalls no other test)."""
+    monkeypatch.setattr(routes, "MAX_WAIT_S", 0.2)  # a pull told to wait is answered soon
+    town, villages = open_copy(template, tmp_path)
+    server = InProcess(town).start()
+    try:
+        yield Hub(server, town, villages)
+    finally:
+        server.stop()
+        for n in (town, *villages.values()):
+            n.close()
 
 
 def fuzz(hub: Hub, path: str, plans, scale: int = 1) -> None:
@@ -106,6 +112,8 @@ FINDINGS = {
     "time of 400 digits": ("/v1/hello", Plan(headers=(Header("X-Yimen-Time", "9" * 400),))),
     "garbage Loro blob": ("/v1/push", in_seal(ChangeCell(0, 5, Blob("garbage", 7)))),
     "truncated Loro blob": ("/v1/push", in_seal(ChangeCell(0, 5, Blob("truncated", 9)))),
+    "own case whose applicant name is a list": ("/v1/push", in_seal(Poison("applicant_name", ["张三"]))),
+    "own case whose body claims village B": ("/v1/push", in_seal(Poison("node", Named("victim")))),
     "seal scope not a region": ("/v1/push", in_seal(SealHead(3, "not-a-region"))),
     "empty push with next 2**62-1": ("/v1/push", Plan(message=(Set("next", 2**62 - 1), Seals("none")))),
     "seal of another village's scope": ("/v1/push", in_seal(SealHead(3, Named("victim")))),

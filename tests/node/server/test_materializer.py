@@ -73,13 +73,13 @@ async def test_the_apply_loop_goes_on_past_a_document_it_cannot_list(served_town
         ack = await link.push(Batch(a.node_id, stream.start, stream.next, seals))
     assert ack.recv_upto == stream.next and ack.imported == 7, ack
     from_b = [new_case(b) for _ in range(2)]
-    await sync_once(b)  # then another village's cases
+    await asyncio.wait_for(sync_once(b), 60)  # then another village's cases
 
     async def applied() -> bool:
         return await in_db(town, lambda: not engine(town).backlog() and
                            listed(town) >= {*before, *after, *from_b})
 
-    for _ in range(200):
+    for _ in range(100):
         if await applied():
             break
         await asyncio.sleep(0.05)

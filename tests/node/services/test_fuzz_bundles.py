@@ -1,5 +1,6 @@
 """Hypothesis fuzzing of bundle import, through the service and through `yimen bundle
-import` (click's CliRunner), at a town whose villages A and B carry bundles by stick.
+import` (click's CliRunner), at a town whose villages A and B carry bundles by stick (a fresh
+copy of them for each test, for all its examples).
 
 Each example starts from a real bundle village A exports (a fresh case in it), takes it
 apart, mutates its records or the seals inside them (re-framed and signed with A's key: a
@@ -8,14 +9,14 @@ stolen key signs whatever it likes) and sometimes its bytes (see `support.mutate
 For every file: a refused one leaves the town's database exactly as it was and is told in
 one sentence (the service raises a Yimen error; the command prints one `Error:` line,
 exits non-zero, and never says "unexpected error" nor shows a traceback); one that goes in
-is applied whole (nothing left unapplied, every case listed under its own node), moves no
-position past what A ever had, and a bundle whose only damage is inside seals goes in with
-those seals quarantined. Afterwards the town still takes good bundles from A and B.
+is applied whole (nothing left unapplied, every case listed under its own node), and a
+bundle whose only damage is inside seals goes in with those seals quarantined. Afterwards
+the town still takes good bundles from A and B, and A is not cut off by a position a
+mutated bundle made the town record.
 """
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -25,10 +26,9 @@ from click.testing import CliRunner
 from hypothesis import given
 
 from support import dump, id_number
-from support.mutate import Blob, ChangeCell, Context, Poison, SealHead
+from support.mutate import Blob, ChangeCell, Context, Named, Poison, SealHead
 from support.mutate_bundle import BundlePlan, BundleSeal, FileBytes, RecordField, Records, bundle_plans
-from support.wire_fuzz import TOWN, VA, VB, context, make_town, misattributed_cases
-from yimen.node import home
+from support.wire_fuzz import VA, VB, context, make_template, misattributed_cases, open_copy
 from yimen.node.cli.main import main
 from yimen.node.home import Node
 from yimen.node.replication import engine
@@ -71,15 +71,15 @@ class Stick:
 
 
 @pytest.fixture(scope="module")
-def stick(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("fuzz-bundles")
-    town, villages = make_town(folder)
-    s = Stick(folder, town, villages[VA], villages[VB], context(town, villages[VA], villages[VB]))
-    for v in (s.va, s.vb):
-        s.carry(town, v)  # the catalog comes down
-        s.new_case(v)
-        s.carry(v, town)  # a case goes up: the town binds the village's Loro peer
-    yield s
+def template(tmp_path_factory):
+    return make_template(tmp_path_factory.mktemp("fuzz-bundles"))
+
+
+@pytest.fixture
+def stick(template, tmp_path):
+    """A fresh copy of the town and its villages (for all the examples of a test)."""
+    town, villages = open_copy(template, tmp_path)
+    yield Stick(tmp_path, town, villages[VA], villages[VB], context(town, villages[VA], villages[VB]))
     for n in (town, *villages.values()):
         n.close()
 
@@ -124,7 +124,7 @@ def by_command(stick: Stick, path: Path) -> tuple[bool, list[str]]:
 def check(stick: Stick, plan: BundlePlan, way) -> list[str]:
     path = stick.folder / "mutated.yimen"
     path.write_bytes(plan.apply(stick.base(), stick.ctx))
-    before, held, forged = dump(stick.town), stick.held(), misattributed_cases(stick.town)
+    before, forged = dump(stick.town), misattributed_cases(stick.town)
     went_in, problems = way(stick, path)
     if not went_in and dump(stick.town) != before:
         problems.append("a refused bundle changed the database")
@@ -132,22 +132,24 @@ def check(stick: Stick, plan: BundlePlan, way) -> list[str]:
         if engine(stick.town).backlog():
             problems.append(f"{engine(stick.town).backlog()} seals stored but not applied after the import")
         problems += [p for p in misattributed_cases(stick.town) if p not in forged]
-        if stick.held() != held and stick.held() > engine(stick.va).feed_head():
-            problems.append(f"the town now holds A's feed up to {stick.held()}, past all A ever had")
     elif plan.only_seals:
         problems.append("the whole bundle refused for a bad seal (it must be quarantined alone)")
     return problems
 
 
 def still_imports(stick: Stick) -> None:
-    """Fresh cases of A and B go up by stick and are listed; the town's bundle back goes in."""
+    """Cases of A and B go up by stick and are listed: one sealed before the town's
+    bundle back came with its acknowledgement (an acknowledgement the town was tricked
+    into must cut nobody off), and one after."""
     for v in (stick.va, stick.vb):
-        case_id = stick.new_case(v)
-        engine(v).set_sent(TOWN, min(engine(stick.town).positions(v.node_id)[0], engine(v).feed_head()))
+        earlier = stick.new_case(v)
+        engine(v).seal_pending()  # sealed for a bundle that was lost
+        stick.carry(stick.town, v)  # the acknowledgement comes back
+        later = stick.new_case(v)
         stick.carry(v, stick.town)
-        assert stick.town.store.conn.execute("SELECT node FROM cases WHERE case_id = ?",
-                                             (case_id,)).fetchone() == (v.node_id,), case_id
-        stick.carry(stick.town, v)
+        for case_id in (earlier, later):
+            assert stick.town.store.conn.execute("SELECT node FROM cases WHERE case_id = ?",
+                                                 (case_id,)).fetchone() == (v.node_id,), case_id
 
 
 # -- the suites --------------------------------------------------------------------------------
@@ -173,6 +175,7 @@ FINDINGS = {
     "change peer 2**64-1": seal_of_a(ChangeCell(0, 2, 2**64 - 1)),
     "seal scope not a region": seal_of_a(SealHead(3, "not-a-region")),
     "own case whose applicant name is a list": seal_of_a(Poison("applicant_name", ["张三"])),
+    "own case whose body claims village B": seal_of_a(Poison("node", Named("victim"))),
     "empty batch with next 2**62-1": BundlePlan(records=(Records("inflated_batch"),)),
     "ack 2**64-1": BundlePlan(records=(RecordField(0, "ack", 2**64 - 1),)),
     "cut short": BundlePlan(raw=(FileBytes("truncate", 200),)),
@@ -183,14 +186,9 @@ FINDINGS = {
 
 @pytest.mark.parametrize("way", [by_service, by_command], ids=["service", "command"])
 @pytest.mark.parametrize("name", FINDINGS)
-def test_finding(stick, name, way, tmp_path):
-    """The files of the outside campaign, every time (on a copy of the town, so that one
-    that stalls it does not stall the others)."""
-    shutil.copytree(stick.town.home, tmp_path / "town")
-    copy = Stick(tmp_path, home.open_node(tmp_path / "town"), stick.va, stick.vb, stick.ctx, stick.cases)
-    try:
-        problems = check(copy, FINDINGS[name], way)
-        assert not problems, problems
-    finally:
-        copy.town.close()
+def test_finding(stick, name, way):
+    """The files of the outside campaign, every time; then the town still takes A's and B's."""
+    problems = check(stick, FINDINGS[name], way)
+    assert not problems, problems
+    still_imports(stick)
 
