@@ -142,9 +142,10 @@ def test_finding(hub, name):
 # -- what an unauthenticated caller learns -------------------------------------------------------
 def test_status_tells_an_unauthenticated_caller_nothing_of_the_peers(hub):
     """Anyone may GET /v1/status: it must not hand out the codes of the enrolled nodes,
-    nor their last contact and traffic (an attacker's list of whom to impersonate)."""
+    nor their last contact and traffic (an attacker's list of whom to impersonate). It
+    may answer a little, or refuse."""
     answer = hub.server.send(Request("GET", "/v1/status", {}, b""))
-    assert answer.status == 200 and answer.content_type == "application/json"
+    assert answer.status in (200, 401, 403) and answer.content_type == "application/json", answer
     info = json.loads(answer.body)
     text = answer.body.decode()
     assert VA not in text and VB not in text, info
