@@ -11,9 +11,14 @@ Invariants, for every request:
 - nothing written for a refused request (any answer but 2xx and 422, which stores the
   good seals of a batch and quarantines the rest): SQLite's `data_version`, read from a
   connection of our own, is what it was;
-- what was accepted can be applied: the hub's apply (`catch_up`) never fails on it.
+- a push whose only mutations are inside its seals (well formed, well signed) goes in
+  (200, or 422 with the bad seals quarantined alone): one seal never refuses a batch;
+- what was accepted can be applied: the hub's apply (`catch_up`) never fails on it, and
+  every case listed has the identity its id and verified scope give it (no body can
+  list a case as another node's).
 Afterwards `still_serves` checks that the hub still syncs a good peer: a fresh case from
-the other village goes up, and a catalog change comes down to it.
+the other village goes up, and a catalog change comes down to it; and that village A
+itself is not cut off (a case it sealed before the round still goes up).
 """
 
 from __future__ import annotations
