@@ -1,0 +1,447 @@
+"""A stolen key: everything a village's key (village A) and a town's key (town 1) can sign
+is refused outside their jurisdiction, can hide or forge no other node's documents, and
+stalls nobody.
+
+The chain is real nodes (SQLite on disk): city → district → town 1 (villages A, B) and
+town 2 (village C). Links are sessions over the in-memory transport, the parent taking
+pushes as its server does (stored, then applied by `catch_up` as its materializer
+would); the replay test runs town 1's and the district's real HTTP servers. What the
+thief sends goes to the parent as a push from the thief (`smuggle`).
+
+For each attack: the victim's real cases still go in and reach the top of the chain, no
+forged document is listed in any projection or weekly supervision report, and every node
+applies everything it stored (`apply` fails the test if one cannot: a stalled hub).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sqlite3
+from contextlib import closing
+from dataclasses import replace
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from support import MINI_CATALOG, id_number
+from support.chain import CHAIN, PARENT, make_chain, run_coroutine, settle
+from support.forge import case_doc, change_of, decision, next_receipts, refusal, sealed
+from yimen.node import home, projections
+from yimen.node.home import DB_FILE
+from yimen.node.replication import catch_up_all, engine, signing_key
+from yimen.node.server.app import create_app
+from yimen.node.services import cases, catalog, clerks, enrollment, reports
+from yimen.node.services.uplink import sync_once
+from yimen.schema.case import Event
+from yimen.schema.catalog import parse_catalog_json
+from yimen.sync.docs import Doc, new_peer_id
+from yimen.sync.engine import Batch, public_bytes
+from yimen.sync.session import Responder, Session
+from yimen.sync.transports.memory import MemoryTransport
+
+PARENTS = {**PARENT, "town_2": "district", "village_c": "town_2"}
+UP = ("village_a", "village_b", "village_c", "town", "town_2", "district")  # children, from the bottom
+ABOVE = {"village_a": ("town", "district", "city"), "village_b": ("town", "district", "city"),
+         "village_c": ("town_2", "district", "city"), "town": ("district", "city")}
+FORGED_NAME, FORGED_REASON = "伪造申请人", "伪造的不予受理"
+THIEF_SEQ = 10_000  # seal numbers the thief signs (far from the real node's own)
+
+
+# -- the chain ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    """Built once: the chain, enrolled, with the catalog and node records everywhere and
+    one real case of each village gone up (so each hub knows each village's Loro peer)."""
+    root = tmp_path_factory.mktemp("stolen-key")
+    nodes = make_chain(root)
+    nodes["town_2"] = home.init(root / "town_2", "440608101", "明城镇")
+    nodes["village_c"] = home.init(root / "village_c", "440608101201", "示范C村")
+    for child in ("town_2", "village_c"):
+        parent = nodes[PARENTS[child]]
+        enrollment.apply_answer(nodes[child], enrollment.admit(parent, enrollment.request(nodes[child])))
+    clerks.add(nodes["village_c"], "c01", "李敏", ["民政", "社保", "村委会"])
+    sync_chain(nodes, rounds=3)
+    for v in ("village_a", "village_b", "village_c"):
+        new_case(nodes[v])
+    sync_chain(nodes)
+    for n in nodes.values():
+        n.close()
+    return root
+
+
+@pytest.fixture
+def chain(template, tmp_path):
+    names = [name for name, _, _ in CHAIN] + ["town_2", "village_c"]
+    for name in names:
+        shutil.copytree(template / name, tmp_path / name)
+    nodes = {name: home.open_node(tmp_path / name) for name in names}
+    yield nodes
+    for n in nodes.values():
+        n.close()
+
+
+_applicants = iter(range(1, 10**6))
+
+
+def new_case(node: home.Node, item: str = "T-IMM") -> str:
+    n = next(_applicants)
+    provided = {"居民身份证": None, "收入证明": None} if item == "T-DIBAO" else {"居民身份证": None}
+    app = cases.Application(item, id_number(n), f"真实申请人{n}", provided, {})
+    return cases.accept(node, "c01", app)["case_id"]
+
+
+def apply(node: home.Node) -> None:
+    """Apply everything `node` stored; a node that cannot is stalled, and that fails the test."""
+    try:
+        catch_up_all(node)
+    except Exception as e:  # noqa: BLE001 (the finding)
+        raise AssertionError(f"{node.node_id} cannot apply what it stored (it is stalled): {e!r}") from e
+
+
+def exchange(child: home.Node, parent: home.Node) -> None:
+    """One session: the child pushes, then pulls; the parent defers pushes as its server does."""
+    transport = MemoryTransport(Responder(engine(parent)), child.node_id, defer=True)
+    run_coroutine(asyncio.wait_for(Session(engine(child), transport).round(), 60))  # a loop is a failure
+    apply(parent)
+    apply(child)
+
+
+def sync_chain(nodes: dict[str, home.Node], rounds: int = 3) -> None:
+    for _ in range(rounds):
+        for child in UP:
+            exchange(nodes[child], nodes[PARENTS[child]])
+
+
+def smuggle(hub: home.Node, thief: str, seals: list, next_: int | None = None):
+    """A push signed by `thief`'s key (the session's signature is the transport's: only
+    the seals and positions are the thief's), taken as the hub's server takes it."""
+    held = engine(hub).positions(thief)[0]
+    receipt = Responder(engine(hub)).push(thief, Batch(thief, held, held if next_ is None else next_, seals),
+                                          defer=True)
+    apply(hub)
+    return receipt
+
+
+# -- what must hold after every attack -------------------------------------------------------
+def listed(node: home.Node) -> dict[str, tuple[str, str]]:
+    return {cid: (by, name) for cid, by, name in
+            node.store.conn.execute("SELECT case_id, node, applicant_name FROM cases")}
+
+
+def reaches_the_top(nodes: dict[str, home.Node], village: str, case_ids: list[str]) -> None:
+    """The village's real cases are listed, as its own, at every node above it."""
+    real = listed(nodes[village])
+    assert all(cid in real for cid in case_ids)
+    for name in ABOVE[village]:
+        rows = listed(nodes[name])
+        wrong = {cid: rows.get(cid) for cid in case_ids if rows.get(cid) != real[cid]}
+        assert not wrong, f"{village}'s cases at {name}: {wrong} (the real ones: {[real[c] for c in wrong]})"
+
+
+def nothing_forged_listed(nodes: dict[str, home.Node]) -> None:
+    for name, node in nodes.items():
+        forged = [cid for cid, (_, who) in listed(node).items() if who == FORGED_NAME]
+        assert not forged, f"{name} lists forged cases {forged}"
+        report = reports.refusals(node)["rows"]
+        assert not [r for r in report if r["reason"] == FORGED_REASON or r["applicant_name"] == FORGED_NAME], \
+            f"{name}'s weekly report lists forged refusals"
+
+
+def nobody_stalled(nodes: dict[str, home.Node], victims: tuple[str, ...] = ()) -> None:
+    """Every node applied all it stored, and none refused a seal the victims really made
+    (a seal the thief signed in a victim's name is another matter)."""
+    for name, node in nodes.items():
+        assert engine(node).backlog() == 0, f"{name} left seals unapplied"
+        refused = [r for r in node.store.quarantine.rows() for v in victims
+                   if r["author"] == nodes[v].node_id and nodes[v].store.feed.has(r["author"], r["seq"])]
+        assert not refused, f"{name} refused the victims' own seals: {refused}"
+
+
+def refused(hub: home.Node, author: home.Node, seq: int = THIEF_SEQ) -> bool:
+    """Is the seal in the hub's quarantine, with its reason (refused when received, or
+    when it came to be applied)?"""
+    return any(r["author"] == author.node_id and r["seq"] == seq and r["reason"] for r in hub.store.quarantine.rows())
+
+
+def forged_cases(ids: list[str], scope: str, claims: str, at: str) -> list:
+    """Case documents under `ids` whose bodies claim `claims`, each a forged refusal that
+    a weekly report would list, made by a Loro peer of the thief's."""
+    peer = new_peer_id()
+    return [change_of(case_doc(cid, scope, peer, claims=claims, applicant_name=FORGED_NAME,
+                               events=[refusal(claims, at, FORGED_REASON)])) for cid in ids]
+
+
+# -- squatting another node's receipt numbers (defect 1) ----------------------------------------
+def test_a_village_key_cannot_squat_another_villages_receipt_numbers(chain):
+    """Village A signs a seal of its own scope holding village B's next receipt numbers,
+    the bodies claiming B: the town must not take them as B's, and B's real cases with
+    those numbers still go in and reach the city."""
+    a, b, town = chain["village_a"], chain["village_b"], chain["town"]
+    squatted = next_receipts(b, 5)
+    forged = forged_cases(squatted, a.node_id, b.node_id, town.now())
+    smuggle(town, a.node_id, [sealed(signing_key(a), a.node_id, THIEF_SEQ, a.node_id, forged)])
+    assert refused(town, a), "the seal is refused, with its reason"
+    real = [new_case(b) for _ in squatted]
+    assert real == squatted
+    sync_chain(chain)
+    reaches_the_top(chain, "village_b", real)
+    nothing_forged_listed(chain)
+    nobody_stalled(chain, victims=("village_b",))
+
+
+def test_a_town_key_cannot_squat_another_towns_village_numbers_at_the_district(chain):
+    t1, c, district = chain["town"], chain["village_c"], chain["district"]
+    squatted = next_receipts(c, 5)
+    forged = forged_cases(squatted, t1.node_id, c.node_id, district.now())
+    smuggle(district, t1.node_id, [sealed(signing_key(t1), t1.node_id, THIEF_SEQ, t1.node_id, forged)])
+    assert refused(district, t1), "the seal is refused, with its reason"
+    real = [new_case(c) for _ in squatted]
+    sync_chain(chain)
+    reaches_the_top(chain, "village_c", real)
+    nothing_forged_listed(chain)
+    nobody_stalled(chain, victims=("village_c", "town_2"))
+
+
+# -- what was published or decided above ---------------------------------------------------------
+def test_a_village_key_cannot_change_a_catalog_item_published_above(chain):
+    """A's key edits the city's item, sealed under A's scope and under the city's: every
+    node keeps the city's version, and the city's next version still comes down."""
+    a, town, city = chain["village_a"], chain["town"], chain["city"]
+    held = a.store.get("item:T-LOCAL")
+    copy = Doc.from_bytes(held.doc_id, held.kind, held.scope, held.oplog(), new_peer_id())
+    versions = copy.value()["versions"]
+    copy.put("versions", "1", {**versions["1"], "name": "村里改的事项", "time_limit_days": 99})
+    change = change_of(copy)
+    key = signing_key(a)
+    smuggle(town, a.node_id, [sealed(key, a.node_id, THIEF_SEQ, a.node_id, [change], down=True),
+                              sealed(key, a.node_id, THIEF_SEQ + 1, city.node_id, [change], down=True)])
+    assert refused(town, a) and refused(town, a, THIEF_SEQ + 1)
+    catalog.import_items(city, parse_catalog_json(
+        MINI_CATALOG.replace('"time_limit_days": 3', '"time_limit_days": 5'), "2026-01-01"))
+    fresh = new_case(chain["village_b"])
+    sync_chain(chain)
+    for name, node in chain.items():
+        item = catalog.current(node, "T-LOCAL")
+        assert (item.name, item.time_limit_days) == ("村级居住情况核实", 5), (name, item)
+    reaches_the_top(chain, "village_b", [fresh])
+    nobody_stalled(chain, victims=("village_b", "city"))
+
+
+def test_a_village_key_cannot_forge_the_towns_decision(chain):
+    """A's own case waits for the town's review; A's key appends an approval claiming the
+    town (node, clerk, step and department all the town's). It is not the town's word:
+    the case stays in review everywhere until the town's clerk decides."""
+    a, town = chain["village_a"], chain["town"]
+    cid = new_case(a, "T-DIBAO")
+    cases.act(a, cid, "submit", "c01")
+    cases.act(a, cid, "approve", "c01")
+    sync_chain(chain)
+    assert {n: listed_status(chain[n], cid) for n in ("town", "district", "city")} == \
+        {n: "in_review" for n in ("town", "district", "city")}
+    forged = Event("approve", "t01", "民政", town.node_id, town.now(), step=1, department="民政")
+    smuggle(town, a.node_id, [sealed(signing_key(a), a.node_id, THIEF_SEQ, a.node_id,
+                                     [decision(a.store.get(cid), forged)])])
+    sync_chain(chain)
+    for name in ("town", "district", "city"):
+        assert listed_status(chain[name], cid) == "in_review", f"{name} took the forged approval as the town's"
+    cases.act(town, cid, "approve", "t01")
+    fresh = new_case(chain["village_b"])
+    sync_chain(chain)
+    reaches_the_top(chain, "village_b", [fresh])
+    nothing_forged_listed(chain)
+    for name in ("village_a", "town", "district", "city"):
+        assert listed_status(chain[name], cid) == "approved", name
+        assert chain[name].store.conn.execute(
+            "SELECT actor, node FROM case_events WHERE case_id = ? AND action = 'approve' AND conflict = 0"
+            " AND node = ?", (cid, town.node_id)).fetchall() == [("t01", town.node_id)], name
+    nobody_stalled(chain)
+
+
+def listed_status(node: home.Node, case_id: str) -> str | None:
+    row = node.store.conn.execute("SELECT status FROM cases WHERE case_id = ?", (case_id,)).fetchone()
+    return row[0] if row else None
+
+
+# -- node records --------------------------------------------------------------------------------
+STRANGER = "440608100209"  # a village of town 1 with no node
+
+
+def node_record(doc_id: str, region: str, key: bytes, as_list: bool = False):
+    doc = Doc.new(doc_id, "node", region, new_peer_id())
+    record = {"region": region, "name": "冒名节点", "public_key": key.hex(), "address": "", "parent": ""}
+    if as_list:  # a record no reader expects: `node` a list, not a map
+        doc.append("node", record)
+    else:
+        doc.update("node", record)
+    return change_of(doc)
+
+
+def test_a_village_key_cannot_vouch_for_another_regions_node(chain):
+    """A's key signs node records giving a key of the thief's to a region with no node and
+    to village B: no node learns either key, and what the thief then signs as them is
+    refused everywhere."""
+    a, b, town = chain["village_a"], chain["village_b"], chain["town"]
+    other = Ed25519PrivateKey.generate()
+    key, pub = signing_key(a), public_bytes(other)
+    records = [sealed(key, a.node_id, THIEF_SEQ, a.node_id, [node_record(f"node:{STRANGER}", STRANGER, pub)], True),
+               sealed(key, a.node_id, THIEF_SEQ + 1, a.node_id, [node_record(f"node:{b.node_id}", b.node_id, pub)],
+                      True),
+               sealed(key, a.node_id, THIEF_SEQ + 2, STRANGER, [node_record(f"node:{STRANGER}", STRANGER, pub)], True)]
+    smuggle(town, a.node_id, records)
+    impostor = change_of(case_doc(f"{STRANGER}-2026-000001", STRANGER, applicant_name=FORGED_NAME))
+    as_b = change_of(case_doc(f"{b.node_id}-2026-900001", b.node_id, applicant_name=FORGED_NAME))
+    smuggle(town, a.node_id, [sealed(other, STRANGER, 1, STRANGER, [impostor]),
+                              sealed(other, b.node_id, 900_001, b.node_id, [as_b])])
+    fresh = new_case(b)
+    sync_chain(chain)
+    b_key = public_bytes(signing_key(b))
+    for name, node in chain.items():
+        assert node.store.keys.public_key(STRANGER) is None, f"{name} learnt a key for {STRANGER}"
+        if name != "village_b":
+            assert node.store.keys.public_key(b.node_id) in (None, b_key), f"{name} holds another key for B"
+    reaches_the_top(chain, "village_b", [fresh])
+    nothing_forged_listed(chain)
+    nobody_stalled(chain, victims=("village_b",))
+
+
+def test_a_malformed_node_record_does_not_fail_the_batch(chain):
+    """A node record whose `node` is a list, in A's own scope: refused or ignored alone;
+    A's real case in the same push still goes in (it used to fail the whole batch)."""
+    a, town = chain["village_a"], chain["town"]
+    odd = sealed(signing_key(a), a.node_id, THIEF_SEQ, a.node_id,
+                 [node_record(f"node:{a.node_id}:x", a.node_id, public_bytes(signing_key(a)), as_list=True)], True)
+    real = new_case(a)
+    eng = engine(a)
+    eng.seal_pending()
+    good = eng.next_batch(town.node_id, engine(town).positions(a.node_id)[0])
+    smuggle(town, a.node_id, [odd, *good.seals])
+    assert real in listed(town)
+    fresh = new_case(a)
+    sync_chain(chain)
+    reaches_the_top(chain, "village_a", [real, fresh])
+    nothing_forged_listed(chain)
+    nobody_stalled(chain)
+
+
+# -- positions, replays, quarantine ----------------------------------------------------------------
+@pytest.mark.parametrize("thief, victim, hub", [("village_a", "village_a", "town"), ("town", "village_b", "district")],
+                         ids=["village at its town", "town at the district"])
+def test_an_inflated_position_cuts_nobody_off(chain, thief, victim, hub):
+    """A signed empty push saying `next = 2**62 - 1`: what the thief's node holds but had
+    not sent yet (a case sealed in a round that broke; a case the town relays) still goes
+    up, and so does what comes after."""
+    pending = new_case(chain[victim])
+    if thief == victim:
+        engine(chain[victim]).seal_pending()  # sealed for a round whose link broke
+    else:
+        exchange(chain[victim], chain[thief])  # the town holds it, not yet relayed
+    smuggle(chain[hub], chain[thief].node_id, [], next_=2**62 - 1)
+    later = new_case(chain[victim])
+    sync_chain(chain)
+    reaches_the_top(chain, victim, [pending, later])
+    nothing_forged_listed(chain)
+    nobody_stalled(chain)
+
+
+def test_quarantine_stays_bounded(chain):
+    """One push of 12,000 tiny garbage seals added 12,000 rows, and every such push as
+    many: quarantine must be bounded (dedupe, cap per peer, summarise), so that it cannot
+    fill the disk. The thief's real node and the others are still taken in."""
+    a, town = chain["village_a"], chain["town"]
+    for push in range(2):
+        smuggle(town, a.node_id, [(b"\x00" + (push * 12_000 + i).to_bytes(4, "big"), b"x") for i in range(12_000)])
+    same = (b"\x01the same bad seal", bytes(64))
+    for _ in range(5):
+        smuggle(town, a.node_id, [same])
+    rows = town.store.conn.execute("SELECT count(*) FROM quarantine WHERE received_from = ?", (a.node_id,)).fetchone()
+    assert rows[0] <= 10_000, f"{rows[0]} quarantine rows from one peer after 24,005 bad seals"
+    again = town.store.conn.execute("SELECT count(*) FROM quarantine WHERE body = ?", (same[0],)).fetchone()
+    assert again[0] <= 1, f"the same refused seal kept {again[0]} times"
+    fresh = {"village_a": [new_case(a)], "village_b": [new_case(chain["village_b"])]}
+    sync_chain(chain)
+    for village, ids in fresh.items():
+        reaches_the_top(chain, village, ids)
+    nobody_stalled(chain, victims=("village_b",))
+
+
+# -- a case no projection can list (defect 2) --------------------------------------------------------
+def test_a_malformed_own_case_stalls_neither_the_town_nor_the_district(chain):
+    """A's key signs a case of A's own scope whose applicant's name is a list. The town and
+    the district keep it (and relay it), list it nowhere, and go on applying everyone
+    else's cases; a rebuild reproduces the same projections."""
+    a, town, district = chain["village_a"], chain["town"], chain["district"]
+    bad_id = f"{a.node_id}-{a.clock().year}-900001"
+    bad = change_of(case_doc(bad_id, a.node_id, applicant_name=["张三", "李四"]))
+    quarantined = town.store.quarantine.count()
+    smuggle(town, a.node_id, [sealed(signing_key(a), a.node_id, THIEF_SEQ, a.node_id, [bad])])
+    others = {"village_b": [new_case(chain["village_b"])], "village_c": [new_case(chain["village_c"])]}
+    sync_chain(chain)
+    for village, ids in others.items():
+        reaches_the_top(chain, village, ids)
+    for name, node in chain.items():
+        assert bad_id not in listed(node), f"{name} lists the malformed case"
+    assert town.store.exists(bad_id) and district.store.exists(bad_id), "the document is kept and relayed"
+    assert town.store.quarantine.count() > quarantined, "the admin is not told of the malformed case"
+    for node in (town, district):
+        before = projections.dump(node.store)
+        projections.rebuild(node.store, node.calendar)
+        assert projections.dump(node.store) == before
+    nobody_stalled(chain, victims=("village_b", "village_c"))
+
+
+# -- replayed requests (defect 9) ------------------------------------------------------------------
+RECORDED = web.AppKey("recorded", list)
+NOT_REPLAYED = {"host", "content-length", "transfer-encoding", "connection"}  # the client's own, per connection
+
+
+@web.middleware
+async def recording(request: web.Request, handler) -> web.StreamResponse:
+    """Keep every request as it came (all its headers, whatever the signing scheme)."""
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in NOT_REPLAYED}
+    request.app[RECORDED].append((request.method, request.path_qs, headers, await request.read()))
+    return await handler(request)
+
+
+async def test_replayed_requests_are_refused(chain):
+    """Every request village A's real client sent its town, sent again byte for byte, is
+    refused and writes nothing, at the town and at the district (which knows A's key too,
+    as a grandparent a village falls back to): a request binds its recipient and cannot
+    be used twice. Villages A and B then sync as before."""
+    a, b, town = chain["village_a"], chain["village_b"], chain["town"]
+    servers = {}
+    for name in ("town", "district"):
+        app = create_app(chain[name], materialize=False)
+        app[RECORDED] = []
+        app.middlewares.insert(0, recording)
+        servers[name] = TestServer(app, host="127.0.0.1", port=0)
+        await servers[name].start_server()
+    try:
+        for v in (a, b):
+            v.config = replace(v.config, parent_url=str(servers["town"].make_url("")))
+        new_case(a)
+        await asyncio.wait_for(sync_once(a), 60)
+        await settle(town)
+        sent = list(servers["town"].app[RECORDED])
+        assert {path for _, path, _, _ in sent} >= {"/v1/hello", "/v1/push", "/v1/pull"}
+        async with aiohttp.ClientSession() as session:
+            for name, server in servers.items():
+                with closing(sqlite3.connect(chain[name].home / DB_FILE)) as side:
+                    for method, path, headers, body in sent:
+                        version = side.execute("PRAGMA data_version").fetchone()[0]
+                        async with session.request(method, server.make_url(path), data=body, headers=headers) as r:
+                            answer = (r.status, r.content_type, (await r.read())[:200])
+                        assert 400 <= answer[0] < 500 and answer[1] == "application/json", (name, path, answer)
+                        assert side.execute("PRAGMA data_version").fetchone()[0] == version, \
+                            f"a replayed {path} wrote at the {name}"
+        for v in (a, b):
+            cid = new_case(v)
+            await asyncio.wait_for(sync_once(v), 60)
+            await settle(town)
+            assert listed(town)[cid][0] == v.node_id
+    finally:
+        for server in servers.values():
+            await server.close()

@@ -1,0 +1,180 @@
+"""Mutators of bundle files, as hypothesis strategies (see `support.mutate` for seals).
+
+A real bundle is taken apart into its records (header, batches, end), mutated, framed
+again and signed with the sender's key (a stolen key signs whatever it likes), and then,
+sometimes, damaged as bytes: cut short, trailing bytes, a flipped bit (with or without a
+trailer checksum made to match).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+from hypothesis import strategies as st
+
+from support.mutate import Context, hostile_values, mutate_seal, positions, seal_ops
+from yimen.sync.transports import bundle as framing
+
+
+def records_of(data: bytes) -> list[Any]:
+    """The records of a well-formed bundle: header, batches..., end."""
+    body = data[len(framing.MAGIC):-framing.TRAILER_BYTES]
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=len(body) + 1)
+    unpacker.feed(body)
+    return list(unpacker)
+
+
+def frame(records: list[Any], ctx: Context, end: dict[str, Any] | None = None) -> bytes:
+    """Records (header and batches) framed as a bundle, with an end record signed by
+    `ctx.key` whose counts match (`end` overrides its fields) and a matching trailer."""
+    head = framing.MAGIC + b"".join(msgpack.packb(r, use_bin_type=True) for r in records)
+    seal_count = sum(len(r["seals"]) for r in records[1:] if isinstance(r, dict) and isinstance(r.get("seals"), list))
+    signature = ctx.key.sign(framing.SIGNING_CONTEXT + hashlib.sha256(head).digest())
+    record = {"batches": len(records) - 1, "seals": seal_count, "signature": signature, **(end or {})}
+    data = head + msgpack.packb(record, use_bin_type=True)
+    return data + hashlib.sha256(data).digest()
+
+
+@dataclass(frozen=True)
+class RecordField:
+    """A field of the header (`index` 0), of a batch (1..), or of the end record (-1);
+    `drop` removes it."""
+
+    index: int
+    key: str
+    value: Any = None
+    drop: bool = False
+
+
+@dataclass(frozen=True)
+class BundleSeal:
+    """One seal of one batch, mutated and re-signed (see `mutate.mutate_seal`)."""
+
+    batch: int
+    seal: int
+    ops: tuple[Any, ...]
+
+
+RECORD_SHAPES = ("drop_batch", "dup_batch", "swap_batches", "extra_record", "only_header", "inflated_batch",
+                 "header_twice", "batch_not_a_map")
+
+
+@dataclass(frozen=True)
+class Records:
+    how: str
+
+
+FILE_HOWS = ("truncate", "trail", "flip", "flip_fixed", "empty", "magic_only", "random")
+
+
+@dataclass(frozen=True)
+class FileBytes:
+    """The file's bytes: cut at `n`, trailing bytes, a flipped bit (`flip_fixed`: and a
+    trailer checksum that matches again), empty, just the magic, random."""
+
+    how: str
+    n: int = 0
+
+    def apply(self, data: bytes) -> bytes:
+        if self.how == "truncate":
+            return data[:self.n % len(data)]
+        if self.how == "trail":
+            return data + random.Random(self.n).randbytes(self.n % 300 + 1)
+        if self.how in ("flip", "flip_fixed"):
+            b = bytearray(data)
+            b[self.n % (len(b) - framing.TRAILER_BYTES)] ^= 1 << (self.n % 8)
+            if self.how == "flip_fixed":
+                b[-framing.TRAILER_BYTES:] = hashlib.sha256(b[:-framing.TRAILER_BYTES]).digest()
+            return bytes(b)
+        if self.how == "magic_only":
+            return framing.MAGIC
+        if self.how == "random":
+            return random.Random(self.n).randbytes(self.n % 4096)
+        return b""
+
+
+def _reshape(records: list[Any], how: str) -> list[Any]:
+    header, batches = records[0], records[1:]
+    last = batches[-1]["next"] if batches and isinstance(batches[-1], dict) else 0
+    return {
+        "drop_batch": [header, *batches[1:]],
+        "dup_batch": [header, *batches, *batches[-1:]],
+        "swap_batches": [header, *batches[::-1]],
+        "extra_record": [header, *batches, {"what": "extra"}],
+        "only_header": [header],
+        "inflated_batch": [header, *batches, {"start": last, "next": 2**62 - 1, "seals": []}],
+        "header_twice": [header, header, *batches],
+        "batch_not_a_map": [header, [1, 2, 3], *batches],
+    }[how]
+
+
+@dataclass(frozen=True)
+class BundlePlan:
+    records: tuple[Any, ...] = ()
+    raw: tuple[FileBytes, ...] = ()
+
+    @property
+    def only_seals(self) -> bool:
+        """Only seals inside a well-formed bundle signed by its sender are mutated: the
+        bundle must go in, and a seal that is refused is quarantined alone."""
+        return bool(self.records) and all(isinstance(op, BundleSeal) for op in self.records) and not self.raw
+
+    def apply(self, data: bytes, ctx: Context) -> bytes:
+        records = records_of(data)[:-1]  # the end record is made again
+        end: dict[str, Any] = {}
+        for op in self.records:
+            if isinstance(op, Records):
+                records = _reshape(records, op.how)
+            elif isinstance(op, RecordField) and op.index < 0:
+                end[op.key] = ctx.resolve(op.value)
+            elif isinstance(op, RecordField) and isinstance(records[op.index % len(records)], dict):
+                record = dict(records[op.index % len(records)])
+                record.pop(op.key, None) if op.drop else record.__setitem__(op.key, ctx.resolve(op.value))
+                records[op.index % len(records)] = record
+            elif isinstance(op, BundleSeal):
+                records = _with_seal(records, op, ctx)
+        data = frame(records, ctx, end)
+        for raw in self.raw:
+            data = raw.apply(data)
+        return data
+
+
+def _with_seal(records: list[Any], op: BundleSeal, ctx: Context) -> list[Any]:
+    batches = [i for i, r in enumerate(records) if i and isinstance(r, dict) and r.get("seals")]
+    if not batches:
+        return records
+    i = batches[op.batch % len(batches)]
+    batch = dict(records[i])
+    pairs = [list(p) for p in batch["seals"]]
+    j = op.seal % len(pairs)
+    pairs[j] = list(mutate_seal((pairs[j][0], pairs[j][1]), op.ops, ctx))
+    batch["seals"] = pairs
+    return [*records[:i], batch, *records[i + 1:]]
+
+
+def bundle_plans() -> st.SearchStrategy[BundlePlan]:
+    header = st.one_of(
+        st.builds(RecordField, st.just(0), st.sampled_from(["from", "to"]),
+                  st.sampled_from(["", "x" * 65, "not-a-region", "440608100202", "440608100000", "4406", 7, None])),
+        st.builds(RecordField, st.just(0), st.just("ack"), positions()),
+        st.builds(RecordField, st.just(0), st.sampled_from(["protocol", "created_at", "extra"]), hostile_values()),
+        st.builds(RecordField, st.just(0), st.sampled_from(["from", "to", "ack", "protocol", "created_at"]),
+                  drop=st.just(True)),
+    )
+    batch = st.one_of(
+        st.builds(RecordField, st.integers(1, 3), st.sampled_from(["start", "next"]), positions()),
+        st.builds(RecordField, st.integers(1, 3), st.sampled_from(["seals", "extra"]), hostile_values()),
+    )
+    end = st.builds(RecordField, st.just(-1), st.sampled_from(["batches", "seals", "signature"]),
+                    st.one_of(positions(), st.binary(min_size=63, max_size=65)))
+    in_seal = st.builds(BundleSeal, st.integers(0, 3), st.integers(0, 7), seal_ops())
+    record_op = st.one_of(header, batch, end, st.builds(Records, st.sampled_from(RECORD_SHAPES)), in_seal)
+    raw = st.one_of(st.just(()), st.just(()), st.just(()),
+                    st.tuples(st.builds(FileBytes, st.sampled_from(FILE_HOWS), st.integers(0, 1 << 20))))
+    # half of them mutate only seals (see `BundlePlan.only_seals`), the rest anything
+    return st.one_of(st.builds(BundlePlan, st.lists(in_seal, min_size=1, max_size=2).map(tuple)),
+                     st.builds(BundlePlan, st.lists(record_op, max_size=3).map(tuple), raw))
