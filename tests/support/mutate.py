@@ -69,7 +69,7 @@ def sign(ctx: Context, path: str, body: bytes, now: float | None = None) -> dict
     """The headers the node's real client sends with `body`, signed with the thief's key
     for `ctx.recipient`: the one place that knows how requests are signed, so a change of
     `wire.sign_request` (binding the recipient, a nonce) is followed here only."""
-    return wire.sign_request(ctx.key, ctx.sender, "POST", path, body, now=now)
+    return wire.sign_request(ctx.key, ctx.sender, ctx.recipient, "POST", path, body, now=now)
 
 
 # -- values ---------------------------------------------------------------------------------
