@@ -6,7 +6,8 @@ The chain is real nodes (SQLite on disk): city → district → town 1 (villages
 town 2 (village C). Links are sessions over the in-memory transport, the parent taking
 pushes as its server does (stored, then applied by `catch_up` as its materializer
 would); the replay test runs town 1's and the district's real HTTP servers. What the
-thief sends goes to the parent as a push from the thief (`smuggle`).
+thief sends goes to the parent as a push from the thief (`smuggle`), or is written by the
+thief's node itself as its own change (`append_event`, `save_own`).
 
 For each attack: the victim's real cases still go in and reach the top of the chain, no
 forged document is listed in any projection or weekly supervision report, and every node
@@ -118,11 +119,12 @@ def sync_chain(nodes: dict[str, home.Node], rounds: int = 3) -> None:
             exchange(nodes[child], nodes[PARENTS[child]])
 
 
-def smuggle(hub: home.Node, thief: str, seals: list, next_: int | None = None):
-    """A push signed by `thief`'s key (the session's signature is the transport's: only
-    the seals and positions are the thief's), taken as the hub's server takes it."""
-    held = engine(hub).positions(thief)[0]
-    receipt = Responder(engine(hub)).push(thief, Batch(thief, held, held if next_ is None else next_, seals),
+def smuggle(hub: home.Node, sender: str, seals: list, next_: int | None = None):
+    """A batch from `sender`, signed by its key (the session's signature is the
+    transport's: only the seals and positions are the thief's), taken as the hub's server
+    takes a push (stored, then applied)."""
+    held = engine(hub).positions(sender)[0]
+    receipt = Responder(engine(hub)).push(sender, Batch(sender, held, held if next_ is None else next_, seals),
                                           defer=True)
     apply(hub)
     return receipt
@@ -178,34 +180,32 @@ def forged_cases(ids: list[str], scope: str, claims: str, at: str) -> list:
 
 
 # -- squatting another node's receipt numbers (defect 1) ----------------------------------------
-def test_a_village_key_cannot_squat_another_villages_receipt_numbers(chain):
-    """Village A signs a seal of its own scope holding village B's next receipt numbers,
-    the bodies claiming B: the town must not take them as B's, and B's real cases with
-    those numbers still go in and reach the city."""
-    a, b, town = chain["village_a"], chain["village_b"], chain["town"]
-    squatted = next_receipts(b, 5)
-    forged = forged_cases(squatted, a.node_id, b.node_id, town.now())
-    smuggle(town, a.node_id, [sealed(signing_key(a), a.node_id, THIEF_SEQ, a.node_id, forged)])
-    assert refused(town, a), "the seal is refused, with its reason"
-    real = [new_case(b) for _ in squatted]
+@pytest.mark.parametrize("thief, victim, hub", [("village_a", "village_b", "town"), ("town", "village_c", "district")],
+                         ids=["a village's at its town", "another town's village at the district"])
+def test_a_key_cannot_squat_another_nodes_receipt_numbers(chain, thief, victim, hub):
+    """The thief's key signs two seals holding the victim's next receipt numbers, the
+    bodies claiming the victim: one of the thief's own scope, one of the victim's. The hub
+    imports neither (each quarantined with its reason) and lists nothing new; the victim's
+    real cases with those numbers still go in and reach the city."""
+    t, v, h = chain[thief], chain[victim], chain[hub]
+    before = listed(h)
+    squatted = next_receipts(v, 5)
+    receipt = smuggle(h, t.node_id, [
+        sealed(signing_key(t), t.node_id, THIEF_SEQ + i, scope, forged_cases(squatted, scope, v.node_id, h.now()))
+        for i, scope in enumerate((t.node_id, v.node_id))])
+    assert receipt.imported == 0 and receipt.quarantined == [
+        f"document {squatted[0]} belongs to {v.node_id}, not to scope {t.node_id}",
+        f"node {t.node_id} may not write documents of {v.node_id}"]
+    assert refused(h, t) and refused(h, t, THIEF_SEQ + 1)
+    assert listed(h) == before and reports.refusals(h)["total"] == 0
+    real = [new_case(v) for _ in squatted]
     assert real == squatted
     sync_chain(chain)
-    reaches_the_top(chain, "village_b", real)
+    reaches_the_top(chain, victim, real)
     nothing_forged_listed(chain)
-    nobody_stalled(chain, victims=("village_b",))
-
-
-def test_a_town_key_cannot_squat_another_towns_village_numbers_at_the_district(chain):
-    t1, c, district = chain["town"], chain["village_c"], chain["district"]
-    squatted = next_receipts(c, 5)
-    forged = forged_cases(squatted, t1.node_id, c.node_id, district.now())
-    smuggle(district, t1.node_id, [sealed(signing_key(t1), t1.node_id, THIEF_SEQ, t1.node_id, forged)])
-    assert refused(district, t1), "the seal is refused, with its reason"
-    real = [new_case(c) for _ in squatted]
-    sync_chain(chain)
-    reaches_the_top(chain, "village_c", real)
-    nothing_forged_listed(chain)
-    nobody_stalled(chain, victims=("village_c", "town_2"))
+    nobody_stalled(chain, victims=(victim, PARENTS[victim]))
+    assert {name: len(node_status.quarantine(node)) for name, node in chain.items()} == \
+        {name: 2 if name == hub else 0 for name in chain}, "only the thief's two seals are refused, at its parent"
 
 
 # -- what was published or decided above ---------------------------------------------------------
@@ -279,6 +279,80 @@ def repair_from_parent(child: home.Node, parent: home.Node, doc_ids: list[str]) 
 def listed_status(node: home.Node, case_id: str) -> str | None:
     row = node.store.conn.execute("SELECT status FROM cases WHERE case_id = ?", (case_id,)).fetchone()
     return row[0] if row else None
+
+
+def append_event(node: home.Node, case_id: str, action: str, at_node: str, **kw) -> None:
+    """Sign, with `node`'s key and as its own change, an event of `case_id` that names `at_node`."""
+    doc = node.store.get(case_id)
+    doc.append("history", Event(action, "x01", "民政", at_node, node.now(), **kw).to_dict())
+    save_own(node, doc)
+
+
+def save_own(node: home.Node, doc: Doc) -> None:
+    with node.store.transaction():
+        node.store.save(doc, node.node_id)
+        projections.refresh(node.store, doc, node.calendar)
+
+
+def events(node: home.Node, case_id: str) -> list[tuple[str, str, int]]:
+    return node.store.conn.execute("SELECT action, node, conflict FROM case_events WHERE case_id = ? ORDER BY idx",
+                                   (case_id,)).fetchall()
+
+
+def rebuilds_the_same(node: home.Node) -> None:
+    before = projections.dump(node.store)
+    projections.rebuild(node.store, node.calendar)
+    assert projections.dump(node.store) == before, f"a rebuild at {node.node_id} changes its projections"
+
+
+def test_an_event_naming_another_node_than_its_signer_is_flagged_and_not_applied(chain):
+    """A's own node appends the town's approval of its case, and the town's appends A's
+    acceptance: both are kept and flagged like a lost conflict; the town's own approval
+    then decides the case everywhere."""
+    a, town, district = chain["village_a"], chain["town"], chain["district"]
+    cid = new_case(a, "T-DIBAO")
+    cases.act(a, cid, "submit", "c01")
+    cases.act(a, cid, "approve", "c01")
+    append_event(a, cid, "approve", town.node_id, step=1, department="民政")
+    exchange(a, town)
+    append_event(town, cid, "accept", a.node_id)
+    exchange(town, district)
+    for node in (town, district):
+        assert node.store.conn.execute("SELECT status, conflicts FROM cases WHERE case_id = ?",
+                                       (cid,)).fetchall() == [("in_review", 2)]
+        assert [e[2] for e in events(node, cid)] == [0, 0, 0, 1, 1]
+    cases.act(town, cid, "approve", "t01")
+    sync_chain(chain)
+    for name in ("village_a", "town", "district", "city"):
+        node = chain[name]
+        assert listed_status(node, cid) == "approved", name
+        assert events(node, cid)[-1] == ("approve", town.node_id, 0), name
+        rebuilds_the_same(node)
+    nobody_stalled(chain)
+
+
+def test_an_owners_content_written_by_an_ancestor_makes_the_case_unlisted(chain):
+    """A town may append decisions to its village's case, not rewrite what the village
+    recorded: a case whose content another node wrote is kept, listed nowhere and shown
+    to the admin."""
+    a, town, district = chain["village_a"], chain["town"], chain["district"]
+    cid, other = new_case(a), new_case(a)
+    exchange(a, town)
+    exchange(town, district)
+    before = {node.node_id: listed(node) for node in (town, district)}
+    assert all(cid in rows and other in rows for rows in before.values())
+    doc = town.store.get(cid)
+    doc.put("case", "applicant_name", "改过的名字")
+    save_own(town, doc)
+    exchange(town, district)
+    for node in (town, district):
+        assert listed(node) == {k: row for k, row in before[node.node_id].items() if k != cid}
+        [q] = node_status.quarantine(node)
+        assert (q["doc_id"], q["kind"]) == (cid, "case")
+        assert q["reason"] == f"case content written by {town.node_id}, not by its owner {a.node_id}"
+        assert node.store.exists(cid)
+        rebuilds_the_same(node)
+    nobody_stalled(chain)
 
 
 # -- node records --------------------------------------------------------------------------------
@@ -402,9 +476,7 @@ def test_a_malformed_own_case_stalls_neither_the_town_nor_the_district(chain):
     for hub in (town, district):
         assert bad_id in {q.get("doc_id") for q in node_status.quarantine(hub)}, "the admin is not told of it"
     for node in (town, district):
-        before = projections.dump(node.store)
-        projections.rebuild(node.store, node.calendar)
-        assert projections.dump(node.store) == before
+        rebuilds_the_same(node)
     nobody_stalled(chain, victims=("village_b", "village_c"))
 
 
@@ -460,3 +532,28 @@ async def test_replayed_requests_are_refused(chain):
     finally:
         for server in servers.values():
             await server.close()
+
+
+# -- known defects --------------------------------------------------------------------------------
+# The test below asserts the intended behaviour and calls pytest.xfail where the code does
+# otherwise today (naming the defect), so it passes unchanged once it is fixed.
+def catalog_item(code: str, scope: str, name: str):
+    doc = Doc.new(f"item:{code}", "catalog_item", scope, new_peer_id())
+    doc.put("versions", "1", {"code": code, "name": name})
+    return change_of(doc)
+
+
+def test_a_village_cannot_take_a_catalog_code_an_ancestor_publishes(chain):
+    """A catalog item's id names its code, not its publisher (`visibility`): a village may
+    publish a code of its own, and if its item reaches the town before the city's item of
+    that code, the city's whole catalog seal is refused there (kind/scope mismatch)."""
+    a, town, city = chain["village_a"], chain["town"], chain["city"]
+    squat = sealed(signing_key(a), a.node_id, THIEF_SEQ, a.node_id, [catalog_item("T-NEW", a.node_id, "村里抢注的事项")],
+                   down=True)
+    assert smuggle(town, a.node_id, [squat]).imported == 1
+    real = sealed(signing_key(city), city.node_id, THIEF_SEQ, city.node_id,
+                  [catalog_item("T-NEW", city.node_id, "市级事项")], down=True)
+    receipt = smuggle(town, chain["district"].node_id, [real])  # the city's seal, relayed down by the district
+    if receipt.quarantined:
+        pytest.xfail(f"a village's catalog code squats the city's item at the town: {receipt.quarantined[0]}")
+    assert town.store.get("item:T-NEW").scope == city.node_id

@@ -10,32 +10,20 @@ import logging
 import pytest
 from click.testing import CliRunner
 
-from support import id_number
-from support.chain import make_chain, push, sync_all
+from support import accept, listed
+from support.chain import push, synced_chain
 from support.forge import UNBINDABLE, bad_case
 from yimen.node.cli.main import main
 from yimen.node.projections import dump, rebuild, refresh
 from yimen.node.replication import engine
-from yimen.node.services import cases, status
+from yimen.node.services import status
 from yimen.node.services.bundles import export_bundle
 
 
 @pytest.fixture
 def chain(tmp_path):
-    nodes = make_chain(tmp_path)
-    sync_all(nodes)
-    yield nodes
-    for n in nodes.values():
-        n.close()
-
-
-def accept(node, n: int) -> str:
-    return cases.accept(node, "c01", cases.Application("T-IMM", id_number(n), f"申请人{n}", {"居民身份证": None},
-                                                       {}))["case_id"]
-
-
-def listed(node) -> set[str]:
-    return {r[0] for r in node.store.conn.execute("SELECT case_id FROM cases")}
+    with synced_chain(tmp_path) as nodes:
+        yield nodes
 
 
 def unlisted(node) -> dict[str, str]:

@@ -1,10 +1,11 @@
-"""Shared test helpers: the small catalog, ID numbers, a settable clock and a full
-database dump (fixtures that use them live in tests/conftest.py)."""
+"""Shared test helpers: the small catalog, ID numbers, a settable clock, cases accepted at
+a window and a full database dump (fixtures that use them live in tests/conftest.py)."""
 
 from __future__ import annotations
 
 
 from yimen.node import home
+from yimen.node.services import cases
 from yimen.schema.idnumber import check_digit
 
 VILLAGE = "440608100201"
@@ -40,3 +41,20 @@ Clock = home.SettableClock
 def dump(node) -> list[str]:
     """Every row of every table: compared before and after a refused request."""
     return list(node.store.conn.iterdump())
+
+
+def accept(node, seq: int = 1) -> str:
+    """A T-IMM case (no steps: completed at the window) accepted by clerk c01 at `node`
+    for applicant `id_number(seq)`, 申请人{seq}; returns its receipt number."""
+    app = cases.Application("T-IMM", id_number(seq), f"申请人{seq}", {"居民身份证": None}, {})
+    return cases.accept(node, "c01", app)["case_id"]
+
+
+def accept_cases(node, n: int, first: int = 1) -> list[str]:
+    """`n` cases as `accept` makes them, for applicants `first` to `first + n - 1`."""
+    return [accept(node, seq) for seq in range(first, first + n)]
+
+
+def listed(node) -> set[str]:
+    """The case ids `node`'s projections list."""
+    return {r[0] for r in node.store.conn.execute("SELECT case_id FROM cases")}

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from support import MINI_CATALOG
 from yimen.node.services import catalog, clerks, enrollment
@@ -32,6 +34,19 @@ def make_chain(root: Path, clock=home.china_now) -> dict[str, home.Node]:
     for v in ("village_a", "village_b"):
         clerks.add(nodes[v], "c01", "李敏", ["民政", "社保", "村委会"])
     return nodes
+
+
+@contextmanager
+def synced_chain(root: Path) -> Iterator[dict[str, home.Node]]:
+    """`make_chain`, every link synced (each node holds the catalog and the node records);
+    the nodes are closed on leaving."""
+    nodes = make_chain(root)
+    try:
+        sync_all(nodes)
+        yield nodes
+    finally:
+        for n in nodes.values():
+            n.close()
 
 
 def push(src: home.Node, dst: home.Node, max_bytes: int = 1 << 16) -> int:

@@ -95,6 +95,9 @@ def positions() -> st.SearchStrategy[Any]:
 # -- message fields ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Set:
+    """`key` given `value` (resolved at run time): a message field, or a request header
+    among a `Plan`'s `headers`."""
+
     key: str
     value: Any
 
@@ -402,12 +405,6 @@ HEADER_VALUES = {
 
 
 @dataclass(frozen=True)
-class Header:
-    name: str
-    value: Any
-
-
-@dataclass(frozen=True)
 class Unsigned:
     """No X-Yimen-* header at all."""
 
@@ -450,14 +447,14 @@ class Plan:
             elif isinstance(op, SignedAt):
                 headers = sign(ctx, path, body, now=time.time() + op.offset)
             else:
-                headers = {**headers, op.name: str(ctx.resolve(op.value))}
+                headers = op.apply(headers, ctx)
         return Request("POST", path, headers, body)
 
 
 def header_ops() -> st.SearchStrategy[Any]:
     return st.one_of(
         st.sampled_from(sorted(HEADER_VALUES)).flatmap(
-            lambda name: st.builds(Header, st.just(name), st.sampled_from(HEADER_VALUES[name]))),
+            lambda name: st.builds(Set, st.just(name), st.sampled_from(HEADER_VALUES[name]))),
         st.just(Unsigned()),
         st.builds(SignedAt, st.sampled_from([-wire.MAX_SKEW_S - 5, wire.MAX_SKEW_S + 5, -1e9, 1e12, 1e15])),
     )

@@ -13,26 +13,17 @@ from dataclasses import replace
 import pytest
 from aiohttp.test_utils import TestServer
 
-from support import id_number
-from support.chain import make_chain, sync_all
+from support import accept, listed
+from support.chain import synced_chain
 from support.forge import UNBINDABLE, bad_case
 from yimen.node import home
 from yimen.node.projections import dump, rebuild
 from yimen.node.replication import engine
 from yimen.node.server.app import MATERIALIZER, create_app
 from yimen.node.server.materializer import Materializer
-from yimen.node.services import cases, status
+from yimen.node.services import status
 from yimen.node.services.uplink import sync_once
 from yimen.sync.errors import StoreError
-
-
-def accept(node: home.Node, n: int) -> str:
-    return cases.accept(node, "c01", cases.Application("T-IMM", id_number(n), f"申请人{n}", {"居民身份证": None},
-                                                       {}))["case_id"]
-
-
-def listed(node: home.Node) -> set[str]:
-    return {r[0] for r in node.store.conn.execute("SELECT case_id FROM cases")}
 
 
 def unlisted(node: home.Node) -> list[str]:
@@ -60,11 +51,8 @@ def point_at(child: home.Node, server: TestServer) -> None:
 
 @pytest.fixture
 def chain(tmp_path):
-    nodes = make_chain(tmp_path)
-    sync_all(nodes)
-    yield nodes
-    for n in nodes.values():
-        n.close()
+    with synced_chain(tmp_path) as nodes:
+        yield nodes
 
 
 async def test_the_town_and_district_go_on_applying_after_a_case_that_cannot_be_projected(chain, tmp_path):

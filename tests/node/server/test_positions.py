@@ -12,8 +12,8 @@ import pytest
 from aiohttp.test_utils import TestServer
 from click.testing import CliRunner
 
-from support import id_number
-from support.chain import make_chain, settle, sync_all
+from support import accept_cases, listed
+from support.chain import settle, synced_chain
 from yimen.node import home
 from yimen.node.cli.main import main
 from yimen.node.replication import engine, signing_key
@@ -32,29 +32,16 @@ INFLATED = 2**62 - 1
 async def online(tmp_path):
     """The chain of `support.chain` in step, with the town and the district serving on
     127.0.0.1 and village A, the town syncing with their parents over HTTP."""
-    nodes = make_chain(tmp_path)
-    sync_all(nodes)
-    servers = {}
-    for name in ("town", "district"):
-        servers[name] = TestServer(create_app(nodes[name], materialize=False), host="127.0.0.1", port=0)
-        await servers[name].start_server()
-    for child, parent in (("village_a", "town"), ("town", "district")):
-        nodes[child].config = replace(nodes[child].config, parent_url=str(servers[parent].make_url("")))
-    yield nodes, servers
-    for s in servers.values():
-        await s.close()
-    for n in nodes.values():
-        n.close()
-
-
-def accept(village, n: int, first: int = 1) -> list[str]:
-    return [cases.accept(village, "c01", cases.Application("T-IMM", id_number(i), "陈美玲",
-                                                            {"居民身份证": None}, {}))["case_id"]
-            for i in range(first, first + n)]
-
-
-def case_ids(node) -> set[str]:
-    return {r[0] for r in node.store.conn.execute("SELECT case_id FROM cases")}
+    with synced_chain(tmp_path) as nodes:
+        servers = {}
+        for name in ("town", "district"):
+            servers[name] = TestServer(create_app(nodes[name], materialize=False), host="127.0.0.1", port=0)
+            await servers[name].start_server()
+        for child, parent in (("village_a", "town"), ("town", "district")):
+            nodes[child].config = replace(nodes[child].config, parent_url=str(servers[parent].make_url("")))
+        yield nodes, servers
+        for s in servers.values():
+            await s.close()
 
 
 async def claim_with_the_childs_key(server, child, parent, upto: int) -> None:
@@ -72,17 +59,17 @@ async def test_an_inflated_position_does_not_cut_the_child_off(online):
     district rewind, so the village cases it relays still reach the district."""
     nodes, servers = online
     village, town, district = nodes["village_a"], nodes["town"], nodes["district"]
-    accept(village, 2)
+    accept_cases(village, 2)
     await sync_once(village)
     await sync_once(town)
     await claim_with_the_childs_key(servers["district"], town, district, INFLATED)
     assert engine(district).positions(town.node_id)[0] == INFLATED  # the district took the word
 
-    later = accept(village, 3, first=3)
+    later = accept_cases(village, 3, first=3)
     await sync_once(village)  # in the town's feed before the town says hello to the district
     stats = await sync_once(town)
     await settle(town, district)
-    assert set(later) <= case_ids(district)  # recovered in the same round
+    assert set(later) <= listed(district)  # recovered in the same round
     assert stats.pushed == 1
     assert len(stats.notices) == 1 and "past the end of our feed" in stats.notices[0]
     assert engine(district).positions(town.node_id)[0] == engine(town).feed_head()
@@ -111,10 +98,10 @@ async def test_a_village_restored_from_a_backup_gets_its_new_cases_to_the_distri
     numbers of their own, and the cases it lost stay there as they were."""
     nodes, servers = online
     village, town, district = nodes["village_a"], nodes["town"], nodes["district"]
-    before = accept(village, 2)
+    before = accept_cases(village, 2)
     await sync_once(village)
     backup.backup(village, tmp_path / "backup")
-    lost = accept(village, 3, first=3)
+    lost = accept_cases(village, 3, first=3)
     await sync_once(village)
     await sync_once(town)
     expected = applicants(village, before + lost)
@@ -125,12 +112,12 @@ async def test_a_village_restored_from_a_backup_gets_its_new_cases_to_the_distri
     with home.open_node(restored) as again:
         again.config = replace(again.config, parent_url=str(servers["town"].make_url("")))
         with pytest.raises(cases.NumbersUnconfirmed):
-            accept(again, 1, first=10)
+            accept_cases(again, 1, first=10)
         assert node_status.status(again)["positions"]["restore_unconfirmed"] == "2026-11-20T09:00:00+08:00"
         stats = await sync_once(again)
         assert len(stats.notices) == 1 and "restored from an older copy" in stats.notices[0]
         assert node_status.status(again)["positions"]["restore_unconfirmed"] is None
-        new = accept(again, 10, first=10)
+        new = accept_cases(again, 10, first=10)
         assert not set(new) & set(before + lost)
         expected.update(applicants(again, new))
         assert (await sync_once(again)).pushed >= 1
@@ -150,7 +137,7 @@ async def test_the_sync_routes_tell_and_check_the_numbering(online):
     refused naming the position to resend from."""
     nodes, servers = online
     village, town = nodes["village_a"], nodes["town"]
-    ids = accept(village, 2)
+    ids = accept_cases(village, 2)
     await sync_once(village)
     await settle(town)
     async with aiohttp.ClientSession() as session:

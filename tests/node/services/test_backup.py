@@ -9,8 +9,8 @@ from contextlib import closing
 import pytest
 from click.testing import CliRunner
 
-from support import id_number
-from support.chain import make_chain, push, sync_all
+from support import accept_cases, id_number
+from support.chain import push, synced_chain
 from yimen.node import home
 from yimen.node.cli.main import main
 from yimen.node.replication import engine
@@ -25,17 +25,8 @@ AT = "2026-11-20T09:00:00+08:00"
 
 @pytest.fixture
 def chain(tmp_path):
-    nodes = make_chain(tmp_path / "chain")
-    sync_all(nodes)
-    yield nodes
-    for n in nodes.values():
-        n.close()
-
-
-def accept(village, n: int, first: int = 1) -> list[str]:
-    return [cases.accept(village, "c01", cases.Application("T-IMM", id_number(i), "陈美玲",
-                                                            {"居民身份证": None}, {}))["case_id"]
-            for i in range(first, first + n)]
+    with synced_chain(tmp_path / "chain") as nodes:
+        yield nodes
 
 
 def applicants(node, ids) -> dict[str, tuple[str, int]]:
@@ -51,7 +42,7 @@ def carry(src, dst, folder, name: str) -> dict:
 
 def test_a_backup_is_a_consistent_copy_that_restores_to_the_same_node(chain, tmp_path):
     va = chain["village_a"]
-    ids = accept(va, 3)
+    ids = accept_cases(va, 3)
     summary = backup.backup(va, tmp_path / "backup")
     assert summary["node_id"] == va.node_id and summary["bytes"] > 0
     assert sorted(p.name for p in (tmp_path / "backup").iterdir()) == ["node.json", "node.key", "yimen.db"]
@@ -95,7 +86,7 @@ def test_restore_refuses_what_is_not_a_backup_of_this_node_or_a_running_home(cha
 def test_restore_drops_a_write_ahead_log_left_in_the_home(chain, tmp_path):
     va = chain["village_a"]
     backup.backup(va, tmp_path / "backup")
-    accept(va, 2)
+    accept_cases(va, 2)
     va.close()
     (va.home / "yimen.db-wal").write_bytes(b"stale log of the lost database")
     backup.restore(va.home, tmp_path / "backup", AT)
@@ -135,10 +126,10 @@ def test_a_village_restored_from_a_backup_gets_its_new_cases_up_by_stick(chain, 
     va, town, district = chain["village_a"], chain["town"], chain["district"]
     stick = tmp_path / "stick"
     stick.mkdir()
-    before = accept(va, 2)
+    before = accept_cases(va, 2)
     carry(va, town, stick, "1-up")
     backup.backup(va, tmp_path / "backup")
-    lost = accept(va, 3, first=3)
+    lost = accept_cases(va, 3, first=3)
     carry(va, town, stick, "2-up")
     push(town, district)
     expected = applicants(va, before + lost)
@@ -147,10 +138,10 @@ def test_a_village_restored_from_a_backup_gets_its_new_cases_up_by_stick(chain, 
     backup.restore(tmp_path / "new-laptop", tmp_path / "backup", AT)
     with home.open_node(tmp_path / "new-laptop") as again:
         with pytest.raises(cases.NumbersUnconfirmed):
-            accept(again, 1, first=10)
+            accept_cases(again, 1, first=10)
         down = carry(town, again, stick, "3-down")
         assert "restored from an older copy" in down["notice"]["en"]
-        new = accept(again, 10, first=10)
+        new = accept_cases(again, 10, first=10)
         assert not set(new) & set(before + lost)
         expected.update(applicants(again, new))
         up = carry(again, town, stick, "4-up")

@@ -7,7 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from support.chain import make_chain, push, sync_all
+from support.chain import push, synced_chain
 from support import id_number
 from yimen.node.services import bundles, cases
 from yimen.node import home
@@ -27,11 +27,8 @@ REPLICATED = ("docs", "changes", "feed", "pending", "quarantine", "cases", "case
 
 @pytest.fixture
 def chain(tmp_path):
-    nodes = make_chain(tmp_path)
-    sync_all(nodes)  # everyone holds the catalog and the node records
-    yield nodes
-    for n in nodes.values():
-        n.close()
+    with synced_chain(tmp_path) as nodes:  # everyone holds the catalog and the node records
+        yield nodes
 
 
 def _statuses(node):
