@@ -11,15 +11,15 @@ size of a Loro snapshot for a case and as fast to load for documents this small.
 from __future__ import annotations
 
 import secrets
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 
 import msgpack
 from loro import CounterSpan, ExportMode, IdSpan, LoroDoc, LoroMap, VersionVector
 
 from yimen.sync.errors import SyncError
 
+T = TypeVar("T")
 KINDS = ("catalog_item", "case", "space_doc", "consent", "node", "revocation", "audit")
 
 
@@ -29,13 +29,13 @@ class LoroError(SyncError, ValueError):
     code = "not_loro"
 
 
-@contextmanager
-def _reading(what: str) -> Iterator[None]:
-    """Turn whatever the Loro binding raises on bytes it cannot read into LoroError. The
-    binding raises a bare BaseException (which `except Exception` misses), so everything
-    is caught but what stops the interpreter."""
+def _read(what: str, fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)`, with whatever the Loro binding raises on bytes it cannot read turned
+    into LoroError. The binding raises a bare BaseException (which `except Exception`
+    misses), so everything is caught but what stops the interpreter. (A call, not a
+    context manager: it runs for every change received.)"""
     try:
-        yield
+        return fn(*args)
     except (KeyboardInterrupt, SystemExit, GeneratorExit):
         raise
     except BaseException as e:  # noqa: BLE001 (the binding's own error types, see above)
@@ -45,8 +45,7 @@ def _reading(what: str) -> Iterator[None]:
 def change_spans(blob: bytes) -> dict[int, tuple[int, int]]:
     """peer -> (start, end) counters of the ops an update blob holds (raises LoroError if
     the bytes are not a Loro update)."""
-    with _reading("update"):
-        meta = LoroDoc.decode_import_blob_meta(blob, True)
+    meta = _read("update", LoroDoc.decode_import_blob_meta, blob, True)
     starts = meta.partial_start_vv.to_spans().inner()
     ends = meta.partial_end_vv.to_spans().inner()
     return {p: (starts.get(p, (0, 0))[1], ends[p][1]) for p in ends}
@@ -110,8 +109,7 @@ class Doc:
     @classmethod
     def from_bytes(cls, doc_id: str, kind: str, scope: str, oplog: bytes, peer: int) -> Doc:
         loro = LoroDoc()
-        with _reading("document history"):
-            loro.import_(oplog)
+        _read("document history", loro.import_, oplog)
         loro.peer_id = peer
         return cls(doc_id, kind, scope, loro)
 
@@ -165,8 +163,7 @@ class Doc:
         """Import change bytes; changes whose dependencies are missing wait inside Loro
         (and are not exported by `oplog`) until those dependencies arrive. Raises LoroError
         if the bytes are not a Loro update."""
-        with _reading("update"):
-            self._loro.import_(blob)
+        _read("update", self._loro.import_, blob)
 
     def has_change(self, peer: int, end: int) -> bool:
         """Has this document applied peer's ops up to counter `end` (exclusive)?"""

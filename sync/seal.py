@@ -21,6 +21,7 @@ zlib stream. `check_sealable` keeps a node from saving a change no seal could ca
 
 from __future__ import annotations
 
+import re
 import zlib
 from dataclasses import dataclass
 
@@ -102,11 +103,14 @@ def _bad(zh: str, en: str) -> BadSeal:
     return BadSeal(zh, en)
 
 
+_NO_SPACE = re.compile(r"\S+")
+
+
 def valid_doc_id(doc_id: object) -> bool:
     """A document id as nodes write them: 1..MAX_DOC_ID printable characters, no spaces
     (digests join ids with NUL, and a log line or a listing shows them as they are)."""
     return (type(doc_id) is str and 0 < len(doc_id) <= MAX_DOC_ID and doc_id.isprintable()
-            and not any(ch.isspace() for ch in doc_id))
+            and _NO_SPACE.fullmatch(doc_id) is not None)
 
 
 def _int(v: object, low: int) -> bool:
@@ -131,9 +135,11 @@ def _region(field: str, code: object) -> None:
 
 
 def _change(row: SealedChange) -> bool:
-    return (valid_doc_id(row.doc_id) and isinstance(row.kind, str) and row.kind in KINDS
-            and _int(row.peer, 0) and _int(row.start, 0) and _int(row.end, 1) and row.start < row.end
-            and type(row.blob) is bytes)
+    # spelt out rather than through `_int`: it runs for every change received
+    peer, start, end = row.peer, row.start, row.end
+    return (type(peer) is int and type(start) is int and type(end) is int and 0 <= peer <= MAX_INT
+            and 0 <= start < end <= MAX_INT and type(row.blob) is bytes and type(row.kind) is str
+            and row.kind in KINDS and valid_doc_id(row.doc_id))
 
 
 def _inflate(body: bytes) -> bytes:
@@ -177,7 +183,7 @@ def _check(v: object, author: object, seq: object, scope: object, down: object,
     _region("scope", scope)
     if not changes or len(changes) > MAX_SEAL_CHANGES:
         raise _bad("签封变更数量不合规", f"a seal holds 1..{MAX_SEAL_CHANGES} changes")
-    if not all(_change(c) for c in changes):
+    if not all(map(_change, changes)):
         raise _bad("签封中的变更格式错误", f"malformed change in seal {author}#{seq}")
 
 

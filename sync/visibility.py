@@ -43,6 +43,8 @@ that may see one change in a seal may see all of them, and relays forward seals 
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from yimen.schema import region
 from yimen.schema.errors import SchemaError
 
@@ -101,6 +103,7 @@ def may_write(author: str, doc_id: str, kind: str, scope: str) -> bool:
     return write_refusal(author, doc_id, kind, scope) is None
 
 
+@lru_cache(maxsize=4096)  # a node meets a few hundred codes, each in every id it checks
 def _is_region(code: str) -> bool:
     """Is `code` a region code as ids and scopes spell it (ASCII digits, nothing around)?"""
     if not (code.isascii() and code.isdigit()):
