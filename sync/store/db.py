@@ -87,6 +87,7 @@ class Store:
         except sqlite3.Error as e:
             raise StoreError(f"无法打开数据库 {path}：{e}", f"cannot open database {path}: {e}") from e
         self.peer = peer if peer is not None else new_peer_id()
+        self._bound: set[tuple[int, str]] = set()  # own peers bound on save by this process
         self._depth = 0
         self.feed, self.changes, self.peers = Feed(self), Changes(self), Peers(self)
         self.keys, self.quarantine = KeyRing(self), Quarantine(self)
@@ -317,7 +318,9 @@ class Store:
         seals.check_sealable(doc.doc_id, size)
         self.put_doc(doc, oplog)
         self.changes.add_own(change, author)
-        self.keys.bind_peers([change.peer], author)
+        if (change.peer, author) not in self._bound:  # once per process, not once per save
+            self.keys.bind_peers([change.peer], author)
+            self._bound.add((change.peer, author))
         return change
 
     def unsealed(self) -> list[Change]:
