@@ -59,8 +59,8 @@ EVENT_SPEC = RowSpec(
 ITEM_SPEC = RowSpec(
     code="id", version="int", name="name", department="name", status="id", accept_level="id",
     time_limit_days="int", immediate="int", fee="num", effective_date="id?", scope="id", definition="json")
-VERSION_SPEC = RowSpec(code="id", version="int", definition="json")
-ITEM_REF = RowSpec(item_code="id", item_version="int")  # how a case names its item version
+VERSION_SPEC = RowSpec(scope="id", code="id", version="int", definition="json")
+ITEM_REF = RowSpec(item_publisher="id", item_code="id", item_version="int")  # how a case names its item version
 CASE_COLUMNS, EVENT_COLUMNS, ITEM_COLUMNS = tuple(CASE_SPEC), tuple(EVENT_SPEC), tuple(ITEM_SPEC)
 CASE_CONTENT = ("case", "materials")  # the maps only a case's owner writes
 OWNER_ACTIONS = frozenset({"accept", "not_accepted"})  # a case begins at its owner's window
@@ -119,7 +119,7 @@ def forgeries(doc: Doc, history: list[dict[str, Any]], authors: Authors) -> froz
     action by another node); raises Unprojectable if the case's content was written by
     another node than its owner. Only a document with more than one signer is read for who
     wrote which part (Loro tells the last writer of each key)."""
-    own = owner(doc.doc_id, doc.kind, doc.scope)
+    own = owner(doc.doc_id, doc.kind)
     signers = set(authors.values())
     names = [e.get("node") if isinstance(e, dict) else None for e in history]
     if signers <= {own}:  # the owner alone signed; no part of it is anyone else's

@@ -19,12 +19,19 @@ like any other but listed nowhere: it has no rows but one in `projection_refused
 kind, scope, reason) for the admin. Every value is checked before SQLite is asked to bind
 it (`projection_rules.invalid`), so nothing one document holds stops a sync, an apply or
 a rebuild.
+
+Catalog items: one code may be published at several levels (see `visibility`), each
+publication its own document with its own rows (`catalog_items` and `catalog_versions` are
+keyed by publisher and code); which one a node uses is decided where the node reads its
+catalog (`services.catalog`), not here, so every row stays a function of one document. A
+case names the publisher of the item version it was accepted under.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from datetime import date
 from functools import lru_cache
 from operator import itemgetter
@@ -45,9 +52,10 @@ PROJECTION_TABLES = ("catalog_items", "catalog_versions", "cases", "case_events"
                      "projection_refused")
 
 @lru_cache(maxsize=1024)
-def parse_definition(text: str) -> CatalogItem:
-    """A stored item definition, parsed and validated once (a stored text never changes)."""
-    return CatalogItem.from_dict(json.loads(text))
+def parse_definition(text: str, publisher: str = "") -> CatalogItem:
+    """A stored item definition of `publisher`'s, parsed and validated once (a stored text
+    never changes)."""
+    return replace(CatalogItem.from_dict(json.loads(text)), publisher=publisher)
 
 
 # -- pure row functions ------------------------------------------------------------------
@@ -68,7 +76,8 @@ def catalog_rows(doc: Doc) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         "effective_date": cur.effective_date, "scope": doc.scope,
         "definition": definition[cur.version],
     }
-    versions = [{"code": i.code, "version": i.version, "definition": definition[i.version]} for i in items]
+    versions = [{"scope": doc.scope, "code": i.code, "version": i.version, "definition": definition[i.version]}
+                for i in items]
     return row, versions
 
 
@@ -99,7 +108,7 @@ def case_rows(doc: Doc, value: dict[str, Any], item: CatalogItem, calendar: Work
         "case_id": doc.doc_id, "scope": doc.scope, "item_code": item.code,
         "item_version": item.version, "item_name": item.name, "department": item.department,
         "applicant_id": info["applicant_id"], "applicant_name": info["applicant_name"],
-        "status": state.status, "step": state.step, "node": owner(doc.doc_id, doc.kind, doc.scope),
+        "status": state.status, "step": state.step, "node": owner(doc.doc_id, doc.kind),
         "accepted_at": accept.at if accept else None, "accepted_date": accepted_date,
         "accepted_by": accept.actor if accept else (history[0].actor if history else None),
         "deadline": deadline, "time_limit_days": item.time_limit_days,
@@ -142,16 +151,17 @@ def _insert(store: Store, table: str, columns: Iterable[str], rows: list[dict[st
     store.conn.executemany(sql, map(itemgetter(*cols), rows))
 
 
-def item_at(store: Store, code: str, version: int) -> CatalogItem:
+def item_at(store: Store, publisher: str, code: str, version: int) -> CatalogItem:
+    """Version `version` of item `code` as `publisher` published it."""
     row = store.conn.execute(
-        "SELECT definition FROM catalog_versions WHERE code = ? AND version = ?", (code, version)
-    ).fetchone()
+        "SELECT definition FROM catalog_versions WHERE scope = ? AND code = ? AND version = ?",
+        (publisher, code, version)).fetchone()
     if row is None:
-        raise LookupError(f"catalog item {code} version {version} is not on this node")
-    return parse_definition(row[0])
+        raise LookupError(f"catalog item {code} version {version} of {publisher} is not on this node")
+    return parse_definition(row[0], publisher)
 
 
-ItemLookup = Callable[[str, int], CatalogItem]
+ItemLookup = Callable[[str, str, int], CatalogItem]  # (publisher, code, version)
 _ORDER = {"catalog_item": 0, "node": 1, "case": 2}
 Projected = tuple[dict[str, Any], list[dict[str, Any]]]
 
@@ -168,7 +178,7 @@ def refresh(store: Store, doc: Doc, calendar: WorkCalendar, lookup: ItemLookup |
         _refresh_item(store, doc, calendar, new)
     elif doc.kind == "case":
         authors = store.keys.owners(peers(doc))
-        got = _case_projection(store, doc, doc.value(), calendar, lookup or (lambda c, v: item_at(store, c, v)),
+        got = _case_projection(store, doc, doc.value(), calendar, lookup or (lambda p, c, v: item_at(store, p, c, v)),
                                new, authors)
         if got is not None:
             _write_cases(store, [got], new)
@@ -179,7 +189,7 @@ def refresh(store: Store, doc: Doc, calendar: WorkCalendar, lookup: ItemLookup |
 def _refresh_item(store: Store, doc: Doc, calendar: WorkCalendar, new: bool) -> None:
     try:
         row, versions = catalog_rows(doc)
-        if doc.doc_id != f"item:{row['code']}":
+        if doc.doc_id != f"item:{doc.scope}:{row['code']}":
             raise Unprojectable(f"catalog item {row['code']!r} is not the item its id names")
         checked([row], ITEM_SPEC)
         checked(versions, VERSION_SPEC)
@@ -188,9 +198,9 @@ def _refresh_item(store: Store, doc: Doc, calendar: WorkCalendar, new: bool) -> 
     if not new:
         _unrefuse(store, [(doc.doc_id,)])
     _insert(store, "catalog_items", ITEM_COLUMNS, [row])
-    _insert(store, "catalog_versions", ("code", "version", "definition"), versions)
-    waiting = store.conn.execute(
-        "SELECT doc_id FROM projection_waiting WHERE item_code = ?", (row["code"],)).fetchall()
+    _insert(store, "catalog_versions", ("scope", "code", "version", "definition"), versions)
+    waiting = store.conn.execute("SELECT doc_id FROM projection_waiting WHERE item_publisher = ? AND item_code = ?",
+                                 (doc.scope, row["code"])).fetchall()
     for (doc_id,) in waiting:
         store.conn.execute("DELETE FROM projection_waiting WHERE doc_id = ?", (doc_id,))
         refresh(store, store.get(doc_id), calendar)
@@ -200,12 +210,12 @@ def refresh_many(store: Store, docs: list[Doc], calendar: WorkCalendar) -> None:
     """`refresh` for documents that just moved (catalog items first: a case's rows need the
     item version it was accepted under); cases' rows go in one statement per table, each
     item version is read once, and the signers of every case's peers in one pass."""
-    items: dict[tuple[str, int], CatalogItem] = {}
+    items: dict[tuple[str, str, int], CatalogItem] = {}
 
-    def lookup(code: str, version: int) -> CatalogItem:
-        if (code, version) not in items:
-            items[code, version] = item_at(store, code, version)
-        return items[code, version]
+    def lookup(publisher: str, code: str, version: int) -> CatalogItem:
+        if (publisher, code, version) not in items:
+            items[publisher, code, version] = item_at(store, publisher, code, version)
+        return items[publisher, code, version]
 
     case_peers = {d.doc_id: peers(d) for d in docs if d.kind == "case"}
     authors = store.keys.owners(p for ps in case_peers.values() for p in ps)
@@ -227,21 +237,21 @@ def _case_projection(store: Store, doc: Doc, value: dict[str, Any], calendar: Wo
     refused (then recorded as such)."""
     try:
         info = value["case"]
-        code, version = info["item_code"], info["item_version"]
-        if owner(doc.doc_id, doc.kind, doc.scope) is None:
+        if owner(doc.doc_id, doc.kind) is None:
             raise Unprojectable(f"case id {doc.doc_id!r} names no node")
         if info.get("case_id") != doc.doc_id:  # a body may only describe its own document
             raise Unprojectable(f"the case's body describes {short(info.get('case_id'))}")
-        reason = invalid({"item_code": code, "item_version": version}, ITEM_REF)
+        publisher, code, version = info["item_publisher"], info["item_code"], info["item_version"]
+        reason = invalid({"item_publisher": publisher, "item_code": code, "item_version": version}, ITEM_REF)
         if reason is not None:
             raise Unprojectable(reason)
     except (KeyError, TypeError, AttributeError, Unprojectable) as e:
         return _refuse(store, doc, new, e)
     try:
-        item = lookup(code, version)
+        item = lookup(publisher, code, version)
     except LookupError:
-        store.conn.execute("INSERT OR REPLACE INTO projection_waiting VALUES (?, ?, ?)",
-                           (doc.doc_id, code, version))
+        store.conn.execute("INSERT OR REPLACE INTO projection_waiting (doc_id, item_code, item_version,"
+                           " item_publisher) VALUES (?, ?, ?, ?)", (doc.doc_id, code, version, publisher))
         return None
     try:
         forged = forgeries(doc, value.get("history", []), authors)
@@ -291,8 +301,9 @@ def _refuse(store: Store, doc: Doc, new: bool, error: Exception) -> None:
         store.conn.execute("DELETE FROM case_events WHERE case_id = ?", (doc.doc_id,))
         store.conn.execute("DELETE FROM projection_waiting WHERE doc_id = ?", (doc.doc_id,))
     elif doc.kind == "catalog_item":
+        code = doc.doc_id.removeprefix(f"item:{doc.scope}:")
         for table in ("catalog_items", "catalog_versions"):
-            store.conn.execute(f"DELETE FROM {table} WHERE code = ?", (doc.doc_id.removeprefix("item:"),))
+            store.conn.execute(f"DELETE FROM {table} WHERE scope = ? AND code = ?", (doc.scope, code))
     return None
 
 
@@ -325,5 +336,5 @@ def dump(store: Store) -> dict[str, list[tuple]]:
     """Every projection row, ordered: used to compare a rebuild with the live tables."""
     out = {}
     for table in PROJECTION_TABLES:
-        out[table] = store.conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
+        out[table] = sorted(store.conn.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
     return out

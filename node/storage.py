@@ -50,3 +50,23 @@ def _projection_refused(db: sqlite_utils.Database) -> None:
     projection like the others (rebuilt from the documents), read by the admin."""
     run(db, "CREATE TABLE IF NOT EXISTS projection_refused (doc_id TEXT PRIMARY KEY, kind TEXT, scope TEXT,"
             " reason TEXT)")
+
+
+@NODE_SCHEMA(name="0004_catalog_publishers")
+def _catalog_publishers(db: sqlite_utils.Database) -> None:
+    """One code may be published at several levels, each publication its own document
+    (`item:<publisher>:<code>`): the catalog tables are keyed by publisher and code, and a
+    case waiting for its item version names the publisher too. The rows a file already
+    holds keep their publisher (the item's scope)."""
+    run(db,
+        "ALTER TABLE catalog_items RENAME TO catalog_items_0003",
+        "ALTER TABLE catalog_versions RENAME TO catalog_versions_0003",
+        f"CREATE TABLE catalog_items ({', '.join(ITEM_COLUMNS)}, PRIMARY KEY (scope, code))",
+        "CREATE TABLE catalog_versions (scope TEXT, code TEXT, version INTEGER, definition TEXT,"
+        " PRIMARY KEY (scope, code, version))",
+        f"INSERT INTO catalog_items SELECT {', '.join(ITEM_COLUMNS)} FROM catalog_items_0003",
+        "INSERT INTO catalog_versions SELECT i.scope, v.code, v.version, v.definition"
+        " FROM catalog_versions_0003 v JOIN catalog_items_0003 i USING (code)",
+        "DROP TABLE catalog_items_0003",
+        "DROP TABLE catalog_versions_0003",
+        "ALTER TABLE projection_waiting ADD COLUMN item_publisher TEXT")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import date
 from typing import Any, Collection
 
@@ -159,6 +159,9 @@ class CatalogItem:
     status: str = "active"
     version: int = 1
     effective_date: str = ""
+    # The region code of the node that published this version, when read from a node's
+    # catalog: where the item comes from, not part of its standard or its stored form.
+    publisher: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.steps, list | tuple):
@@ -196,9 +199,9 @@ class CatalogItem:
         return _item_from_dict(d, default_effective_date, where, where)
 
     def standard_key(self) -> tuple:
-        """All fields except version and effective_date: what makes the item's standard."""
+        """All fields except version, effective_date and publisher: what makes the item's standard."""
         return tuple(getattr(self, f.name) for f in fields(self)
-                     if f.name not in ("version", "effective_date"))
+                     if f.name not in ("version", "effective_date", "publisher"))
 
     def same_standard(self, other: CatalogItem) -> bool:
         """True when `other` differs at most in version and effective date."""

@@ -1,10 +1,11 @@
 """The demo behind `scripts/demo`: a local four-level chain — city, district, town and two
 villages, each a real `yimen serve` process on 127.0.0.1 — with the sample catalog published
-by the city, three weeks of cases at village A, and a town clerk deciding some of them.
+by the city (village B imported it itself before joining, as a village standing alone
+would), three weeks of cases at village A, and a town clerk deciding some of them.
 
 It rebuilds `data/demo/` from scratch, waits until the chain has converged, checks it
-(cases reached the city, decisions came back to village A and never to village B, the
-catalog reached both villages, reconcile finds nothing, nothing quarantined, projections
+(cases reached the city, decisions came back to village A and never to village B, both
+villages use the city's catalog, reconcile finds nothing, nothing quarantined, projections
 equal a rebuild), prints where to look, and then:
 - with a terminal on stdin, keeps the chain running until Ctrl-C;
 - otherwise stops every process it started and exits 0 (non-zero if a check failed).
@@ -38,6 +39,8 @@ CHAIN = [  # name, region code, display name, parent
     ("village-a", "440608100201", "示范A村党群服务中心", "town"),
     ("village-b", "440608100202", "示范B村党群服务中心", "town"),
 ]
+CITY = "440600000000"  # the city's node id (its region code, normalized)
+SAMPLE = resources.files("yimen.node").joinpath("data/catalog_sample.json")
 SURNAMES, GIVEN = "陈李黄张梁何罗谭区冯", ["美玲", "志强", "秀英", "国华", "丽娟", "建明", "小红", "家豪", "桂芳", "伟"]
 
 
@@ -142,6 +145,13 @@ def count(name: str, sql: str) -> int:
         return node.store.conn.execute(sql).fetchone()[0]
 
 
+def uses_city_catalog(name: str) -> bool:
+    """Does the node use the city's sample catalog (each item the city's, none its own)?"""
+    with home.open_node(DATA / name) as node:
+        used = catalog.list_items(node, include_cancelled=True)
+    return len(used) >= 60 and all(r["publisher"] == CITY for r in used)
+
+
 def checks() -> list[str]:
     problems = []
     a_cases = count("village-a", "SELECT count(*) FROM cases")
@@ -151,8 +161,8 @@ def checks() -> list[str]:
     if count("village-b", "SELECT count(*) FROM cases"):
         problems.append("village B received cases of village A")
     for name in ("village-a", "village-b"):
-        if count(name, "SELECT count(*) FROM catalog_items") < 60:
-            problems.append(f"{name} lacks the catalog")
+        if not uses_city_catalog(name):
+            problems.append(f"{name} does not use the city's catalog")
     for name, *_ in CHAIN:
         if node_status(name)["quarantined"]:
             problems.append(f"{name} quarantined seals")
@@ -174,13 +184,15 @@ def main() -> int:
     try:
         for name, rc, title, parent in CHAIN:
             run(name, "init", "--region", rc, "--name", title, show=False)
+            if name == "village-b":  # a village that imported the catalog standing alone, before it joins
+                with resources.as_file(SAMPLE) as path:
+                    run(name, "catalog", "import", str(path), show=False)
             procs[name], urls[name] = serve(name)
             print(f"   {name:<10} {rc:<13} {title:<14} {urls[name]}", flush=True)
             if parent:
                 code = json.loads(run(parent, "invite", "--region", rc, "--json", show=False))["code"]
                 run(name, "enroll", "--parent", urls[parent], "--code", code, "--address", urls[name], show=False)
-        sample = resources.files("yimen.node").joinpath("data/catalog_sample.json")
-        with resources.as_file(sample) as path:
+        with resources.as_file(SAMPLE) as path:
             run("city", "catalog", "import", str(path))
         run("town", "clerk", "add", "--id", "t01", "--name", "赵春燕", *[f"--role={r}" for r in
             ("民政", "社保", "人社", "教育", "残联", "退役军人", "农业农村", "住建", "卫健")])
@@ -190,7 +202,7 @@ def main() -> int:
             run(v, "clerk", "add", "--id", "c02", "--name", "王芳", *[f"--role={r}" for r in
                 ("教育", "残联", "退役军人", "农业农村", "住建", "村委会")], show=False)
         wait_until("the catalog to reach the villages",
-                   lambda: all(node_status(v)["catalog_items"] >= 60 for v in ("village-a", "village-b")))
+                   lambda: all(uses_city_catalog(v) for v in ("village-a", "village-b")))
         print("\n== village A: simulating three weeks at the window (offline edits; the chain syncs them) ...")
         clock = Clock(home.china_now())
         with home.open_node(DATA / "village-a", clock=clock) as node:
@@ -210,7 +222,7 @@ def main() -> int:
         curl = f"\n  curl {urls['town']}/v1/status     # whether it is up: all it tells a stranger" if live else ""
         print(f"""
 == checks passed: cases reached the city, the town's decisions came back to village A (never
-   to village B), the catalog reached both villages, reconcile finds nothing to repair,
+   to village B), both villages use the city's catalog, reconcile finds nothing to repair,
    nothing quarantined, projections equal a rebuild.
 
 Where to look{servers}:

@@ -18,18 +18,17 @@ Scopes are region codes and containment is a prefix test (like Morango's scope s
   | case, space_doc, consent, audit    | `<region>-<rest>`        | the region (a case id is|
   |                                    |                          | `<region>-<year>-<seq>`)|
   | node, revocation                   | `<kind>:<region>`        | the region named        |
-  | catalog_item                       | `item:<code>`            | the scope (see below)   |
+  | catalog_item                       | `item:<region>:<code>`   | the region (publisher)  |
 
   A node record is written by the parent that admitted the node (the root writes its own);
   the owner-or-ancestor rule lets the node itself write it too, which gains it nothing: keys
   are learnt from a record only for a node not known yet, and a seal of the node's own can
   only be checked by a receiver that knows its key already. A catalog item's id names its
-  code, not its publisher (codes are shared across levels): its owner is the scope its
-  first seal declared, so only the publisher or an ancestor publishes a new version. (A
-  descendant can still publish a code of its own before an ancestor's item of that code
-  reaches a hub; naming the publisher in the id would close that, and needs a catalog rule
-  for one code published at two levels.) Kinds not built yet follow the table above;
-  an id that names no owner of its kind is refused.
+  publisher and its code: one code may be published at several levels (a village that
+  imported a catalog while standing alone, then joined a chain whose city publishes the
+  same items), each publication its own document, and which one a node uses is the
+  catalog's rule (`yimen.node.services.catalog`: the highest publisher above the node), so
+  no level can take another's code. An id that names no owner of its kind is refused.
 
   An ancestor may write its descendants' documents at this level (a town appends its
   decisions to a village's case); which parts of a document each writer may write is the
@@ -54,7 +53,7 @@ DOWN_SQL = f"(kind IN ({', '.join(repr(k) for k in sorted(DOWN_KINDS))}))"
 
 OWNER_PREFIXED = frozenset({"case", "space_doc", "consent", "audit"})  # `<region>-<rest>`
 OWNER_NAMED = frozenset({"node", "revocation"})  # `<kind>:<region>`
-CATALOG_PREFIX = "item:"
+CATALOG_PREFIX = "item:"  # `item:<region>:<code>`
 
 Refusal = tuple[str, str]  # (zh, en)
 
@@ -68,9 +67,9 @@ def visible(scope: str, down: bool, node: str) -> bool:
     return region.is_within(scope, node) or (down and region.is_within(node, scope))
 
 
-def owner(doc_id: str, kind: str, scope: str) -> str | None:
+def owner(doc_id: str, kind: str) -> str | None:
     """The region code of the node that owns document `doc_id` of `kind`, as its id
-    spells it (a catalog item: its `scope`); None when the id names no owner."""
+    spells it; None when the id names no owner."""
     if kind in OWNER_PREFIXED:
         code, dash, rest = doc_id.partition("-")
         if not dash or not rest:
@@ -79,8 +78,10 @@ def owner(doc_id: str, kind: str, scope: str) -> str | None:
         code = doc_id.removeprefix(f"{kind}:")
         if code == doc_id:
             return None
-    elif kind == "catalog_item" and doc_id.startswith(CATALOG_PREFIX) and len(doc_id) > len(CATALOG_PREFIX):
-        code = scope
+    elif kind == "catalog_item" and doc_id.startswith(CATALOG_PREFIX):
+        code, colon, item = doc_id.removeprefix(CATALOG_PREFIX).partition(":")
+        if not colon or not item:
+            return None
     else:
         return None
     return code if _is_region(code) else None
@@ -88,7 +89,7 @@ def owner(doc_id: str, kind: str, scope: str) -> str | None:
 
 def write_refusal(author: str, doc_id: str, kind: str, scope: str) -> Refusal | None:
     """Why node `author` may not write document `doc_id` of `kind` in `scope` (None: it may)."""
-    own = owner(doc_id, kind, scope)
+    own = owner(doc_id, kind)
     if own is None:
         return (f"文档编号 {doc_id} 未标明所属节点", f"document id {doc_id!r} names no owner for kind {kind}")
     if scope != own:

@@ -24,6 +24,7 @@ def catalog_import(ctx: click.Context, file: Path) -> None:
     """Import catalog items from a JSON or CSV file (all or nothing).
 
     A changed item becomes a new version; cases keep the version they were accepted under.
+    A code an ancestor (town, district, city) publishes is left as the ancestor's.
 
     \b
     Example:
@@ -33,8 +34,10 @@ def catalog_import(ctx: click.Context, file: Path) -> None:
     items = catalog.read_file(file, node.clock().date().isoformat())
     with shown(lang(ctx)) as progress:
         r = catalog.import_items(node, items, progress)
-    click.echo(h(ctx, f"导入完成：新增 {len(r.added)}，更新 {len(r.updated)}，未变 {len(r.unchanged)}",
-                 f"imported: {len(r.added)} added, {len(r.updated)} updated, {len(r.unchanged)} unchanged"))
+    click.echo(h(ctx, f"导入完成：新增 {len(r.added)}，更新 {len(r.updated)}，未变 {len(r.unchanged)}"
+                      + (f"，{len(r.ancestors)} 项由上级发布，以上级为准" if r.ancestors else ""),
+                 f"imported: {len(r.added)} added, {len(r.updated)} updated, {len(r.unchanged)} unchanged"
+                 + (f", {len(r.ancestors)} published by an ancestor (left as the ancestor's)" if r.ancestors else "")))
 
 
 @catalog_group.command("list")

@@ -78,6 +78,14 @@ def status(ctx: click.Context, as_json: bool) -> None:
             ("feed_not_acked", h(ctx, "未确认", "not acked")), ("seals_in", h(ctx, "收到签封", "seals in")),
             ("seals_out", h(ctx, "发出签封", "seals out")), ("bytes_in", h(ctx, "收到字节", "bytes in")),
             ("bytes_out", h(ctx, "发出字节", "bytes out")), ("quarantined", h(ctx, "隔离", "quarantined"))]))
+    if info["catalog_drift"]:
+        click.echo(h(ctx, "本节点自行发布、与上级版本不同的事项（以上级为准；已受理的办件仍按受理时的版本）：",
+                     "items this node publishes that differ from its ancestors' (the ancestors' are used; cases "
+                     "keep the version they were accepted under):"))
+        click.echo(table(info["catalog_drift"], [
+            ("code", h(ctx, "编码", "code")), ("name", h(ctx, "事项名称", "name")),
+            ("own_version", h(ctx, "本节点版本", "own version")), ("version", h(ctx, "上级版本", "ancestor's version")),
+            ("publisher", h(ctx, "发布节点", "published by"))]))
 
 
 def _sync_fields(ctx: click.Context, sync: dict) -> list[tuple[str, str]]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from yimen.node import config as config_mod
-from yimen.node.services import enrollment
+from yimen.node.services import catalog, enrollment
 from yimen.node.services import status as node_status
 from yimen.node.cli.util import YimenGroup, h, json_option, open_node, print_json
 from yimen.node.services.enrollment import EnrollmentRefused
@@ -84,6 +84,13 @@ def enroll(ctx: click.Context, parent_url: str, code: str, address: str, request
         node.config = replace(node.config, parent_url=parent_url)
         config_mod.save(node.home, node.config)
     click.echo(h(ctx, f"注册完成，已获得上级公钥：{'、'.join(learnt)}", f"enrolled; keys learnt for {', '.join(learnt)}"))
+    own = [r for r in catalog.list_items(node, include_cancelled=True) if r["publisher"] == node.node_id]
+    if own:
+        click.echo(h(ctx, f"提示：本节点自行发布了 {len(own)} 个事项。上级发布的同编码事项到达后以上级为准；"
+                          "已受理的办件仍按受理时的版本办理（yimen status 列出与上级不同的事项）",
+                     f"note: this node publishes {len(own)} items of its own. Where an ancestor publishes the same "
+                     "code, the ancestor's item is used once it arrives; cases keep the version they were accepted "
+                     "under (yimen status lists the items that differ)"))
 
 
 def _read_json(path: Path) -> dict:

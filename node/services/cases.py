@@ -149,7 +149,7 @@ def record(node: Node, item: CatalogItem, applicant_id: str, app: Application,
         case_id = f"{node.region_code}-{year}-{store.next_sequence(f'case:{year}'):06d}"
         doc = store.new_doc(case_id, "case", node.region_code)
         doc.update("case", {
-            "case_id": case_id, "item_code": item.code, "item_version": item.version,
+            "case_id": case_id, "item_publisher": item.publisher, "item_code": item.code, "item_version": item.version,
             "applicant_id": applicant_id, "applicant_name": app.applicant_name.strip(),
             "applicant_phone": app.phone, "node": node.node_id,
         })
@@ -157,7 +157,7 @@ def record(node: Node, item: CatalogItem, applicant_id: str, app: Application,
         for ev in events:
             doc.append("history", ev.to_dict())
         store.save(doc, node.node_id)
-        row = _listed(refresh(store, doc, node.calendar, lambda c, v: item, new=True))
+        row = _listed(refresh(store, doc, node.calendar, lambda *_: item, new=True))
     return {**row, "card": card(node, row)}
 
 
@@ -169,7 +169,7 @@ def act(node: Node, case_id: str, action: str, clerk_id: str, reason: str = "",
     if doc is None or doc.kind != "case":
         raise UnknownCase(f"没有受理编号为 {case_id} 的办件", f"no case has the receipt number {case_id}")
     value = doc.value()
-    item = catalog.at_version(node, value["case"]["item_code"], value["case"]["item_version"])
+    item = catalog.of_case(node, value["case"])
     try:
         state = case_state(node.store, doc, value, item)
     except Unprojectable as e:
@@ -187,7 +187,7 @@ def act(node: Node, case_id: str, action: str, clerk_id: str, reason: str = "",
     with node.store.transaction():
         doc.append("history", ev.to_dict())
         node.store.save(doc, node.node_id)
-        _listed(refresh(node.store, doc, node.calendar, lambda c, v: item))
+        _listed(refresh(node.store, doc, node.calendar, lambda *_: item))
     return get_row(node, case_id)
 
 
@@ -280,7 +280,7 @@ def show(node: Node, case_id: str) -> dict[str, Any]:
     row = get_row(node, case_id)
     doc = node.store.get(case_id)
     value = doc.value()
-    item = catalog.at_version(node, row["item_code"], row["item_version"])
+    item = catalog.of_case(node, value["case"])
     state = case_state(node.store, doc, value, item)
     events = node.store.conn.execute(
         "SELECT * FROM case_events WHERE case_id = ? ORDER BY idx", (case_id,))

@@ -1,18 +1,31 @@
 """The service catalog (事项目录) of a node: import, list, show, look up.
 
-Each item is one `catalog_item` document (`item:<code>`) holding every version it has had;
-a change of standard is a new version, and cases keep the version they were accepted
-under. An item's scope is the region of the node that first published it; only that node
-or an ancestor may publish a new version (the architecture's `may_write` rule).
+Catalog items are the province's and the city's ("八个统一": the same item is the same at
+every level), but a node may publish items too: a village standing alone before it joins a
+chain imports a catalog of its own, and a district may publish items of its own. Each
+publication is one `catalog_item` document `item:<publisher>:<code>` holding every version
+it has had (a change of standard is a new version; cases keep the version they were
+accepted under, naming its publisher). The rule of which publication a node uses:
+
+- A node's catalog holds the items published by itself and its ancestors; for each code,
+  the **highest** publisher wins (the city's item over the district's and the village's
+  own), so a village that imported a catalog before joining ends with its ancestors' items
+  and versions as soon as they arrive, and nothing is refused on the way (each publication
+  is its own document; see `yimen.sync.visibility`).
+- A code only a lower level publishes stays that level's item, distinct from everything
+  else and listed only inside its publisher's region.
+- An import never publishes a code an ancestor already publishes (it is left as the
+  ancestor's, and reported); a shadowed publication of the node's own stays for the cases
+  accepted under it, and `drift` lists it for the admin.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
-from yimen.node.errors import CatalogConflict, ItemNotActive, UnknownItem
+from yimen.node.errors import ItemNotActive, UnknownItem
 from yimen.node.home import Node
 from yimen.node.services import Progress, no_progress
 from yimen.node.projections import item_at, item_versions, parse_definition, refresh
@@ -25,10 +38,17 @@ class ImportResult:
     added: list[str]
     updated: list[str]
     unchanged: list[str]
+    ancestors: list[str]  # codes an ancestor publishes: left as the ancestor's
 
 
-def doc_id(code: str) -> str:
-    return f"item:{code}"
+def doc_id(publisher: str, code: str) -> str:
+    return f"item:{publisher}:{code}"
+
+
+def _chain(node: Node) -> list[str]:
+    """The publishers whose items this node uses, highest first (the province or city
+    down to this node)."""
+    return [*reversed(region.ancestors(node.region_code)), node.region_code]
 
 
 def read_file(path: Path, today: str) -> list[CatalogItem]:
@@ -47,26 +67,23 @@ def read_file(path: Path, today: str) -> list[CatalogItem]:
 def import_items(node: Node, items: list[CatalogItem], progress: Progress = no_progress) -> ImportResult:
     """Publish `items` in one transaction: new codes are added, changed standards become a
     new version, identical ones are left alone."""
-    added, updated, unchanged = [], [], []
+    result = ImportResult([], [], [], [])
     with node.store.transaction():
         for i, item in enumerate(items, 1):
-            outcome = _publish(node, item)
-            {"added": added, "updated": updated, "unchanged": unchanged}[outcome].append(item.code)
+            getattr(result, _publish(node, item)).append(item.code)
             progress("catalog", i, len(items))
-    return ImportResult(added, updated, unchanged)
+    return result
 
 
 def _publish(node: Node, item: CatalogItem) -> str:
-    doc = node.store.get(doc_id(item.code))
+    used = _used(node, [item.code]).get(item.code)
+    if used is not None and used.publisher != node.region_code:
+        return "ancestors"
+    doc = node.store.get(doc_id(node.region_code, item.code))
     if doc is None:
-        doc = node.store.new_doc(doc_id(item.code), "catalog_item", node.region_code)
+        doc = node.store.new_doc(doc_id(node.region_code, item.code), "catalog_item", node.region_code)
         outcome = "added"
     else:
-        if not region.is_within(doc.scope, node.region_code):
-            raise CatalogConflict(
-                f"事项 {item.code} 由上级（{doc.scope}）发布，本节点不能修改",
-                f"item {item.code} is published by {doc.scope}; this node may not change it",
-            )
         current = item_versions(doc.value())[-1]
         if current.same_standard(item):
             return "unchanged"
@@ -78,42 +95,69 @@ def _publish(node: Node, item: CatalogItem) -> str:
     return outcome
 
 
+def _used(node: Node, codes: Iterable[str] | None = None) -> dict[str, CatalogItem]:
+    """The current version of each item this node uses (of `codes`, or all), by code: for
+    each code, the highest publisher's (see the module docstring)."""
+    chain = _chain(node)
+    sql = f"SELECT scope, code, definition FROM catalog_items WHERE scope IN ({', '.join('?' * len(chain))})"
+    args = list(chain)
+    if codes is not None:
+        codes = list(codes)
+        sql += f" AND code IN ({', '.join('?' * len(codes))})"
+        args += codes
+    rank = {p: i for i, p in enumerate(chain)}
+    used: dict[str, tuple[int, str, str]] = {}
+    for scope, code, definition in node.store.conn.execute(sql, args):
+        if code not in used or rank[scope] < used[code][0]:
+            used[code] = (rank[scope], scope, definition)
+    return {code: parse_definition(d, p) for code, (_, p, d) in sorted(used.items())}
+
+
 def current(node: Node, code: str, active: bool = False) -> CatalogItem:
-    """The current version of item `code`; with `active`, refuse a cancelled item."""
-    row = node.store.conn.execute("SELECT definition FROM catalog_items WHERE code = ?", (code,)).fetchone()
-    if row is None:
+    """The current version of item `code` as this node uses it; with `active`, refuse a
+    cancelled item."""
+    item = _used(node, [code]).get(code)
+    if item is None:
         raise UnknownItem(f"目录中没有事项 {code}", f"no catalog item has the code {code!r}")
-    item = parse_definition(row[0])
     if active and item.status != "active":
         raise ItemNotActive(f"事项 {code}（{item.name}）已取消，不能受理",
                             f"item {code} ({item.name}) is cancelled and accepts no new cases")
     return item
 
 
-def at_version(node: Node, code: str, version: int) -> CatalogItem:
-    return item_at(node.store, code, version)
+def of_case(node: Node, info: dict[str, Any]) -> CatalogItem:
+    """The item version a case was accepted under (`info` is the case's `case` map)."""
+    return item_at(node.store, info["item_publisher"], info["item_code"], info["item_version"])
 
 
 def list_items(node: Node, search: str = "", department: str = "", include_cancelled: bool = False
                ) -> list[dict[str, Any]]:
-    sql = ("SELECT code, version, name, department, status, time_limit_days, immediate, fee"
-           " FROM catalog_items WHERE 1=1")
-    args: list[Any] = []
-    if search:
-        sql += " AND (code LIKE ? OR name LIKE ?)"
-        args += [f"%{search}%"] * 2
-    if department:
-        sql += " AND department = ?"
-        args.append(department)
-    if not include_cancelled:
-        sql += " AND status = 'active'"
-    cur = node.store.conn.execute(sql + " ORDER BY code", args)
-    cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, r)) for r in cur]
+    """The items this node uses, by code; `search` matches a part of the code or name."""
+    return [
+        {"code": i.code, "version": i.version, "name": i.name, "department": i.department, "status": i.status,
+         "time_limit_days": i.time_limit_days, "immediate": int(i.immediate), "fee": i.fee, "publisher": i.publisher}
+        for i in _used(node).values()
+        if (not search or search in i.code or search in i.name) and (not department or i.department == department)
+        and (include_cancelled or i.status == "active")
+    ]
 
 
 def show(node: Node, code: str) -> dict[str, Any]:
     item = current(node, code)
     versions = [r[0] for r in node.store.conn.execute(
-        "SELECT version FROM catalog_versions WHERE code = ? ORDER BY version", (code,))]
-    return {**item.to_dict(), "immediate": item.immediate, "versions": versions}
+        "SELECT version FROM catalog_versions WHERE scope = ? AND code = ? ORDER BY version", (item.publisher, code))]
+    return {**item.to_dict(), "immediate": item.immediate, "versions": versions, "publisher": item.publisher}
+
+
+def drift(node: Node) -> list[dict[str, Any]]:
+    """Items this node publishes that an ancestor publishes too, whose versions differ:
+    the ancestor's is the one in use, the node's own stays for the cases accepted under it."""
+    own = {r[0]: parse_definition(r[1], node.region_code) for r in node.store.conn.execute(
+        "SELECT code, definition FROM catalog_items WHERE scope = ?", (node.region_code,))}
+    out = []
+    for code, used in _used(node, own).items():
+        mine = own[code]
+        if used.publisher != node.region_code and not (mine.same_standard(used) and mine.version == used.version):
+            out.append({"code": code, "name": used.name, "version": used.version, "publisher": used.publisher,
+                        "own_version": mine.version, "same_standard": mine.same_standard(used)})
+    return out

@@ -10,6 +10,7 @@ from typing import Any
 
 from yimen.node import projections
 from yimen.node.home import Node
+from yimen.node.services import catalog
 from yimen.schema.errors import YimenError
 from yimen.sync import positions
 
@@ -65,7 +66,8 @@ def status(node: Node, lang: str = "en") -> dict[str, Any]:
     store = node.store
     return {
         "node_id": node.node_id, "name": node.config.name, "level": node.level,
-        "cases": store.count("case"), "catalog_items": store.count("catalog_item"),
+        "cases": store.count("case"), "catalog_items": len(catalog.list_items(node, include_cancelled=True)),
+        "catalog_drift": catalog.drift(node),
         "cases_by_status": dict(store.conn.execute("SELECT status, count(*) FROM cases GROUP BY status").fetchall()),
         "feed": store.feed.count(), "unsealed_changes": store.changes.unsealed_count(),
         "pending_changes": store.changes.pending_count(), "unapplied_seals": store.feed.backlog(),

@@ -296,7 +296,7 @@ class Chain:
         for case_id, n_events in self.events.items():
             assert len(values[case_id][1]["history"]) == n_events, f"{case_id}: events lost or doubled"
         for name, n in nodes.items():
-            cat = n.store.get("item:T-LOCAL").value()
+            cat = n.store.get(catalog.doc_id(nodes["city"].node_id, "T-LOCAL")).value()
             latest = cat["versions"][max(cat["versions"], key=int)]
             assert latest["time_limit_days"] == self.local_limit, name
 
@@ -473,7 +473,7 @@ def test_cut_off_village_catches_up(tmp_path):
                     pass
         assert not chain.nodes["town"].store.exists(made[0])
         assert chain.send("village_a", "town") is None and not chain.deliver("village_a", "town")
-        assert chain.nodes["village_b"].store.get("item:T-LOCAL").value()["versions"]["2"]["time_limit_days"] == 5
+        assert catalog.current(chain.nodes["village_b"], "T-LOCAL").time_limit_days == 5
         chain.converge()
         chain.check_converged()
         for name in ("village_a", "town", "district", "city"):

@@ -213,7 +213,7 @@ def test_a_village_key_cannot_change_a_catalog_item_published_above(chain):
     """A's key edits the city's item, sealed under A's scope and under the city's: every
     node keeps the city's version, and the city's next version still comes down."""
     a, town, city = chain["village_a"], chain["town"], chain["city"]
-    held = a.store.get("item:T-LOCAL")
+    held = a.store.get(catalog.doc_id(city.node_id, "T-LOCAL"))
     copy = Doc.from_bytes(held.doc_id, held.kind, held.scope, held.oplog(), new_peer_id())
     versions = copy.value()["versions"]
     copy.put("versions", "1", {**versions["1"], "name": "村里改的事项", "time_limit_days": 99})
@@ -534,19 +534,16 @@ async def test_replayed_requests_are_refused(chain):
             await server.close()
 
 
-# -- known defects --------------------------------------------------------------------------------
-# The test below asserts the intended behaviour and calls pytest.xfail where the code does
-# otherwise today (naming the defect), so it passes unchanged once it is fixed.
 def catalog_item(code: str, scope: str, name: str):
-    doc = Doc.new(f"item:{code}", "catalog_item", scope, new_peer_id())
+    doc = Doc.new(catalog.doc_id(scope, code), "catalog_item", scope, new_peer_id())
     doc.put("versions", "1", {"code": code, "name": name})
     return change_of(doc)
 
 
 def test_a_village_cannot_take_a_catalog_code_an_ancestor_publishes(chain):
-    """A catalog item's id names its code, not its publisher (`visibility`): a village may
-    publish a code of its own, and if its item reaches the town before the city's item of
-    that code, the city's whole catalog seal is refused there (kind/scope mismatch)."""
+    """A catalog item's id names its publisher and code (`visibility`): a village may publish
+    a code of its own, but it is its own document; the city's item of that code, arriving
+    later, is taken whole, and its seal refused nowhere."""
     a, town, city = chain["village_a"], chain["town"], chain["city"]
     squat = sealed(signing_key(a), a.node_id, THIEF_SEQ, a.node_id, [catalog_item("T-NEW", a.node_id, "村里抢注的事项")],
                    down=True)
@@ -554,6 +551,9 @@ def test_a_village_cannot_take_a_catalog_code_an_ancestor_publishes(chain):
     real = sealed(signing_key(city), city.node_id, THIEF_SEQ, city.node_id,
                   [catalog_item("T-NEW", city.node_id, "市级事项")], down=True)
     receipt = smuggle(town, chain["district"].node_id, [real])  # the city's seal, relayed down by the district
-    if receipt.quarantined:
-        pytest.xfail(f"a village's catalog code squats the city's item at the town: {receipt.quarantined[0]}")
-    assert town.store.get("item:T-NEW").scope == city.node_id
+    assert not receipt.quarantined and receipt.imported == 1
+    assert town.store.get(catalog.doc_id(city.node_id, "T-NEW")).scope == city.node_id
+    # and a village's key cannot publish under the city's id either
+    forged = sealed(signing_key(a), a.node_id, THIEF_SEQ + 1, a.node_id,
+                    [catalog_item("T-NEW2", city.node_id, "冒充市级事项")], down=True)
+    assert smuggle(town, a.node_id, [forged]).quarantined and refused(town, a, THIEF_SEQ + 1)

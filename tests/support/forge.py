@@ -35,14 +35,14 @@ def change_of(doc: Doc) -> SealedChange:
 
 
 def case_doc(case_id: str, scope: str, peer: int | None = None, *, claims: str | None = None,
-             applicant_name: Any = "伪造申请人", item: tuple[str, int] = ("T-IMM", 1),
+             applicant_name: Any = "伪造申请人", item: tuple[str, str, int] = ("440600000000", "T-IMM", 1),
              events: Iterable[Event] = ()) -> Doc:
     """A case document as `record` makes one, with whatever the thief puts in it:
     `claims` is the node its body names (by default the region in its id)."""
     node = claims or case_id.split("-")[0]
     doc = Doc.new(case_id, "case", scope, peer if peer is not None else new_peer_id())
     doc.update("meta", {"doc_id": case_id, "kind": "case", "scope": node})
-    doc.update("case", {"case_id": case_id, "item_code": item[0], "item_version": item[1],
+    doc.update("case", {"case_id": case_id, "item_publisher": item[0], "item_code": item[1], "item_version": item[2],
                         "applicant_id": "440608199001010011", "applicant_name": applicant_name,
                         "applicant_phone": "", "node": node})
     doc.update("materials", {})
@@ -99,7 +99,8 @@ def bad_case(node: home.Node, field: str, value: Any) -> str:
     with store.transaction():
         case_id = f"{node.region_code}-{year}-{store.next_sequence(f'case:{year}'):06d}"
         doc = store.new_doc(case_id, "case", node.region_code)
-        doc.update("case", {"case_id": case_id, "item_code": "T-IMM", "item_version": 1, "applicant_id": id_number(9),
+        doc.update("case", {"case_id": case_id, "item_publisher": "440600000000", "item_code": "T-IMM", "item_version": 1,
+                            "applicant_id": id_number(9),
                             "applicant_name": "陈", "node": node.node_id, field: value})
         doc.append("history", lifecycle.Event("accept", "c01", "社保", node.node_id, node.now()).to_dict())
         store.save(doc, node.node_id)

@@ -264,6 +264,7 @@ POISONS = {
     "applicant_name": [["张三"], {"姓": "张"}, 7, None, b"\x00", "名" * 5000],
     "item_version": ["1", -1, 2**40, None, 1.5],
     "item_code": [7, None, "T-NONE"],
+    "item_publisher": [7, None, "4406", "440608100201"],
     "case_id": ["440608100202-2026-000001", None, 7],
     "node": [Named("victim"), None, ["440608100201"]],
 }

@@ -99,7 +99,7 @@ class FileBytes:
 
 def _reshape(records: list[Any], how: str) -> list[Any]:
     header, batches = records[0], records[1:]
-    last = batches[-1]["next"] if batches and isinstance(batches[-1], dict) else 0
+    last = batches[-1].get("next", 0) if batches and isinstance(batches[-1], dict) else 0
     return {
         "drop_batch": [header, *batches[1:]],
         "dup_batch": [header, *batches, *batches[-1:]],

@@ -167,7 +167,7 @@ def context(town: home.Node, thief: home.Node, victim: home.Node) -> Context:
     return Context(signing_key(thief), thief.node_id, town.node_id, {
         "victim": victim.node_id, "victim_peer": victim.store.peer, "stranger": STRANGER,
         "parent": "440608000000", "hub": town.node_id, "city": "440600000000",
-        "victim_case": f"{victim.node_id}-{year}-000999", "hub_item": "item:T-IMM",
+        "victim_case": f"{victim.node_id}-{year}-000999", "hub_item": f"item:{town.node_id}:T-IMM",
         "victim_record": f"node:{victim.node_id}"})
 
 

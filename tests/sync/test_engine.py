@@ -40,7 +40,8 @@ def of(scope: str, name: str) -> str:
 
 
 C1, C2, C3, K1 = of(VILLAGE, "c1"), of(VILLAGE, "c2"), of(VILLAGE, "c3"), of(VILLAGE, "k1")
-ITEM, T_ITEM = "item:village", "item:town"  # a catalog item's id names its code; its scope is its publisher
+ITEM, T_ITEM = f"item:{VILLAGE}:village", f"item:{TOWN}:town"  # a catalog item's id names its publisher and code
+V_ITEM, B_ITEM = f"item:{VILLAGE}:v-item", f"item:{VILLAGE_B}:b-item"
 
 def introduce(store: Store, node_id: str, public_key: bytes) -> None:
     """Make `node_id`'s key known to `store` (as enrollment does)."""
@@ -717,25 +718,26 @@ def test_a_seal_with_a_malformed_scope_is_quarantined(net):
     assert r.imported == 1 and r.quarantined == [f"document {of(VILLAGE, 'x')} belongs to {VILLAGE}, not to scope not-a-region"]
 
 
-def test_a_pending_change_cannot_enter_a_document_of_a_scope_its_author_may_not_write(net):
-    """The village edits the town's catalog item but seals the change under its own scope;
-    the district does not hold the item yet, so the change waits in `pending`. When the
-    town's item arrives, the waiting change does not fit it (another scope than its seal
-    gave it): it is dropped, and its seal quarantined for the admin."""
+def test_a_pending_change_cannot_enter_a_document_of_another_kind(net):
+    """The village edits a case the town wrote for it but seals the change as another kind
+    whose ids look the same (`<region>-<rest>`); the district does not hold the case yet,
+    so the change waits in `pending`. When the town's case arrives, the waiting change
+    does not fit it (another kind than its seal gave it): it is dropped, and its seal
+    quarantined for the admin."""
     d, t, v = net["district"], net["town"], net["village"]
-    write(t, T_ITEM, kind="catalog_item", scope=TOWN, name="镇级事项")
+    case = of(VILLAGE, "c-by-town")
+    write(t, case, scope=VILLAGE, name="镇里写的")
     push(t, v)
-    copy = v.store.get(T_ITEM)
-    change = crafted(T_ITEM, VILLAGE, peer=v.store.peer, kind="catalog_item", base=copy, name="村里改的")
-    r = d.engine.receive(VILLAGE, Batch(VILLAGE, 0, 0, [sealed(VILLAGE, 99, VILLAGE, [change], down=True)]))
+    change = crafted(case, VILLAGE, peer=v.store.peer, kind="audit", base=v.store.get(case), name="村里改的")
+    r = d.engine.receive(VILLAGE, Batch(VILLAGE, 0, 0, [sealed(VILLAGE, 99, VILLAGE, [change])]))
     assert (r.imported, r.pending) == (1, 1)
     [r] = push(t, d)
     assert r.quarantined == []
-    assert d.store.get(T_ITEM).value()["data"]["name"] == "镇级事项"
-    assert pending_of(d, T_ITEM) == {}
+    assert d.store.get(case).value()["data"]["name"] == "镇里写的"
+    assert pending_of(d, case) == {}
     assert [(q[0], q[1]) for q in quarantine(d)] == [(VILLAGE, 99)]
-    assert "does not fit document item:town (catalog_item of 440608100)" in quarantine(d)[0][3]
-    assert docs_of(d)[T_ITEM] == docs_of(t)[T_ITEM]
+    assert f"does not fit document {case} (case of {VILLAGE})" in quarantine(d)[0][3]
+    assert docs_of(d)[case] == docs_of(t)[case]
 
 
 def three_versions(v: Node) -> list[tuple[bytes, bytes]]:
@@ -899,8 +901,8 @@ def hub(tmp_path_factory):
         write(b, of(VILLAGE_B, f"b-case-{i}"))
         b.engine.seal_pending()
         if i == 1:
-            write(v, "item:v-item", kind="catalog_item")
-            write(b, "item:b-item", kind="catalog_item")
+            write(v, V_ITEM, kind="catalog_item")
+            write(b, B_ITEM, kind="catalog_item")
             write(t, of(VILLAGE, "t-for-v"), scope=VILLAGE)  # the town writing a village's case
             t.engine.seal_pending()
         push(v, t, max_bytes=1)
@@ -928,7 +930,7 @@ def offered(hub: Node, peer: str, max_bytes: int = EVERYTHING) -> tuple[list[set
 
 EXPECTED = {
     # everything flows up; down documents also flow down inside their scope
-    DISTRICT: {T_ITEM, of(TOWN, "t-case"), of(VILLAGE, "t-for-v"), *(of(x, f"{n}-case-{i}") for x, n in ((VILLAGE, "v"), (VILLAGE_B, "b")) for i in range(4)), "item:v-item", "item:b-item"},
+    DISTRICT: {T_ITEM, of(TOWN, "t-case"), of(VILLAGE, "t-for-v"), *(of(x, f"{n}-case-{i}") for x, n in ((VILLAGE, "v"), (VILLAGE_B, "b")) for i in range(4)), V_ITEM, B_ITEM},
     # not its own seals, not the town's or the other village's up documents nor the other village's down ones
     VILLAGE: {T_ITEM, of(VILLAGE, "t-for-v")},
     VILLAGE_B: {T_ITEM},

@@ -24,7 +24,8 @@ CASE_B = f"{VILLAGE_B}-2026-000002"  # village B's next receipt number
     (f"{VILLAGE}-a", "audit", VILLAGE, VILLAGE),
     (f"node:{VILLAGE}", "node", TOWN, VILLAGE),  # the owner is in the id, whatever the scope says
     (f"revocation:{VILLAGE}", "revocation", VILLAGE, VILLAGE),
-    ("item:T-IMM", "catalog_item", CITY, CITY),  # an item's id names its code; its owner is its scope
+    (f"item:{CITY}:T-IMM", "catalog_item", CITY, CITY),  # an item's id names its publisher and code
+    (f"item:{VILLAGE}:T-IMM", "catalog_item", CITY, VILLAGE),  # one code, published at another level
     ("c1", "case", VILLAGE, None),  # no owner in the id
     (f"-{VILLAGE}", "case", VILLAGE, None),
     (f"{VILLAGE}-", "case", VILLAGE, None),
@@ -35,11 +36,14 @@ CASE_B = f"{VILLAGE_B}-2026-000002"  # village B's next receipt number
     (f"node:{VILLAGE}", "revocation", VILLAGE, None),
     ("T-IMM", "catalog_item", CITY, None),
     ("item:", "catalog_item", CITY, None),
-    ("item:T-IMM", "catalog_item", "not-a-region", None),
+    ("item:T-IMM", "catalog_item", CITY, None),  # names no publisher
+    (f"item:{CITY}:", "catalog_item", CITY, None),
+    (f"item:{CITY}", "catalog_item", CITY, None),
+    ("item:not-a-region:T-IMM", "catalog_item", CITY, None),
     (f"{VILLAGE}-2026-000001", "unknown kind", VILLAGE, None),
 ])
 def test_the_owner_is_read_from_the_id(doc_id, kind, scope, expected):
-    assert owner(doc_id, kind, scope) == expected
+    assert owner(doc_id, kind) == expected
 
 
 @pytest.mark.parametrize("author, doc_id, kind, scope, reason", [
@@ -48,8 +52,11 @@ def test_the_owner_is_read_from_the_id(doc_id, kind, scope, expected):
     (CITY, f"{VILLAGE}-2026-000001", "case", VILLAGE, None),
     (TOWN, f"node:{VILLAGE}", "node", VILLAGE, None),  # the parent writes the node record
     (CITY, f"node:{CITY}", "node", CITY, None),  # the root writes its own
-    (CITY, "item:T-IMM", "catalog_item", CITY, None),
-    (DISTRICT, "item:T-IMM", "catalog_item", TOWN, None),  # an ancestor publishes a new version
+    (CITY, f"item:{CITY}:T-IMM", "catalog_item", CITY, None),
+    (DISTRICT, f"item:{TOWN}:T-IMM", "catalog_item", TOWN, None),  # an ancestor publishes a new version
+    (VILLAGE, f"item:{VILLAGE}:T-IMM", "catalog_item", VILLAGE, None),  # a code of the city's, its own item
+    (VILLAGE, f"item:{CITY}:T-IMM", "catalog_item", VILLAGE,
+     f"document item:{CITY}:T-IMM belongs to {CITY}, not to scope {VILLAGE}"),  # no squatting a code
     # receipt-number squatting: a village's key and B's next number
     (VILLAGE, CASE_B, "case", VILLAGE, f"document {CASE_B} belongs to {VILLAGE_B}, not to scope {VILLAGE}"),
     (VILLAGE, CASE_B, "case", VILLAGE_B, f"node {VILLAGE} may not write documents of {VILLAGE_B}"),
@@ -59,7 +66,7 @@ def test_the_owner_is_read_from_the_id(doc_id, kind, scope, expected):
     (TOWN, f"{OTHER_VILLAGE}-2026-000001", "case", TOWN,
      f"document {OTHER_VILLAGE}-2026-000001 belongs to {OTHER_VILLAGE}, not to scope {TOWN}"),
     (VILLAGE, f"node:{VILLAGE_B}", "node", VILLAGE, f"document node:{VILLAGE_B} belongs to {VILLAGE_B}"),
-    (VILLAGE, "item:T-IMM", "catalog_item", TOWN, f"node {VILLAGE} may not write documents of {TOWN}"),
+    (VILLAGE, f"item:{TOWN}:T-IMM", "catalog_item", TOWN, f"node {VILLAGE} may not write documents of {TOWN}"),
     (VILLAGE, "c1", "case", VILLAGE, "names no owner"),
     ("not-a-node", f"{VILLAGE}-2026-000001", "case", VILLAGE, "may not write"),
     (VILLAGE, f"{VILLAGE}-1", "case", "not-a-region", "not to scope not-a-region"),
@@ -78,11 +85,9 @@ REGIONS = st.sampled_from([CITY, DISTRICT, TOWN, OTHER_TOWN, VILLAGE, VILLAGE_B,
 @given(author=REGIONS, own=REGIONS, scope=REGIONS, kind=st.sampled_from(KINDS), rest=st.text(min_size=1))
 def test_a_document_is_written_only_in_its_owners_scope_by_the_owner_or_an_ancestor(author, own, scope, kind, rest):
     doc_id = {"node": f"node:{own}", "revocation": f"revocation:{own}",
-              "catalog_item": f"item:{rest}"}.get(kind, f"{own}-{rest}")
-    expected_owner = scope if kind == "catalog_item" else own
-    assert owner(doc_id, kind, scope) == expected_owner
-    assert may_write(author, doc_id, kind, scope) == (
-        scope == expected_owner and region.is_within(expected_owner, author))
+              "catalog_item": f"item:{own}:{rest}"}.get(kind, f"{own}-{rest}")
+    assert owner(doc_id, kind) == own
+    assert may_write(author, doc_id, kind, scope) == (scope == own and region.is_within(own, author))
 
 
 @given(author=st.text(), doc_id=st.text(), kind=st.text(), scope=st.text())
@@ -90,4 +95,4 @@ def test_any_text_gets_an_answer_never_an_error(author, doc_id, kind, scope):
     refusal = write_refusal(author, doc_id, kind, scope)
     assert refusal is None or all(isinstance(t, str) and t for t in refusal)
     if refusal is None:  # whatever it was given, what may be written is owned and in scope
-        assert owner(doc_id, kind, scope) == scope and region.is_within(scope, author)
+        assert owner(doc_id, kind) == scope and region.is_within(scope, author)

@@ -155,8 +155,7 @@ class CaseMachine(RuleBasedStateMachine):
             old = self.histories.get(case_id, [])
             assert history[:len(old)] == old, "history lost or rewrote an event"
             self.histories[case_id] = history
-            item = catalog.at_version(self.node, value["case"]["item_code"],
-                                      value["case"]["item_version"])
+            item = catalog.of_case(self.node, value["case"])
             state = lifecycle.replay(case_events(value), item, deferred_materials(value))
             assert state.status in lifecycle.STATUSES
             assert state.conflicts == ()  # one node, no merges: nothing can lose

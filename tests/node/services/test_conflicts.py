@@ -27,7 +27,7 @@ def _diverge(node, actions):
     a_before = Doc.from_bytes(cid, "case", base.scope, a.oplog(), 303)
     a.merge(b)
     b.merge(a_before)
-    return a, b, catalog.at_version(node, "T-LOCAL", 1)
+    return a, b, catalog.of_case(node, base.value()["case"])
 
 
 def test_merged_copies_derive_the_same_status_and_flag_the_loser(node):
