@@ -41,6 +41,7 @@ from yimen.sync.store import Store
 from yimen.sync.visibility import owner
 
 log = logging.getLogger("yimen.projections")
+CALENDAR_META = "projections_calendar"  # digest of the calendar the deadlines were counted with
 PROJECTION_TABLES = ("catalog_items", "catalog_versions", "cases", "case_events", "projection_waiting",
                      "projection_refused")
 
@@ -307,9 +308,11 @@ def rebuild(store: Store, calendar: WorkCalendar,
     """Drop every projection row and recompute them all from the documents, in one
     transaction, reporting stage "rebuild". Catalog items first, since cases look up their
     item version. A document that cannot be projected is refused as on the incremental
-    path; nothing a document holds stops the rebuild."""
+    path; nothing a document holds stops the rebuild. Records which calendar the
+    deadlines were counted with (see `recount`)."""
     n = 0
     with store.transaction():
+        store.set_meta(CALENDAR_META, calendar.digest())
         total = store.count("catalog_item") + store.count("case")
         for table in PROJECTION_TABLES:
             store.conn.execute(f"DELETE FROM {table}")
@@ -319,6 +322,21 @@ def rebuild(store: Store, calendar: WorkCalendar,
                 n += 1
                 progress("rebuild", n, total)
     return n
+
+
+def recount(store: Store, calendar: WorkCalendar) -> bool:
+    """Rebuild the projections if their deadlines were counted with another calendar than
+    `calendar`: a newer chinese-calendar package that now covers next year (provisional
+    deadlines become final), an edited override file, or a node file from before the
+    calendar was recorded. Once per change, at the first open after it; True if it did."""
+    if store.meta(CALENDAR_META) == calendar.digest():
+        return False
+    with store.transaction():
+        if store.meta(CALENDAR_META) == calendar.digest():  # another process did it meanwhile
+            return False
+        log.warning("the working-day calendar changed since the lists were counted: rebuilding them")
+        rebuild(store, calendar)
+    return True
 
 
 def dump(store: Store) -> dict[str, list[tuple]]:
