@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import date
 from functools import lru_cache
 from operator import itemgetter
 from typing import Any, Callable, Iterable
@@ -91,9 +90,7 @@ def case_rows(doc: Doc, value: dict[str, Any], item: CatalogItem, calendar: Work
     state, conflicts = _replay(history, item, deferred, forged)
     accept = next((e for i, e in enumerate(history) if e.action == "accept" and i not in conflicts), None)
     accepted_date = accept.at[:10] if accept else None
-    deadline = None
-    if accepted_date and not item.immediate:
-        deadline = calendar.add_working_days(date.fromisoformat(accepted_date), item.time_limit_days).isoformat()
+    clock = lifecycle.clock(state, item, calendar)
     open_due = [deferred[m] for m in state.deferred_open if deferred[m]]
     last = history[-1] if history else None
     row = {
@@ -103,10 +100,12 @@ def case_rows(doc: Doc, value: dict[str, Any], item: CatalogItem, calendar: Work
         "status": state.status, "step": state.step, "node": owner(doc.doc_id, doc.kind, doc.scope),
         "accepted_at": accept.at if accept else None, "accepted_date": accepted_date,
         "accepted_by": accept.actor if accept else (history[0].actor if history else None),
-        "deadline": deadline, "time_limit_days": item.time_limit_days,
+        "deadline": clock.deadline and clock.deadline.isoformat(), "time_limit_days": item.time_limit_days,
         "deferred_open": len(state.deferred_open), "deferred_due": min(open_due) if open_due else None,
         "conflicts": len(conflicts), "last_action": last.action if last else None,
         "last_at": last.at if last else None, "closed_at": state.closed_at,
+        "paused_days": clock.paused_days, "paused_since": clock.paused_since and clock.paused_since.isoformat(),
+        "deadline_provisional": int(clock.provisional),
     }
     events = [
         {"case_id": doc.doc_id, "idx": i, **{k: getattr(e, k) for k in EVENT_COLUMNS[2:-1]},
@@ -332,9 +331,11 @@ def recount(store: Store, calendar: WorkCalendar) -> bool:
     if store.meta(CALENDAR_META) == calendar.digest():
         return False
     with store.transaction():
-        if store.meta(CALENDAR_META) == calendar.digest():  # another process did it meanwhile
+        held = store.meta(CALENDAR_META)
+        if held == calendar.digest():  # another process did it meanwhile
             return False
-        log.warning("the working-day calendar changed since the lists were counted: rebuilding them")
+        if held is not None or store.count("case"):
+            log.warning("the working-day calendar changed since the lists were counted: rebuilding them")
         rebuild(store, calendar)
     return True
 
