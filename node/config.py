@@ -28,7 +28,7 @@ class Config:
     name: str  # display name, e.g. "高明区荷城街道某某村党群服务中心"
     parent_url: str = ""  # HTTP address of the parent node, empty when offline only
     yellow_days: int = 1  # a case is yellow with at most this many working days left
-    calendar_file: str = ""  # working-day calendar JSON; empty = the one shipped with Yimen
+    calendar_file: str = ""  # a province's own days (JSON) over the chinese-calendar package's; "" = none
     created_at: str = ""
 
     def __post_init__(self) -> None:

@@ -6,11 +6,9 @@ Services take a `Node` and never open files of their own.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from importlib import resources
 from pathlib import Path
 from typing import Callable
 
@@ -19,8 +17,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from yimen.node import config as config_mod
 from yimen.node.config import Config
-from yimen.node.errors import AlreadyInitialised, InvalidConfig, NotInitialised
+from yimen.node.errors import AlreadyInitialised, NotInitialised
+from yimen.node.projections import recount
 from yimen.node.storage import NODE_SCHEMA
+from yimen.node.workdays import load_calendar
 from yimen.schema import region
 from yimen.schema.calendar import WorkCalendar
 from yimen.sync.store import Store
@@ -47,18 +47,6 @@ class SettableClock:
 
     def advance(self, **kw: float) -> None:
         self.now += timedelta(**kw)
-
-
-def load_calendar(path: str = "") -> WorkCalendar:
-    """The calendar at `path`, or the one shipped with Yimen for the current year."""
-    try:
-        if path:
-            text = Path(path).read_text("utf-8")
-        else:
-            text = resources.files("yimen.node").joinpath("data/calendar_2026.json").read_text("utf-8")
-        return WorkCalendar.from_dict(json.loads(text))
-    except (OSError, ValueError) as e:
-        raise InvalidConfig(f"无法读取工作日历 {path}：{e}", f"cannot read calendar {path}: {e}") from e
 
 
 @dataclass
@@ -135,4 +123,6 @@ def open_node(home: Path, clock: Callable[[], datetime] = china_now) -> Node:
                              f"no node in {home}; run `yimen init` first")
     cfg = config_mod.load(home)
     store = Store(home / DB_FILE, schemas=[NODE_SCHEMA])
-    return Node(home, cfg, store, load_calendar(cfg.calendar_file), clock)
+    calendar = load_calendar(cfg.calendar_file)
+    recount(store, calendar)
+    return Node(home, cfg, store, calendar, clock)

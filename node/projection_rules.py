@@ -52,7 +52,9 @@ CASE_SPEC = RowSpec(
     case_id="id", scope="id", item_code="id", item_version="int", item_name="name", department="name",
     applicant_id="id", applicant_name="name", status="id", step="int", node="id", accepted_at="id?",
     accepted_date="id?", accepted_by="name?", deadline="id?", time_limit_days="int", deferred_open="int",
-    deferred_due="id?", conflicts="int", last_action="id?", last_at="id?", closed_at="id?")
+    deferred_due="id?", conflicts="int", last_action="id?", last_at="id?", closed_at="id?",
+    paused_days="int", paused_since="id?", deadline_provisional="int")
+CLOCK_COLUMNS = ("paused_days", "paused_since", "deadline_provisional")  # added by migration 0004
 EVENT_SPEC = RowSpec(
     case_id="id", idx="int", action="id", actor="name", role="name", node="id", at="id", reason="note",
     step="int?", department="name?", material="name?", conflict="int")

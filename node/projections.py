@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import replace
-from datetime import date
 from functools import lru_cache
 from operator import itemgetter
 from typing import Any, Callable, Iterable
@@ -48,6 +47,7 @@ from yimen.sync.store import Store
 from yimen.sync.visibility import owner
 
 log = logging.getLogger("yimen.projections")
+CALENDAR_META = "projections_calendar"  # digest of the calendar the deadlines were counted with
 PROJECTION_TABLES = ("catalog_items", "catalog_versions", "cases", "case_events", "projection_waiting",
                      "projection_refused")
 
@@ -99,9 +99,7 @@ def case_rows(doc: Doc, value: dict[str, Any], item: CatalogItem, calendar: Work
     state, conflicts = _replay(history, item, deferred, forged)
     accept = next((e for i, e in enumerate(history) if e.action == "accept" and i not in conflicts), None)
     accepted_date = accept.at[:10] if accept else None
-    deadline = None
-    if accepted_date and not item.immediate:
-        deadline = calendar.add_working_days(date.fromisoformat(accepted_date), item.time_limit_days).isoformat()
+    clock = lifecycle.clock(state, item, calendar)
     open_due = [deferred[m] for m in state.deferred_open if deferred[m]]
     last = history[-1] if history else None
     row = {
@@ -111,10 +109,12 @@ def case_rows(doc: Doc, value: dict[str, Any], item: CatalogItem, calendar: Work
         "status": state.status, "step": state.step, "node": owner(doc.doc_id, doc.kind),
         "accepted_at": accept.at if accept else None, "accepted_date": accepted_date,
         "accepted_by": accept.actor if accept else (history[0].actor if history else None),
-        "deadline": deadline, "time_limit_days": item.time_limit_days,
+        "deadline": clock.deadline and clock.deadline.isoformat(), "time_limit_days": item.time_limit_days,
         "deferred_open": len(state.deferred_open), "deferred_due": min(open_due) if open_due else None,
         "conflicts": len(conflicts), "last_action": last.action if last else None,
         "last_at": last.at if last else None, "closed_at": state.closed_at,
+        "paused_days": clock.paused_days, "paused_since": clock.paused_since and clock.paused_since.isoformat(),
+        "deadline_provisional": int(clock.provisional),
     }
     events = [
         {"case_id": doc.doc_id, "idx": i, **{k: getattr(e, k) for k in EVENT_COLUMNS[2:-1]},
@@ -318,9 +318,11 @@ def rebuild(store: Store, calendar: WorkCalendar,
     """Drop every projection row and recompute them all from the documents, in one
     transaction, reporting stage "rebuild". Catalog items first, since cases look up their
     item version. A document that cannot be projected is refused as on the incremental
-    path; nothing a document holds stops the rebuild."""
+    path; nothing a document holds stops the rebuild. Records which calendar the
+    deadlines were counted with (see `recount`)."""
     n = 0
     with store.transaction():
+        store.set_meta(CALENDAR_META, calendar.digest())
         total = store.count("catalog_item") + store.count("case")
         for table in PROJECTION_TABLES:
             store.conn.execute(f"DELETE FROM {table}")
@@ -330,6 +332,23 @@ def rebuild(store: Store, calendar: WorkCalendar,
                 n += 1
                 progress("rebuild", n, total)
     return n
+
+
+def recount(store: Store, calendar: WorkCalendar) -> bool:
+    """Rebuild the projections if their deadlines were counted with another calendar than
+    `calendar`: a newer chinese-calendar package that now covers next year (provisional
+    deadlines become final), an edited override file, or a node file from before the
+    calendar was recorded. Once per change, at the first open after it; True if it did."""
+    if store.meta(CALENDAR_META) == calendar.digest():
+        return False
+    with store.transaction():
+        held = store.meta(CALENDAR_META)
+        if held == calendar.digest():  # another process did it meanwhile
+            return False
+        if held is not None or store.count("case"):
+            log.warning("the working-day calendar changed since the lists were counted: rebuilding them")
+        rebuild(store, calendar)
+    return True
 
 
 def dump(store: Store) -> dict[str, list[tuple]]:

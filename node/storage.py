@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite_utils
 
+from yimen.node.projection_rules import CLOCK_COLUMNS
 from yimen.node.projections import CASE_COLUMNS, EVENT_COLUMNS, ITEM_COLUMNS
 from yimen.sync.store import Schema
 from yimen.sync.store.schema import run
@@ -70,3 +71,12 @@ def _catalog_publishers(db: sqlite_utils.Database) -> None:
         "DROP TABLE catalog_items_0003",
         "DROP TABLE catalog_versions_0003",
         "ALTER TABLE projection_waiting ADD COLUMN item_publisher TEXT")
+
+
+@NODE_SCHEMA(name="0005_case_clock")
+def _case_clock(db: sqlite_utils.Database) -> None:
+    """The supervision clock's columns (working days paused for supplements, the day the
+    clock stopped, a provisional deadline). A new file has them from 0001 already. The rows
+    are counted at the next open: no calendar digest is recorded yet (`projections.recount`)."""
+    have = set(db["cases"].columns_dict)
+    run(db, *(f"ALTER TABLE cases ADD COLUMN {c}" for c in CLOCK_COLUMNS if c not in have))

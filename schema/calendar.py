@@ -2,10 +2,12 @@
 
 Promised time limits (承诺时限) are counted in working days. A day is a working day when it
 is a make-up working day, or when it is Monday to Friday and not a public holiday. The State
-Council publishes each year's arrangement; a ``WorkCalendar`` holds one or more of them.
-Dates in years that no loaded arrangement covers fall back to plain Monday-Friday: nothing
-is guessed, and ``covers(year)`` tells whether a year's arrangement is loaded so the node can
-warn when next year's calendar is missing.
+Council publishes each year's arrangement; a ``WorkCalendar`` holds one or more of them
+(built from tables: ``from_tables`` for the chinese-calendar package's, ``from_dict`` for a
+JSON file; ``overlay`` lays a province's own days over them). Dates in years that no loaded
+arrangement covers fall back to plain Monday-Friday: nothing is guessed, and ``covers`` /
+``covers_span`` tell whether a count relied on that fallback, so a deadline counted through
+such a year is marked provisional (暂定) instead of being trusted silently.
 
 Counting convention: ``working_days_between(start, end)`` counts working days ``d`` with
 ``start < d <= end`` (the start day itself never counts), and ``add_working_days(start, n)``
@@ -32,9 +34,10 @@ special dates, so each call is O(log k) whatever the distance.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -159,18 +162,41 @@ class WorkCalendar:
             years=frozenset(years),
         )
 
-    def merge(self, other: WorkCalendar) -> WorkCalendar:
-        """Combine two calendars (e.g. two years); a contradiction raises InvalidCalendar."""
+    @classmethod
+    def from_tables(cls, holidays: Mapping[datetime.date, str], workdays: Mapping[datetime.date, str],
+                    years: Iterable[int]) -> WorkCalendar:
+        """Build a calendar from ``{date: name}`` tables of holidays and make-up working days
+        (such as the chinese-calendar package's) holding the arrangements of ``years``."""
+        return cls(holidays=frozenset(holidays), workdays=frozenset(workdays),
+                   names={**holidays, **workdays}, years=frozenset(years))
+
+    def overlay(self, other: WorkCalendar) -> WorkCalendar:
+        """This calendar with ``other``'s days laid over it: a date ``other`` names is what
+        ``other`` says (a province's extra holiday may fall on a national make-up day), and
+        ``other``'s years count as covered too."""
         return WorkCalendar(
-            holidays=self.holidays | other.holidays,
-            workdays=self.workdays | other.workdays,
-            names={**self.names, **other.names},
+            holidays=(self.holidays - other.workdays) | other.holidays,
+            workdays=(self.workdays - other.holidays) | other.workdays,
+            names={**{d: n for d, n in self.names.items() if d not in other.names}, **other.names},
             years=self.years | other.years,
         )
 
     def covers(self, year: int) -> bool:
         """True if the official arrangement for ``year`` is loaded."""
         return year in self.years
+
+    def covers_span(self, start: datetime.date, end: datetime.date) -> bool:
+        """True if every year from ``start``'s to ``end``'s is covered: a count between
+        them used no Monday-Friday fallback."""
+        return all(y in self.years for y in range(start.year, end.year + 1))
+
+    def digest(self) -> str:
+        """A short fingerprint of the days and years (not the names): tells whether
+        something counted with another calendar must be counted again."""
+        text = "|".join((",".join(sorted(d.isoformat() for d in self.holidays)),
+                         ",".join(sorted(d.isoformat() for d in self.workdays)),
+                         ",".join(str(y) for y in sorted(self.years))))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def is_working_day(self, d: datetime.date) -> bool:
         """Make-up days work, holidays do not, otherwise Monday-Friday."""

@@ -31,14 +31,21 @@ Transitions (status before → action → status after):
 In a parallel step (several reviewers in one step) every reviewer decides before the case
 moves on; one rejection ends the case. A decision is legal only from a node at the
 reviewer's level, for the reviewer's department, in the current step, once.
+
+The supervision clock (`clock`) is derived from the history too: the promised working days
+run from the day after acceptance and stand still from a supplement's day until the
+materials are complete (`supply`; that day counts like an acceptance day: not at all), as
+the Administrative Licensing Law has it, unless the item keeps its clock running.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import date
 from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 from yimen.schema import region
+from yimen.schema.calendar import WorkCalendar
 from yimen.schema.catalog import CatalogItem
 from yimen.schema.errors import SchemaError
 
@@ -107,6 +114,7 @@ class CaseState(NamedTuple):
     closed_at: str | None = None
     refusal: Event | None = None
     conflicts: tuple[int, ...] = ()  # indexes of history events not applied
+    pauses: tuple[tuple[str, str], ...] = ()  # (supplement day, supply day or "") per supplement
 
     @property
     def is_open(self) -> bool:
@@ -192,9 +200,11 @@ def apply(state: CaseState, ev: Event, item: CatalogItem, deferred: Iterable[str
     if a in ("not_accepted", "returned"):
         return state._replace(status=a, closed_at=ev.at, refusal=ev)
     if a == "supplement":
-        return state._replace(status="supplement", resume=state.status, refusal=ev)
-    if a == "supply":
-        return state._replace(status=state.resume, resume="")
+        return state._replace(status="supplement", resume=state.status, refusal=ev,
+                              pauses=state.pauses + ((ev.at[:10], ""),))
+    if a == "supply":  # the supplement's pause ends (a state built by hand may have none)
+        closed = ((state.pauses[-1][0], ev.at[:10]),) if state.pauses else ()
+        return state._replace(status=state.resume, resume="", pauses=state.pauses[:-1] + closed)
     if a == "submit":
         return _advance(state._replace(status="in_review", step=0), item)
     if a == "approve":
@@ -245,3 +255,38 @@ def allowed_actions(state: CaseState, item: CatalogItem, node: str) -> list[str]
             out.append(a)
     return out
 
+
+
+class Clock(NamedTuple):
+    """A case's supervision clock: the deadline (None for an immediate or unaccepted case);
+    the working days it stood still for supplements already supplied; the day it stopped,
+    while it waits for one now (the deadline is then shown as if it ran again that day);
+    and whether the count went through a year the calendar does not cover (暂定)."""
+
+    deadline: date | None = None
+    paused_days: int = 0
+    paused_since: date | None = None
+    provisional: bool = False
+
+
+def clock(state: CaseState, item: CatalogItem, calendar: WorkCalendar) -> Clock:
+    """The clock of a case in `state` (see the module docstring). A supplement asked for
+    after the limit ran out moves nothing: the case was late already."""
+    if state.accepted_at is None or item.immediate:
+        return Clock()
+    accepted = start = date.fromisoformat(state.accepted_at[:10])
+    left, paused, since = item.time_limit_days, 0, None
+    for begin, end in state.pauses if item.clock_pauses_on_supplement else ():
+        # merged offline copies may carry skewed clocks: a pause never runs backwards
+        stop = max(date.fromisoformat(begin), start)
+        ran = calendar.working_days_between(start, stop)
+        if ran >= left:
+            break
+        left -= ran
+        if not end:
+            since = start = stop
+            break
+        start = max(date.fromisoformat(end), stop)
+        paused += calendar.working_days_between(stop, start)
+    deadline = calendar.add_working_days(start, left)
+    return Clock(deadline, paused, since, not calendar.covers_span(accepted, deadline))

@@ -4,7 +4,9 @@ An item says which department owns it, on which legal basis, at which level a wi
 accepts it, which reviewers approve it step by step (several reviewers in one step review in
 parallel, 并联审批), which materials the applicant brings (a *deferrable* one may be missing
 at acceptance against a signed commitment, 容缺受理) and the promised time limit in working
-days (0 = an immediate item, 即办件, which has no approval steps).
+days (0 = an immediate item, 即办件, which has no approval steps). The clock stands still
+while a case waits for the applicant's supplement (补正: under the Administrative Licensing
+Law the time limit runs from complete materials) unless `clock_pauses_on_supplement` is false.
 
 Every `CatalogItem` is valid once constructed: the checks run in `__post_init__`. Errors are
 `InvalidCatalog` and name the item code, the field and, when parsing a file, where it is
@@ -159,9 +161,8 @@ class CatalogItem:
     status: str = "active"
     version: int = 1
     effective_date: str = ""
-    # The region code of the node that published this version, when read from a node's
-    # catalog: where the item comes from, not part of its standard or its stored form.
-    publisher: str = field(default="", compare=False)
+    clock_pauses_on_supplement: bool = True
+    publisher: str = field(default="", compare=False)  # read from a node: who published it; not stored
 
     def __post_init__(self) -> None:
         if isinstance(self.steps, list | tuple):
@@ -190,6 +191,8 @@ class CatalogItem:
                            "doc_type": m.doc_type} for m in self.materials],
             "time_limit_days": self.time_limit_days, "fee": self.fee, "status": self.status,
             "version": self.version, "effective_date": self.effective_date,
+            # the default is left out: an item reads the same to nodes older than the field
+            **({} if self.clock_pauses_on_supplement else {"clock_pauses_on_supplement": False}),
         }
 
     @classmethod
@@ -232,6 +235,8 @@ def _validate_item(item: CatalogItem) -> None:
     if item.effective_date != "" and not _is_iso_date(item.effective_date):
         raise _bad("effective_date", f"生效日期“{item.effective_date}”无效，应为 YYYY-MM-DD",
                    f"effective date {item.effective_date!r} is not an ISO date (YYYY-MM-DD)")
+    if not isinstance(item.clock_pauses_on_supplement, bool):
+        raise _bad("clock_pauses_on_supplement", "补正期间是否暂停计时须为 true 或 false", "must be true or false")
 
 
 def _check_steps(steps: Any, accept_level: str) -> None:
@@ -274,7 +279,7 @@ def _check_materials(materials: Any) -> None:
 
 _ITEM_REQUIRED = ("code", "name", "department", "legal_basis", "accept_level", "steps",
                   "materials", "time_limit_days", "fee")
-_ITEM_KEYS = _ITEM_REQUIRED + ("status", "version", "effective_date")
+_ITEM_KEYS = _ITEM_REQUIRED + ("status", "version", "effective_date", "clock_pauses_on_supplement")
 
 
 def _check_keys(d: Any, allowed: tuple[str, ...], required: tuple[str, ...], zh: str,
@@ -332,7 +337,7 @@ def _item_from_dict(d: Any, default_effective_date: str, where: str,
             steps=_steps_from(d["steps"]), materials=_materials_from(d["materials"]),
             time_limit_days=d["time_limit_days"], fee=d["fee"],
             status=_strip(d.get("status", "active")), version=d.get("version", 1),
-            effective_date=effective_date)
+            effective_date=effective_date, clock_pauses_on_supplement=d.get("clock_pauses_on_supplement", True))
     except InvalidCatalog as exc:
         raise exc.locate(where=where, where_en=where_en,
                          item_code=code if isinstance(code, str) else "") from None
@@ -388,9 +393,8 @@ from yimen.schema.catalog_csv import items_to_csv, parse_catalog_csv  # noqa: E4
 
 def parse_catalog(text: str, fmt: str, default_effective_date: str = "") -> list[CatalogItem]:
     """Parse a catalog in format "json" or "csv"."""
-    if fmt.lower() == "json":
-        return parse_catalog_json(text, default_effective_date)
-    if fmt.lower() == "csv":
-        return parse_catalog_csv(text, default_effective_date)
+    parse = {"json": parse_catalog_json, "csv": parse_catalog_csv}.get(fmt.lower())
+    if parse:
+        return parse(text, default_effective_date)
     raise InvalidCatalog(f"不支持的目录格式“{fmt}”（可选：json、csv）",
                          f"unsupported catalog format {fmt!r} (expected json or csv)")

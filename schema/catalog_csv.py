@@ -1,5 +1,6 @@
 """The catalog's CSV format: one item a row, steps as `village:村委会;town:民政+town:残联`,
-materials as `name:requirement[:doc_type]|...`. Rows become the same dicts as the JSON
+materials as `name:requirement[:doc_type]|...`, `clock_pauses_on_supplement` as true or false
+(empty: true). Rows become the same dicts as the JSON
 format and are validated by the same code (`yimen.schema.catalog`)."""
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from yimen.schema.catalog import (_INT_RE, _ITEM_REQUIRED, _NUMBER_RE, CatalogIt
                                   _check_unique, _item_from_dict)
 
 
-CSV_COLUMNS: tuple[str, ...] = _ITEM_REQUIRED + ("status", "effective_date", "version")
+CSV_COLUMNS: tuple[str, ...] = _ITEM_REQUIRED + ("status", "effective_date", "version", "clock_pauses_on_supplement")
+_BOOLEANS = {"true": True, "false": False}
 
 
 def _split(cell: str, separator: str) -> list[str]:
@@ -51,6 +53,10 @@ def _csv_row_dict(cells: dict[str, str]) -> dict[str, Any]:
             d[key] = cells[key]
     if cells.get("version"):
         d["version"] = _csv_number(cells["version"], "version", True)
+    pauses = cells.get("clock_pauses_on_supplement", "")
+    if pauses:
+        # anything but true/false stays as text, which the item's own check refuses
+        d["clock_pauses_on_supplement"] = _BOOLEANS.get(pauses.lower(), pauses)
     return d
 
 
@@ -118,7 +124,7 @@ def _csv_row(item: CatalogItem) -> list[str]:
                          for m in item.materials)
     return [item.code, item.name, item.department, item.legal_basis, item.accept_level, steps,
             materials, str(item.time_limit_days), fee, item.status,
-            item.effective_date, str(item.version)]
+            item.effective_date, str(item.version), str(item.clock_pauses_on_supplement).lower()]
 
 
 def items_to_csv(items: Iterable[CatalogItem]) -> str:

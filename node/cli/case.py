@@ -16,22 +16,31 @@ from yimen.schema.idnumber import mask
 
 MATERIAL_ZH = {"provided": "已提交", "deferred": "容缺待补交", "missing": "未提交"}
 
-CARD_ZH = {"red": "红牌", "yellow": "黄牌", "green": "绿", "": ""}
+CARD_ZH = {"red": "红牌", "yellow": "黄牌", "green": "绿", "paused": "暂停计时", "": ""}
 
 
 def card_text(ctx: click.Context, card: str) -> str:
     return CARD_ZH[card] if lang(ctx) == "zh" else card
 
 
+def deadline_text(ctx: click.Context, row: dict) -> str:
+    """A deadline, marked when it was counted through a year no calendar covers (never a
+    silent Monday-to-Friday guess)."""
+    if not row.get("deadline"):
+        return ""
+    return row["deadline"] + (h(ctx, "（暂定）", " (provisional)") if row.get("deadline_provisional") else "")
+
+
 def _case_table(ctx: click.Context, rows: list[dict]) -> str:
     for r in rows:
         r["status_text"] = status_text(ctx, r["status"])
         r["card_text"] = card_text(ctx, r.get("card", ""))
+        r["deadline_text"] = deadline_text(ctx, r)
         r["applicant"] = f"{r['applicant_name']} {mask(r['applicant_id'])}"
     return table(rows, [
         ("case_id", h(ctx, "受理编号", "case")), ("item_name", h(ctx, "事项", "item")),
         ("applicant", h(ctx, "申请人", "applicant")), ("status_text", h(ctx, "状态", "status")),
-        ("card_text", h(ctx, "督办", "card")), ("deadline", h(ctx, "办结时限", "deadline")),
+        ("card_text", h(ctx, "督办", "card")), ("deadline_text", h(ctx, "办结时限", "deadline")),
         ("accepted_by", h(ctx, "受理人", "clerk")),
     ])
 
@@ -87,9 +96,9 @@ def case_accept(ctx: click.Context, clerk: str, item_code: str, applicant_id: st
     if as_json:
         return print_json(row)
     click.echo(h(ctx, f"已受理：{row['case_id']}（{row['item_name']}，{status_text(ctx, row['status'])}"
-                      f"{'，办结时限 ' + row['deadline'] if row['deadline'] else ''}）",
+                      f"{'，办结时限 ' + deadline_text(ctx, row) if row['deadline'] else ''}）",
                  f"accepted: {row['case_id']} ({row['item_name']}, {row['status']}"
-                 f"{', deadline ' + row['deadline'] if row['deadline'] else ''})"))
+                 f"{', deadline ' + deadline_text(ctx, row) if row['deadline'] else ''})"))
 
 
 @case_group.command("not-accept")
@@ -143,8 +152,8 @@ def case_act(ctx: click.Context, case_id: str, action: str, clerk: str, reason: 
 
 @case_group.command("list")
 @click.option("--status", default="", help="Only this status (e.g. in_review).")
-@click.option("--card", type=click.Choice(["red", "yellow", "green"]), default=None,
-              help="Only open cases with this card colour.")
+@click.option("--card", type=click.Choice(["red", "yellow", "green", "paused"]), default=None,
+              help="Only open cases with this card colour (paused: waiting for a supplement).")
 @click.option("--item", default="", help="Only this item code.")
 @click.option("--accepted-by", default="", help="Only cases accepted by this clerk.")
 @click.option("--from", "date_from", default="", help="Accepted on or after (YYYY-MM-DD).")
@@ -188,7 +197,10 @@ def case_show(ctx: click.Context, case_id: str, as_json: bool) -> None:
         (h(ctx, "申请人", "applicant"), f"{d['applicant_name']} {mask(d['applicant_id'])}"),
         (h(ctx, "状态", "status"), status_text(ctx, d["status"])),
         (h(ctx, "督办", "card"), card_text(ctx, d["card"])),
-        (h(ctx, "办结时限", "deadline"), d["deadline"] or h(ctx, "即办", "immediate")),
+        (h(ctx, "办结时限", "deadline"), deadline_text(ctx, d) or h(ctx, "即办", "immediate")),
+        (h(ctx, "补正暂停计时（工作日）", "paused for supplements (working days)"),
+         f"{d['paused_days']}" + (h(ctx, f"，自 {d['paused_since']} 起暂停中", f", paused since {d['paused_since']}")
+                                  if d["paused_since"] else "")),
         (h(ctx, "待补交容缺材料", "deferred outstanding"), d["deferred_open"]),
         (h(ctx, "冲突待核查", "conflicts to review"), d["conflicts"]),
         (h(ctx, "可办理操作", "next actions"),

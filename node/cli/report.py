@@ -6,7 +6,7 @@ from datetime import date
 
 import click
 
-from yimen.node.cli.case import card_text
+from yimen.node.cli.case import card_text, deadline_text
 from yimen.node.cli.output import table
 from yimen.node.cli.util import YimenGroup, h, json_option, open_node, print_json, status_text
 from yimen.node.services import reports
@@ -38,8 +38,8 @@ def report_overdue(ctx: click.Context, as_csv: bool, as_json: bool) -> None:
     red = sum(1 for r in rows if r["card"] == "red")
     click.echo(h(ctx, f"红牌 {red} 件，黄牌 {len(rows) - red} 件", f"{red} red, {len(rows) - red} yellow"))
     if rows:
-        click.echo(table([{**r, "card": card_text(ctx, r["card"]), "status": status_text(ctx, r["status"])}
-                          for r in rows], [
+        click.echo(table([{**r, "card": card_text(ctx, r["card"]), "status": status_text(ctx, r["status"]),
+                           "deadline": deadline_text(ctx, r)} for r in rows], [
             ("card", h(ctx, "督办", "card")), ("case_id", h(ctx, "受理编号", "case")),
             ("item_name", h(ctx, "事项", "item")), ("applicant_name", h(ctx, "申请人", "applicant")),
             ("status", h(ctx, "状态", "status")), ("deadline", h(ctx, "办结时限", "deadline")),

@@ -217,16 +217,21 @@ def card(node: Node, row: dict[str, Any], today: date | None = None) -> str:
     """A case row's card colour; the same rule as `card_sql`, for one row in hand."""
     if row["status"] not in OPEN_STATUSES or row["deadline"] is None:
         return ""
+    if row["paused_since"] is not None:
+        return "paused"
     today = today or node.clock().date()
     return node.calendar.card(date.fromisoformat(row["deadline"]), today, node.config.yellow_days)
 
 
 def card_sql(node: Node, today: date | None = None) -> tuple[str, dict[str, str]]:
-    """SQL for a case's card colour, with its parameters (see WorkCalendar.yellow_until)."""
+    """SQL for a case's card colour, with its parameters (see WorkCalendar.yellow_until).
+    Cards are relative to `today` (the node's clock), so they are computed when read, never
+    projected; a case whose clock stands still (waiting for a supplement) is "paused"."""
     today = today or node.clock().date()
     params = {"today": today.isoformat(),
               "yellow_until": node.calendar.yellow_until(today, node.config.yellow_days).isoformat()}
     sql = ("CASE WHEN status NOT IN ('" + "','".join(OPEN_STATUSES) + "') OR deadline IS NULL THEN ''"
+           " WHEN paused_since IS NOT NULL THEN 'paused'"
            " WHEN deadline < :today THEN 'red' WHEN deadline <= :yellow_until THEN 'yellow'"
            " ELSE 'green' END")
     return sql, params
@@ -254,6 +259,7 @@ def list_cases(node: Node, status: str = "", card: str = "", item: str = "", cle
     elif card == "green":
         where.append("deadline > :yellow_until")
     if card:
+        where.append("paused_since IS NOT NULL" if card == "paused" else "paused_since IS NULL")
         where.append("status IN ('" + "','".join(OPEN_STATUSES) + "')")
     # pick the ids from an index first, then read only those rows
     ids = "SELECT case_id FROM cases" + (" WHERE " + " AND ".join(where) if where else "") + \
@@ -286,11 +292,20 @@ def show(node: Node, case_id: str) -> dict[str, Any]:
         "SELECT * FROM case_events WHERE case_id = ? ORDER BY idx", (case_id,))
     cols = [d[0] for d in events.description]
     return {
-        **row, "materials": value.get("materials", {}),
+        **row, "materials": value.get("materials", {}), "paused_days": paused_days(node, row),
         "history": [dict(zip(cols, r)) for r in events],
         "next_actions": lifecycle.allowed_actions(state, item, node.node_id),
         "steps": [[{"level": r.level, "department": r.department} for r in s] for s in item.steps],
     }
+
+
+def paused_days(node: Node, row: dict[str, Any], today: date | None = None) -> int:
+    """Working days a case's clock stood still for supplements, the one it waits for now
+    counted up to `today` (the projected column holds only supplements already supplied)."""
+    if row["paused_since"] is None or row["status"] != "supplement":
+        return row["paused_days"]
+    today = today or node.clock().date()
+    return row["paused_days"] + max(0, node.calendar.working_days_between(date.fromisoformat(row["paused_since"]), today))
 
 
 __all__ = ["Application", "NumbersUnconfirmed", "accept", "not_accept", "record", "act", "list_cases", "show", "get_row",

@@ -19,8 +19,9 @@ def overdue(node: Node, today: date | None = None) -> list[dict[str, Any]]:
     open_list = "','".join(OPEN_STATUSES)
     cur = node.store.conn.execute(
         f"SELECT case_id, item_code, item_name, applicant_name, status, accepted_by, accepted_date,"
-        f" deadline, {card_expr} AS card FROM cases"
-        f" WHERE status IN ('{open_list}') AND deadline <= :yellow_until ORDER BY deadline, case_id",
+        f" deadline, deadline_provisional, {card_expr} AS card FROM cases"
+        f" WHERE status IN ('{open_list}') AND deadline <= :yellow_until AND paused_since IS NULL"
+        " ORDER BY deadline, case_id",
         params,
     )
     cols = [d[0] for d in cur.description]

@@ -1,26 +1,27 @@
 from __future__ import annotations
 
 import datetime
-import json
 import pickle
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from chinese_calendar import constants as library
+
 from yimen.schema.calendar import InvalidCalendar, WorkCalendar
 from yimen.schema.errors import SchemaError
 
 D = datetime.date
-CALENDAR_FILE = Path(__file__).parents[2] / "node/data/calendar_2026.json"
 
 
 @lru_cache(maxsize=1)
 def shipped() -> WorkCalendar:
-    return WorkCalendar.from_dict(json.loads(CALENDAR_FILE.read_text(encoding="utf-8")))
+    """The calendar of the chinese-calendar package's tables, every year it holds."""
+    years = range(min(library.holidays).year, max(library.holidays).year + 1)
+    return WorkCalendar.from_tables(library.holidays, library.workdays, years)
 
 
 def data(**overrides: Any) -> dict[str, Any]:
@@ -54,17 +55,17 @@ def ref_add(cal: WorkCalendar, start: D, n: int) -> D:
     return d
 
 
-# --- the shipped 2026 calendar ----------------------------------------------------------
+# --- the library's calendar (2026 checked against the State Council's notice) -----------
 
 
-def test_shipped_file_loads_with_all_holidays_and_make_up_days() -> None:
+def test_library_tables_hold_2026_holidays_and_make_up_days() -> None:
     cal = shipped()
-    assert len(cal.holidays) == 3 + 9 + 3 + 5 + 3 + 3 + 7
-    assert sorted(cal.workdays) == [
+    assert len([d for d in cal.holidays if d.year == 2026]) == 3 + 9 + 3 + 5 + 3 + 3 + 7
+    assert sorted(d for d in cal.workdays if d.year == 2026) == [
         D(2026, 1, 4), D(2026, 2, 14), D(2026, 2, 28),
         D(2026, 5, 9), D(2026, 9, 20), D(2026, 10, 10),
     ]
-    assert cal.covers(2026) and not cal.covers(2027)
+    assert cal.covers(2004) and cal.covers(2026) and not cal.covers(2003)
 
 
 @pytest.mark.parametrize(
@@ -93,17 +94,19 @@ def test_shipped_working_days(day: D, working: bool) -> None:
     assert shipped().is_working_day(day) is working
 
 
-def test_shipped_names_are_chinese() -> None:
-    cal = shipped()
-    assert cal.names[D(2026, 2, 16)] == "春节"
-    assert cal.names[D(2026, 10, 1)] == "国庆节"
-    assert "调休" in cal.names[D(2026, 10, 10)]
+def test_from_tables_keeps_the_names_given() -> None:
+    cal = WorkCalendar.from_tables({D(2026, 2, 16): "春节"}, {D(2026, 2, 14): "春节调休上班"}, [2026])
+    assert cal.names == {D(2026, 2, 16): "春节", D(2026, 2, 14): "春节调休上班"}
+    assert cal.years == {2026}
 
 
 def test_uncovered_year_falls_back_to_monday_to_friday() -> None:
-    cal = shipped()
+    cal = WorkCalendar.from_dict(data())
     assert cal.is_working_day(D(2027, 1, 1))  # a Friday; 2027 is not loaded
     assert not cal.is_working_day(D(2025, 10, 4))  # a Saturday
+    assert cal.covers_span(D(2026, 1, 1), D(2026, 12, 31))
+    assert not cal.covers_span(D(2026, 12, 2), D(2027, 1, 13))
+    assert not cal.covers_span(D(2025, 12, 31), D(2026, 1, 2))
 
 
 def test_add_working_days_skips_national_day() -> None:
@@ -218,20 +221,29 @@ def test_empty_calendar_is_monday_to_friday() -> None:
     assert cal.add_working_days(D(2026, 1, 1), 2) == D(2026, 1, 5)
 
 
-def test_merge_combines_years_and_detects_conflicts() -> None:
+def test_overlay_adds_years_and_its_days_win() -> None:
     other = WorkCalendar.from_dict(
-        {"years": [2027], "holidays": {"2027-01-01": "元旦"}, "workdays": {}}
+        {"years": [2027], "holidays": {"2027-01-01": "元旦", "2026-01-04": "本省假日"},
+         "workdays": {"2026-01-03": "本省调休上班"}}
     )
-    merged = shipped().merge(other)
-    assert merged.covers(2026) and merged.covers(2027)
-    assert not merged.is_working_day(D(2027, 1, 1))
-    clash = WorkCalendar.from_dict({"years": [2026], "holidays": {"2026-01-04": "x"}})
-    with pytest.raises(InvalidCalendar):
-        shipped().merge(clash)
+    cal = shipped().overlay(other)
+    assert cal.covers(2026) and cal.covers(2027)
+    assert not cal.is_working_day(D(2027, 1, 1))
+    assert not cal.is_working_day(D(2026, 1, 4))  # the library's make-up day is a holiday here
+    assert cal.is_working_day(D(2026, 1, 3))
+    assert cal.names[D(2026, 1, 4)] == "本省假日"
+    assert shipped().overlay(WorkCalendar()) == shipped()
+
+
+def test_digest_tells_calendars_apart() -> None:
+    assert shipped().digest() == WorkCalendar.from_tables(library.holidays, library.workdays,
+                                                          shipped().years).digest()
+    assert shipped().digest() != shipped().overlay(WorkCalendar(years=frozenset({2027}))).digest()
+    assert WorkCalendar().digest() != WorkCalendar(holidays=frozenset({D(2026, 1, 1)})).digest()
 
 
 def test_calendars_are_hashable_and_comparable() -> None:
-    assert shipped() == WorkCalendar.from_dict(json.loads(CALENDAR_FILE.read_text("utf-8")))
+    assert shipped() == WorkCalendar.from_tables(library.holidays, library.workdays, shipped().years)
     cal = shipped()
     assert hash(cal) == hash(WorkCalendar(cal.holidays, cal.workdays, years=cal.years))
 

@@ -113,7 +113,7 @@ def catalog_items(draw: st.DrawFn) -> CatalogItem:
         fee=draw(st.one_of(st.integers(0, 10_000).map(float), st.floats(
             min_value=0, max_value=1e12, allow_nan=False, allow_infinity=False))),
         status=draw(st.sampled_from(STATUSES)), version=draw(st.integers(1, 10**6)),
-        effective_date=draw(iso_dates))
+        effective_date=draw(iso_dates), clock_pauses_on_supplement=draw(st.booleans()))
 
 
 def _unique_codes(items: list[CatalogItem]) -> bool:
@@ -129,7 +129,21 @@ def test_dict_round_trip(item: CatalogItem) -> None:
     assert CatalogItem.from_dict(json.loads(json.dumps(d, ensure_ascii=False))) == item
     assert list(d) == ["code", "name", "department", "legal_basis", "accept_level", "steps",
                        "materials", "time_limit_days", "fee", "status", "version",
-                       "effective_date"]
+                       "effective_date"] + ([] if item.clock_pauses_on_supplement
+                                            else ["clock_pauses_on_supplement"])
+
+
+def test_the_clock_pauses_on_supplement_unless_the_item_says_not() -> None:
+    item = CatalogItem.from_dict(_base())
+    assert item.clock_pauses_on_supplement is True
+    # the default is left out, so items read the same by nodes that predate the field
+    assert "clock_pauses_on_supplement" not in item.to_dict()
+    running = CatalogItem.from_dict({**_base(), "clock_pauses_on_supplement": False})
+    assert running.to_dict()["clock_pauses_on_supplement"] is False
+    assert not running.same_standard(item)
+    row = f"{HEADER},clock_pauses_on_supplement\n{ROW},false\n{ROW.replace('MZ-001', 'MZ-002')},TRUE\n"
+    assert [i.clock_pauses_on_supplement for i in parse_catalog_csv(row)] == [False, True]
+    assert parse_catalog_csv(items_to_csv([running])) == [running]
 
 
 @given(st.lists(catalog_items(), max_size=5).filter(_unique_codes))
@@ -307,6 +321,8 @@ BAD_ITEMS: list[tuple[str, dict[str, Any], str]] = [
     ("compact date", _with(effective_date="20260101"), "effective_date"),
     ("numeric date", _with(effective_date=20260101), "effective_date"),
     ("unknown key", _with(owner="高明区"), "owner"),
+    ("string pause rule", _with(clock_pauses_on_supplement="no"), "clock_pauses_on_supplement"),
+    ("numeric pause rule", _with(clock_pauses_on_supplement=0), "clock_pauses_on_supplement"),
     ("missing fee", _without("fee"), "fee"),
     ("missing steps", _without("steps"), "steps"),
 ]
@@ -415,6 +431,7 @@ def test_csv_line_numbers_count_multiline_cells() -> None:
     (f"{HEADER},effective_date\n{ROW},2026-13-01", "line 2", "effective_date"),
     (f"{HEADER}\n{ROW}\n{ROW}", "line 3", "code"),
     (f"{HEADER},owner\n{ROW},x", "line 1", "owner"),
+    (f"{HEADER},clock_pauses_on_supplement\n{ROW},否", "line 2", "clock_pauses_on_supplement"),
     (f"{HEADER},fee\n{ROW},0", "line 1", "fee"),
     (HEADER.replace(",fee", "") + "\n", "line 1", "fee"),
     (f'{HEADER}\n{ROW.replace("MZ-001", chr(34) + "MZ-001")}', "line 2", ""),
