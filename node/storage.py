@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import sqlite_utils
 
-from yimen.node.projections import CASE_COLUMNS, EVENT_COLUMNS, ITEM_COLUMNS
+from yimen.node.projections import CASE_COLUMNS, EVENT_COLUMNS, ITEM_COLUMNS, WAIT_COLUMNS, parse_definition
+from yimen.schema import case as lifecycle
 from yimen.sync.store import Schema
 from yimen.sync.store.schema import run
 
@@ -50,3 +51,38 @@ def _projection_refused(db: sqlite_utils.Database) -> None:
     projection like the others (rebuilt from the documents), read by the admin."""
     run(db, "CREATE TABLE IF NOT EXISTS projection_refused (doc_id TEXT PRIMARY KEY, kind TEXT, scope TEXT,"
             " reason TEXT)")
+
+
+def _add_missing_columns(db: sqlite_utils.Database, table: str, columns: tuple[str, ...]) -> None:
+    """Add the columns a table lacks: 0001 creates the projections with the columns of the
+    running code, so on a new file there is nothing to add, on an older one there is."""
+    have = set(db[table].columns_dict)
+    for col in columns:
+        if col not in have:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {col}")
+
+
+@NODE_SCHEMA(name="0004_waits_and_reviews")
+def _waits_and_reviews(db: sqlite_utils.Database) -> None:
+    """Open conflicts (a review resolves one), the reviewers each case waits for (the town's
+    inbox), and an index for deferred materials past their due date. An older file's rows are
+    brought up to date here from its own projections, exactly as a rebuild would derive them
+    (no review existed before: every flagged event is open)."""
+    _add_missing_columns(db, "cases", CASE_COLUMNS)
+    _add_missing_columns(db, "case_events", EVENT_COLUMNS)
+    run(db,
+        f"CREATE TABLE IF NOT EXISTS case_waits ({', '.join(WAIT_COLUMNS)}, PRIMARY KEY (case_id, department))"
+        " WITHOUT ROWID",
+        "CREATE INDEX IF NOT EXISTS case_waits_level ON case_waits(level, department)",
+        "CREATE INDEX IF NOT EXISTS cases_conflicts_open ON cases(case_id) WHERE conflicts_open > 0",
+        "CREATE INDEX IF NOT EXISTS cases_deferred_due ON cases(deferred_due) WHERE deferred_due IS NOT NULL",
+        "UPDATE cases SET conflicts_open = conflicts WHERE conflicts_open IS NULL")
+    for case_id, definition, step in db.execute(
+            "SELECT c.case_id, v.definition, c.step FROM cases c JOIN catalog_versions v"
+            " ON v.code = c.item_code AND v.version = c.item_version WHERE c.status = 'in_review'").fetchall():
+        approvals = {(step, d) for (d,) in db.execute(
+            "SELECT department FROM case_events WHERE case_id = ? AND action = 'approve' AND conflict = 0"
+            " AND step = ?", (case_id, step))}
+        state = lifecycle.CaseState(status="in_review", step=step, approvals=frozenset(approvals))
+        for level, department in lifecycle.waiting_for(state, parse_definition(definition)):
+            db.execute("INSERT OR REPLACE INTO case_waits VALUES (?, ?, ?)", (case_id, department, level))
