@@ -11,7 +11,9 @@ and kind are the document row's, a case's node is the owner its id names
 (`visibility.owner`), and which node wrote each part of a case is read from the signers
 of its Loro peers (`projection_rules.forgeries`): a history event not written by the node
 it names is kept in `case_events`, flagged as a conflict and not applied, like an event
-that lost a merge.
+that lost a merge. A review event resolves a flagged one (`resolves` / `resolved_by`;
+`cases.conflicts_open` counts the unresolved), and `case_waits` holds one row per reviewer
+a case in review waits for (the inbox): both derived by replaying the history.
 
 A document that cannot be projected (not of its kind's shape, a value of the wrong type
 or absurd size, content written by another node than its owner) is kept and replicated
