@@ -295,9 +295,6 @@ def allowed_actions(state: CaseState, item: CatalogItem, node: str) -> list[str]
             depts = _reviewers(item, state.step) if state.status == "in_review" else {}
             if any(_refusal(state, replace(probe, department=d), item) is None for d in depts):
                 out.append(a)
-        elif a == "review":
-            if state.open_conflicts:
-                out.append(a)
         elif _refusal(state, probe, item) is None:
             out.append(a)
     return out

@@ -218,7 +218,8 @@ def case_show(ctx: click.Context, case_id: str, as_json: bool) -> None:
         (h(ctx, "办结时限", "deadline"), d["deadline"] or h(ctx, "即办", "immediate")),
         (h(ctx, "待补交容缺材料", "deferred outstanding"), d["deferred_open"]),
         (h(ctx, "冲突待核查", "conflicts to review"),
-         f"{d['conflicts_open']}" + (h(ctx, f"（已核查 {reviewed}）", f" ({reviewed} reviewed)") if reviewed else "")),
+         f"{d['conflicts_open']}" + (h(ctx, f"（已核查 {reviewed}）", f" ({reviewed} reviewed)") if reviewed else "")
+         + (h(ctx, "（核查：yimen case review）", " (resolve: yimen case review)") if d["conflicts_open"] else "")),
         (h(ctx, "可办理操作", "next actions"),
          ("、".join(f"{ACTION_ZH[a]}（{a}）" for a in d["next_actions"]) if lang(ctx) == "zh"
           else ", ".join(d["next_actions"])) or "-"),
