@@ -53,17 +53,19 @@ CASE_SPEC = RowSpec(
     applicant_id="id", applicant_name="name", status="id", step="int", node="id", accepted_at="id?",
     accepted_date="id?", accepted_by="name?", deadline="id?", time_limit_days="int", deferred_open="int",
     deferred_due="id?", conflicts="int", last_action="id?", last_at="id?", closed_at="id?",
-    paused_days="int", paused_since="id?", deadline_provisional="int")
-CLOCK_COLUMNS = ("paused_days", "paused_since", "deadline_provisional")  # added by migration 0004
+    paused_days="int", paused_since="id?", deadline_provisional="int", conflicts_open="int")
 EVENT_SPEC = RowSpec(
     case_id="id", idx="int", action="id", actor="name", role="name", node="id", at="id", reason="note",
-    step="int?", department="name?", material="name?", conflict="int")
+    step="int?", department="name?", material="name?", conflict="int", resolves="int?", resolved_by="int?")
+EVENT_FIELDS = ("action", "actor", "role", "node", "at", "reason", "step", "department", "material")
+WAIT_SPEC = RowSpec(case_id="id", department="name", level="id")  # a reviewer a case waits for
 ITEM_SPEC = RowSpec(
     code="id", version="int", name="name", department="name", status="id", accept_level="id",
     time_limit_days="int", immediate="int", fee="num", effective_date="id?", scope="id", definition="json")
 VERSION_SPEC = RowSpec(scope="id", code="id", version="int", definition="json")
 ITEM_REF = RowSpec(item_publisher="id", item_code="id", item_version="int")  # how a case names its item version
 CASE_COLUMNS, EVENT_COLUMNS, ITEM_COLUMNS = tuple(CASE_SPEC), tuple(EVENT_SPEC), tuple(ITEM_SPEC)
+WAIT_COLUMNS = tuple(WAIT_SPEC)
 CASE_CONTENT = ("case", "materials")  # the maps only a case's owner writes
 OWNER_ACTIONS = frozenset({"accept", "not_accepted"})  # a case begins at its owner's window
 

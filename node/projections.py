@@ -11,7 +11,9 @@ and kind are the document row's, a case's node is the owner its id names
 (`visibility.owner`), and which node wrote each part of a case is read from the signers
 of its Loro peers (`projection_rules.forgeries`): a history event not written by the node
 it names is kept in `case_events`, flagged as a conflict and not applied, like an event
-that lost a merge.
+that lost a merge. A review event resolves a flagged one (`resolves` / `resolved_by`;
+`cases.conflicts_open` counts the unresolved), and `case_waits` holds one row per reviewer
+a case in review waits for (the inbox): both derived by replaying the history.
 
 A document that cannot be projected (not of its kind's shape, a value of the wrong type
 or absurd size, content written by another node than its owner) is kept and replicated
@@ -39,17 +41,17 @@ from typing import Any, Callable, Iterable
 from yimen.schema import case as lifecycle
 from yimen.schema.calendar import WorkCalendar
 from yimen.schema.catalog import CatalogItem
-from yimen.node.projection_rules import (CASE_COLUMNS, CASE_SPEC, EVENT_COLUMNS, EVENT_SPEC, ITEM_COLUMNS, ITEM_REF,
-                                         ITEM_SPEC, VERSION_SPEC, Authors, Unprojectable, checked, forgeries,
-                                         invalid, short)
-from yimen.sync.docs import Doc, peers
+from yimen.node.projection_rules import (CASE_COLUMNS, CASE_SPEC, EVENT_COLUMNS, EVENT_FIELDS, EVENT_SPEC,
+                                         ITEM_COLUMNS, ITEM_REF, ITEM_SPEC, VERSION_SPEC, WAIT_COLUMNS, WAIT_SPEC,
+                                         Authors, Unprojectable, checked, forgeries, invalid, short)
+from yimen.sync.docs import Doc, entry_ids, peers
 from yimen.sync.store import Store
 from yimen.sync.visibility import owner
 
 log = logging.getLogger("yimen.projections")
 CALENDAR_META = "projections_calendar"  # digest of the calendar the deadlines were counted with
-PROJECTION_TABLES = ("catalog_items", "catalog_versions", "cases", "case_events", "projection_waiting",
-                     "projection_refused")
+PROJECTION_TABLES = ("catalog_items", "catalog_versions", "cases", "case_events", "case_waits",
+                     "projection_waiting", "projection_refused")
 
 @lru_cache(maxsize=1024)
 def parse_definition(text: str, publisher: str = "") -> CatalogItem:
@@ -93,10 +95,12 @@ def deferred_materials(value: dict[str, Any]) -> dict[str, str]:
 def case_rows(doc: Doc, value: dict[str, Any], item: CatalogItem, calendar: WorkCalendar,
               forged: frozenset[int] = frozenset()) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The `cases` row and `case_events` rows of one case document (`value` is its body).
-    Events at the indexes `forged` are flagged and not applied (see the module docstring)."""
+    Events at the indexes `forged` are flagged and not applied (see the module docstring).
+    The row also carries `waiting_for` (not a column: the `case_waits` rows)."""
     info, history = value["case"], case_events(value)
     deferred = deferred_materials(value)
-    state, conflicts = _replay(history, item, deferred, forged)
+    state = _replay(doc, history, item, deferred, forged)
+    conflicts = set(state.conflicts)
     accept = next((e for i, e in enumerate(history) if e.action == "accept" and i not in conflicts), None)
     accepted_date = accept.at[:10] if accept else None
     clock = lifecycle.clock(state, item, calendar)
@@ -115,22 +119,25 @@ def case_rows(doc: Doc, value: dict[str, Any], item: CatalogItem, calendar: Work
         "last_at": last.at if last else None, "closed_at": state.closed_at,
         "paused_days": clock.paused_days, "paused_since": clock.paused_since and clock.paused_since.isoformat(),
         "deadline_provisional": int(clock.provisional),
+        "conflicts_open": len(state.open_conflicts),
+        "waiting_for": [{"level": lvl, "department": d} for lvl, d in lifecycle.waiting_for(state, item)],
     }
+    resolves = dict((review, flagged) for flagged, review in state.resolved)
+    resolved_by = dict(state.resolved)
     events = [
-        {"case_id": doc.doc_id, "idx": i, **{k: getattr(e, k) for k in EVENT_COLUMNS[2:-1]},
-         "conflict": int(i in conflicts)}
+        {"case_id": doc.doc_id, "idx": i, **{k: getattr(e, k) for k in EVENT_FIELDS},
+         "conflict": int(i in conflicts), "resolves": resolves.get(i), "resolved_by": resolved_by.get(i)}
         for i, e in enumerate(history)
     ]
     return row, events
 
 
-def _replay(history: list[lifecycle.Event], item: CatalogItem, deferred: dict[str, str],
-            forged: frozenset[int]) -> tuple[lifecycle.CaseState, set[int]]:
-    """The state of a history replayed without its `forged` events, and the indexes of
-    every event not applied (forged, or lost a merge)."""
-    kept = [i for i in range(len(history)) if i not in forged]
-    state = lifecycle.replay([history[i] for i in kept] if forged else history, item, deferred)
-    return state, {kept[j] for j in state.conflicts} | forged
+def _replay(doc: Doc, history: list[lifecycle.Event], item: CatalogItem, deferred: dict[str, str],
+            forged: frozenset[int]) -> lifecycle.CaseState:
+    """The state of a history replayed with its `forged` events flagged. The entries'
+    stable references are read only when a review needs them (most cases have none)."""
+    refs = entry_ids(doc, "history") if any(e.action == "review" for e in history) else ()
+    return lifecycle.replay(history, item, deferred, forged, refs)
 
 
 def case_state(store: Store, doc: Doc, value: dict[str, Any], item: CatalogItem) -> lifecycle.CaseState:
@@ -139,7 +146,26 @@ def case_state(store: Store, doc: Doc, value: dict[str, Any], item: CatalogItem)
     Unprojectable if the case's content is not its owner's (it is listed nowhere)."""
     history = value.get("history", [])
     forged = forgeries(doc, history, store.keys.owners(peers(doc)))
-    return _replay(case_events(value), item, deferred_materials(value), forged)[0]
+    return _replay(doc, case_events(value), item, deferred_materials(value), forged)
+
+
+def material_states(value: dict[str, Any], history: list[lifecycle.Event], state: lifecycle.CaseState,
+                    today: str) -> dict[str, dict[str, Any]]:
+    """The materials as the history leaves them: a deferred material whose delivery was
+    applied is `delivered` (with `delivered_at`); one still outstanding in an open case past
+    its due date is `overdue`. (The materials map records acceptance only; only its owner
+    writes it, while deliveries are events any replica may merge.)"""
+    flagged = set(state.conflicts)
+    delivered = {e.material: e.at for i, e in enumerate(history) if e.action == "deliver" and i not in flagged}
+    out = {}
+    for name, m in value.get("materials", {}).items():
+        m = dict(m)
+        if m.get("status") == "deferred" and name not in state.deferred_open and name in delivered:
+            m.update(status="delivered", delivered_at=delivered[name])
+        elif m.get("status") == "deferred":
+            m["overdue"] = bool(state.is_open and m.get("due") and m["due"] < today)
+        out[name] = m
+    return out
 
 
 # -- writing -----------------------------------------------------------------------------
@@ -258,6 +284,7 @@ def _case_projection(store: Store, doc: Doc, value: dict[str, Any], calendar: Wo
         row, events = case_rows(doc, value, item, calendar, forged)
         checked([row], CASE_SPEC)
         checked(events, EVENT_SPEC)
+        checked(_waits(row), WAIT_SPEC)
     except Exception as e:  # noqa: BLE001 (pure functions of a body anyone may have written)
         return _refuse(store, doc, new, e)
     if forged:
@@ -269,9 +296,16 @@ def _write_cases(store: Store, projected: list[Projected], new: bool) -> None:
     ids = [(r["case_id"],) for r, _ in projected]
     if not new:
         store.conn.executemany("DELETE FROM case_events WHERE case_id = ?", ids)
+        store.conn.executemany("DELETE FROM case_waits WHERE case_id = ?", ids)
         _unrefuse(store, ids)
     _insert(store, "cases", CASE_COLUMNS, [r for r, _ in projected])
     _insert(store, "case_events", EVENT_COLUMNS, [e for _, events in projected for e in events])
+    _insert(store, "case_waits", WAIT_COLUMNS, [w for r, _ in projected for w in _waits(r)])
+
+
+def _waits(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """The `case_waits` rows of a case row: one per reviewer it waits for."""
+    return [{"case_id": row["case_id"], **w} for w in row["waiting_for"]]
 
 
 def _unrefuse(store: Store, ids: list[tuple[str]]) -> None:
@@ -299,6 +333,7 @@ def _refuse(store: Store, doc: Doc, new: bool, error: Exception) -> None:
     if doc.kind == "case":
         store.conn.execute("DELETE FROM cases WHERE case_id = ?", (doc.doc_id,))
         store.conn.execute("DELETE FROM case_events WHERE case_id = ?", (doc.doc_id,))
+        store.conn.execute("DELETE FROM case_waits WHERE case_id = ?", (doc.doc_id,))
         store.conn.execute("DELETE FROM projection_waiting WHERE doc_id = ?", (doc.doc_id,))
     elif doc.kind == "catalog_item":
         code = doc.doc_id.removeprefix(f"item:{doc.scope}:")

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import sqlite_utils
 
-from yimen.node.projection_rules import CLOCK_COLUMNS
-from yimen.node.projections import CASE_COLUMNS, EVENT_COLUMNS, ITEM_COLUMNS
+from yimen.node.projections import CASE_COLUMNS, EVENT_COLUMNS, ITEM_COLUMNS, WAIT_COLUMNS
 from yimen.sync.store import Schema
 from yimen.sync.store.schema import run
 
@@ -53,6 +52,15 @@ def _projection_refused(db: sqlite_utils.Database) -> None:
             " reason TEXT)")
 
 
+def _add_missing_columns(db: sqlite_utils.Database, table: str, columns: tuple[str, ...]) -> None:
+    """Add the columns a table lacks: 0001 creates the projections with the columns of the
+    running code, so on a new file there is nothing to add, on an older one there is."""
+    have = set(db[table].columns_dict)
+    for col in columns:
+        if col not in have:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {col}")
+
+
 @NODE_SCHEMA(name="0004_catalog_publishers")
 def _catalog_publishers(db: sqlite_utils.Database) -> None:
     """One code may be published at several levels, each publication its own document
@@ -73,10 +81,18 @@ def _catalog_publishers(db: sqlite_utils.Database) -> None:
         "ALTER TABLE projection_waiting ADD COLUMN item_publisher TEXT")
 
 
-@NODE_SCHEMA(name="0005_case_clock")
-def _case_clock(db: sqlite_utils.Database) -> None:
+@NODE_SCHEMA(name="0005_clock_waits_reviews")
+def _clock_waits_reviews(db: sqlite_utils.Database) -> None:
     """The supervision clock's columns (working days paused for supplements, the day the
-    clock stopped, a provisional deadline). A new file has them from 0001 already. The rows
-    are counted at the next open: no calendar digest is recorded yet (`projections.recount`)."""
-    have = set(db["cases"].columns_dict)
-    run(db, *(f"ALTER TABLE cases ADD COLUMN {c}" for c in CLOCK_COLUMNS if c not in have))
+    clock stopped, a provisional deadline), open conflicts (a review resolves one), the
+    reviewers each case waits for (the town's inbox), and an index for deferred materials
+    past their due date. A new file has the columns from 0001 already. An older file's rows
+    are counted again at its first open (`projections.recount`: it holds no calendar digest)."""
+    _add_missing_columns(db, "cases", CASE_COLUMNS)
+    _add_missing_columns(db, "case_events", EVENT_COLUMNS)
+    run(db,
+        f"CREATE TABLE IF NOT EXISTS case_waits ({', '.join(WAIT_COLUMNS)}, PRIMARY KEY (case_id, department))"
+        " WITHOUT ROWID",
+        "CREATE INDEX IF NOT EXISTS case_waits_level ON case_waits(level, department)",
+        "CREATE INDEX IF NOT EXISTS cases_conflicts_open ON cases(case_id) WHERE conflicts_open > 0",
+        "CREATE INDEX IF NOT EXISTS cases_deferred_due ON cases(deferred_due) WHERE deferred_due IS NOT NULL")

@@ -27,6 +27,13 @@ Transitions (status before → action → status after):
     result_issued         complete                  completed           terminal
     accepted (immediate)  complete                  completed           terminal
     any open but result_issued  withdraw            withdrawn           terminal
+    any                   review (target, reason)   unchanged; a flagged event is resolved
+
+A review (核查) records how a clerk resolved a flagged event: it names the event by its
+stable reference (`target`, the history entry's id, which a merge never changes, unlike its
+position) and carries the resolution as its reason. It applies nothing and deletes nothing:
+the flagged event stays flagged, shown as resolved. A review is legal once per flagged
+event, after it; a review of an event that is not (or no longer) flagged is itself flagged.
 
 In a parallel step (several reviewers in one step) every reviewer decides before the case
 moves on; one rejection ends the case. A decision is legal only from a node at the
@@ -42,7 +49,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Any, Callable, Iterable, Mapping, NamedTuple
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 from yimen.schema import region
 from yimen.schema.calendar import WorkCalendar
@@ -51,7 +58,7 @@ from yimen.schema.errors import SchemaError
 
 ACTIONS = (
     "accept", "not_accepted", "returned", "supplement", "supply", "submit", "approve",
-    "reject", "deliver", "issue_result", "complete", "withdraw",
+    "reject", "deliver", "issue_result", "complete", "withdraw", "review",
 )
 REFUSALS = ("not_accepted", "returned", "supplement")
 NEEDS_REASON = frozenset(REFUSALS + ("reject",))
@@ -69,6 +76,7 @@ ACTION_ZH = {
     "accept": "受理", "not_accepted": "不予受理", "returned": "退件", "supplement": "补正",
     "supply": "补正完成", "submit": "提交后台", "approve": "批准", "reject": "不予批准",
     "deliver": "补交容缺材料", "issue_result": "出件", "complete": "办结", "withdraw": "撤回",
+    "review": "核查冲突",
 }
 
 
@@ -91,6 +99,7 @@ class Event:
     step: int | None = None
     department: str | None = None
     material: str | None = None
+    target: str | None = None  # review: the reference of the flagged event it resolves
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
@@ -115,10 +124,17 @@ class CaseState(NamedTuple):
     refusal: Event | None = None
     conflicts: tuple[int, ...] = ()  # indexes of history events not applied
     pauses: tuple[tuple[str, str], ...] = ()  # (supplement day, supply day or "") per supplement
+    resolved: tuple[tuple[int, int], ...] = ()  # (flagged event, the review resolving it)
 
     @property
     def is_open(self) -> bool:
         return self.status not in TERMINAL and self.status != "new"
+
+    @property
+    def open_conflicts(self) -> tuple[int, ...]:
+        """Flagged events no review has resolved yet."""
+        done = {flagged for flagged, _ in self.resolved}
+        return tuple(i for i in self.conflicts if i not in done)
 
 
 def _reviewers(item: CatalogItem, step: int) -> dict[str, str]:
@@ -151,6 +167,7 @@ _ALLOWED: dict[str, Callable[[CaseState, str, CatalogItem], bool]] = {
     "issue_result": lambda st, s, item: s == "approved",
     "complete": lambda st, s, item: s == "result_issued" or (s == "accepted" and item.immediate),
     "withdraw": lambda st, s, item: st.is_open and s != "result_issued",
+    "review": lambda st, s, item: bool(st.open_conflicts),
 }
 
 
@@ -165,6 +182,8 @@ def _refusal(state: CaseState, ev: Event, item: CatalogItem) -> tuple[str, str] 
         return "当前状态不允许此操作", "not allowed in this status"
     if a in ("approve", "reject"):
         return _decision_refusal(state, ev, item)
+    if a == "review":
+        return "须指明所核查的事件", "a review must name the flagged event"  # see review_refusal
     if a == "deliver" and ev.material not in state.deferred_open:
         return f"材料“{ev.material}”不是待补交的容缺材料", f"{ev.material!r} is not an outstanding deferred material"
     if a == "issue_result" and state.deferred_open:
@@ -228,17 +247,52 @@ def _advance(state: CaseState, item: CatalogItem) -> CaseState:
     return state._replace(step=step)
 
 
-def replay(history: Iterable[Event], item: CatalogItem, deferred: Iterable[str] = ()) -> CaseState:
-    """Derive a case's state from its merged history (see the module docstring)."""
+def review_refusal(state: CaseState, ev: Event, target: int | None, at: int) -> tuple[str, str] | None:
+    """Why a review (the event at index `at`) of the event at index `target` (None: its
+    reference names no earlier event) is not legal in `state`, or None if it is."""
+    if not ev.reason.strip():
+        return "必须填写核查结论", "a resolution is required"
+    if target is None or target >= at or target not in state.conflicts:
+        return "所指事件不是冲突事件", "the event named is not a flagged event"
+    if target not in state.open_conflicts:
+        return "该冲突已核查", "this conflict has already been reviewed"
+    return None
+
+
+def replay(history: Iterable[Event], item: CatalogItem, deferred: Iterable[str] = (),
+           forged: frozenset[int] = frozenset(), refs: Sequence[str] = ()) -> CaseState:
+    """Derive a case's state from its merged history (see the module docstring). Events at
+    the indexes `forged` (not written by the node they name) are flagged and not applied;
+    `refs` are the history entries' stable references, which reviews name."""
     state = CaseState()
     conflicts: list[int] = []
     deferred = tuple(deferred)
     for i, ev in enumerate(history):
+        if i in forged:
+            conflicts.append(i)
+            continue
+        if ev.action == "review":
+            target = refs.index(ev.target) if ev.target in refs[:i] else None
+            state = state._replace(conflicts=tuple(conflicts))
+            if review_refusal(state, ev, target, i):
+                conflicts.append(i)
+            else:
+                state = state._replace(resolved=state.resolved + ((target, i),))
+            continue
         if _refusal(state, ev, item):
             conflicts.append(i)
             continue
         state = apply(state, ev, item, deferred)
     return state._replace(conflicts=tuple(conflicts))
+
+
+def waiting_for(state: CaseState, item: CatalogItem) -> list[tuple[str, str]]:
+    """(level, department) of each reviewer the case waits for: those of its current step
+    who have not decided yet (none unless it is in review)."""
+    if state.status != "in_review" or state.step >= len(item.steps):
+        return []
+    return [(r.level, r.department) for r in item.steps[state.step]
+            if (state.step, r.department) not in state.approvals]
 
 
 def allowed_actions(state: CaseState, item: CatalogItem, node: str) -> list[str]:

@@ -200,3 +200,34 @@ def writers(doc: Doc, maps: tuple[str, ...], entries: str) -> tuple[set[int], li
     except BaseException as e:  # noqa: BLE001 (the binding raises bare BaseException)
         raise ValueError(f"cannot read who wrote {doc.doc_id}: {e}") from e
     return content, out
+
+
+def entry_ids(doc: Doc, entries: str) -> list[str]:
+    """A stable reference (`counter@peer` of the op that inserted it) for each element of
+    the root list `entries`: unlike its position, a merge never changes it. (Raises
+    ValueError if Loro fails.)"""
+    lst = doc._loro.get_list(entries)
+    try:
+        return [f"{i.counter}@{i.peer}" for i in map(lst.get_id_at, range(len(lst)))]
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:  # noqa: BLE001 (the binding raises bare BaseException)
+        raise ValueError(f"cannot read the entries of {doc.doc_id}: {e}") from e
+
+
+def unseen_before(doc: Doc, entries: str) -> list[list[int]]:
+    """For each element of the root list `entries`, the indexes of the elements before it
+    that its writer had not seen when inserting it: concurrent inserts, placed before it by
+    a merge (empty for every element of a history written in one line). (Raises ValueError
+    if Loro fails.)"""
+    lst, loro = doc._loro.get_list(entries), doc._loro
+    try:
+        ids = [lst.get_id_at(i) for i in range(len(lst))]
+        seen = [loro.frontiers_to_vv(loro.get_change(i).deps) for i in ids]
+        return [[j for j in range(k) if not (ids[j].peer == ids[k].peer and ids[j].counter < ids[k].counter
+                                            or seen[k].includes_id(ids[j]))]
+                for k in range(len(ids))]
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:  # noqa: BLE001 (the binding raises bare BaseException)
+        raise ValueError(f"cannot read the entries of {doc.doc_id}: {e}") from e

@@ -1,4 +1,4 @@
-"""`yimen case ...`: accept, act, list, show."""
+"""`yimen case ...`: accept, act, list, show, review, inbox."""
 
 from __future__ import annotations
 
@@ -6,15 +6,16 @@ from pathlib import Path
 
 import click
 
-from yimen.node.services import cases, catalog
+from yimen.node.services import cases, casework, catalog
 from yimen.node.cli.util import (YimenGroup, clerk_option, h, json_option, lang, open_node,
                                  print_json, status_text)
 from yimen.node.cli.output import fields, table
 from yimen.schema.case import ACTION_ZH, ACTIONS
 from yimen.schema.errors import SchemaError
 from yimen.schema.idnumber import mask
+from yimen.schema.region import LEVEL_ZH
 
-MATERIAL_ZH = {"provided": "已提交", "deferred": "容缺待补交", "missing": "未提交"}
+MATERIAL_ZH = {"provided": "已提交", "deferred": "容缺待补交", "delivered": "已补交", "missing": "未提交"}
 
 CARD_ZH = {"red": "红牌", "yellow": "黄牌", "green": "绿", "paused": "暂停计时", "": ""}
 
@@ -29,6 +30,22 @@ def deadline_text(ctx: click.Context, row: dict) -> str:
     if not row.get("deadline"):
         return ""
     return row["deadline"] + (h(ctx, "（暂定）", " (provisional)") if row.get("deadline_provisional") else "")
+def waiting_text(ctx: click.Context, waits: list[dict]) -> str:
+    """What a case in review waits for: 待镇街·民政审批 / waiting for town · 民政 approval."""
+    if not waits:
+        return ""
+    if lang(ctx) == "zh":
+        return "待" + "、".join(f"{LEVEL_ZH[w['level']].removesuffix('级')}·{w['department']}" for w in waits) + "审批"
+    return "waiting for " + ", ".join(f"{w['level']} · {w['department']}" for w in waits) + " approval"
+
+
+def flags_text(ctx: click.Context, row: dict) -> str:
+    """A case row's warnings: a deferred material past its due date, conflicts to review."""
+    out = [h(ctx, f"容缺材料逾期（{row['deferred_due']}）", f"deferred material overdue ({row['deferred_due']})")
+           ] if row.get("deferred_overdue") else []
+    if row.get("conflicts_open"):
+        out.append(h(ctx, f"冲突待核查 {row['conflicts_open']}", f"{row['conflicts_open']} conflict(s) to review"))
+    return h(ctx, "；", "; ").join(out)
 
 
 def _case_table(ctx: click.Context, rows: list[dict]) -> str:
@@ -37,11 +54,13 @@ def _case_table(ctx: click.Context, rows: list[dict]) -> str:
         r["card_text"] = card_text(ctx, r.get("card", ""))
         r["deadline_text"] = deadline_text(ctx, r)
         r["applicant"] = f"{r['applicant_name']} {mask(r['applicant_id'])}"
+        r["waiting_text"], r["flags_text"] = waiting_text(ctx, r["waiting_for"]), flags_text(ctx, r)
     return table(rows, [
         ("case_id", h(ctx, "受理编号", "case")), ("item_name", h(ctx, "事项", "item")),
         ("applicant", h(ctx, "申请人", "applicant")), ("status_text", h(ctx, "状态", "status")),
         ("card_text", h(ctx, "督办", "card")), ("deadline_text", h(ctx, "办结时限", "deadline")),
-        ("accepted_by", h(ctx, "受理人", "clerk")),
+        ("accepted_by", h(ctx, "受理人", "clerk")), ("waiting_text", h(ctx, "等待", "waiting for")),
+        ("flags_text", h(ctx, "提示", "flags")),
     ])
 
 
@@ -126,7 +145,7 @@ def case_not_accept(ctx: click.Context, clerk: str, item_code: str, applicant_id
 
 @case_group.command("act")
 @click.argument("case_id")
-@click.argument("action", type=click.Choice([a for a in ACTIONS if a not in ("accept", "not_accepted")]))
+@click.argument("action", type=click.Choice([a for a in ACTIONS if a not in ("accept", "not_accepted", "review")]))
 @clerk_option
 @click.option("--reason", default="", help="Required for returned, supplement and reject.")
 @click.option("--department", default=None, help="Reviewing department (approve/reject).")
@@ -159,19 +178,21 @@ def case_act(ctx: click.Context, case_id: str, action: str, clerk: str, reason: 
 @click.option("--from", "date_from", default="", help="Accepted on or after (YYYY-MM-DD).")
 @click.option("--to", "date_to", default="", help="Accepted on or before (YYYY-MM-DD).")
 @click.option("--limit", default=100, show_default=True, help="At most this many rows.")
+@click.option("--conflicts", is_flag=True, help="Only cases with a flagged event not yet reviewed.")
 @json_option
 @click.pass_context
 def case_list(ctx: click.Context, status: str, card: str | None, item: str, accepted_by: str,
-              date_from: str, date_to: str, limit: int, as_json: bool) -> None:
+              date_from: str, date_to: str, limit: int, conflicts: bool, as_json: bool) -> None:
     """List cases, newest first, with filters.
 
     \b
     Example:
         yimen case list --card red
         yimen case list --status in_review --from 2026-11-01 --json
+        yimen case list --conflicts
     """
     rows = cases.list_cases(open_node(ctx), status, card or "", item, accepted_by, date_from,
-                            date_to, limit)
+                            date_to, limit, conflicts=conflicts)
     if as_json:
         return print_json(rows)
     click.echo(_case_table(ctx, rows) if rows else h(ctx, "没有符合条件的办件", "no matching cases"))
@@ -182,7 +203,9 @@ def case_list(ctx: click.Context, status: str, card: str | None, item: str, acce
 @json_option
 @click.pass_context
 def case_show(ctx: click.Context, case_id: str, as_json: bool) -> None:
-    """Show a case with its materials and full history.
+    """Show a case with its materials and full history (in time order; # is an event's
+    number for `case review`, 合并/merged marks an event written without having seen the
+    events it names, which came in by a merge).
 
     \b
     Example:
@@ -191,33 +214,112 @@ def case_show(ctx: click.Context, case_id: str, as_json: bool) -> None:
     d = cases.show(open_node(ctx), case_id)
     if as_json:
         return print_json(d)
+    reviewed = d["conflicts"] - d["conflicts_open"]
     click.echo(fields([
         (h(ctx, "受理编号", "case"), d["case_id"]),
         (h(ctx, "事项", "item"), f"{d['item_code']} {d['item_name']}（v{d['item_version']}）"),
         (h(ctx, "申请人", "applicant"), f"{d['applicant_name']} {mask(d['applicant_id'])}"),
-        (h(ctx, "状态", "status"), status_text(ctx, d["status"])),
+        (h(ctx, "状态", "status"), " ".join(filter(None, [status_text(ctx, d["status"]),
+                                                        waiting_text(ctx, d["waiting_for"])]))),
         (h(ctx, "督办", "card"), card_text(ctx, d["card"])),
         (h(ctx, "办结时限", "deadline"), deadline_text(ctx, d) or h(ctx, "即办", "immediate")),
         (h(ctx, "补正暂停计时（工作日）", "paused for supplements (working days)"),
          f"{d['paused_days']}" + (h(ctx, f"，自 {d['paused_since']} 起暂停中", f", paused since {d['paused_since']}")
                                   if d["paused_since"] else "")),
         (h(ctx, "待补交容缺材料", "deferred outstanding"), d["deferred_open"]),
-        (h(ctx, "冲突待核查", "conflicts to review"), d["conflicts"]),
+        (h(ctx, "冲突待核查", "conflicts to review"),
+         f"{d['conflicts_open']}" + (h(ctx, f"（已核查 {reviewed}）", f" ({reviewed} reviewed)") if reviewed else "")
+         + (h(ctx, "（核查：yimen case review）", " (resolve: yimen case review)") if d["conflicts_open"] else "")),
         (h(ctx, "可办理操作", "next actions"),
          ("、".join(f"{ACTION_ZH[a]}（{a}）" for a in d["next_actions"]) if lang(ctx) == "zh"
           else ", ".join(d["next_actions"])) or "-"),
     ]))
     click.echo(h(ctx, "材料：", "materials:"))
     for name, m in d["materials"].items():
-        due = f" {h(ctx, '承诺补交日期', 'due')} {m['due']}" if m.get("due") else ""
-        state = MATERIAL_ZH.get(m["status"], m["status"]) if lang(ctx) == "zh" else m["status"]
-        click.echo(f"  - {name}：{state}{due}" if lang(ctx) == "zh" else f"  - {name}: {state}{due}")
+        click.echo(f"  - {name}{h(ctx, '：', ': ')}{_material_text(ctx, m)}")
     click.echo(h(ctx, "办理过程：", "history:"))
-    for e in d["history"]:
-        e["action_text"] = ACTION_ZH.get(e["action"], e["action"]) if lang(ctx) == "zh" else e["action"]
-        e["flag"] = h(ctx, "冲突", "CONFLICT") if e["conflict"] else ""
-    click.echo(table(d["history"], [
-        ("at", h(ctx, "时间", "time")), ("action_text", h(ctx, "操作", "action")),
+    click.echo(table([_event_cells(ctx, e) for e in d["history"]], [
+        ("no", "#"), ("at", h(ctx, "时间", "time")), ("action_text", h(ctx, "操作", "action")),
         ("actor", h(ctx, "人员", "clerk")), ("role", h(ctx, "岗位", "role")),
-        ("node", h(ctx, "节点", "node")), ("reason", h(ctx, "理由", "reason")), ("flag", ""),
+        ("node", h(ctx, "节点", "node")), ("reason", h(ctx, "理由", "reason")),
+        ("flag", h(ctx, "冲突", "conflict")), ("merged", h(ctx, "合并到达", "arrived by merge")),
+    ]))
+
+
+def _material_text(ctx: click.Context, m: dict) -> str:
+    state = MATERIAL_ZH.get(m["status"], m["status"]) if lang(ctx) == "zh" else m["status"]
+    if m["status"] == "delivered":
+        return f"{state} {m['delivered_at']}"
+    due = f" {h(ctx, '承诺补交日期', 'due')} {m['due']}" if m.get("due") else ""
+    return state + due + (h(ctx, "（已逾期）", " (overdue)") if m.get("overdue") else "")
+
+
+def _event_cells(ctx: click.Context, e: dict) -> dict:
+    """One history row as shown: the action in the clerk's language, its conflict state
+    (to review, or resolved by which review; a review names the event it resolves) and
+    the events it came in concurrently with."""
+    cells = {**e, "action_text": ACTION_ZH.get(e["action"], e["action"]) if lang(ctx) == "zh" else e["action"]}
+    if e["conflict"]:
+        cells["flag"] = (h(ctx, f"已核查（#{e['resolved_by'] + 1}）", f"resolved (#{e['resolved_by'] + 1})")
+                         if e["resolved_by"] is not None else h(ctx, "待核查", "to review"))
+    elif e["resolves"] is not None:
+        cells["flag"] = h(ctx, f"核查 #{e['resolves'] + 1}", f"reviews #{e['resolves'] + 1}")
+    else:
+        cells["flag"] = ""
+    nums = h(ctx, "、", ", ").join(f"#{n}" for n in e["concurrent_with"])
+    cells["merged"] = h(ctx, f"未见 {nums}", f"had not seen {nums}") if e["merged"] else ""
+    return cells
+
+
+@case_group.command("review")
+@click.argument("case_id")
+@click.option("--event", "event_no", type=click.IntRange(min=1), required=True,
+              help="The flagged event's number (# in `case show`).")
+@click.option("--resolution", required=True, help="How the conflict was resolved (recorded as the reason).")
+@clerk_option
+@json_option
+@click.pass_context
+def case_review(ctx: click.Context, case_id: str, event_no: int, resolution: str, clerk: str,
+                as_json: bool) -> None:
+    """Record the review of a flagged event (冲突核查): the resolution becomes a new event in
+    the history; nothing is deleted, the flagged event is shown as resolved. The clerk holds
+    the role the flagged event was taken under.
+
+    \b
+    Example:
+        yimen case review 440608100201-2026-000001 --event 6 --clerk c01 \\
+            --resolution 已与镇街核实，以办结为准
+    """
+    row = casework.review(open_node(ctx), case_id, event_no, resolution, clerk)
+    if as_json:
+        return print_json(row)
+    click.echo(h(ctx, f"已核查：{case_id} 第 {event_no} 条（冲突待核查 {row['conflicts_open']}）",
+                 f"reviewed: {case_id} event {event_no} ({row['conflicts_open']} conflict(s) left to review)"))
+
+
+@case_group.command("inbox")
+@click.option("--department", default="", help="Only steps of this department (e.g. 民政).")
+@json_option
+@click.pass_context
+def case_inbox(ctx: click.Context, department: str, as_json: bool) -> None:
+    """Cases waiting for a decision at this node's level: by department, red and yellow
+    cards first, oldest first.
+
+    \b
+    Example:
+        yimen case inbox --department 民政
+    """
+    rows = casework.inbox(open_node(ctx), department)
+    if as_json:
+        return print_json(rows)
+    if not rows:
+        return click.echo(h(ctx, "没有等待本级审批的办件", "no cases wait for this level"))
+    for r in rows:
+        r["card_text"], r["status_text"] = card_text(ctx, r["card"]), status_text(ctx, r["status"])
+        r["applicant"] = f"{r['applicant_name']} {mask(r['applicant_id'])}"
+    click.echo(table(rows, [
+        ("waiting_department", h(ctx, "部门", "department")), ("card_text", h(ctx, "督办", "card")),
+        ("case_id", h(ctx, "受理编号", "case")), ("item_name", h(ctx, "事项", "item")),
+        ("applicant", h(ctx, "申请人", "applicant")), ("accepted_at", h(ctx, "受理时间", "accepted")),
+        ("deadline", h(ctx, "办结时限", "deadline")),
     ]))

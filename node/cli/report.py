@@ -24,7 +24,8 @@ def report_group() -> None:
 @json_option
 @click.pass_context
 def report_overdue(ctx: click.Context, as_csv: bool, as_json: bool) -> None:
-    """Open cases with a red card (past the limit) or yellow card (close to it).
+    """Open cases with a red card (past the limit) or yellow card (close to it), and
+    deferred materials (容缺) past the date promised for them.
 
     \b
     Example:
@@ -35,8 +36,11 @@ def report_overdue(ctx: click.Context, as_csv: bool, as_json: bool) -> None:
         return print_json(rows)
     if as_csv:
         return click.echo(reports.to_csv(rows), nl=False)
+    late = [r for r in rows if r["kind"] == "material"]
+    rows = [r for r in rows if r["kind"] == "case"]
     red = sum(1 for r in rows if r["card"] == "red")
-    click.echo(h(ctx, f"红牌 {red} 件，黄牌 {len(rows) - red} 件", f"{red} red, {len(rows) - red} yellow"))
+    click.echo(h(ctx, f"红牌 {red} 件，黄牌 {len(rows) - red} 件，容缺材料逾期 {len(late)} 项",
+                 f"{red} red, {len(rows) - red} yellow, {len(late)} deferred material(s) overdue"))
     if rows:
         click.echo(table([{**r, "card": card_text(ctx, r["card"]), "status": status_text(ctx, r["status"]),
                            "deadline": deadline_text(ctx, r)} for r in rows], [
@@ -44,6 +48,12 @@ def report_overdue(ctx: click.Context, as_csv: bool, as_json: bool) -> None:
             ("item_name", h(ctx, "事项", "item")), ("applicant_name", h(ctx, "申请人", "applicant")),
             ("status", h(ctx, "状态", "status")), ("deadline", h(ctx, "办结时限", "deadline")),
             ("accepted_by", h(ctx, "受理人", "clerk"))]))
+    if late:
+        click.echo(h(ctx, "容缺材料逾期：", "deferred materials overdue:"))
+        click.echo(table(late, [
+            ("case_id", h(ctx, "受理编号", "case")), ("item_name", h(ctx, "事项", "item")),
+            ("applicant_name", h(ctx, "申请人", "applicant")), ("material", h(ctx, "材料", "material")),
+            ("material_due", h(ctx, "承诺补交日期", "due")), ("accepted_by", h(ctx, "受理人", "clerk"))]))
 
 
 @report_group.command("refusals")

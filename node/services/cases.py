@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Mapping
 
 from yimen.node.services import catalog, clerks
 from yimen.node.errors import MaterialsIncomplete, NodeError, UnknownCase
-from yimen.node.home import Node
+from yimen.node.home import CHINA_TZ, Node
 from yimen.node.projections import CASE_COLUMNS, Unprojectable, case_state, deferred_materials, refresh
+from yimen.node.projections import case_events as lifecycle_events, material_states
+from yimen.sync.docs import Doc, unseen_before
 from yimen.schema import case as lifecycle
 from yimen.schema import region
 from yimen.schema.catalog import CatalogItem
@@ -165,16 +167,7 @@ def act(node: Node, case_id: str, action: str, clerk_id: str, reason: str = "",
         department: str | None = None, material: str | None = None) -> dict[str, Any]:
     """Take one action on a case (see `yimen.schema.case` for the transitions)."""
     clerk = clerks.get(node, clerk_id)
-    doc = node.store.get(case_id)
-    if doc is None or doc.kind != "case":
-        raise UnknownCase(f"没有受理编号为 {case_id} 的办件", f"no case has the receipt number {case_id}")
-    value = doc.value()
-    item = catalog.of_case(node, value["case"])
-    try:
-        state = case_state(node.store, doc, value, item)
-    except Unprojectable as e:
-        raise UnknownCase(f"办件 {case_id} 无法列出（见隔离列表），不能办理",
-                          f"case {case_id} is not listed ({e}); no action can be taken") from e
+    doc, value, item, state = load(node, case_id)
     if action in ("approve", "reject"):
         department = department or _reviewing_role(clerk, item, state, node)
         role, step = department, state.step
@@ -189,6 +182,20 @@ def act(node: Node, case_id: str, action: str, clerk_id: str, reason: str = "",
         node.store.save(doc, node.node_id)
         _listed(refresh(node.store, doc, node.calendar, lambda *_: item))
     return get_row(node, case_id)
+
+
+def load(node: Node, case_id: str) -> tuple[Doc, dict[str, Any], CatalogItem, lifecycle.CaseState]:
+    """A case's document, body, item version and state (what an action is checked against)."""
+    doc = node.store.get(case_id)
+    if doc is None or doc.kind != "case":
+        raise UnknownCase(f"没有受理编号为 {case_id} 的办件", f"no case has the receipt number {case_id}")
+    value = doc.value()
+    item = catalog.of_case(node, value["case"])
+    try:
+        return doc, value, item, case_state(node.store, doc, value, item)
+    except Unprojectable as e:
+        raise UnknownCase(f"办件 {case_id} 无法列出（见隔离列表），不能办理",
+                          f"case {case_id} is not listed ({e}); no action can be taken") from e
 
 
 def _listed(row: dict[str, Any] | None) -> dict[str, Any]:
@@ -238,10 +245,11 @@ def card_sql(node: Node, today: date | None = None) -> tuple[str, dict[str, str]
 
 
 def list_cases(node: Node, status: str = "", card: str = "", item: str = "", clerk: str = "",
-               date_from: str = "", date_to: str = "", limit: int = 100, today: date | None = None
-               ) -> list[dict[str, Any]]:
+               date_from: str = "", date_to: str = "", limit: int = 100, today: date | None = None,
+               conflicts: bool = False) -> list[dict[str, Any]]:
+    """Cases, newest first; `conflicts`: only those with a flagged event not yet reviewed."""
     card_expr, params = card_sql(node, today)
-    where = []
+    where = ["conflicts_open > 0"] if conflicts else []
     for col, val in (("status", status), ("item_code", item), ("accepted_by", clerk)):
         if val:
             where.append(f"{col} = :{col}")
@@ -268,7 +276,7 @@ def list_cases(node: Node, status: str = "", card: str = "", item: str = "", cle
     params["limit"] = str(limit)
     cur = node.store.conn.execute(sql, params)
     cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, r)) for r in cur]
+    return annotated(node, [dict(zip(cols, r)) for r in cur], today)
 
 
 def get_row(node: Node, case_id: str, today: date | None = None) -> dict[str, Any]:
@@ -278,22 +286,48 @@ def get_row(node: Node, case_id: str, today: date | None = None) -> dict[str, An
     row = cur.fetchone()
     if row is None:
         raise UnknownCase(f"没有受理编号为 {case_id} 的办件", f"no case has the receipt number {case_id}")
-    return dict(zip([d[0] for d in cur.description], row))
+    return annotated(node, [dict(zip([d[0] for d in cur.description], row))], today)[0]
+
+
+def annotated(node: Node, rows: list[dict[str, Any]], today: date | None = None) -> list[dict[str, Any]]:
+    """Case rows with what they wait for (`waiting_for`: level and department of each
+    reviewer of the current step yet to decide) and `deferred_overdue` (an open case holds
+    a deferred material past its due date)."""
+    day = (today or node.clock().date()).isoformat()
+    waits: dict[str, list[dict[str, str]]] = {r["case_id"]: [] for r in rows}
+    if any(r["status"] == "in_review" for r in rows):
+        marks = ",".join("?" * len(waits))
+        for case_id, level, department in node.store.conn.execute(
+                f"SELECT case_id, level, department FROM case_waits WHERE case_id IN ({marks})"
+                " ORDER BY case_id, department", list(waits)):
+            waits[case_id].append({"level": level, "department": department})
+    for r in rows:
+        r["waiting_for"] = waits[r["case_id"]]
+        r["deferred_overdue"] = bool(r["status"] in OPEN_STATUSES and r["deferred_due"] and r["deferred_due"] < day)
+    return rows
 
 
 def show(node: Node, case_id: str) -> dict[str, Any]:
-    """A case with its full history, materials and what can be done next."""
+    """A case with its full history (in time order, see `in_time_order`), its materials as
+    its history leaves them (`material_states`) and what can be done next. Each event has
+    its number `no` (its place in the merged history, which `review` names) and `merged`:
+    its writer had not seen every event before it in the merged history (it was written
+    offline, concurrently with those events, `concurrent_with` their numbers)."""
     row = get_row(node, case_id)
-    doc = node.store.get(case_id)
-    value = doc.value()
-    item = catalog.of_case(node, value["case"])
-    state = case_state(node.store, doc, value, item)
+    doc, value, item, state = load(node, case_id)
     events = node.store.conn.execute(
         "SELECT * FROM case_events WHERE case_id = ? ORDER BY idx", (case_id,))
     cols = [d[0] for d in events.description]
+    history = [dict(zip(cols, r)) for r in events]
+    unseen = unseen_before(doc, "history")
+    for e in history:
+        e["no"] = e["idx"] + 1
+        e["concurrent_with"] = [j + 1 for j in unseen[e["idx"]]] if e["idx"] < len(unseen) else []
+        e["merged"] = bool(e["concurrent_with"])
+    today = node.clock().date().isoformat()
     return {
-        **row, "materials": value.get("materials", {}), "paused_days": paused_days(node, row),
-        "history": [dict(zip(cols, r)) for r in events],
+        **row, "materials": material_states(value, lifecycle_events(value), state, today),
+        "paused_days": paused_days(node, row), "history": in_time_order(history),
         "next_actions": lifecycle.allowed_actions(state, item, node.node_id),
         "steps": [[{"level": r.level, "department": r.department} for r in s] for s in item.steps],
     }
@@ -308,5 +342,26 @@ def paused_days(node: Node, row: dict[str, Any], today: date | None = None) -> i
     return row["paused_days"] + max(0, node.calendar.working_days_between(date.fromisoformat(row["paused_since"]), today))
 
 
-__all__ = ["Application", "NumbersUnconfirmed", "accept", "not_accept", "record", "act", "list_cases", "show", "get_row",
+def materials(node: Node, case_id: str, today: date | None = None) -> dict[str, dict[str, Any]]:
+    """A case's materials as its history leaves them (see `material_states`)."""
+    _, value, _, state = load(node, case_id)
+    return material_states(value, lifecycle_events(value), state, (today or node.clock().date()).isoformat())
+
+
+def in_time_order(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Events by the instant they were written (times with offsets compared as instants; a
+    time without an offset is China time), ties and unreadable times broken by their place
+    in the merged history, which every replica shares: the same order everywhere. (Replay
+    follows the merged order, not clocks: an offline machine's clock may be wrong.)"""
+    def key(e: dict[str, Any]) -> tuple[int, float, int]:
+        try:
+            t = datetime.fromisoformat(e["at"])
+        except (TypeError, ValueError):
+            return 1, 0.0, e["idx"]
+        return 0, (t if t.tzinfo else t.replace(tzinfo=CHINA_TZ)).timestamp(), e["idx"]
+    return sorted(history, key=key)
+
+
+__all__ = ["Application", "NumbersUnconfirmed", "accept", "not_accept", "record", "act",
+           "list_cases", "show", "get_row", "annotated",
            "CASE_COLUMNS", "file_sha256"]

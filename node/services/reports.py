@@ -8,24 +8,39 @@ import io
 from datetime import date, timedelta
 from typing import Any
 
+from yimen.node.services import cases
 from yimen.node.services.cases import OPEN_STATUSES, card_sql
 from yimen.node.home import Node
 from yimen.schema.case import REFUSALS
 
 
 def overdue(node: Node, today: date | None = None) -> list[dict[str, Any]]:
-    """Open cases with a red or yellow card, most overdue first."""
+    """Open cases with a red or yellow card, most overdue first (`kind` "case"), then each
+    deferred material of an open case past the date promised for it (`kind` "material",
+    with `material` and its `material_due`), the longest overdue first."""
     card_expr, params = card_sql(node, today)
     open_list = "','".join(OPEN_STATUSES)
+    cols = (f"case_id, item_code, item_name, applicant_name, status, accepted_by, accepted_date, deadline,"
+            f" deadline_provisional,"
+            f" {card_expr} AS card")
     cur = node.store.conn.execute(
-        f"SELECT case_id, item_code, item_name, applicant_name, status, accepted_by, accepted_date,"
-        f" deadline, deadline_provisional, {card_expr} AS card FROM cases"
+        f"SELECT 'case' AS kind, {cols} FROM cases"
         f" WHERE status IN ('{open_list}') AND deadline <= :yellow_until AND paused_since IS NULL"
         " ORDER BY deadline, case_id",
         params,
     )
-    cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, r)) for r in cur]
+    names = [d[0] for d in cur.description]
+    rows = [{**dict(zip(names, r)), "material": None, "material_due": None} for r in cur]
+    cur = node.store.conn.execute(
+        f"SELECT 'material' AS kind, {cols} FROM cases WHERE deferred_due IS NOT NULL AND deferred_due < :today"
+        f" AND status IN ('{open_list}') ORDER BY deferred_due, case_id", params)
+    late = []
+    for r in cur:
+        case = dict(zip(names, r))
+        for name, m in cases.materials(node, case["case_id"], today).items():
+            if m.get("overdue"):
+                late.append({**case, "material": name, "material_due": m["due"]})
+    return rows + sorted(late, key=lambda r: (r["material_due"], r["case_id"], r["material"]))
 
 
 def week_of(day: date) -> tuple[date, date]:

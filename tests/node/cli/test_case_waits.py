@@ -1,0 +1,74 @@
+"""`case show`, `case list`, `case inbox` and `case review` as a clerk reads them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from support import id_number
+from yimen.node.cli.main import main
+
+SAMPLE = Path(__file__).resolve().parents[3] / "node" / "data"
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    monkeypatch.setenv("YIMEN_HOME", str(tmp_path / "node"))
+    monkeypatch.delenv("YIMEN_CLERK", raising=False)
+    runner = CliRunner()
+
+    def run(*args: str, ok: bool = True):
+        result = runner.invoke(main, list(args), catch_exceptions=False)
+        assert (result.exit_code == 0) == ok, result.output
+        return result
+    run("init", "--region", "440608100201", "--name", "示范村")
+    run("catalog", "import", str(SAMPLE / "catalog_sample.json"))
+    run("clerk", "add", "--id", "c01", "--name", "李敏", "--role", "民政", "--role", "村委会")
+    return run
+
+
+def _in_review(cli) -> str:
+    out = cli("case", "accept", "--clerk", "c01", "--item", "MZ-003", "--applicant-id", id_number(),
+              "--applicant-name", "陈美玲", "--all-materials", "--defer", "遭遇困难的相关证明", "--json").output
+    cid = json.loads(out)["case_id"]
+    cli("case", "act", cid, "submit", "--clerk", "c01")
+    cli("case", "act", cid, "approve", "--clerk", "c01")
+    return cid
+
+
+def test_a_delivered_material_is_no_longer_listed_as_deferred(cli):
+    cid = _in_review(cli)
+    cli("case", "act", cid, "deliver", "--clerk", "c01", "--material", "遭遇困难的相关证明")
+    shown = cli("case", "show", cid).output
+    assert "遭遇困难的相关证明：已补交" in shown and "容缺待补交" not in shown
+    materials = json.loads(cli("case", "show", cid, "--json").output)["materials"]
+    assert materials["遭遇困难的相关证明"]["status"] == "delivered"
+
+
+def test_the_village_sees_which_level_and_department_a_case_waits_for(cli):
+    cid = _in_review(cli)
+    shown = cli("case", "show", cid).output
+    assert "审批中 待镇街·民政审批" in shown
+    assert "waiting for town · 民政 approval" in cli("--lang", "en", "case", "show", cid).output
+    listed = cli("case", "list").output
+    assert "等待" in listed.splitlines()[0] and "待镇街·民政审批" in listed
+    assert json.loads(cli("case", "show", cid, "--json").output)["waiting_for"] == [
+        {"level": "town", "department": "民政"}]
+    assert "没有等待本级审批的办件" in cli("case", "inbox").output
+
+
+def test_the_history_columns_all_have_headings(cli):
+    cid = _in_review(cli)
+    header = cli("case", "show", cid).output.split("办理过程：")[1].splitlines()[1].split()
+    assert header == ["#", "时间", "操作", "人员", "岗位", "节点", "理由", "冲突", "合并到达"]
+    assert any(line.split() == ["冲突待核查", "0"] for line in cli("case", "show", cid).output.splitlines())
+    assert "没有符合条件的办件" in cli("case", "list", "--conflicts").output
+
+
+def test_review_of_an_event_that_is_not_flagged_is_one_sentence(cli):
+    cid = _in_review(cli)
+    result = cli("case", "review", cid, "--event", "1", "--resolution", "看过了", "--clerk", "c01", ok=False)
+    assert result.exit_code == 1 and "不是冲突事件" in result.output and "Traceback" not in result.output
