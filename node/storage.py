@@ -50,3 +50,23 @@ def _projection_refused(db: sqlite_utils.Database) -> None:
     projection like the others (rebuilt from the documents), read by the admin."""
     run(db, "CREATE TABLE IF NOT EXISTS projection_refused (doc_id TEXT PRIMARY KEY, kind TEXT, scope TEXT,"
             " reason TEXT)")
+
+
+@NODE_SCHEMA(name="0004_applicant_search")
+def _applicant_search(db: sqlite_utils.Database) -> None:
+    """Finding an applicant's cases: by exact name, and by the last digits of the ID number
+    (an exact number is its last four digits plus one comparison). SQLite cannot index a
+    suffix, so the index holds the last four characters; a longer tail filters the few rows
+    those four find. Indexes only: nothing new to derive, `rebuild` is unchanged."""
+    run(db,
+        "CREATE INDEX IF NOT EXISTS cases_applicant_name ON cases(applicant_name, case_id)",
+        "CREATE INDEX IF NOT EXISTS cases_applicant_tail ON cases(substr(applicant_id, -4), case_id)")
+
+
+@NODE_SCHEMA(name="0005_clerk_state")
+def _clerk_state(db: sqlite_utils.Database) -> None:
+    """A clerk who leaves is deactivated, never deleted: the cases' histories keep their id,
+    and lists and reports keep showing their name."""
+    run(db,
+        "ALTER TABLE clerks ADD COLUMN active INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE clerks ADD COLUMN deactivated_at TEXT")

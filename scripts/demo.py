@@ -254,8 +254,8 @@ def decide_at_town() -> None:
 
 def show() -> None:
     run("city", "case", "list", "--limit", "6")
-    reds = json.loads(run("village-a", "case", "list", "--card", "red", "--json", show=False))
-    decided = json.loads(run("village-a", "case", "list", "--status", "approved", "--json", show=False))
+    reds = json.loads(run("village-a", "case", "list", "--card", "red", "--json", show=False))["rows"]
+    decided = json.loads(run("village-a", "case", "list", "--status", "approved", "--json", show=False))["rows"]
     for row in (decided or reds)[:1]:
         run("village-a", "case", "show", row["case_id"])
     run("district", "report", "overdue")

@@ -10,7 +10,9 @@ from yimen.node.services import cases, catalog
 from yimen.node.cli.util import (YimenGroup, clerk_option, h, json_option, lang, open_node,
                                  print_json, status_text)
 from yimen.node.cli.output import fields, table
-from yimen.schema.case import ACTION_ZH, ACTIONS
+from yimen.node.cli.tables import Column, export_options, one_output
+from yimen.node.cli import tables
+from yimen.schema.case import ACTION_ZH, ACTIONS, STATUS_ZH
 from yimen.schema.errors import SchemaError
 from yimen.schema.idnumber import mask
 
@@ -23,17 +25,31 @@ def card_text(ctx: click.Context, card: str) -> str:
     return CARD_ZH[card] if lang(ctx) == "zh" else card
 
 
-def _case_table(ctx: click.Context, rows: list[dict]) -> str:
-    for r in rows:
-        r["status_text"] = status_text(ctx, r["status"])
-        r["card_text"] = card_text(ctx, r.get("card", ""))
-        r["applicant"] = f"{r['applicant_name']} {mask(r['applicant_id'])}"
-    return table(rows, [
-        ("case_id", h(ctx, "受理编号", "case")), ("item_name", h(ctx, "事项", "item")),
-        ("applicant", h(ctx, "申请人", "applicant")), ("status_text", h(ctx, "状态", "status")),
-        ("card_text", h(ctx, "督办", "card")), ("deadline", h(ctx, "办结时限", "deadline")),
-        ("accepted_by", h(ctx, "受理人", "clerk")),
-    ])
+# one column list for the screen, CSV and .xlsx (see `tables`); the ID number is masked in all
+LIST_COLUMNS = (
+    Column("case_id", "受理编号", "case_id"), Column("item_code", "事项编码", "item_code", screen=False),
+    Column("item_name", "事项", "item"), Column("applicant_name", "申请人", "applicant"),
+    Column("applicant_id", "身份证号", "id_number", fmt=mask), Column("status", "状态", "status", STATUS_ZH),
+    Column("card", "督办", "card", CARD_ZH), Column("accepted_date", "受理日期", "accepted", screen=False),
+    Column("deadline", "办结时限", "deadline"), Column("accepted_by", "受理人工号", "clerk_id"),
+    Column("accepted_by_name", "受理人", "clerk_name"),
+)
+
+
+def _page_note(ctx: click.Context, page: int, limit: int, shown: int, total: int) -> str:
+    """What part of the list is on the screen, and how to see the rest."""
+    if total == 0:
+        return h(ctx, "没有符合条件的办件", "no matching cases")
+    if shown == total:
+        return h(ctx, f"共 {total} 条", f"{total} cases")
+    first = (page - 1) * limit + 1
+    if shown == 0:
+        return h(ctx, f"第 {page} 页没有办件：共 {total} 条，每页 {limit} 条",
+                 f"page {page} is empty: {total} cases, {limit} to a page")
+    last = first + shown - 1
+    more = last < total
+    return h(ctx, f"显示第 {first}–{last} 条，共 {total} 条" + (f"；用 --page {page + 1} 查看下一页" if more else ""),
+             f"showing {first}-{last} of {total}" + (f"; --page {page + 1} shows the next page" if more else ""))
 
 
 def _pairs(values: tuple[str, ...], what: str) -> dict[str, str | None]:
@@ -149,23 +165,42 @@ def case_act(ctx: click.Context, case_id: str, action: str, clerk: str, reason: 
 @click.option("--accepted-by", default="", help="Only cases accepted by this clerk.")
 @click.option("--from", "date_from", default="", help="Accepted on or after (YYYY-MM-DD).")
 @click.option("--to", "date_to", default="", help="Accepted on or before (YYYY-MM-DD).")
-@click.option("--limit", default=100, show_default=True, help="At most this many rows.")
+@click.option("--name", default="", help="Only this applicant (the exact name).")
+@click.option("--id-number", default="", help="Only this applicant's ID number (18 or 15 digits).")
+@click.option("--id-tail", default="", help="Only ID numbers ending in these digits (at least 4).")
+@click.option("--page", default=1, type=click.IntRange(min=1), show_default=True, help="Which page to show.")
+@click.option("--limit", default=100, type=click.IntRange(min=1), show_default=True, help="Rows to a page.")
+@export_options
 @json_option
 @click.pass_context
 def case_list(ctx: click.Context, status: str, card: str | None, item: str, accepted_by: str,
-              date_from: str, date_to: str, limit: int, as_json: bool) -> None:
-    """List cases, newest first, with filters.
+              date_from: str, date_to: str, name: str, id_number: str, id_tail: str, page: int, limit: int,
+              as_csv: bool, xlsx: Path | None, as_json: bool) -> None:
+    """List cases, newest first, with filters, a page at a time (says when there is more).
+    --csv and --xlsx export every matching case; --json prints
+    {"rows": [...], "total": N, "page": P, "pages": K, "limit": L}.
 
     \b
     Example:
         yimen case list --card red
-        yimen case list --status in_review --from 2026-11-01 --json
+        yimen case list --id-tail 1235
+        yimen case list --status in_review --from 2026-11-01 --xlsx 审批中.xlsx
     """
-    rows = cases.list_cases(open_node(ctx), status, card or "", item, accepted_by, date_from,
-                            date_to, limit)
+    one_output(as_json, as_csv, xlsx)
+    node = open_node(ctx)
+    filters = dict(status=status, card=card or "", item=item, clerk=accepted_by, date_from=date_from,
+                   date_to=date_to, name=name, id_number=id_number, id_tail=id_tail)
+    if tables.show(ctx, cases.iter_cases(node, None, **filters), LIST_COLUMNS, as_csv=as_csv, xlsx=xlsx,
+                   sheet=("办件", "cases")):
+        return
+    rows = cases.list_cases(node, limit, page, **filters)
+    total = cases.count_cases(node, **filters)
     if as_json:
-        return print_json(rows)
-    click.echo(_case_table(ctx, rows) if rows else h(ctx, "没有符合条件的办件", "no matching cases"))
+        return print_json({"rows": rows, "total": total, "page": page, "pages": -(-total // limit),
+                           "limit": limit})
+    if rows:
+        click.echo(tables.text(ctx, rows, LIST_COLUMNS))
+    click.echo(_page_note(ctx, page, limit, len(rows), total))
 
 
 @case_group.command("show")

@@ -17,7 +17,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from yimen.node.services import catalog, clerks
 from yimen.node.errors import MaterialsIncomplete, NodeError, UnknownCase
@@ -27,7 +27,7 @@ from yimen.schema import case as lifecycle
 from yimen.schema import region
 from yimen.schema.catalog import CatalogItem
 from yimen.schema.errors import SchemaError
-from yimen.schema.idnumber import validate_id_number
+from yimen.schema.idnumber import parse_id_tail, validate_id_number
 from yimen.sync import positions
 
 class NumbersUnconfirmed(NodeError):
@@ -232,12 +232,19 @@ def card_sql(node: Node, today: date | None = None) -> tuple[str, dict[str, str]
     return sql, params
 
 
-def list_cases(node: Node, status: str = "", card: str = "", item: str = "", clerk: str = "",
-               date_from: str = "", date_to: str = "", limit: int = 100, today: date | None = None
-               ) -> list[dict[str, Any]]:
+CASE_FILTERS = ("status", "card", "item", "clerk", "date_from", "date_to", "name", "id_number", "id_tail")
+
+
+def _case_filter(node: Node, today: date | None, status: str = "", card: str = "", item: str = "",
+                 clerk: str = "", date_from: str = "", date_to: str = "", name: str = "",
+                 id_number: str = "", id_tail: str = "") -> tuple[str, dict[str, Any]]:
+    """The WHERE clause (possibly empty) and parameters of a case list's filters. An ID
+    number is normalized as `accept` stores it (a 15-digit one becomes 18); an ID or tail
+    is found through the index on its last four characters (see `storage`)."""
     card_expr, params = card_sql(node, today)
     where = []
-    for col, val in (("status", status), ("item_code", item), ("accepted_by", clerk)):
+    for col, val in (("status", status), ("item_code", item), ("accepted_by", clerk),
+                     ("applicant_name", name.strip())):
         if val:
             where.append(f"{col} = :{col}")
             params[col] = val
@@ -247,6 +254,14 @@ def list_cases(node: Node, status: str = "", card: str = "", item: str = "", cle
     if date_to:
         where.append("accepted_date <= :date_to")
         params["date_to"] = date_to
+    if id_number:
+        number = validate_id_number(id_number, today=node.clock().date())
+        where.append("substr(applicant_id, -4) = :id4 AND applicant_id = :applicant_id")
+        params.update(id4=number[-4:], applicant_id=number)
+    if id_tail:
+        tail = parse_id_tail(id_tail)
+        where.append("substr(applicant_id, -4) = :tail4 AND substr(applicant_id, -length(:tail)) = :tail")
+        params.update(tail4=tail[-4:], tail=tail)
     if card == "red":
         where.append("deadline < :today")
     elif card == "yellow":
@@ -255,14 +270,38 @@ def list_cases(node: Node, status: str = "", card: str = "", item: str = "", cle
         where.append("deadline > :yellow_until")
     if card:
         where.append("status IN ('" + "','".join(OPEN_STATUSES) + "')")
+    return (" WHERE " + " AND ".join(where) if where else ""), {**params, "me": node.node_id}
+
+
+def iter_cases(node: Node, limit: int | None = 100, page: int = 1, today: date | None = None,
+               **filters: str) -> Iterator[dict[str, Any]]:
+    """Cases matching `filters` (see `CASE_FILTERS`), newest first (by receipt number, so
+    pages are stable), `limit` to a page (None: every one), with the card colour and the
+    accepting clerk's name when this node knows them."""
+    card_expr, _ = card_sql(node, today)
+    where, params = _case_filter(node, today, **filters)
     # pick the ids from an index first, then read only those rows
-    ids = "SELECT case_id FROM cases" + (" WHERE " + " AND ".join(where) if where else "") + \
-        " ORDER BY case_id DESC LIMIT :limit"
-    sql = f"SELECT *, {card_expr} AS card FROM cases WHERE case_id IN ({ids}) ORDER BY case_id DESC"
-    params["limit"] = str(limit)
-    cur = node.store.conn.execute(sql, params)
+    ids = f"SELECT case_id FROM cases{where} ORDER BY case_id DESC"
+    if limit is not None:
+        ids += " LIMIT :limit OFFSET :offset"
+        params.update(limit=limit, offset=(max(page, 1) - 1) * limit)
+    cur = node.store.conn.execute(
+        f"SELECT *, {card_expr} AS card, {clerks.name_sql('accepted_by', 'node')} AS accepted_by_name"
+        f" FROM cases WHERE case_id IN ({ids}) ORDER BY case_id DESC", params)
     cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, r)) for r in cur]
+    return (dict(zip(cols, r)) for r in cur)
+
+
+def list_cases(node: Node, limit: int | None = 100, page: int = 1, today: date | None = None,
+               **filters: str) -> list[dict[str, Any]]:
+    """One page of `iter_cases`, as a list."""
+    return list(iter_cases(node, limit, page, today, **filters))
+
+
+def count_cases(node: Node, today: date | None = None, **filters: str) -> int:
+    """How many cases match `filters` (what a cut list says it holds in all)."""
+    where, params = _case_filter(node, today, **filters)
+    return node.store.conn.execute(f"SELECT count(*) FROM cases{where}", params).fetchone()[0]
 
 
 def get_row(node: Node, case_id: str, today: date | None = None) -> dict[str, Any]:
@@ -293,5 +332,5 @@ def show(node: Node, case_id: str) -> dict[str, Any]:
     }
 
 
-__all__ = ["Application", "NumbersUnconfirmed", "accept", "not_accept", "record", "act", "list_cases", "show", "get_row",
+__all__ = ["Application", "NumbersUnconfirmed", "accept", "not_accept", "record", "act", "list_cases", "iter_cases", "count_cases", "show", "get_row",
            "CASE_COLUMNS", "file_sha256"]
