@@ -96,3 +96,23 @@ def _clock_waits_reviews(db: sqlite_utils.Database) -> None:
         "CREATE INDEX IF NOT EXISTS case_waits_level ON case_waits(level, department)",
         "CREATE INDEX IF NOT EXISTS cases_conflicts_open ON cases(case_id) WHERE conflicts_open > 0",
         "CREATE INDEX IF NOT EXISTS cases_deferred_due ON cases(deferred_due) WHERE deferred_due IS NOT NULL")
+
+
+@NODE_SCHEMA(name="0006_applicant_search")
+def _applicant_search(db: sqlite_utils.Database) -> None:
+    """Finding an applicant's cases: by exact name, and by the last digits of the ID number
+    (an exact number is its last four digits plus one comparison). SQLite cannot index a
+    suffix, so the index holds the last four characters; a longer tail filters the few rows
+    those four find. Indexes only: nothing new to derive, `rebuild` is unchanged."""
+    run(db,
+        "CREATE INDEX IF NOT EXISTS cases_applicant_name ON cases(applicant_name, case_id)",
+        "CREATE INDEX IF NOT EXISTS cases_applicant_tail ON cases(substr(applicant_id, -4), case_id)")
+
+
+@NODE_SCHEMA(name="0007_clerk_state")
+def _clerk_state(db: sqlite_utils.Database) -> None:
+    """A clerk who leaves is deactivated, never deleted: the cases' histories keep their id,
+    and lists and reports keep showing their name."""
+    run(db,
+        "ALTER TABLE clerks ADD COLUMN active INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE clerks ADD COLUMN deactivated_at TEXT")

@@ -158,3 +158,17 @@ def mask(number: str) -> str:
     if len(text) <= 10:
         return "*" * len(text)
     return text[:6] + "*" * (len(text) - 10) + text[-4:]
+
+
+def parse_id_tail(value: str) -> str:
+    """The last characters of an ID number, as a clerk types them to find a case: 4 to 18
+    digits, the last one may be X (any case). Returns it normalized (upper-case X)."""
+    text = value.strip() if isinstance(value, str) else ""
+    if text.endswith("x"):
+        text = text[:-1] + "X"
+    if not 4 <= len(text) <= 18 or not _DIGITS.issuperset(text.removesuffix("X")):
+        raise InvalidIdNumber(
+            f"身份证号码尾号应为 4 至 18 位数字（最后一位可为 X），输入为“{value}”",
+            f"an ID number tail is 4 to 18 digits (the last may be X), got {value!r}",
+        )
+    return text

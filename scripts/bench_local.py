@@ -42,7 +42,7 @@ from benchlib import procs, report, workload
 from benchlib.workload import START, SUPPLEMENT_REASONS, TODAY
 from yimen.node import home
 from yimen.node.cli.progress import counted as progress
-from yimen.node.services import cases, catalog, reports
+from yimen.node.services import caselist, cases, catalog, reports
 from yimen.schema.case import IllegalTransition
 
 VILLAGE = "440608100201"
@@ -193,7 +193,7 @@ def query_phase(node: home.Node, clock: home.SettableClock, accepted: list) -> d
     first = accepted[len(accepted) // 2][0]
     card_sql, card_params = cases.card_sql(node)
     return {
-        "lists": {label: report.timed(lambda kw=kw: cases.list_cases(node, **kw)) for label, kw in filters.items()},
+        "lists": {label: report.timed(lambda kw=kw: caselist.list_cases(node, **kw)) for label, kw in filters.items()},
         "overdue": report.timed(lambda: reports.overdue(node)),
         "refusals": report.timed(lambda: reports.refusals(node)),
         "show_ms": report.timed(lambda: cases.show(node, first)["history"])[0],

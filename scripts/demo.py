@@ -23,7 +23,7 @@ from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 
-from yimen.node.services import cases, catalog, status
+from yimen.node.services import caselist, cases, catalog, status
 from yimen.node import home, projections
 from yimen.schema.case import IllegalTransition
 from yimen.schema.errors import YimenError
@@ -253,7 +253,7 @@ Where to look{servers}:
 def decide_at_town() -> None:
     """A town clerk approves the town step of every case waiting for it."""
     with home.open_node(DATA / "town") as node:
-        waiting = [r["case_id"] for r in cases.list_cases(node, status="in_review", limit=1000)]
+        waiting = [r["case_id"] for r in caselist.list_cases(node, status="in_review", limit=1000)]
         decided = 0
         for cid in waiting:
             try:
@@ -266,8 +266,8 @@ def decide_at_town() -> None:
 
 def show() -> None:
     run("city", "case", "list", "--limit", "6")
-    reds = json.loads(run("village-a", "case", "list", "--card", "red", "--json", show=False))
-    decided = json.loads(run("village-a", "case", "list", "--status", "approved", "--json", show=False))
+    reds = json.loads(run("village-a", "case", "list", "--card", "red", "--json", show=False))["rows"]
+    decided = json.loads(run("village-a", "case", "list", "--status", "approved", "--json", show=False))["rows"]
     for row in (decided or reds)[:1]:
         run("village-a", "case", "show", row["case_id"])
     run("district", "report", "overdue")

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import click
 
-from yimen.node.services import cases, casework, catalog
+from yimen.node.services import caselist, cases, casework, catalog
 from yimen.node.cli.util import (YimenGroup, clerk_option, h, json_option, lang, open_node,
                                  print_json, status_text)
 from yimen.node.cli.output import fields, table
-from yimen.schema.case import ACTION_ZH, ACTIONS
+from yimen.node.cli.tables import Column, export_options, one_output
+from yimen.node.cli import tables
+from yimen.schema.case import ACTION_ZH, ACTIONS, STATUS_ZH
 from yimen.schema.errors import SchemaError
 from yimen.schema.idnumber import mask
 from yimen.schema.region import LEVEL_ZH
@@ -30,6 +33,8 @@ def deadline_text(ctx: click.Context, row: dict) -> str:
     if not row.get("deadline"):
         return ""
     return row["deadline"] + (h(ctx, "（暂定）", " (provisional)") if row.get("deadline_provisional") else "")
+
+
 def waiting_text(ctx: click.Context, waits: list[dict]) -> str:
     """What a case in review waits for: 待镇街·民政审批 / waiting for town · 民政 approval."""
     if not waits:
@@ -48,20 +53,40 @@ def flags_text(ctx: click.Context, row: dict) -> str:
     return h(ctx, "；", "; ").join(out)
 
 
-def _case_table(ctx: click.Context, rows: list[dict]) -> str:
+# one column list for the screen, CSV and .xlsx (see `tables`); the ID number is masked in all
+LIST_COLUMNS = (
+    Column("case_id", "受理编号", "case_id"), Column("item_code", "事项编码", "item_code", screen=False),
+    Column("item_name", "事项", "item"), Column("applicant_name", "申请人", "applicant"),
+    Column("applicant_id", "身份证号", "id_number", fmt=mask), Column("status", "状态", "status", STATUS_ZH),
+    Column("card", "督办", "card", CARD_ZH), Column("accepted_date", "受理日期", "accepted", screen=False),
+    Column("deadline_text", "办结时限", "deadline"), Column("accepted_by", "受理人工号", "clerk_id"),
+    Column("accepted_by_name", "受理人", "clerk_name"), Column("waiting_text", "等待", "waiting_for"),
+    Column("flags_text", "提示", "flags"),
+)
+
+
+def _listed(ctx: click.Context, rows: Iterable[dict]) -> Iterator[dict]:
+    """Case rows with the texts of the list's derived columns, in the clerk's language."""
     for r in rows:
-        r["status_text"] = status_text(ctx, r["status"])
-        r["card_text"] = card_text(ctx, r.get("card", ""))
-        r["deadline_text"] = deadline_text(ctx, r)
-        r["applicant"] = f"{r['applicant_name']} {mask(r['applicant_id'])}"
-        r["waiting_text"], r["flags_text"] = waiting_text(ctx, r["waiting_for"]), flags_text(ctx, r)
-    return table(rows, [
-        ("case_id", h(ctx, "受理编号", "case")), ("item_name", h(ctx, "事项", "item")),
-        ("applicant", h(ctx, "申请人", "applicant")), ("status_text", h(ctx, "状态", "status")),
-        ("card_text", h(ctx, "督办", "card")), ("deadline_text", h(ctx, "办结时限", "deadline")),
-        ("accepted_by", h(ctx, "受理人", "clerk")), ("waiting_text", h(ctx, "等待", "waiting for")),
-        ("flags_text", h(ctx, "提示", "flags")),
-    ])
+        r["deadline_text"], r["waiting_text"] = deadline_text(ctx, r), waiting_text(ctx, r["waiting_for"])
+        r["flags_text"] = flags_text(ctx, r)
+        yield r
+
+
+def _page_note(ctx: click.Context, page: int, limit: int, shown: int, total: int) -> str:
+    """What part of the list is on the screen, and how to see the rest."""
+    if total == 0:
+        return h(ctx, "没有符合条件的办件", "no matching cases")
+    if shown == total:
+        return h(ctx, f"共 {total} 条", f"{total} cases")
+    first = (page - 1) * limit + 1
+    if shown == 0:
+        return h(ctx, f"第 {page} 页没有办件：共 {total} 条，每页 {limit} 条",
+                 f"page {page} is empty: {total} cases, {limit} to a page")
+    last = first + shown - 1
+    more = last < total
+    return h(ctx, f"显示第 {first}–{last} 条，共 {total} 条" + (f"；用 --page {page + 1} 查看下一页" if more else ""),
+             f"showing {first}-{last} of {total}" + (f"; --page {page + 1} shows the next page" if more else ""))
 
 
 def _pairs(values: tuple[str, ...], what: str) -> dict[str, str | None]:
@@ -177,25 +202,45 @@ def case_act(ctx: click.Context, case_id: str, action: str, clerk: str, reason: 
 @click.option("--accepted-by", default="", help="Only cases accepted by this clerk.")
 @click.option("--from", "date_from", default="", help="Accepted on or after (YYYY-MM-DD).")
 @click.option("--to", "date_to", default="", help="Accepted on or before (YYYY-MM-DD).")
-@click.option("--limit", default=100, show_default=True, help="At most this many rows.")
+@click.option("--name", default="", help="Only this applicant (the exact name).")
+@click.option("--id-number", default="", help="Only this applicant's ID number (18 or 15 digits).")
+@click.option("--id-tail", default="", help="Only ID numbers ending in these digits (at least 4).")
+@click.option("--page", default=1, type=click.IntRange(min=1), show_default=True, help="Which page to show.")
+@click.option("--limit", default=100, type=click.IntRange(min=1), show_default=True, help="Rows to a page.")
 @click.option("--conflicts", is_flag=True, help="Only cases with a flagged event not yet reviewed.")
+@export_options
 @json_option
 @click.pass_context
 def case_list(ctx: click.Context, status: str, card: str | None, item: str, accepted_by: str,
-              date_from: str, date_to: str, limit: int, conflicts: bool, as_json: bool) -> None:
-    """List cases, newest first, with filters.
+              date_from: str, date_to: str, name: str, id_number: str, id_tail: str, page: int, limit: int,
+              conflicts: bool, as_csv: bool, xlsx: Path | None, as_json: bool) -> None:
+    """List cases, newest first, with filters, a page at a time (says when there is more).
+    --csv and --xlsx export every matching case; --json prints
+    {"rows": [...], "total": N, "page": P, "pages": K, "limit": L}.
 
     \b
     Example:
         yimen case list --card red
         yimen case list --status in_review --from 2026-11-01 --json
         yimen case list --conflicts
+        yimen case list --id-tail 1235
+        yimen case list --status in_review --from 2026-11-01 --xlsx 审批中.xlsx
     """
-    rows = cases.list_cases(open_node(ctx), status, card or "", item, accepted_by, date_from,
-                            date_to, limit, conflicts=conflicts)
+    one_output(as_json, as_csv, xlsx)
+    node = open_node(ctx)
+    filters = dict(status=status, card=card or "", item=item, clerk=accepted_by, date_from=date_from,
+                   date_to=date_to, name=name, id_number=id_number, id_tail=id_tail, conflicts=conflicts)
+    if tables.show(ctx, _listed(ctx, caselist.iter_cases(node, None, **filters)), LIST_COLUMNS, as_csv=as_csv, xlsx=xlsx,
+                   sheet=("办件", "cases")):
+        return
+    rows = caselist.list_cases(node, limit, page, **filters)
+    total = caselist.count_cases(node, **filters)
     if as_json:
-        return print_json(rows)
-    click.echo(_case_table(ctx, rows) if rows else h(ctx, "没有符合条件的办件", "no matching cases"))
+        return print_json({"rows": rows, "total": total, "page": page, "pages": -(-total // limit),
+                           "limit": limit})
+    if rows:
+        click.echo(tables.text(ctx, list(_listed(ctx, rows)), LIST_COLUMNS))
+    click.echo(_page_note(ctx, page, limit, len(rows), total))
 
 
 @case_group.command("show")

@@ -244,51 +244,6 @@ def card_sql(node: Node, today: date | None = None) -> tuple[str, dict[str, str]
     return sql, params
 
 
-def list_cases(node: Node, status: str = "", card: str = "", item: str = "", clerk: str = "",
-               date_from: str = "", date_to: str = "", limit: int = 100, today: date | None = None,
-               conflicts: bool = False) -> list[dict[str, Any]]:
-    """Cases, newest first; `conflicts`: only those with a flagged event not yet reviewed."""
-    card_expr, params = card_sql(node, today)
-    where = ["conflicts_open > 0"] if conflicts else []
-    for col, val in (("status", status), ("item_code", item), ("accepted_by", clerk)):
-        if val:
-            where.append(f"{col} = :{col}")
-            params[col] = val
-    if date_from:
-        where.append("accepted_date >= :date_from")
-        params["date_from"] = date_from
-    if date_to:
-        where.append("accepted_date <= :date_to")
-        params["date_to"] = date_to
-    if card == "red":
-        where.append("deadline < :today")
-    elif card == "yellow":
-        where.append("deadline >= :today AND deadline <= :yellow_until")
-    elif card == "green":
-        where.append("deadline > :yellow_until")
-    if card:
-        where.append("paused_since IS NOT NULL" if card == "paused" else "paused_since IS NULL")
-        where.append("status IN ('" + "','".join(OPEN_STATUSES) + "')")
-    # pick the ids from an index first, then read only those rows
-    ids = "SELECT case_id FROM cases" + (" WHERE " + " AND ".join(where) if where else "") + \
-        " ORDER BY case_id DESC LIMIT :limit"
-    sql = f"SELECT *, {card_expr} AS card FROM cases WHERE case_id IN ({ids}) ORDER BY case_id DESC"
-    params["limit"] = str(limit)
-    cur = node.store.conn.execute(sql, params)
-    cols = [d[0] for d in cur.description]
-    return annotated(node, [dict(zip(cols, r)) for r in cur], today)
-
-
-def get_row(node: Node, case_id: str, today: date | None = None) -> dict[str, Any]:
-    card_expr, params = card_sql(node, today)
-    cur = node.store.conn.execute(f"SELECT *, {card_expr} AS card FROM cases WHERE case_id = :id",
-                                  {**params, "id": case_id})
-    row = cur.fetchone()
-    if row is None:
-        raise UnknownCase(f"没有受理编号为 {case_id} 的办件", f"no case has the receipt number {case_id}")
-    return annotated(node, [dict(zip([d[0] for d in cur.description], row))], today)[0]
-
-
 def annotated(node: Node, rows: list[dict[str, Any]], today: date | None = None) -> list[dict[str, Any]]:
     """Case rows with what they wait for (`waiting_for`: level and department of each
     reviewer of the current step yet to decide) and `deferred_overdue` (an open case holds
@@ -305,6 +260,16 @@ def annotated(node: Node, rows: list[dict[str, Any]], today: date | None = None)
         r["waiting_for"] = waits[r["case_id"]]
         r["deferred_overdue"] = bool(r["status"] in OPEN_STATUSES and r["deferred_due"] and r["deferred_due"] < day)
     return rows
+
+
+def get_row(node: Node, case_id: str, today: date | None = None) -> dict[str, Any]:
+    card_expr, params = card_sql(node, today)
+    cur = node.store.conn.execute(f"SELECT *, {card_expr} AS card FROM cases WHERE case_id = :id",
+                                  {**params, "id": case_id})
+    row = cur.fetchone()
+    if row is None:
+        raise UnknownCase(f"没有受理编号为 {case_id} 的办件", f"no case has the receipt number {case_id}")
+    return annotated(node, [dict(zip([d[0] for d in cur.description], row))], today)[0]
 
 
 def show(node: Node, case_id: str) -> dict[str, Any]:
@@ -362,6 +327,5 @@ def in_time_order(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(history, key=key)
 
 
-__all__ = ["Application", "NumbersUnconfirmed", "accept", "not_accept", "record", "act",
-           "list_cases", "show", "get_row", "annotated",
-           "CASE_COLUMNS", "file_sha256"]
+__all__ = ["Application", "NumbersUnconfirmed", "accept", "not_accept", "record", "act", "show", "get_row",
+           "materials", "in_time_order", "CASE_COLUMNS", "file_sha256"]

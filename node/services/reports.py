@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date, timedelta
 from typing import Any
 
 from yimen.node.services import cases
 from yimen.node.services.cases import OPEN_STATUSES, card_sql
+from yimen.node.services.clerks import name_sql
 from yimen.node.home import Node
 from yimen.schema.case import REFUSALS
 
@@ -17,12 +16,14 @@ from yimen.schema.case import REFUSALS
 def overdue(node: Node, today: date | None = None) -> list[dict[str, Any]]:
     """Open cases with a red or yellow card, most overdue first (`kind` "case"), then each
     deferred material of an open case past the date promised for it (`kind` "material",
-    with `material` and its `material_due`), the longest overdue first."""
+    with `material` and its `material_due`), the longest overdue first; with the accepting
+    clerk's name when this node knows them."""
     card_expr, params = card_sql(node, today)
+    params["me"] = node.node_id
     open_list = "','".join(OPEN_STATUSES)
-    cols = (f"case_id, item_code, item_name, applicant_name, status, accepted_by, accepted_date, deadline,"
-            f" deadline_provisional,"
-            f" {card_expr} AS card")
+    cols = (f"case_id, item_code, item_name, applicant_name, status, accepted_by,"
+            f" {name_sql('accepted_by', 'node')} AS accepted_by_name, accepted_date, deadline,"
+            f" deadline_provisional, {card_expr} AS card")
     cur = node.store.conn.execute(
         f"SELECT 'case' AS kind, {cols} FROM cases"
         f" WHERE status IN ('{open_list}') AND deadline <= :yellow_until AND paused_since IS NULL"
@@ -50,15 +51,17 @@ def week_of(day: date) -> tuple[date, date]:
 
 
 def refusals(node: Node, day: date | None = None) -> dict[str, Any]:
-    """Refusals recorded during the week of `day` (default: this week)."""
+    """Refusals recorded during the week of `day` (default: this week), with the clerk's
+    name when this node knows them."""
     monday, sunday = week_of(day or node.clock().date())
     kinds = "','".join(REFUSALS)
     cur = node.store.conn.execute(
         "SELECT e.at, e.action AS kind, e.case_id, c.item_code, c.item_name, c.applicant_name,"
-        " e.actor, e.node, e.reason FROM case_events e JOIN cases c USING (case_id)"
-        f" WHERE e.action IN ('{kinds}') AND e.conflict = 0 AND e.at >= ? AND e.at < ?"
+        f" e.actor, {name_sql('e.actor', 'e.node')} AS actor_name, e.node, e.reason"
+        " FROM case_events e JOIN cases c USING (case_id)"
+        f" WHERE e.action IN ('{kinds}') AND e.conflict = 0 AND e.at >= :start AND e.at < :end"
         " ORDER BY e.at, e.case_id",
-        (monday.isoformat(), (sunday + timedelta(days=1)).isoformat()),
+        {"start": monday.isoformat(), "end": (sunday + timedelta(days=1)).isoformat(), "me": node.node_id},
     )
     cols = [d[0] for d in cur.description]
     rows = [dict(zip(cols, r)) for r in cur]
@@ -66,12 +69,3 @@ def refusals(node: Node, day: date | None = None) -> dict[str, Any]:
     return {"week_start": monday.isoformat(), "week_end": sunday.isoformat(),
             "node": node.node_id, "counts": counts, "total": len(rows), "rows": rows}
 
-
-def to_csv(rows: list[dict[str, Any]]) -> str:
-    if not rows:
-        return ""
-    out = io.StringIO()
-    w = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    return out.getvalue()

@@ -17,20 +17,6 @@ ROOT = Path(__file__).resolve().parents[3]
 SAMPLE = ROOT / "node" / "data"
 
 
-@pytest.fixture
-def cli(tmp_path, monkeypatch):
-    monkeypatch.setenv("YIMEN_HOME", str(tmp_path / "node"))
-    monkeypatch.delenv("YIMEN_CLERK", raising=False)
-    runner = CliRunner()
-
-    def run(*args: str, ok: bool = True):
-        result = runner.invoke(main, list(args), catch_exceptions=False)
-        assert (result.exit_code == 0) == ok, result.output
-        return result
-    run("init", "--region", "440608100201", "--name", "示范村")
-    return run
-
-
 def _db_dump(tmp_path) -> list[str]:
     with home.open_node(tmp_path / "node") as node:
         return list(node.store.conn.iterdump())
@@ -54,11 +40,11 @@ def test_a_clerks_day(cli):
     assert "已提交" in shown and "容缺待补交" in shown and "provided" not in shown
     assert "退件（returned）" in shown
     listed = json.loads(cli("case", "list", "--status", "in_review", "--json").output)
-    assert [r["case_id"] for r in listed] == [cid]
+    assert [r["case_id"] for r in listed["rows"]] == [cid] and listed["total"] == 1
     cli("case", "act", cid, "supplement", "--clerk", "c01", "--reason", "收入材料不全")
     refusals = json.loads(cli("report", "refusals", "--week", "--json").output)
     assert refusals["counts"]["supplement"] == 1 and refusals["rows"][0]["reason"] == "收入材料不全"
-    assert cli("report", "refusals", "--csv").output.startswith("at,kind,case_id")
+    assert cli("report", "refusals", "--csv").stdout_bytes.startswith("\ufeff时间,类别,受理编号".encode())
     assert "红牌 0 件" in cli("report", "overdue").output
     assert "已从" in cli("rebuild").output
     assert json.loads(cli("status", "--json").output)["cases"] == 1

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from support import MINI_CATALOG, VILLAGE, id_number
 from yimen.node import home, projections
-from yimen.node.services import cases, catalog, clerks
+from yimen.node.services import caselist, cases, catalog, clerks
 from yimen.schema.catalog import parse_catalog_json
 
 SAMPLE = Path(__file__).resolve().parents[3] / "node" / "data" / "catalog_sample.json"
@@ -67,7 +67,7 @@ def test_the_clock_stands_still_while_the_case_waits_for_a_supplement(node, cloc
     row = cases.act(node, cid, "supplement", "c01", reason="收入证明不清晰")
     assert row["paused_since"] == "2026-11-18" and row["card"] == "paused"
     assert cases.get_row(node, cid, today=date(2026, 12, 20))["card"] == "paused"  # not red
-    assert cases.list_cases(node, card="red", today=date(2026, 12, 20)) == []
+    assert caselist.list_cases(node, card="red", today=date(2026, 12, 20)) == []
     clock.advance(days=5)  # Monday 23rd
     row = cases.act(node, cid, "supply", "c01")
     assert (row["deadline"], row["paused_days"], row["paused_since"]) == ("2026-12-17", 3, None)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from support import MINI_CATALOG, dump, id_number
-from yimen.node.services import cases, catalog
+from yimen.node.services import caselist, cases, catalog
 from yimen.node.errors import ItemNotActive, MaterialsIncomplete, RoleMissing, UnknownCase, UnknownItem
 from yimen.schema.case import IllegalTransition
 from yimen.schema.catalog import parse_catalog_json
@@ -126,11 +126,11 @@ def test_cards_follow_the_clock(node, clock):
     cid = cases.accept(node, "c01", app("T-LOCAL", ("居民身份证", "户口簿")))["case_id"]  # deadline Thu 19th
     clock.advance(days=2)  # Wednesday: one working day left
     assert cases.get_row(node, cid)["card"] == "yellow"
-    assert [r["case_id"] for r in cases.list_cases(node, card="yellow")] == [cid]
+    assert [r["case_id"] for r in caselist.list_cases(node, card="yellow")] == [cid]
     clock.advance(days=2)  # Friday: past the deadline
     assert cases.get_row(node, cid)["card"] == "red"
-    assert [r["case_id"] for r in cases.list_cases(node, card="red")] == [cid]
-    assert cases.list_cases(node, card="green") == []
+    assert [r["case_id"] for r in caselist.list_cases(node, card="red")] == [cid]
+    assert caselist.list_cases(node, card="green") == []
 
 
 def test_card_in_python_agrees_with_card_in_sql(node, clock):
@@ -139,6 +139,6 @@ def test_card_in_python_agrees_with_card_in_sql(node, clock):
                                       ("居民身份证", "收入证明") if item == "T-DIBAO" else ("居民身份证",), seq=i))
         clock.advance(days=1)
     for _ in range(30):
-        rows = cases.list_cases(node)
+        rows = caselist.list_cases(node)
         assert [r["card"] for r in rows] == [cases.card(node, r) for r in rows]
         clock.advance(hours=19)

@@ -12,7 +12,7 @@ from support import Clock, dump, id_number
 from support.chain import make_chain, sync_all
 from yimen.node import home, projections
 from yimen.node.errors import RoleMissing
-from yimen.node.services import cases, casework, clerks, reports
+from yimen.node.services import caselist, cases, casework, clerks, reports
 from yimen.schema import case as lifecycle
 from yimen.sync.docs import Doc
 
@@ -41,7 +41,7 @@ def test_a_deferred_material_past_its_date_is_flagged_and_reported(node, clock):
     clock.advance(days=2)  # 2026-11-18: the 17th has passed
     assert cases.show(node, cid)["materials"]["收入证明"]["overdue"] is True
     assert not cases.show(node, other)["materials"]["收入证明"]["overdue"]
-    flagged = {r["case_id"]: r["deferred_overdue"] for r in cases.list_cases(node)}
+    flagged = {r["case_id"]: r["deferred_overdue"] for r in caselist.list_cases(node)}
     assert flagged == {cid: True, other: False}
     late = [r for r in reports.overdue(node) if r["kind"] == "material"]
     assert [(r["case_id"], r["material"], r["material_due"]) for r in late] == [(cid, "收入证明", "2026-11-17")]
@@ -67,7 +67,7 @@ def test_a_case_in_review_says_which_level_and_department_it_waits_for(node):
     cases.act(node, cid, "approve", "c01")
     want = [{"level": "town", "department": "民政"}]
     assert cases.show(node, cid)["waiting_for"] == want
-    assert cases.list_cases(node)[0]["waiting_for"] == want
+    assert caselist.list_cases(node)[0]["waiting_for"] == want
     assert casework.inbox(node) == []  # the village decides nothing more
 
 
@@ -124,7 +124,7 @@ def test_a_conflict_is_listed_reviewed_and_stays_in_the_history(conflict):
     village, town = nodes["village_a"], nodes["town"]
     shown = cases.show(village, cid)
     assert shown["conflicts"] == shown["conflicts_open"] == 1
-    assert [r["case_id"] for r in cases.list_cases(village, conflicts=True)] == [cid]
+    assert [r["case_id"] for r in caselist.list_cases(village, conflicts=True)] == [cid]
     flagged = next(e for e in shown["history"] if e["conflict"])
     # either side may review it: both hold the flagged event's role (民政 for the town's
     # approval, 民政 too for the village's return of a 民政 item)
@@ -133,7 +133,7 @@ def test_a_conflict_is_listed_reviewed_and_stays_in_the_history(conflict):
     sync_all(nodes)
     for node in (village, town, nodes["city"]):
         shown = cases.show(node, cid)
-        assert cases.list_cases(node, conflicts=True) == []
+        assert caselist.list_cases(node, conflicts=True) == []
         still = next(e for e in shown["history"] if e["conflict"])
         review = next(e for e in shown["history"] if e["action"] == "review")
         assert still["no"] == flagged["no"] and still["resolved_by"] == review["idx"]
