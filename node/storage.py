@@ -50,3 +50,10 @@ def _projection_refused(db: sqlite_utils.Database) -> None:
     projection like the others (rebuilt from the documents), read by the admin."""
     run(db, "CREATE TABLE IF NOT EXISTS projection_refused (doc_id TEXT PRIMARY KEY, kind TEXT, scope TEXT,"
             " reason TEXT)")
+
+
+@NODE_SCHEMA(name="0004_cases_applicant")
+def _cases_applicant(db: sqlite_utils.Database) -> None:
+    """Accepting a case looks for the applicant's open cases of the same item (a double
+    entry): one index lookup, not a scan of the item's cases."""
+    run(db, "CREATE INDEX IF NOT EXISTS cases_applicant ON cases(applicant_id, item_code)")

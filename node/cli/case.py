@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -11,10 +13,14 @@ from yimen.node.cli.util import (YimenGroup, clerk_option, h, json_option, lang,
                                  print_json, status_text)
 from yimen.node.cli.output import fields, table
 from yimen.schema.case import ACTION_ZH, ACTIONS
-from yimen.schema.errors import SchemaError
+from yimen.schema.dates import iso_date
+from yimen.schema.errors import SchemaError, YimenError
+from yimen.schema.words import action_code, code_of, status_code
 from yimen.schema.idnumber import mask
 
 MATERIAL_ZH = {"provided": "已提交", "deferred": "容缺待补交", "missing": "未提交"}
+
+ACT_ACTIONS = [a for a in ACTIONS if a not in ("accept", "not_accepted")]  # those two are commands
 
 CARD_ZH = {"red": "红牌", "yellow": "黄牌", "green": "绿", "": ""}
 
@@ -62,13 +68,19 @@ def case_group() -> None:
               help="A material handed in; with =FILE its scan is fingerprinted (SHA-256).")
 @click.option("--all-materials", is_flag=True, help="Every material not deferred was handed in.")
 @click.option("--defer", "deferred", multiple=True, metavar="NAME[=YYYY-MM-DD]",
-              help="A deferrable material promised later (容缺), due by the date or the deadline.")
+              help="A deferrable material promised later (容缺), due by the date (today up to the "
+                   "deadline) or the deadline.")
+@click.option("--duplicate-ok", is_flag=True,
+              help="Accept even though the applicant has an open case of the same item.")
 @json_option
 @click.pass_context
 def case_accept(ctx: click.Context, clerk: str, item_code: str, applicant_id: str,
                 applicant_name: str, phone: str, materials: tuple[str, ...], all_materials: bool,
-                deferred: tuple[str, ...], as_json: bool) -> None:
+                deferred: tuple[str, ...], duplicate_ok: bool, as_json: bool) -> None:
     """Accept a case at the window (受理). Immediate items are completed at once.
+
+    An applicant's second open case of the same item needs --duplicate-ok (on a terminal,
+    a yes to the question asked instead).
 
     \b
     Example:
@@ -76,20 +88,52 @@ def case_accept(ctx: click.Context, clerk: str, item_code: str, applicant_id: st
             --applicant-name 陈美玲 --all-materials --defer 收入证明
     """
     node = open_node(ctx)
-    given = {n: (cases.file_sha256(Path(f)) if f else None) for n, f in _pairs(materials, "材料").items()}
+    given = {n: (cases.file_sha256(Path(f), n) if f else None) for n, f in _pairs(materials, "材料").items()}
     defer = _pairs(deferred, "材料")
     if all_materials:
         item = catalog.current(node, item_code)
         given.update({m.name: None for m in item.materials if m.name not in defer and m.name not in given
                       and m.requirement != "optional"})
     app = cases.Application(item_code, applicant_id, applicant_name, given, defer, phone)
-    row = cases.accept(node, clerk, app)
+    row = _accept(ctx, node, clerk, app, duplicate_ok)
     if as_json:
         return print_json(row)
     click.echo(h(ctx, f"已受理：{row['case_id']}（{row['item_name']}，{status_text(ctx, row['status'])}"
                       f"{'，办结时限 ' + row['deadline'] if row['deadline'] else ''}）",
                  f"accepted: {row['case_id']} ({row['item_name']}, {row['status']}"
                  f"{', deadline ' + row['deadline'] if row['deadline'] else ''})"))
+
+
+def _interactive() -> bool:
+    """A person at a terminal can answer a question (a script must say --duplicate-ok)."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _accept(ctx: click.Context, node: Any, clerk: str, app: cases.Application, duplicate_ok: bool) -> dict:
+    """`cases.accept`; a duplicate of an open case is asked about at a terminal and refused
+    elsewhere (`DuplicateCase`, naming the open cases); one accepted anyway is told."""
+    try:
+        row = cases.accept(node, clerk, app, duplicate_ok)
+    except cases.DuplicateCase as e:
+        if not _interactive():
+            raise
+        ids = e.open_cases
+        if not click.confirm(h(ctx, f"该申请人已有同一事项的在办件：{'、'.join(ids)}。仍要重复受理吗？",
+                               f"the applicant already has an open case of this item: {', '.join(ids)}. "
+                               f"Accept another one?"), default=False, err=True):
+            raise DuplicateDeclined("未受理：该申请人已有同一事项的在办件", "not accepted: the applicant has an open case of this item") from e
+        row = cases.accept(node, clerk, app, duplicate_ok=True)
+    if row["open_duplicates"]:
+        click.echo(h(ctx, f"注意：该申请人另有同一事项的在办件：{'、'.join(row['open_duplicates'])}",
+                     f"note: the applicant has other open cases of this item: {', '.join(row['open_duplicates'])}"),
+                   err=True)
+    return row
+
+
+class DuplicateDeclined(YimenError):
+    """The clerk answered no to accepting a duplicate of an open case."""
+
+    code = "duplicate_declined"
 
 
 @case_group.command("not-accept")
@@ -117,7 +161,7 @@ def case_not_accept(ctx: click.Context, clerk: str, item_code: str, applicant_id
 
 @case_group.command("act")
 @click.argument("case_id")
-@click.argument("action", type=click.Choice([a for a in ACTIONS if a not in ("accept", "not_accepted")]))
+@click.argument("action", metavar="ACTION")
 @clerk_option
 @click.option("--reason", default="", help="Required for returned, supplement and reject.")
 @click.option("--department", default=None, help="Reviewing department (approve/reject).")
@@ -127,13 +171,14 @@ def case_not_accept(ctx: click.Context, clerk: str, item_code: str, applicant_id
 def case_act(ctx: click.Context, case_id: str, action: str, clerk: str, reason: str,
              department: str | None, material: str | None, as_json: bool) -> None:
     """Take an action on a case: submit, approve, reject, supplement, supply, returned,
-    deliver, issue_result, complete, withdraw.
+    deliver, issue_result, complete, withdraw (or the Chinese word: 提交后台, 批准, 补正 ...).
 
     \b
     Example:
         yimen case act 440608100201-2026-000001 submit --clerk c01
         yimen case act 440608100201-2026-000001 supplement --clerk c01 --reason 缺少收入证明
     """
+    action = action_code(action, ACT_ACTIONS)
     row = cases.act(open_node(ctx), case_id, action, clerk, reason, department, material)
     if as_json:
         return print_json(row)
@@ -142,9 +187,8 @@ def case_act(ctx: click.Context, case_id: str, action: str, clerk: str, reason: 
 
 
 @case_group.command("list")
-@click.option("--status", default="", help="Only this status (e.g. in_review).")
-@click.option("--card", type=click.Choice(["red", "yellow", "green"]), default=None,
-              help="Only open cases with this card colour.")
+@click.option("--status", default="", help="Only this status (e.g. in_review or 审批中).")
+@click.option("--card", default="", help="Only open cases with this card: red, yellow, green (红牌, 黄牌, 绿).")
 @click.option("--item", default="", help="Only this item code.")
 @click.option("--accepted-by", default="", help="Only cases accepted by this clerk.")
 @click.option("--from", "date_from", default="", help="Accepted on or after (YYYY-MM-DD).")
@@ -152,7 +196,7 @@ def case_act(ctx: click.Context, case_id: str, action: str, clerk: str, reason: 
 @click.option("--limit", default=100, show_default=True, help="At most this many rows.")
 @json_option
 @click.pass_context
-def case_list(ctx: click.Context, status: str, card: str | None, item: str, accepted_by: str,
+def case_list(ctx: click.Context, status: str, card: str, item: str, accepted_by: str,
               date_from: str, date_to: str, limit: int, as_json: bool) -> None:
     """List cases, newest first, with filters.
 
@@ -161,7 +205,12 @@ def case_list(ctx: click.Context, status: str, card: str | None, item: str, acce
         yimen case list --card red
         yimen case list --status in_review --from 2026-11-01 --json
     """
-    rows = cases.list_cases(open_node(ctx), status, card or "", item, accepted_by, date_from,
+    status = status_code(status) if status.strip() else ""
+    card = code_of(card, ("red", "yellow", "green"), CARD_ZH, "督办牌", "card") if card.strip() else ""
+    date_from, date_to = iso_date(date_from, "--from 日期", "--from"), iso_date(date_to, "--to 日期", "--to")
+    if date_from and date_to and date_from > date_to:
+        raise SchemaError(f"--from {date_from} 晚于 --to {date_to}", f"--from {date_from} is after --to {date_to}")
+    rows = cases.list_cases(open_node(ctx), status, card, item, accepted_by, date_from,
                             date_to, limit)
     if as_json:
         return print_json(rows)
