@@ -18,6 +18,7 @@ from typing import Any, Mapping
 
 from yimen.node.errors import InvalidConfig
 from yimen.schema import region
+from yimen.schema.errors import os_reason
 
 CONFIG_FILE = "node.json"
 # Environment variables of Yimen that are not settings of this file (the CLI's options).
@@ -69,8 +70,11 @@ def load(home: Path, environ: Mapping[str, str] | None = None) -> Config:
     path = home / CONFIG_FILE
     try:
         data = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as e:
-        raise InvalidConfig(f"无法读取配置文件 {path}：{e}", f"cannot read config file {path}: {e}") from e
+    except OSError as e:
+        zh, en = os_reason(e)
+        raise InvalidConfig(f"无法读取配置文件 {path}：{zh}", f"cannot read config file {path}: {en}") from e
+    except ValueError as e:
+        raise InvalidConfig(f"配置文件 {path} 不是有效的 JSON", f"the config file {path} is not valid JSON") from e
     known = {f.name for f in fields(Config)}
     unknown = sorted(set(data) - known)
     if unknown:

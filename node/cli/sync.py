@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from yimen.node import config as config_mod
+from yimen.node.files import unusable
 from yimen.node.services import enrollment
 from yimen.node.services import status as node_status
 from yimen.node.cli.util import YimenGroup, h, json_option, open_node, print_json
@@ -89,8 +90,11 @@ def enroll(ctx: click.Context, parent_url: str, code: str, address: str, request
 def _read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as e:
-        raise EnrollmentRefused(f"无法读取 {path}：{e}", f"cannot read {path}: {e}") from e
+    except OSError as e:
+        raise unusable(e, "文件", "the file") from e
+    except ValueError as e:
+        raise EnrollmentRefused(f"{path} 不是注册申请或答复文件（不是有效的 JSON）",
+                                f"{path} is no enrollment request or answer (not valid JSON)") from e
 
 
 async def _enroll_online(url: str, message: dict) -> dict:

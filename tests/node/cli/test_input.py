@@ -110,3 +110,18 @@ def test_filters_and_actions_in_chinese(yimen):
                             "--json").output)[0]["case_id"] == cid
     assert "未知操作" in one_line(yimen("case", "act", cid, "受理", ok=False))
     assert "待补正" in yimen("case", "act", cid, "补正", "--reason", "收入证明不清晰").output
+
+
+ENGLISH = ("No such file", "Not a directory", "Permission", "Errno", "Expecting value")
+
+
+@pytest.mark.parametrize("args,reason", [
+    (["enroll", "--request", "/no/such/dir/request.json"], "不存在"),
+    (["admit", "{folder}/x.json", "--answer", "/no/such/dir/answer.json"], "不是注册申请"),
+    (["enroll", "--answer", "{folder}/x.json"], "不是注册申请"),
+    (["backup", "--to", "{folder}/x.json/sub"], "不是文件夹"),
+])
+def test_every_path_argument_fails_in_one_sentence(yimen, tmp_path, args, reason):
+    (tmp_path / "x.json").write_text("not json", "utf-8")
+    line = one_line(yimen(*[a.format(folder=tmp_path) for a in args], ok=False))
+    assert reason in line and not any(word in line for word in ENGLISH), line
