@@ -146,8 +146,10 @@ log_file_option = click.option("--log-file", type=click.Path(dir_okay=False, pat
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, no_sync: bool, log_file: Path | None, access_log: bool) -> None:
     """Run the node's server (sync routes for children, /v1/status) and the background
-    loop that keeps it in sync with its parent. Stops on Ctrl-C or SIGTERM. Logs in the
-    language of --lang; under systemd (Type=notify) it says when it is ready.
+    loop that keeps it in sync with its parent. Stops on Ctrl-C or SIGTERM. Its first line
+    on stdout, `listening on URL`, is for scripts (the same in every language); the log,
+    for people, is in the language of --lang. Under systemd (Type=notify) it says when it
+    is ready.
 
     \b
     Example:
@@ -155,9 +157,9 @@ def serve(ctx: click.Context, host: str, port: int, no_sync: bool, log_file: Pat
     """
     from yimen.node import logs
     from yimen.node.server import runner
-    logs.setup(lang(ctx), log_file, access_log)
+    logs.setup(lang(ctx), log_file, access_log)  # the scripts' `listening on URL` goes to stdout all the same
     runner.run(runner.serve(open_node(ctx), host, port, not no_sync, access_log=access_log,
-                            on_listening=lambda url: click.echo(h(ctx, f"正在监听 {url}", f"listening on {url}"))))
+                            on_listening=lambda url: click.echo(f"listening on {url}")))
 
 
 @command
