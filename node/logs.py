@@ -35,9 +35,13 @@ class LangFilter(logging.Filter):
         return True
 
 
+LOGGERS = ("yimen", "aiohttp")  # ours, and the HTTP server's own complaints
+
+
 def setup(lang: str, log_file: Path | None = None, access_log: bool = False) -> logging.Handler:
-    """Send every log line (INFO and up) to `log_file`, rotated, or to stderr. An unusable
-    file raises its `OSError` (the CLI says which file and why)."""
+    """Send the log lines (INFO and up) of Yimen and aiohttp to `log_file`, rotated, or to
+    stderr, until `remove`. An unusable file raises its `OSError` (the CLI says which file
+    and why). The root logger is left alone: whatever else the process logs is its own."""
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         handler: logging.Handler = logging.handlers.RotatingFileHandler(
@@ -46,6 +50,17 @@ def setup(lang: str, log_file: Path | None = None, access_log: bool = False) -> 
         handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter(FORMAT))
     handler.addFilter(LangFilter(lang))
-    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    for name in LOGGERS:
+        logging.getLogger(name).addHandler(handler)
+        logging.getLogger(name).setLevel(logging.INFO)
     logging.getLogger(ACCESS_LOGGER).setLevel(logging.INFO if access_log else logging.WARNING)
     return handler
+
+
+def remove(handler: logging.Handler) -> None:
+    """Undo `setup`."""
+    for name in LOGGERS:
+        logging.getLogger(name).removeHandler(handler)
+        logging.getLogger(name).setLevel(logging.NOTSET)
+    logging.getLogger(ACCESS_LOGGER).setLevel(logging.NOTSET)
+    handler.close()

@@ -157,7 +157,8 @@ def serve(ctx: click.Context, host: str, port: int, no_sync: bool, log_file: Pat
     """
     from yimen.node import logs
     from yimen.node.server import runner
-    logs.setup(lang(ctx), log_file, access_log)  # the scripts' `listening on URL` goes to stdout all the same
+    handler = logs.setup(lang(ctx), log_file, access_log)  # the scripts' `listening on URL` goes to stdout all the same
+    ctx.call_on_close(lambda: logs.remove(handler))
     runner.run(runner.serve(open_node(ctx), host, port, not no_sync, access_log=access_log,
                             on_listening=lambda url: click.echo(f"listening on {url}")))
 
@@ -180,7 +181,8 @@ def sync(ctx: click.Context, once: bool, log_file: Path | None, as_json: bool) -
     if not once:
         from yimen.node import logs
         from yimen.node.server import runner
-        logs.setup(lang(ctx), log_file)
+        handler = logs.setup(lang(ctx), log_file)
+        ctx.call_on_close(lambda: logs.remove(handler))
         return runner.run(runner.sync_forever(node))
     from yimen.node.services import uplink as sync_client
     stats = asyncio.run(sync_client.sync_once(node))

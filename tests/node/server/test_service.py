@@ -20,14 +20,16 @@ from yimen.schema.text import Text
 
 
 @pytest.fixture
-def restore_logging():
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    for h in root.handlers:
-        h.close()
-    root.handlers[:], root.level = handlers, level
-    logging.getLogger(logs.ACCESS_LOGGER).setLevel(logging.NOTSET)
+def log_to(tmp_path):
+    """`logs.setup` with a file, undone after the test."""
+    handlers = []
+
+    def setup(lang: str, access_log: bool = False):
+        handlers.append(logs.setup(lang, tmp_path / "logs" / "yimen.log", access_log))
+        return tmp_path / "logs" / "yimen.log"
+    yield setup
+    for h in handlers:
+        logs.remove(h)
 
 
 @pytest.fixture
@@ -66,23 +68,23 @@ async def test_without_notify_socket_nothing_is_sent(fresh_node, monkeypatch):
 
 @pytest.mark.parametrize("lang,line", [("zh", "同步失败：没有受理编号为 X 的办件"),
                                        ("en", "sync failed: no case has the receipt number X")])
-def test_log_lines_in_the_configured_language(tmp_path, restore_logging, lang, line):
-    logs.setup(lang, tmp_path / "logs" / "yimen.log")
+def test_log_lines_in_the_configured_language(log_to, lang, line):
+    path = log_to(lang)
     logging.getLogger("yimen.test").warning(Text("同步失败：%s", "sync failed: %s"),
                                              UnknownCase("没有受理编号为 X 的办件", "no case has the receipt number X"))
-    assert line in (tmp_path / "logs" / "yimen.log").read_text("utf-8")
+    assert line in path.read_text("utf-8")
 
 
-def test_the_log_file_rotates(tmp_path, restore_logging, monkeypatch):
+def test_the_log_file_rotates(log_to, monkeypatch):
     monkeypatch.setattr(logs, "ROTATE_BYTES", 200)
-    logs.setup("zh", tmp_path / "yimen.log")
+    path = log_to("zh")
     for i in range(20):
         logging.getLogger("yimen.test").info("line %d", i)
-    assert (tmp_path / "yimen.log.1").exists() and not (tmp_path / f"yimen.log.{logs.ROTATE_KEEP + 1}").exists()
+    assert path.with_name("yimen.log.1").exists() and not path.with_name(f"yimen.log.{logs.ROTATE_KEEP + 1}").exists()
 
 
-async def test_the_access_log_holds_each_request(fresh_node, tmp_path, restore_logging):
-    logs.setup("zh", tmp_path / "yimen.log", access_log=True)
+async def test_the_access_log_holds_each_request(fresh_node, log_to):
+    path = log_to("zh", access_log=True)
     stop, listening, urls = asyncio.Event(), asyncio.Event(), []
     served = asyncio.create_task(runner.serve(fresh_node, "127.0.0.1", 0, with_sync=False, stop=stop, access_log=True,
                                               on_listening=lambda url: (urls.append(url), listening.set())))
@@ -91,12 +93,12 @@ async def test_the_access_log_holds_each_request(fresh_node, tmp_path, restore_l
         assert r.status == 200
     stop.set()
     await served
-    text = (tmp_path / "yimen.log").read_text("utf-8")
+    text = path.read_text("utf-8")
     assert "GET /v1/status" in text and "已启动，正在监听" in text and "正在停止" in text
 
 
 @pytest.mark.parametrize("args,message", [(["--port", "70000"], "70000"),
                                           (["--log-file", "/proc/no/yimen.log"], "/proc/no")])
-def test_bad_serve_options_are_one_sentence(fresh_node, restore_logging, args, message):
+def test_bad_serve_options_are_one_sentence(fresh_node, args, message):
     result = CliRunner().invoke(main, ["--home", str(fresh_node.home), "serve", *args])
     assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output
