@@ -11,7 +11,9 @@ number from outside the mainland (Hong Kong, Macao, abroad) in international for
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from functools import lru_cache
 
 import phonenumbers
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
@@ -27,11 +29,26 @@ class InvalidPhone(SchemaError):
     code = "invalid_phone"
 
 
+@lru_cache(maxsize=1)
+def _mobile() -> re.Pattern[str]:
+    """The library's own pattern of a mainland mobile number: a number already written as
+    11 digits (most are) is checked without a full parse, which costs ~50 µs an accept."""
+    desc = phonenumbers.PhoneMetadata.metadata_for_region("CN").mobile
+    return re.compile(desc.national_number_pattern)
+
+
 def normalize_phone(text: str) -> str:
     """The number `text` names, written as the module says; `InvalidPhone` if none."""
     raw = unicodedata.normalize("NFKC", text).strip()
     if not raw:
         return ""
+    if len(raw) == 11 and raw.isascii() and raw.isdigit() and _mobile().fullmatch(raw):
+        return raw
+    return _parsed(raw, text)
+
+
+def _parsed(raw: str, text: str) -> str:
+    """`normalize_phone` by a full parse of the library."""
     try:
         number = phonenumbers.parse(raw, "CN")
     except phonenumbers.NumberParseException:

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from yimen.schema.phone import InvalidPhone, normalize_phone
+from yimen.schema.phone import InvalidPhone, _parsed, normalize_phone
 
 MOBILE_PREFIXES = ["130", "135", "138", "139", "150", "158", "186", "188", "199"]
 
@@ -42,3 +42,16 @@ def test_known_forms():
     assert normalize_phone("010-62345678") == "010-62345678"
     assert normalize_phone("+852 9123 4567") == "+85291234567"
     assert normalize_phone("") == ""
+
+
+@given(st.text("0123456789", min_size=10, max_size=10))
+def test_the_quick_path_for_eleven_digits_agrees_with_the_full_parse(rest):
+    number = "1" + rest
+    try:
+        full = _parsed(number, number)
+    except InvalidPhone:
+        full = None
+    try:
+        assert normalize_phone(number) == full
+    except InvalidPhone:
+        assert full is None
