@@ -47,5 +47,7 @@ OS_REASONS = {  # errno -> (zh, en)
 def os_reason(e: OSError) -> tuple[str, str]:
     """Why a file could not be used, in Chinese and English (an `OSError`'s own text is
     English only, and must not reach a Chinese sentence)."""
-    name = errno.errorcode.get(e.errno or 0, "?")
-    return OS_REASONS.get(e.errno or 0, (f"无法读写（{name}）", f"cannot be used ({e.strerror or name})"))
+    if e.errno is None:  # raised by code, with its own words
+        return f"无法读写（{e}）", str(e)
+    name = errno.errorcode.get(e.errno, "?")
+    return OS_REASONS.get(e.errno, (f"无法读写（{name}）", f"cannot be used ({e.strerror or name})"))
