@@ -1,11 +1,15 @@
 """Node configuration: one frozen dataclass, defaults < `node.json` < `YIMEN_*` environment.
 
-Unknown keys in the file or the environment are an error (a typo must not silently fall
-back to a default). The private key lives in its own file and never in the config.
+An unknown key in the file is an error (a typo must not silently fall back to a default).
+In the environment, where other software may set its own `YIMEN_*` variables, only a name
+close to a setting or to one of Yimen's other variables (`YIMEN_YELOW_DAYS`) is an error,
+naming what it resembles; an unrelated one (`YIMEN_FOO`) is ignored. The private key lives
+in its own file and never in the config.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 from dataclasses import asdict, dataclass, fields, replace
@@ -14,10 +18,11 @@ from typing import Any, Mapping
 
 from yimen.node.errors import InvalidConfig
 from yimen.schema import region
+from yimen.schema.errors import os_reason
 
 CONFIG_FILE = "node.json"
-# Environment variables that are not settings of this file.
-ENV_NOT_SETTINGS = {"YIMEN_HOME", "YIMEN_CLERK", "YIMEN_LANG"}
+# Environment variables of Yimen that are not settings of this file (the CLI's options).
+ENV_NOT_SETTINGS = {"YIMEN_HOME", "YIMEN_CLERK", "YIMEN_LANG", "YIMEN_HOST", "YIMEN_PORT", "YIMEN_LOG_FILE"}
 
 
 @dataclass(frozen=True)
@@ -51,26 +56,40 @@ def _coerce(name: str, raw: str) -> Any:
     return raw
 
 
+def _resembles(name: str, names: set[str], prefix: str = "") -> str:
+    """The one of `names` that `name` is most likely a typo of, or empty; a common
+    `prefix` is left out of the comparison (it would make every name look alike)."""
+    bare = {n[len(prefix):].lower(): n for n in names}
+    close = difflib.get_close_matches(name[len(prefix):].lower(), sorted(bare), n=1, cutoff=0.7)
+    return bare[close[0]] if close else ""
+
+
 def load(home: Path, environ: Mapping[str, str] | None = None) -> Config:
     """Read `home/node.json`, then apply `YIMEN_<SETTING>` environment overrides."""
     environ = os.environ if environ is None else environ
     path = home / CONFIG_FILE
     try:
         data = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as e:
-        raise InvalidConfig(f"无法读取配置文件 {path}：{e}", f"cannot read config file {path}: {e}") from e
+    except OSError as e:
+        zh, en = os_reason(e)
+        raise InvalidConfig(f"无法读取配置文件 {path}：{zh}", f"cannot read config file {path}: {en}") from e
+    except ValueError as e:
+        raise InvalidConfig(f"配置文件 {path} 不是有效的 JSON", f"the config file {path} is not valid JSON") from e
     known = {f.name for f in fields(Config)}
-    unknown = set(data) - known
+    unknown = sorted(set(data) - known)
     if unknown:
-        raise InvalidConfig(f"配置文件含未知设置：{', '.join(sorted(unknown))}",
-                            f"unknown settings in {path}: {', '.join(sorted(unknown))}")
+        hint = _resembles(unknown[0], known)
+        raise InvalidConfig(f"配置文件 {path} 含未知设置：{', '.join(unknown)}{hint and f'（是否想写 {hint}？）'}",
+                            f"unknown settings in {path}: {', '.join(unknown)}{hint and f' (did you mean {hint}?)'}")
     for key, raw in environ.items():
         if not key.startswith("YIMEN_") or key in ENV_NOT_SETTINGS:
             continue
         name = key[len("YIMEN_"):].lower()
-        if name not in known:
-            raise InvalidConfig(f"未知环境变量 {key}", f"unknown environment variable {key}")
-        data[name] = _coerce(name, raw)
+        if name in known:
+            data[name] = _coerce(name, raw)
+        elif hint := _resembles(key, {f"YIMEN_{k.upper()}" for k in known} | ENV_NOT_SETTINGS, "YIMEN_"):
+            raise InvalidConfig(f"环境变量 {key} 不是 Yimen 的设置：是否想写 {hint}？",
+                                f"the environment variable {key} is no Yimen setting: did you mean {hint}?")
     try:
         return Config(**data)
     except TypeError as e:

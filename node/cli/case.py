@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 import click
 
-from yimen.node.services import caselist, cases, casework, catalog
+from yimen.node.services import caselist, cases, catalog
 from yimen.node.cli.util import (YimenGroup, clerk_option, h, json_option, lang, open_node,
                                  print_json, status_text)
 from yimen.node.cli.output import fields, table
 from yimen.node.cli.tables import Column, export_options, one_output
 from yimen.node.cli import tables
 from yimen.schema.case import ACTION_ZH, ACTIONS, STATUS_ZH
-from yimen.schema.errors import SchemaError
+from yimen.schema.dates import iso_date
+from yimen.schema.errors import SchemaError, YimenError
+from yimen.schema.words import action_code, code_of, status_code
 from yimen.schema.idnumber import mask
 from yimen.schema.region import LEVEL_ZH
 
 MATERIAL_ZH = {"provided": "已提交", "deferred": "容缺待补交", "delivered": "已补交", "missing": "未提交"}
+
+ACT_ACTIONS = [a for a in ACTIONS if a not in ("accept", "not_accepted", "review")]  # those are commands
 
 CARD_ZH = {"red": "红牌", "yellow": "黄牌", "green": "绿", "paused": "暂停计时", "": ""}
 
@@ -115,13 +120,19 @@ def case_group() -> None:
               help="A material handed in; with =FILE its scan is fingerprinted (SHA-256).")
 @click.option("--all-materials", is_flag=True, help="Every material not deferred was handed in.")
 @click.option("--defer", "deferred", multiple=True, metavar="NAME[=YYYY-MM-DD]",
-              help="A deferrable material promised later (容缺), due by the date or the deadline.")
+              help="A deferrable material promised later (容缺), due by the date (today up to the "
+                   "deadline) or the deadline.")
+@click.option("--duplicate-ok", is_flag=True,
+              help="Accept even though the applicant has an open case of the same item.")
 @json_option
 @click.pass_context
 def case_accept(ctx: click.Context, clerk: str, item_code: str, applicant_id: str,
                 applicant_name: str, phone: str, materials: tuple[str, ...], all_materials: bool,
-                deferred: tuple[str, ...], as_json: bool) -> None:
+                deferred: tuple[str, ...], duplicate_ok: bool, as_json: bool) -> None:
     """Accept a case at the window (受理). Immediate items are completed at once.
+
+    An applicant's second open case of the same item needs --duplicate-ok (on a terminal,
+    a yes to the question asked instead).
 
     \b
     Example:
@@ -129,20 +140,52 @@ def case_accept(ctx: click.Context, clerk: str, item_code: str, applicant_id: st
             --applicant-name 陈美玲 --all-materials --defer 收入证明
     """
     node = open_node(ctx)
-    given = {n: (cases.file_sha256(Path(f)) if f else None) for n, f in _pairs(materials, "材料").items()}
+    given = {n: (cases.file_sha256(Path(f), n) if f else None) for n, f in _pairs(materials, "材料").items()}
     defer = _pairs(deferred, "材料")
     if all_materials:
         item = catalog.current(node, item_code)
         given.update({m.name: None for m in item.materials if m.name not in defer and m.name not in given
                       and m.requirement != "optional"})
     app = cases.Application(item_code, applicant_id, applicant_name, given, defer, phone)
-    row = cases.accept(node, clerk, app)
+    row = _accept(ctx, node, clerk, app, duplicate_ok)
     if as_json:
         return print_json(row)
     click.echo(h(ctx, f"已受理：{row['case_id']}（{row['item_name']}，{status_text(ctx, row['status'])}"
                       f"{'，办结时限 ' + deadline_text(ctx, row) if row['deadline'] else ''}）",
                  f"accepted: {row['case_id']} ({row['item_name']}, {row['status']}"
                  f"{', deadline ' + deadline_text(ctx, row) if row['deadline'] else ''})"))
+
+
+def _interactive() -> bool:
+    """A person at a terminal can answer a question (a script must say --duplicate-ok)."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _accept(ctx: click.Context, node: Any, clerk: str, app: cases.Application, duplicate_ok: bool) -> dict:
+    """`cases.accept`; a duplicate of an open case is asked about at a terminal and refused
+    elsewhere (`DuplicateCase`, naming the open cases); one accepted anyway is told."""
+    try:
+        row = cases.accept(node, clerk, app, duplicate_ok)
+    except cases.DuplicateCase as e:
+        if not _interactive():
+            raise
+        ids = e.open_cases
+        if not click.confirm(h(ctx, f"该申请人已有同一事项的在办件：{'、'.join(ids)}。仍要重复受理吗？",
+                               f"the applicant already has an open case of this item: {', '.join(ids)}. "
+                               f"Accept another one?"), default=False, err=True):
+            raise DuplicateDeclined("未受理：该申请人已有同一事项的在办件", "not accepted: the applicant has an open case of this item") from e
+        row = cases.accept(node, clerk, app, duplicate_ok=True)
+    if row["open_duplicates"]:
+        click.echo(h(ctx, f"注意：该申请人另有同一事项的在办件：{'、'.join(row['open_duplicates'])}",
+                     f"note: the applicant has other open cases of this item: {', '.join(row['open_duplicates'])}"),
+                   err=True)
+    return row
+
+
+class DuplicateDeclined(YimenError):
+    """The clerk answered no to accepting a duplicate of an open case."""
+
+    code = "duplicate_declined"
 
 
 @case_group.command("not-accept")
@@ -170,7 +213,7 @@ def case_not_accept(ctx: click.Context, clerk: str, item_code: str, applicant_id
 
 @case_group.command("act")
 @click.argument("case_id")
-@click.argument("action", type=click.Choice([a for a in ACTIONS if a not in ("accept", "not_accepted", "review")]))
+@click.argument("action", metavar="ACTION")
 @clerk_option
 @click.option("--reason", default="", help="Required for returned, supplement and reject.")
 @click.option("--department", default=None, help="Reviewing department (approve/reject).")
@@ -180,13 +223,14 @@ def case_not_accept(ctx: click.Context, clerk: str, item_code: str, applicant_id
 def case_act(ctx: click.Context, case_id: str, action: str, clerk: str, reason: str,
              department: str | None, material: str | None, as_json: bool) -> None:
     """Take an action on a case: submit, approve, reject, supplement, supply, returned,
-    deliver, issue_result, complete, withdraw.
+    deliver, issue_result, complete, withdraw (or the Chinese word: 提交后台, 批准, 补正 ...).
 
     \b
     Example:
         yimen case act 440608100201-2026-000001 submit --clerk c01
         yimen case act 440608100201-2026-000001 supplement --clerk c01 --reason 缺少收入证明
     """
+    action = action_code(action, ACT_ACTIONS)
     row = cases.act(open_node(ctx), case_id, action, clerk, reason, department, material)
     if as_json:
         return print_json(row)
@@ -195,9 +239,8 @@ def case_act(ctx: click.Context, case_id: str, action: str, clerk: str, reason: 
 
 
 @case_group.command("list")
-@click.option("--status", default="", help="Only this status (e.g. in_review).")
-@click.option("--card", type=click.Choice(["red", "yellow", "green", "paused"]), default=None,
-              help="Only open cases with this card colour (paused: waiting for a supplement).")
+@click.option("--status", default="", help="Only this status (e.g. in_review or 审批中).")
+@click.option("--card", default="", help="Only open cases with this card: red, yellow, green, paused (红牌, 黄牌, 绿, 暂停计时).")
 @click.option("--item", default="", help="Only this item code.")
 @click.option("--accepted-by", default="", help="Only cases accepted by this clerk.")
 @click.option("--from", "date_from", default="", help="Accepted on or after (YYYY-MM-DD).")
@@ -211,7 +254,7 @@ def case_act(ctx: click.Context, case_id: str, action: str, clerk: str, reason: 
 @export_options
 @json_option
 @click.pass_context
-def case_list(ctx: click.Context, status: str, card: str | None, item: str, accepted_by: str,
+def case_list(ctx: click.Context, status: str, card: str, item: str, accepted_by: str,
               date_from: str, date_to: str, name: str, id_number: str, id_tail: str, page: int, limit: int,
               conflicts: bool, as_csv: bool, xlsx: Path | None, as_json: bool) -> None:
     """List cases, newest first, with filters, a page at a time (says when there is more).
@@ -227,8 +270,13 @@ def case_list(ctx: click.Context, status: str, card: str | None, item: str, acce
         yimen case list --status in_review --from 2026-11-01 --xlsx 审批中.xlsx
     """
     one_output(as_json, as_csv, xlsx)
+    status = status_code(status) if status.strip() else ""
+    card = code_of(card, ("red", "yellow", "green", "paused"), CARD_ZH, "督办牌", "card") if card.strip() else ""
+    date_from, date_to = iso_date(date_from, "--from 日期", "--from"), iso_date(date_to, "--to 日期", "--to")
+    if date_from and date_to and date_from > date_to:
+        raise SchemaError(f"--from {date_from} 晚于 --to {date_to}", f"--from {date_from} is after --to {date_to}")
     node = open_node(ctx)
-    filters = dict(status=status, card=card or "", item=item, clerk=accepted_by, date_from=date_from,
+    filters = dict(status=status, card=card, item=item, clerk=accepted_by, date_from=date_from,
                    date_to=date_to, name=name, id_number=id_number, id_tail=id_tail, conflicts=conflicts)
     if tables.show(ctx, _listed(ctx, caselist.iter_cases(node, None, **filters)), LIST_COLUMNS, as_csv=as_csv, xlsx=xlsx,
                    sheet=("办件", "cases")):
@@ -314,57 +362,3 @@ def _event_cells(ctx: click.Context, e: dict) -> dict:
     nums = h(ctx, "、", ", ").join(f"#{n}" for n in e["concurrent_with"])
     cells["merged"] = h(ctx, f"未见 {nums}", f"had not seen {nums}") if e["merged"] else ""
     return cells
-
-
-@case_group.command("review")
-@click.argument("case_id")
-@click.option("--event", "event_no", type=click.IntRange(min=1), required=True,
-              help="The flagged event's number (# in `case show`).")
-@click.option("--resolution", required=True, help="How the conflict was resolved (recorded as the reason).")
-@clerk_option
-@json_option
-@click.pass_context
-def case_review(ctx: click.Context, case_id: str, event_no: int, resolution: str, clerk: str,
-                as_json: bool) -> None:
-    """Record the review of a flagged event (冲突核查): the resolution becomes a new event in
-    the history; nothing is deleted, the flagged event is shown as resolved. The clerk holds
-    the role the flagged event was taken under.
-
-    \b
-    Example:
-        yimen case review 440608100201-2026-000001 --event 6 --clerk c01 \\
-            --resolution 已与镇街核实，以办结为准
-    """
-    row = casework.review(open_node(ctx), case_id, event_no, resolution, clerk)
-    if as_json:
-        return print_json(row)
-    click.echo(h(ctx, f"已核查：{case_id} 第 {event_no} 条（冲突待核查 {row['conflicts_open']}）",
-                 f"reviewed: {case_id} event {event_no} ({row['conflicts_open']} conflict(s) left to review)"))
-
-
-@case_group.command("inbox")
-@click.option("--department", default="", help="Only steps of this department (e.g. 民政).")
-@json_option
-@click.pass_context
-def case_inbox(ctx: click.Context, department: str, as_json: bool) -> None:
-    """Cases waiting for a decision at this node's level: by department, red and yellow
-    cards first, oldest first.
-
-    \b
-    Example:
-        yimen case inbox --department 民政
-    """
-    rows = casework.inbox(open_node(ctx), department)
-    if as_json:
-        return print_json(rows)
-    if not rows:
-        return click.echo(h(ctx, "没有等待本级审批的办件", "no cases wait for this level"))
-    for r in rows:
-        r["card_text"], r["status_text"] = card_text(ctx, r["card"]), status_text(ctx, r["status"])
-        r["applicant"] = f"{r['applicant_name']} {mask(r['applicant_id'])}"
-    click.echo(table(rows, [
-        ("waiting_department", h(ctx, "部门", "department")), ("card_text", h(ctx, "督办", "card")),
-        ("case_id", h(ctx, "受理编号", "case")), ("item_name", h(ctx, "事项", "item")),
-        ("applicant", h(ctx, "申请人", "applicant")), ("accepted_at", h(ctx, "受理时间", "accepted")),
-        ("deadline", h(ctx, "办结时限", "deadline")),
-    ]))

@@ -11,6 +11,7 @@ import click
 
 from yimen.node.cli.bundle import bundle_group
 from yimen.node.cli.case import case_group
+from yimen.node.cli import casework as _casework  # noqa: F401 (adds review and inbox to the case group)
 from yimen.node.cli.catalog import catalog_group
 from yimen.node.cli.clerk import clerk_group
 from yimen.node.cli.node import backup, init, rebuild, restore, status

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import click
 
 from yimen.node import config as config_mod
+from yimen.node.files import unusable
 from yimen.node.services import catalog, enrollment
 from yimen.node.services import status as node_status
-from yimen.node.cli.util import YimenGroup, h, json_option, open_node, print_json
+from yimen.node.cli.util import YimenGroup, h, json_option, lang, open_node, print_json
 from yimen.node.services.enrollment import EnrollmentRefused
 from yimen.node.cli.output import table
 
@@ -31,7 +31,8 @@ def command(fn: click.Command) -> click.Command:
 @command
 @click.command("invite")
 @click.option("--region", required=True, help="Region code of the child node to invite.")
-@click.option("--hours", default=72, show_default=True, help="Hours before the code expires.")
+@click.option("--hours", default=72, show_default=True, type=click.IntRange(min=1),
+              help="Hours before the code expires.")
 @json_option
 @click.pass_context
 def invite(ctx: click.Context, region: str, hours: int, as_json: bool) -> None:
@@ -96,8 +97,11 @@ def enroll(ctx: click.Context, parent_url: str, code: str, address: str, request
 def _read_json(path: Path) -> dict:
     try:
         return json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError) as e:
-        raise EnrollmentRefused(f"无法读取 {path}：{e}", f"cannot read {path}: {e}") from e
+    except OSError as e:
+        raise unusable(e, "文件", "the file") from e
+    except ValueError as e:
+        raise EnrollmentRefused(f"{path} 不是注册申请或答复文件（不是有效的 JSON）",
+                                f"{path} is no enrollment request or answer (not valid JSON)") from e
 
 
 async def _enroll_online(url: str, message: dict) -> dict:
@@ -132,32 +136,47 @@ def admit(ctx: click.Context, request_file: Path, answer_file: Path) -> None:
                  f"admitted {answer['child']}; answer written to {answer_file}"))
 
 
+# where a long-running command logs; stderr (systemd's journal) without it
+log_file_option = click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path), envvar="YIMEN_LOG_FILE",
+                               help="Log to this file, rotated at 10 MB, 5 kept (env YIMEN_LOG_FILE).")
+
+
 @command
 @click.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8710, show_default=True, help="Port (0 = any free port).")
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="YIMEN_HOST",
+              help="Address to listen on (env YIMEN_HOST).")
+@click.option("--port", default=8710, show_default=True, type=click.IntRange(0, 65535), envvar="YIMEN_PORT",
+              help="Port, 0 = any free port (env YIMEN_PORT).")
 @click.option("--no-sync", is_flag=True, help="Serve only; do not sync with the parent.")
+@log_file_option
+@click.option("--access-log", is_flag=True, help="Log every HTTP request too.")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, no_sync: bool) -> None:
+def serve(ctx: click.Context, host: str, port: int, no_sync: bool, log_file: Path | None, access_log: bool) -> None:
     """Run the node's server (sync routes for children, /v1/status) and the background
-    loop that keeps it in sync with its parent. Stops on Ctrl-C or SIGTERM.
+    loop that keeps it in sync with its parent. Stops on Ctrl-C or SIGTERM. Its first line
+    on stdout, `listening on URL`, is for scripts (the same in every language); the log,
+    for people, is in the language of --lang. Under systemd (Type=notify) it says when it
+    is ready.
 
     \b
     Example:
-        yimen serve --port 8710
+        yimen serve --port 8710 --log-file /var/log/yimen/village.log --access-log
     """
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    from yimen.node import logs
     from yimen.node.server import runner
-    runner.run(runner.serve(open_node(ctx), host, port, not no_sync,
+    handler = logs.setup(lang(ctx), log_file, access_log)  # the scripts' `listening on URL` goes to stdout all the same
+    ctx.call_on_close(lambda: logs.remove(handler))
+    runner.run(runner.serve(open_node(ctx), host, port, not no_sync, access_log=access_log,
                             on_listening=lambda url: click.echo(f"listening on {url}")))
 
 
 @command
 @click.command("sync")
 @click.option("--once", is_flag=True, help="Do one round, print what moved and exit.")
+@log_file_option
 @json_option
 @click.pass_context
-def sync(ctx: click.Context, once: bool, as_json: bool) -> None:
+def sync(ctx: click.Context, once: bool, log_file: Path | None, as_json: bool) -> None:
     """Exchange changes with the parent (or the next ancestor that answers): one round
     with --once, otherwise keep syncing until Ctrl-C, without serving children.
 
@@ -167,8 +186,10 @@ def sync(ctx: click.Context, once: bool, as_json: bool) -> None:
     """
     node = open_node(ctx)
     if not once:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        from yimen.node import logs
         from yimen.node.server import runner
+        handler = logs.setup(lang(ctx), log_file)
+        ctx.call_on_close(lambda: logs.remove(handler))
         return runner.run(runner.sync_forever(node))
     from yimen.node.services import uplink as sync_client
     stats = asyncio.run(sync_client.sync_once(node))

@@ -12,6 +12,7 @@ import click
 
 from yimen.node import home
 from yimen.node.errors import CONTROL_FLOW
+from yimen.node.files import unusable
 from yimen.schema.case import STATUS_ZH
 from yimen.schema.errors import YimenError
 from yimen.sync.store import wrap
@@ -28,6 +29,15 @@ class YimenGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
+            return self._invoke(ctx)
+        except click.ClickException as e:
+            if not ctx.meta.get(JSON_META):
+                raise
+            _print_json_error(e)
+            raise click.exceptions.Exit(e.exit_code) from e
+
+    def _invoke(self, ctx: click.Context) -> Any:
+        try:
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort, *CONTROL_FLOW):
             raise
@@ -36,6 +46,8 @@ class YimenGroup(click.Group):
         except sqlite3.Error as e:
             raise click.ClickException(wrap(e).text(_lang(ctx))) from e
         except BaseException as e:  # noqa: BLE001 (the boundary: one sentence, details in the log)
+            if isinstance(e, OSError) and e.filename is not None:  # a file the user named
+                raise click.ClickException(unusable(e).text(_lang(ctx))) from unusable(e)
             where = _log_unexpected(ctx, e)
             raise click.ClickException(
                 f"出现意外错误（{type(e).__name__}），详情已记入 {where}" if _lang(ctx) == "zh"
@@ -84,6 +96,28 @@ def print_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+JSON_META = "yimen.json"
+
+
+def _remember_json(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    """Under --json an error is JSON too (see `YimenGroup`). Eager, so that it is known
+    before any other option of the command can fail."""
+    if value:
+        ctx.meta[JSON_META] = True
+    return value
+
+
+def _print_json_error(e: click.ClickException) -> None:
+    """`{"error": code, "message": sentence}` on stdout, where a script reads the answer;
+    the code is the Yimen error's (`unknown_case`, ...), `usage` for a bad command line,
+    `unexpected` for a bug (its details in the log)."""
+    cause = e.__cause__
+    code = cause.code if isinstance(cause, YimenError) else "usage" if isinstance(e, click.UsageError) \
+        else "unexpected" if cause is not None else "error"
+    print_json({"error": code, "message": e.format_message()})
+
+
+json_option = click.option("--json", "as_json", is_flag=True, is_eager=True, callback=_remember_json,
+                           help="Print JSON for scripts (errors too: {\"error\": code, \"message\": ...}).")
 clerk_option = click.option("--clerk", envvar="YIMEN_CLERK", required=True,
                             help="Acting clerk id (env YIMEN_CLERK).")

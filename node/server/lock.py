@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 from yimen.node.errors import NodeError
+from yimen.schema.errors import os_reason
 
 LOCK_FILE = "yimen.lock"
 
@@ -37,8 +38,8 @@ class HomeLock:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by children
         except OSError as e:
-            raise NodeError(f"无法创建锁文件 {self.path}：{e.strerror}",
-                            f"cannot create the lock file {self.path}: {e.strerror}") from e
+            raise NodeError(f"无法创建锁文件 {self.path}：{os_reason(e)[0]}",
+                            f"cannot create the lock file {self.path}: {os_reason(e)[1]}") from e
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

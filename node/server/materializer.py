@@ -15,6 +15,7 @@ from yimen.node.replication import engine, in_db
 from yimen.node.server.supervisor import Supervisor
 from yimen.sync.engine import Engine
 from yimen.sync.errors import StoreError
+from yimen.schema.text import Text
 
 log = logging.getLogger("yimen.http")
 
@@ -88,7 +89,8 @@ class Materializer:
         first failure of a run of them only."""
         self.failures += 1
         if not isinstance(e, StoreError):
-            log.error("a received seal could not be applied; it is set aside (quarantined): %r", e, exc_info=e)
+            log.error(Text("收到的签封无法入库，已隔离：%r", "a received seal could not be applied; it is set aside (quarantined): %r"),
+                      e, exc_info=e)
             try:
                 await in_db(self.node, eng.set_aside_oldest, repr(e))
                 self.failures = 0
@@ -96,7 +98,8 @@ class Materializer:
             except Exception:  # noqa: BLE001 (the database fails too: wait, as below)
                 pass
         elif self.failures == 1:
-            log.error("applying received seals failed; retrying while it fails: %s", e, exc_info=e)
+            log.error(Text("收到的签封入库失败，将持续重试：%s", "applying received seals failed; retrying while it fails: %s"), e,
+                      exc_info=e)
         await asyncio.sleep(min(self.RETRY_MAX_S, self.RETRY_S * 2 ** (self.failures - 1)))
 
 

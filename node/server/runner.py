@@ -7,6 +7,10 @@ database thread finish its call → close the node → drop the lock. Each step 
 and a thread still reading SQLite while the process closed the connection crashed it with
 a segmentation fault.
 
+Under systemd (`Type=notify`, see `node/data/yimen@.service`) the process says READY=1 once
+it listens with the node open, and STOPPING=1 when it begins to stop; with no
+NOTIFY_SOCKET in the environment nothing is sent.
+
 The sync loop's outcome is recorded in the node's `meta` (see `status.record_sync`), so
 `yimen status` in another process shows when sync last worked and its last error; an
 unexpected failure is recorded too, before the supervisor restarts it.
@@ -17,10 +21,13 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import os
 import signal
+import socket
 from contextlib import asynccontextmanager, suppress
 from typing import Any, AsyncIterator, Callable, Coroutine
 
+import sdnotify
 from aiohttp import web
 
 from yimen.node.errors import NodeError
@@ -30,7 +37,9 @@ from yimen.node.server.app import create_app
 from yimen.node.server.lock import HomeLock
 from yimen.node.server.supervisor import Supervisor
 from yimen.node.services import status, uplink
-from yimen.schema.errors import YimenError
+from yimen.node.logs import ACCESS_LOGGER
+from yimen.schema.errors import YimenError, os_reason
+from yimen.schema.text import Text
 
 log = logging.getLogger("yimen.server")
 
@@ -74,23 +83,42 @@ def run(main: Coroutine[Any, Any, None]) -> None:
     except YimenError:
         raise
     except Exception as e:
-        log.exception("yimen stopped on an unexpected error")
+        log.exception(Text("yimen 因意外错误停止", "yimen stopped on an unexpected error"))
         what = e.__class__.__name__
         raise NodeError(f"yimen 因意外错误（{what}）停止，详情见上面的日志",
                         f"yimen stopped on an unexpected error ({what}); the log above has the details") from e
 
 
+class Systemd:
+    """The service manager's notification socket (sd_notify, through `sdnotify`), if any."""
+
+    def __init__(self) -> None:
+        # sdnotify opens a socket even with no NOTIFY_SOCKET (and leaks it): only ask when there is one
+        self.notifier = sdnotify.SystemdNotifier() if os.environ.get("NOTIFY_SOCKET") else None
+
+    def tell(self, state: str) -> None:
+        if self.notifier is not None:
+            self.notifier.notify(state)
+
+    def close(self) -> None:
+        if self.notifier is not None and self.notifier.socket is not None:
+            self.notifier.socket.close()
+
+
 async def serve(node: Node, host: str, port: int, with_sync: bool = True,
                 on_listening: Callable[[str], None] = print, stop: asyncio.Event | None = None,
-                supervisor: Supervisor | None = None) -> None:
+                supervisor: Supervisor | None = None, access_log: bool = False) -> None:
     """Serve `node` (and sync it with its parent) until `stop` is set, by default on
     SIGINT or SIGTERM; closes the node on the way out. Raises `HomeBusy` or `CannotListen`
-    with nothing left running. `supervisor`: tests give one with short delays."""
+    with nothing left running. `supervisor`: tests give one with short delays.
+    `access_log`: log each request (logger `yimen.access`)."""
     async with _lifetime(node, stop) as stop:
-        app = web.AppRunner(create_app(node), access_log=None)
+        app = web.AppRunner(create_app(node), access_log=logging.getLogger(ACCESS_LOGGER) if access_log else None)
         await app.setup()  # starts the (supervised) materializer
         try:
-            on_listening(await _listen(app, host, port))
+            url = await _listen(app, host, port)
+            log.info(Text("节点 %s 已启动，正在监听 %s", "node %s started, listening on %s"), node.node_id, url)
+            on_listening(url)
             await _run_tasks(node, stop, supervisor, with_sync)
         finally:
             await app.cleanup()
@@ -112,9 +140,14 @@ async def _run_tasks(node: Node, stop: asyncio.Event, supervisor: Supervisor | N
     tasks.on_crash = tasks.on_crash or report.crashed
     if with_sync:
         tasks.start("sync", lambda: uplink.run_loop(node, stop, report=report))
+    systemd = Systemd()
     try:
+        systemd.tell("READY=1")  # listening (serve), the node open, the tasks started
         await stop.wait()
     finally:
+        systemd.tell("STOPPING=1")
+        log.info(Text("节点 %s 正在停止", "node %s is stopping"), node.node_id)
+        systemd.close()
         await tasks.stop()
 
 
@@ -154,6 +187,8 @@ async def _listen(app: web.AppRunner, host: str, port: int) -> str:
         if e.errno == errno.EADDRINUSE:
             raise CannotListen(f"端口 {port} 已被占用（{host}），请用 --port 换一个端口",
                                f"port {port} on {host} is already in use; choose another with --port") from e
-        reason = e.strerror or str(e)
-        raise CannotListen(f"无法在 {host}:{port} 上监听：{reason}", f"cannot listen on {host}:{port}: {reason}") from e
+        if isinstance(e, socket.gaierror):
+            raise CannotListen(f"无法解析地址 {host}，请检查 --host", f"cannot resolve the address {host}; check --host") from e
+        reason = os_reason(e)
+        raise CannotListen(f"无法在 {host}:{port} 上监听：{reason[0]}", f"cannot listen on {host}:{port}: {reason[1]}") from e
     return f"http://{host}:{app.addresses[0][1]}"

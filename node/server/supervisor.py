@@ -17,6 +17,7 @@ import logging
 from typing import Awaitable, Callable
 
 from yimen.node.errors import CONTROL_FLOW
+from yimen.schema.text import Text
 
 log = logging.getLogger("yimen.server")
 
@@ -60,7 +61,7 @@ class Supervisor:
             except BaseException as e:  # noqa: BLE001 (loro's bare BaseException too)
                 if loop.time() - began >= self.healthy_s:
                     delay = self.first_delay_s
-                log.exception("background task %s failed; restarting it in %.3g s", name, delay)
+                log.exception(Text("后台任务 %s 意外出错，%.3g 秒后重启", "background task %s failed; restarting it in %.3g s"), name, delay)
                 await self._tell(name, e, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.max_delay_s)
@@ -72,7 +73,7 @@ class Supervisor:
         try:
             await self.on_crash(name, error, delay)
         except Exception:
-            log.exception("recording the failure of background task %s failed", name)
+            log.exception(Text("记录后台任务 %s 的故障时出错", "recording the failure of background task %s failed"), name)
 
     async def stop(self) -> None:
         """Cancel every task and wait until each has ended."""
@@ -81,5 +82,5 @@ class Supervisor:
             t.cancel()
         for t, outcome in zip(tasks, await asyncio.gather(*tasks, return_exceptions=True)):
             if isinstance(outcome, Exception):
-                log.error("background task %s failed while stopping", t.get_name(), exc_info=outcome)
+                log.error(Text("后台任务 %s 在停止时出错", "background task %s failed while stopping"), t.get_name(), exc_info=outcome)
         self.tasks.clear()

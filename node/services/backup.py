@@ -31,6 +31,7 @@ from yimen.node.storage import NODE_SCHEMA
 from yimen.schema import region
 from yimen.sync import positions
 from yimen.sync.store import Store
+from yimen.schema.errors import os_reason
 
 FILES = (DB_FILE, KEY_FILE, config_mod.CONFIG_FILE)
 
@@ -54,7 +55,7 @@ def backup(node: Node, folder: Path | str) -> dict[str, Any]:
         os.chmod(folder / KEY_FILE, 0o600)
         os.chmod(folder / DB_FILE, 0o600)
     except OSError as e:
-        raise BackupError(f"无法写入备份 {folder}：{e.strerror or e}", f"cannot write the backup {folder}: {e}") from e
+        raise BackupError(f"无法写入备份 {folder}：{os_reason(e)[0]}", f"cannot write the backup {folder}: {os_reason(e)[1]}") from e
     return {"folder": str(folder), "node_id": node.node_id, "made_at": node.now(),
             "bytes": (folder / DB_FILE).stat().st_size}
 
@@ -85,7 +86,7 @@ def restore(home: Path | str, folder: Path | str, at: str) -> dict[str, Any]:
             shutil.copy2(folder / name, home / name)
         os.chmod(home / KEY_FILE, 0o600)
     except OSError as e:
-        raise BackupError(f"无法恢复备份到 {home}：{e.strerror or e}", f"cannot restore the backup into {home}: {e}") from e
+        raise BackupError(f"无法恢复备份到 {home}：{os_reason(e)[0]}", f"cannot restore the backup into {home}: {os_reason(e)[1]}") from e
     finally:
         lock.release()
     return {"home": str(home), "node_id": node_id, "restored_at": at, "waits_for_parent": waits}

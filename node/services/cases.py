@@ -14,7 +14,7 @@ accepts no case until it has heard them (`NumbersUnconfirmed`).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Mapping
@@ -28,14 +28,30 @@ from yimen.sync.docs import Doc, unseen_before
 from yimen.schema import case as lifecycle
 from yimen.schema import region
 from yimen.schema.catalog import CatalogItem
+from yimen.schema.dates import parse_date
 from yimen.schema.errors import SchemaError
 from yimen.schema.idnumber import validate_id_number
+from yimen.schema.phone import normalize_phone
 from yimen.sync import positions
+from yimen.node.files import unusable
 
 class NumbersUnconfirmed(NodeError):
     """Restored from a backup, the node has not yet learnt which receipt numbers are taken."""
 
     code = "numbers_unconfirmed"
+
+
+class DuplicateCase(NodeError):
+    """The applicant already has an open case of the same item; accepting another needs a confirmation."""
+
+    code = "duplicate_case"
+
+    def __init__(self, open_cases: list[str]):
+        ids = "、".join(open_cases)
+        super().__init__(f"该申请人已有同一事项的在办件：{ids}；确需重复受理请加 --duplicate-ok",
+                         f"the applicant already has an open case of this item: {', '.join(open_cases)}; "
+                         f"add --duplicate-ok to accept another")
+        self.open_cases = open_cases
 
 
 OPEN_STATUSES = ("accepted", "supplement", "in_review", "approved", "result_issued")
@@ -53,15 +69,34 @@ class Application:
     phone: str = ""
 
 
-def file_sha256(path: Path) -> str:
+def file_sha256(path: Path, material: str = "") -> str:
+    """The SHA-256 of a material's scan; `FileUnusable` naming the material if unreadable."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 16), b""):
-            h.update(block)
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 16), b""):
+                h.update(block)
+    except OSError as e:
+        raise unusable(e, f"材料“{material}”的扫描件" if material else "扫描件",
+                       f"the scan of '{material}'" if material else "the scan") from e
     return h.hexdigest()
 
 
-def _materials(item: CatalogItem, app: Application, deadline: str) -> dict[str, dict[str, Any]]:
+def _due(name: str, text: str | None, today: date, deadline: str) -> str:
+    """A deferred material's promised date: from today up to the case's deadline (the result
+    cannot be issued while it is outstanding, so a later promise would make the case late
+    by design); none given is the deadline."""
+    if not text:
+        return deadline
+    due = parse_date(text, f"材料“{name}”的承诺补交日期", f"the promised date of '{name}'")
+    if not today <= due <= date.fromisoformat(deadline):
+        raise SchemaError(f"材料“{name}”的承诺补交日期 {due} 须在今天（{today}）至办结时限（{deadline}）之间",
+                          f"the promised date {due} of '{name}' must lie between today ({today}) "
+                          f"and the deadline ({deadline})")
+    return due.isoformat()
+
+
+def _materials(item: CatalogItem, app: Application, today: date, deadline: str) -> dict[str, dict[str, Any]]:
     names = {m.name for m in item.materials}
     unknown = sorted((set(app.provided) | set(app.deferred)) - names)
     if unknown:
@@ -75,7 +110,9 @@ def _materials(item: CatalogItem, app: Application, deadline: str) -> dict[str, 
         elif m.name in app.deferred:
             if m.requirement != "deferrable" or item.immediate:
                 undeferrable.append(m.name)
-            out[m.name] = {"status": "deferred", "due": app.deferred[m.name] or deadline, "doc_type": m.doc_type}
+            else:
+                out[m.name] = {"status": "deferred", "due": _due(m.name, app.deferred[m.name], today, deadline),
+                               "doc_type": m.doc_type}
         elif m.requirement == "optional":
             out[m.name] = {"status": "missing", "doc_type": m.doc_type}
         else:
@@ -99,8 +136,17 @@ def _check_level(node: Node, item: CatalogItem) -> None:
                           f"item {item.code} is accepted at {item.accept_level} level or above")
 
 
-def accept(node: Node, clerk_id: str, app: Application) -> dict[str, Any]:
-    """Accept a case (受理). An immediate item (即办件) is completed in the same action."""
+def open_duplicates(node: Node, item_code: str, applicant_id: str) -> list[str]:
+    """The applicant's open cases of the item (one index lookup: `cases_applicant`)."""
+    return [r[0] for r in node.store.conn.execute(
+        "SELECT case_id FROM cases WHERE applicant_id = ? AND item_code = ? AND status IN ('"
+        + "','".join(OPEN_STATUSES) + "') ORDER BY case_id", (applicant_id, item_code))]
+
+
+def accept(node: Node, clerk_id: str, app: Application, duplicate_ok: bool = False) -> dict[str, Any]:
+    """Accept a case (受理). An immediate item (即办件) is completed in the same action.
+    An applicant's second open case of one item is most often a clerk's double entry:
+    `DuplicateCase` unless `duplicate_ok`; the row names the open ones (`open_duplicates`)."""
     clerk = clerks.get(node, clerk_id)
     item = catalog.current(node, app.item_code, active=True)
     clerks.require_role(clerk, item.department)
@@ -108,13 +154,17 @@ def accept(node: Node, clerk_id: str, app: Application) -> dict[str, Any]:
     applicant_id = validate_id_number(app.applicant_id, today=node.clock().date())
     if not app.applicant_name.strip():
         raise SchemaError("申请人姓名不能为空", "the applicant's name must not be empty")
+    app = replace(app, phone=normalize_phone(app.phone))
     today = node.clock().date()
     deadline = node.calendar.add_working_days(today, item.time_limit_days).isoformat()
-    materials = _materials(item, app, deadline)
+    materials = _materials(item, app, today, deadline)
+    duplicates = open_duplicates(node, item.code, applicant_id)
+    if duplicates and not duplicate_ok:
+        raise DuplicateCase(duplicates)
     events = [_event(node, clerk, "accept", item.department)]
     if item.immediate:
         events.append(_event(node, clerk, "complete", item.department))
-    return record(node, item, applicant_id, app, materials, events)
+    return {**record(node, item, applicant_id, app, materials, events), "open_duplicates": duplicates}
 
 
 def not_accept(node: Node, clerk_id: str, item_code: str, applicant_id: str, applicant_name: str,
@@ -327,5 +377,5 @@ def in_time_order(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(history, key=key)
 
 
-__all__ = ["Application", "NumbersUnconfirmed", "accept", "not_accept", "record", "act", "show", "get_row",
-           "materials", "in_time_order", "CASE_COLUMNS", "file_sha256"]
+__all__ = ["Application", "DuplicateCase", "NumbersUnconfirmed", "accept", "open_duplicates", "not_accept", "record",
+           "act", "show", "get_row", "materials", "in_time_order", "CASE_COLUMNS", "file_sha256"]

@@ -31,6 +31,7 @@ from yimen.node.services import Progress, no_progress
 from yimen.node.projections import item_at, item_versions, parse_definition, refresh
 from yimen.schema import region
 from yimen.schema.catalog import CatalogItem, InvalidCatalog, parse_catalog
+from yimen.schema.errors import os_reason
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,10 @@ def read_file(path: Path, today: str) -> list[CatalogItem]:
                              f"a catalog file must be .json or .csv: {path.name}")
     try:
         text = path.read_text("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as e:
-        raise InvalidCatalog(f"无法读取目录文件 {path}：{e}", f"cannot read catalog file {path}: {e}") from e
+    except OSError as e:
+        raise InvalidCatalog(f"无法读取目录文件 {path}：{os_reason(e)[0]}", f"cannot read catalog file {path}: {os_reason(e)[1]}") from e
+    except UnicodeDecodeError as e:
+        raise InvalidCatalog(f"目录文件 {path} 不是 UTF-8 文本", f"the catalog file {path} is not UTF-8 text") from e
     return parse_catalog(text, fmt, default_effective_date=today)
 
 

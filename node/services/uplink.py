@@ -24,6 +24,7 @@ from yimen.schema.errors import YimenError
 from yimen.sync.errors import SyncError
 from yimen.sync.session import RoundStats, Session
 from yimen.sync.transports.http import LINK_ERRORS, HttpTransport
+from yimen.schema.text import Text
 
 log = logging.getLogger("yimen.sync")
 T = TypeVar("T")
@@ -94,13 +95,14 @@ async def run_loop(node: Node, stop: asyncio.Event, poll_s: float = 0.5, long_po
             seen = version
             stats = await sync_once(node, wait=wait)
             if stats.pushed or stats.pulled:
-                log.info("synced with %s: pushed %d, pulled %d seals", stats.peer, stats.pushed, stats.pulled)
+                log.info(Text("与 %s 同步：上传 %d 个签封，下载 %d 个", "synced with %s: pushed %d, pulled %d seals"),
+                         stats.peer, stats.pushed, stats.pulled)
             delay = 1.0
             if report:
                 await report(None)
             await _sleep(stop, poll_s)
         except (LinkDown, SyncError) as e:
-            log.warning("sync failed: %s (retry in %.1fs)", e.en, delay)
+            log.warning(Text("同步失败：%s（%.1f 秒后重试）", "sync failed: %s (retry in %.1fs)"), e, delay)
             if report:
                 await report(e)
             await _sleep(stop, delay * random.uniform(0.5, 1.5))

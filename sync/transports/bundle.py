@@ -48,6 +48,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from yimen.sync.engine import Batch
 from yimen.sync.errors import SyncError
 from yimen.sync.positions import is_count, valid_numbers
+from yimen.schema.errors import os_reason
 
 MAGIC = b"YIMENBUNDLE\x00"
 PROTOCOL = 1
@@ -105,7 +106,7 @@ def write_bundle(path: Path | str, header: dict[str, Any], batches: Iterable[Bat
                 pass
             raise
     except OSError as e:
-        raise BundleIOError(f"无法写入数据包 {path}：{e.strerror or e}", f"cannot write bundle {path}: {e}") from e
+        raise BundleIOError(f"无法写入数据包 {path}：{os_reason(e)[0]}", f"cannot write bundle {path}: {os_reason(e)[1]}") from e
     _fsync_dir(path.parent)
     return counts
 
@@ -193,7 +194,7 @@ class Batches:
                         previous = record["next"]
                         yield Batch(self.sender, record["start"], record["next"], [(b, s) for b, s in record["seals"]])
         except OSError as e:
-            raise BundleIOError(f"无法读取数据包 {self.path}：{e.strerror or e}", f"cannot read bundle {self.path}: {e}") from e
+            raise BundleIOError(f"无法读取数据包 {self.path}：{os_reason(e)[0]}", f"cannot read bundle {self.path}: {os_reason(e)[1]}") from e
         if h.digest() != self.digest:
             raise _bad("数据包在读取期间被改动", "the bundle changed while it was being read")
 
@@ -219,7 +220,7 @@ def read_bundle(path: Path | str, sender_key: SenderKey) -> tuple[dict[str, Any]
             f.seek(len(MAGIC))
             header, end, end_start, batches = _structure(_records(f, body_end - len(MAGIC)))
     except OSError as e:
-        raise BundleIOError(f"无法读取数据包 {path}：{e.strerror or e}", f"cannot read bundle {path}: {e}") from e
+        raise BundleIOError(f"无法读取数据包 {path}：{os_reason(e)[0]}", f"cannot read bundle {path}: {os_reason(e)[1]}") from e
     end_start += len(MAGIC)
     if end_start < tail_start:
         raise _bad("结束记录格式错误", "malformed end record")

@@ -10,7 +10,7 @@ def _busy_day(node, clock):
     for i in range(12):
         item, provided, deferred = [
             ("T-IMM", {"居民身份证": None}, {}),
-            ("T-LOCAL", {"居民身份证": "ab" * 32}, {"户口簿": "2026-11-30"}),
+            ("T-LOCAL", {"居民身份证": "ab" * 32}, {"户口簿": "2026-11-18"}),
             ("T-DIBAO", {"居民身份证": None}, {"收入证明": None}),
         ][i % 3]
         ids.append(cases.accept(node, "c01", cases.Application(item, id_number(i), f"申请人{i}",

@@ -144,7 +144,8 @@ class BundlePlan:
 
 
 def _with_seal(records: list[Any], op: BundleSeal, ctx: Context) -> list[Any]:
-    batches = [i for i, r in enumerate(records) if i and isinstance(r, dict) and r.get("seals")]
+    batches = [i for i, r in enumerate(records) if i and isinstance(r, dict) and isinstance(r.get("seals"), list)
+               and r["seals"] and all(isinstance(p, list | tuple) and len(p) >= 2 for p in r["seals"])]
     if not batches:
         return records
     i = batches[op.batch % len(batches)]

@@ -146,8 +146,10 @@ def test_an_unexpected_error_of_serve_is_logged_and_told_in_one_sentence(fresh_n
 
     monkeypatch.setattr(runner, "create_app", broken_app)
     result = CliRunner().invoke(main, ["--lang", "en", "--home", str(fresh_node.home), "serve", "--port", "0"])
-    assert (result.exit_code, result.output) == (
-        1, "Error: yimen stopped on an unexpected error (RuntimeError); the log above has the details\n")
+    *log, last = result.output.splitlines()
+    assert (result.exit_code, last) == (
+        1, "Error: yimen stopped on an unexpected error (RuntimeError); the log above has the details")
+    assert "ERROR yimen.server yimen stopped on an unexpected error" in log[0] and log[-1] == "RuntimeError: boom"
     logged = [r for r in caplog.records if r.name == "yimen.server"]
     assert len(logged) == 1 and logged[0].exc_info[0] is RuntimeError
     assert not _db_threads()

@@ -142,4 +142,4 @@ async def test_a_serve_whose_sync_loop_fails_restarts_it_and_yimen_status_says_s
         await parent.server.close()
     assert proc.returncode == 0
     log = err.decode()
-    assert "background task sync failed; restarting it in 1 s" in log and "KeyError: 'start'" in log
+    assert "后台任务 sync 意外出错，1 秒后重启" in log and "KeyError: 'start'" in log

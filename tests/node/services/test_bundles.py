@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -44,9 +45,14 @@ def _dump(node):
     return list(node.store.conn.iterdump())
 
 
+APPLICANTS = itertools.count(1)
+
+
 def _dibao_in_review(va):
+    """A case in review for a new applicant (a second open case of one applicant's item
+    would need a confirmation)."""
     cid = cases.accept(va, "c01", cases.Application(
-        "T-DIBAO", id_number(), "陈美玲", {"居民身份证": None, "收入证明": None}, {}))["case_id"]
+        "T-DIBAO", id_number(next(APPLICANTS)), "陈美玲", {"居民身份证": None, "收入证明": None}, {}))["case_id"]
     cases.act(va, cid, "submit", "c01")
     cases.act(va, cid, "approve", "c01")
     return cid
