@@ -75,3 +75,20 @@ def test_status_counts_refused_seals_per_peer_and_reason_beyond_those_kept(fresh
     lines = result.output.splitlines()
     assert sum("bad signature on seal 440608100201#1" in line for line in lines) == 3  # the newest, one by one
     assert any("bad signature on seal …" in line and "10" in line.split() for line in lines)
+
+
+def test_times_shown_to_a_clerk_are_node_time_like_case_times(fresh_node):
+    """A row stamped in UTC (an older Yimen, an engine with the default clock) shows as
+    +08:00, the format of case times."""
+    utc, local = "2026-11-16T01:00:00+00:00", "2026-11-16T09:00:00+08:00"
+    with fresh_node.store.transaction():
+        fresh_node.store.peers.sent("440608100000", 1, 10, utc)
+        fresh_node.store.quarantine.add("440608100000", utc, "440608100000", 1, "bad signature on seal x",
+                                        b"x", bytes(64))
+        fresh_node.store.set_meta(status.SYNC_OK, utc)
+    info = json.loads(_status(fresh_node, "zh", "--json"))
+    assert info["sync"]["last_ok"] == local and info["quarantine"][0]["last_at"] == local
+    assert status.quarantine(fresh_node)[0]["received_at"] == local
+    assert [p["last_contact"] for p in info["peers"]] == [local]
+    assert f"最近同步成功      {local}" in _status(fresh_node)
+    assert "UTC" not in _status(fresh_node)
