@@ -78,7 +78,8 @@ def enroll(ctx: click.Context, parent_url: str, code: str, address: str, request
     elif parent_url and code:
         answer = asyncio.run(_enroll_online(parent_url, {"request": enrollment.request(node, address), "code": code}))
     else:
-        raise click.UsageError("give --parent and --code, or --request FILE, or --answer FILE")
+        raise click.UsageError(h(ctx, "请给出 --parent 和 --code，或 --request FILE，或 --answer FILE",
+                                 "give --parent and --code, or --request FILE, or --answer FILE"))
     learnt = enrollment.apply_answer(node, answer)
     if parent_url:
         node.config = replace(node.config, parent_url=parent_url)
@@ -102,7 +103,7 @@ async def _enroll_online(url: str, message: dict) -> dict:
     except (aiohttp.ClientError, OSError, ValueError) as e:
         raise EnrollmentRefused(f"无法连接上级 {url}：{e}", f"cannot reach the parent at {url}: {e}") from e
     if resp.status != 200:
-        raise EnrollmentRefused(f"上级拒绝注册：{answer.get('message')}", f"the parent refused: {answer.get('message')}")
+        raise enrollment.refused_by_parent(answer)
     return answer
 
 

@@ -53,6 +53,14 @@ class MalformedEnrollment(EnrollmentRefused):
     code = "bad_request"
 
 
+def refused_by_parent(answer: Any) -> EnrollmentRefused:
+    """The parent's error answer to an online enrollment, in both languages (an answer
+    without `message_zh`, from an older node, has only the English text to show)."""
+    answer = answer if isinstance(answer, dict) else {}
+    en = str(answer.get("message") or answer.get("error") or "?")
+    return EnrollmentRefused(f"上级拒绝注册：{answer.get('message_zh') or en}", f"the parent refused: {en}")
+
+
 def _hash(code: str) -> str:
     return hashlib.sha256(code.strip().encode()).hexdigest()
 

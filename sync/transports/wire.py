@@ -16,7 +16,8 @@ the nonce and digest hex, the path one of the server's routes), so the joined by
 one request only. The time is at most 12 digits (no float arithmetic on a huge number)
 and at most `MAX_SKEW_S` from the recipient's clock.
 
-Errors are JSON `{"error": code, "message": text}` with a 4xx status (see `ERROR_STATUS`).
+Errors are JSON `{"error": code, "message": en, "message_zh": zh}` with a 4xx status (see
+`ERROR_STATUS`).
 """
 
 from __future__ import annotations
