@@ -16,7 +16,7 @@ import click
 from yimen.node import config as config_mod
 from yimen.node.services import enrollment
 from yimen.node.services import status as node_status
-from yimen.node.cli.util import YimenGroup, h, json_option, open_node, print_json
+from yimen.node.cli.util import YimenGroup, h, json_option, lang, open_node, print_json
 from yimen.node.services.enrollment import EnrollmentRefused
 from yimen.node.cli.output import table
 
@@ -223,10 +223,10 @@ def quarantine_list(ctx: click.Context, as_json: bool) -> None:
         yimen quarantine list
     """
     node = open_node(ctx)
-    rows = node_status.quarantine(node)
+    rows = node_status.quarantine(node, lang(ctx))
     if as_json:
         return print_json(rows)
-    summary = node_status.quarantine_summary(node)
+    summary = node_status.quarantine_summary(node, lang(ctx))
     if not rows and not summary:
         return click.echo(h(ctx, "没有被隔离的签封", "nothing quarantined"))
     click.echo(table(rows, [("id", "#"), ("received_at", h(ctx, "时间", "time")),

@@ -47,16 +47,23 @@ def peer_rows(node: Node) -> list[dict[str, Any]]:
             for r in store.peers.rows()]
 
 
-def quarantine(node: Node) -> list[dict[str, Any]]:
-    """Refused seals, then documents kept but listed nowhere (`doc_id`, `kind`, `scope`,
-    `reason`: see `projections`)."""
-    return _localised(node, node.store.quarantine.rows(), "received_at") + projections.refused(node.store)
+def _in_lang(rows: list[dict[str, Any]], lang: str) -> list[dict[str, Any]]:
+    """Each row's `reason` in `lang`: the Chinese text where one was stored (a row an older
+    Yimen kept has only the English one, which is then all there is to show)."""
+    return [{**{k: v for k, v in r.items() if k != "reason_zh"},
+             "reason": (r.get("reason_zh") or r["reason"]) if lang == "zh" else r["reason"]} for r in rows]
 
 
-def quarantine_summary(node: Node) -> list[dict[str, Any]]:
-    """Every seal refused and not gone in since, counted per peer and reason (the rows kept
-    in full are bounded per peer; these counts are not)."""
-    return _localised(node, node.store.quarantine.summary(), "last_at")
+def quarantine(node: Node, lang: str = "en") -> list[dict[str, Any]]:
+    """Refused seals (reasons in `lang`), then documents kept but listed nowhere (`doc_id`,
+    `kind`, `scope`, `reason`: see `projections`)."""
+    return _in_lang(_localised(node, node.store.quarantine.rows(), "received_at"), lang) + projections.refused(node.store)
+
+
+def quarantine_summary(node: Node, lang: str = "en") -> list[dict[str, Any]]:
+    """Every seal refused and not gone in since, counted per peer and reason (in `lang`;
+    the rows kept in full are bounded per peer, these counts are not)."""
+    return _in_lang(_localised(node, node.store.quarantine.summary(), "last_at"), lang)
 
 
 def record_sync(node: Node, error: YimenError | None) -> None:
@@ -88,7 +95,7 @@ def status(node: Node, lang: str = "en") -> dict[str, Any]:
         "cases_by_status": dict(store.conn.execute("SELECT status, count(*) FROM cases GROUP BY status").fetchall()),
         "feed": store.feed.count(), "unsealed_changes": store.changes.unsealed_count(),
         "pending_changes": store.changes.pending_count(), "unapplied_seals": store.feed.backlog(),
-        "quarantined": store.quarantine.count(), "quarantine": quarantine_summary(node),
+        "quarantined": store.quarantine.count(), "quarantine": quarantine_summary(node, lang),
         "unlisted_documents": len(projections.refused(store)), "peers": peer_rows(node),
         "sync": sync_outcome(node, lang), "positions": _positions(node, lang),
     }

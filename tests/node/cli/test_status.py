@@ -92,3 +92,28 @@ def test_times_shown_to_a_clerk_are_node_time_like_case_times(fresh_node):
     assert [p["last_contact"] for p in info["peers"]] == [local]
     assert f"最近同步成功      {local}" in _status(fresh_node)
     assert "UTC" not in _status(fresh_node)
+
+
+def _quarantine_list(node, lang: str) -> str:
+    result = CliRunner().invoke(main, ["--lang", lang, "--home", str(node.home), "quarantine", "list"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_quarantine_reasons_in_the_clerks_language_and_old_rows_still_shown(fresh_node):
+    peer = "440608100000"
+    with fresh_node.store.transaction():
+        fresh_node.store.quarantine.add(peer, fresh_node.now(), peer, 7, "document item:CL-001 kind/scope mismatch",
+                                        b"a", bytes(64), reason_zh="文档 item:CL-001 的类型或范围不符")
+        # a row kept by a Yimen before both texts were stored: only the English one
+        fresh_node.store.quarantine.add(peer, fresh_node.now(), peer, 8, "bad signature on seal 440608100000#8",
+                                        b"b", bytes(64))
+    zh = _quarantine_list(fresh_node, "zh")
+    assert "文档 item:CL-001 的类型或范围不符" in zh and "文档 … 的类型或范围不符" in zh
+    assert "kind/scope mismatch" not in zh
+    assert "bad signature on seal 440608100000#8" in zh  # all there is to show for it
+    en = _quarantine_list(fresh_node, "en")
+    assert "document item:CL-001 kind/scope mismatch" in en and not HAN.search(en.replace("item:CL-001", ""))
+    info = json.loads(_status(fresh_node, "zh", "--json"))
+    assert {q["reason"] for q in info["quarantine"]} == {"文档 … 的类型或范围不符", "bad signature on seal …"}
