@@ -8,6 +8,7 @@ English.
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Sequence
 
 import click
@@ -29,7 +30,6 @@ class RootGroup(YimenGroup):
     """`yimen`: click's messages speak the language asked for, from before parsing on."""
 
     def main(self, args: Sequence[str] | None = None, *rest: Any, **kwargs: Any) -> Any:
-        import sys
         with clerk_language(argv_lang(sys.argv[1:] if args is None else list(args))):
             return super().main(args, *rest, **kwargs)
 

@@ -8,7 +8,7 @@ parameter a bad value of its type."""
 
 from __future__ import annotations
 
-import asyncio
+import json
 from pathlib import Path
 
 import click
@@ -129,6 +129,26 @@ def test_every_cli_error_is_chinese(village, tmp_path, monkeypatch):
             elif words := english_words(text, _allowed(cmd, [*path, *args])):
                 problems.append((path, args, words, text))
     assert seen > 100 and problems == [], "\n".join(map(repr, problems))
+
+
+def _case_actions() -> list[str]:
+    act = main.commands["case"].commands["act"]
+    return [str(c) for p in act.params if isinstance(p.type, click.Choice) for c in p.type.choices]
+
+
+def test_every_action_refused_on_a_real_case_is_told_in_chinese(village):
+    """Each action the case cannot take now (or takes without what it needs) is refused in
+    one Chinese sentence."""
+    run = _runner(village / "village")
+    accepted = run("case", "accept", "--clerk", "c01", "--item", "MZ-003", "--applicant-id", id_number(),
+                   "--applicant-name", "陈", "--all-materials", "--defer", "遭遇困难的相关证明", "--json")
+    case_id = json.loads(accepted.output)["case_id"]  # its own case: the actions that are legal move it on
+    for action in _case_actions():
+        for extra in ([], ["--reason", "  "], ["--material", "不存在的材料"]):
+            args = ["case", "act", case_id, action, "--clerk", "c01", *extra]
+            result = run(*args)
+            if result.exit_code:
+                assert english_words(result.output, [*args, *COMMAND_NAMES]) == [], (args, result.output)
 
 
 def test_unknown_ids_are_told_in_chinese(village):
