@@ -172,8 +172,9 @@ def sync(ctx: click.Context, once: bool, as_json: bool) -> None:
                       f"下载 {stats.pulled} 个（{stats.bytes_in} 字节）",
                  f"synced with {stats.peer}: pushed {stats.pushed} seals ({stats.bytes_out} B), "
                  f"pulled {stats.pulled} ({stats.bytes_in} B)"))
-    for q in stats.quarantined:
-        click.echo(h(ctx, f"隔离：{q}", f"quarantined: {q}"))
+    if stats.quarantined:  # (the reasons a parent tells are English only: in zh, where to read them)
+        click.echo(h(ctx, f"隔离 {len(stats.quarantined)} 个签封：原因见 yimen quarantine list（推送被拒的在上级）",
+                     "\n".join(f"quarantined: {q}" for q in stats.quarantined)))
     if stats.notices:  # the last one in both languages is kept for `yimen status`
         from yimen.sync import positions
         last = positions.notice(node.store, "zh")["last_notice"]

@@ -144,7 +144,9 @@ def verify_request(public_key: bytes, headers: Mapping[str, str], method: str, p
 
 
 def check_protocol(message: dict[str, Any]) -> None:
-    if type(message.get("protocol")) is not int or message["protocol"] != PROTOCOL:
-        raise WireError("unsupported_protocol", f"不支持的协议版本：{message.get('protocol')}",
+    v = message.get("protocol")
+    if type(v) is not int or v != PROTOCOL:
+        zh = "请求未注明协议版本" if v is None else "协议版本须为整数" if type(v) is not int else f"不支持的协议版本 {v}"
+        raise WireError("unsupported_protocol", f"{zh}（本节点使用版本 {PROTOCOL}）",
                         f"unsupported protocol version {message.get('protocol')!r}; this node speaks {PROTOCOL}",
                         supported=[PROTOCOL])

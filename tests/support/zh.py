@@ -2,6 +2,7 @@
 names the words left once what must stay Latin is taken out: option names (--clerk),
 argument names as click writes them ('FILE', 'CASE_ID'), file paths, URLs, codes and ids
 (MZ-003, 440608100201-2026-000001, hex keys), file extensions (.json), the program's name,
+wire fields named as such (字段 start),
 and whatever the caller passes (the values the clerk typed, the codes a choice takes)."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ _LATIN_KEPT = re.compile("|".join([
     r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]*\d[A-Za-z0-9_-]*",  # ids and codes holding a digit (MZ-003, c01, hex)
     r"\.[a-z]{2,4}\b",               # file extensions
     r"\byimen\b",
+    r"(?<=字段 )[a-z_]+",             # a wire protocol field, named as such (字段 start)
 ]))
 WORD = re.compile(r"[A-Za-z]{2,}")
 NEVER = ("UTC", "OPTIONS", "ARGS", "COMMAND")  # an English frame or zone, not a name
