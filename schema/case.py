@@ -148,13 +148,17 @@ def _refusal(state: CaseState, ev: Event, item: CatalogItem) -> tuple[str, str] 
     s, a = state.status, ev.action
     if a not in ACTIONS:
         return f"未知操作“{a}”", f"unknown action {a!r}"
-    act = ACTION_ZH[a]
     if not _ALLOWED[a](state, s, item):
-        return f"{STATUS_ZH.get(s, s)}状态下不能{act}", f"cannot {a} a case in status {s}"
+        return f"{STATUS_ZH.get(s, s)}状态下不能{ACTION_ZH[a]}", f"cannot {a} a case in status {s}"
     if a in NEEDS_REASON and not ev.reason.strip():
-        return f"{act}须填写理由", f"{a} needs a reason"
-    why = _decision_refusal(state, ev, item) if a in ("approve", "reject") else _material_refusal(state, ev)
-    return why and (f"不能{act}：{why[0]}", f"cannot {a}: {why[1]}")
+        return f"{ACTION_ZH[a]}须填写理由", f"{a} needs a reason"
+    if a in ("approve", "reject"):
+        why = _decision_refusal(state, ev, item)
+    elif a in ("deliver", "issue_result"):
+        why = _material_refusal(state, ev)
+    else:
+        return None
+    return why and (f"不能{ACTION_ZH[a]}：{why[0]}", f"cannot {a}: {why[1]}")
 
 
 def _material_refusal(state: CaseState, ev: Event) -> tuple[str, str] | None:
