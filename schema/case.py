@@ -143,14 +143,11 @@ def _reviewers(item: CatalogItem, step: int) -> dict[str, str]:
 
 
 def check(state: CaseState, event: Event, item: CatalogItem) -> None:
-    """Raise IllegalTransition unless `event` may happen in `state`."""
-    reason = _refusal(state, event, item)
-    if reason:
-        zh, en = reason
-        raise IllegalTransition(
-            f"{STATUS_ZH.get(state.status, state.status)}状态下不能{ACTION_ZH.get(event.action, event.action)}：{zh}",
-            f"cannot {event.action} a case in status {state.status}: {en}",
-        )
+    """Raise IllegalTransition unless `event` may happen in `state`, saying the one thing
+    that is wrong (a missing reason is not blamed on the status, nor the reverse)."""
+    refusal = _refusal(state, event, item)
+    if refusal:
+        raise IllegalTransition(*refusal)
 
 
 # action -> may it happen in (state, status, item)? (only the action's own rule is evaluated)
@@ -172,21 +169,32 @@ _ALLOWED: dict[str, Callable[[CaseState, str, CatalogItem], bool]] = {
 
 
 def _refusal(state: CaseState, ev: Event, item: CatalogItem) -> tuple[str, str] | None:
+    """Why `ev` may not happen in `state`, as a sentence (zh, en); None if it may."""
     s, a = state.status, ev.action
     if a not in ACTIONS:
-        return "未知操作", f"unknown action {a!r}"
+        return f"未知操作“{a}”", f"unknown action {a!r}"
+    if not _ALLOWED[a](state, s, item):
+        return f"{STATUS_ZH.get(s, s)}状态下不能{ACTION_ZH[a]}", f"cannot {a} a case in status {s}"
     if a in NEEDS_REASON and not ev.reason.strip():
-        return "必须填写理由", "a reason is required"
-    allowed = _ALLOWED[a](state, s, item)
-    if not allowed:
-        return "当前状态不允许此操作", "not allowed in this status"
+        return f"{ACTION_ZH[a]}须填写理由", f"{a} needs a reason"
     if a in ("approve", "reject"):
-        return _decision_refusal(state, ev, item)
-    if a == "review":
-        return "须指明所核查的事件", "a review must name the flagged event"  # see review_refusal
-    if a == "deliver" and ev.material not in state.deferred_open:
-        return f"材料“{ev.material}”不是待补交的容缺材料", f"{ev.material!r} is not an outstanding deferred material"
-    if a == "issue_result" and state.deferred_open:
+        why = _decision_refusal(state, ev, item)
+    elif a == "review":
+        why = "须指明所核查的事件", "a review must name the flagged event"  # see review_refusal
+    elif a in ("deliver", "issue_result"):
+        why = _material_refusal(state, ev)
+    else:
+        return None
+    return why and (f"不能{ACTION_ZH[a]}：{why[0]}", f"cannot {a}: {why[1]}")
+
+
+def _material_refusal(state: CaseState, ev: Event) -> tuple[str, str] | None:
+    if ev.action == "deliver":
+        if not ev.material:
+            return "须写明补交的是哪一项容缺材料", "name the deferred material delivered"
+        if ev.material not in state.deferred_open:
+            return f"材料“{ev.material}”不是待补交的容缺材料", f"{ev.material!r} is not an outstanding deferred material"
+    if ev.action == "issue_result" and state.deferred_open:
         names = "、".join(sorted(state.deferred_open))
         return f"容缺材料未补交：{names}", f"deferred material outstanding: {', '.join(sorted(state.deferred_open))}"
     return None
@@ -204,7 +212,7 @@ def _decision_refusal(state: CaseState, ev: Event, item: CatalogItem) -> tuple[s
     except SchemaError:
         return "节点区划代码无效", f"invalid node code {ev.node!r}"
     if level != want:
-        return f"本步须由{want}级审批", f"this step is decided at {want} level"
+        return f"本步须由{region.LEVEL_ZH.get(want, want)}审批", f"this step is decided at {want} level"
     if (state.step, ev.department) in state.approvals:
         return "该部门已作出决定", "this department has already decided"
     return None

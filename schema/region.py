@@ -30,7 +30,8 @@ CODE_LEN = 12
 _PARTS = ((0, 2), (2, 4), (4, 6), (6, 9), (9, 12))
 _DIGITS = frozenset("0123456789")
 _LEN_TO_LEVEL = {n: lvl for lvl, n in PREFIX_LEN.items()}
-LEVEL_ZH = {"province": "省级", "city": "市级", "district": "县区级", "town": "镇街级", "village": "村居级"}
+LEVEL_NAME_ZH = {"province": "省", "city": "市", "district": "县区", "town": "镇街", "village": "村居"}
+LEVEL_ZH = {level: f"{name}级" for level, name in LEVEL_NAME_ZH.items()}
 
 PROVINCE_CODES: frozenset[str] = frozenset(
     [str(n) for n in range(11, 16)]

@@ -32,7 +32,8 @@ def code_of(text: str, codes: Iterable[str], zh: Mapping[str, str], what_zh: str
         return by_word[word]
     if word.lower() in by_word:
         return by_word[word.lower()]
-    raise UnknownWord(f"未知{what_zh}“{text}”；可用：{'、'.join(f'{zh.get(c, c)}（{c}）' for c in codes)}",
+    # the clerk's own words only: the codes are accepted too, but a zh sentence shows no English
+    raise UnknownWord(f"未知{what_zh}“{text}”；可用：{'、'.join(zh.get(c, c) for c in codes)}",
                       f"unknown {what_en} '{text}'; known: {', '.join(codes)}")
 
 

@@ -34,7 +34,7 @@ class Receipt:
     docs: int = 0
     deferred: int = 0  # stored and acknowledged, applied later by `catch_up`
     # waiting changes that did not fit their document: (author, seq, reason) of their seal
-    misfits: list[tuple[str, int, str]] = field(default_factory=list)
+    misfits: list[tuple[str, int, str, str]] = field(default_factory=list)  # author, seq, en, zh
     # seal digest -> why it was refused (a seal that goes in later in the batch leaves it)
     refused: dict[bytes, str] = field(default_factory=dict)
     # (doc_id, peer, counter_start) of the changes of the documents moved that still wait
@@ -109,7 +109,8 @@ def _settle(store: Store, touched: dict[str, Doc], incoming: dict[str, list[tupl
             else:
                 done_rows.append((doc_id, w[0], w[1]))
                 receipt.misfits.append((w[3], w[4], f"change {doc_id}@{w[0]} of seal {w[3]}#{w[4]} does not"
-                                                    f" fit document {doc_id} ({doc.kind} of {doc.scope})"))
+                                                    f" fit document {doc_id} ({doc.kind} of {doc.scope})",
+                                        f"签封 {w[3]}#{w[4]} 中的变更与文档 {doc_id} 的类型或范围不符"))
         arrived = incoming.get(doc_id, [])
         applied = [w for w in waited + arrived if doc.has_change(w[0], w[2])]
         receipt.settled |= {(doc_id, w[0], w[1]) for w in waited if doc.has_change(w[0], w[2])}

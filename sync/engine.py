@@ -265,14 +265,14 @@ class Engine:
                 raise
             return BadSeal(f"签封无法导入：{type(e).__name__}", f"seal could not be applied: {e!r:.300}"), []
 
-    def _set_aside(self, refused: list[tuple[str, int, str]]) -> None:
+    def _set_aside(self, refused: list[tuple[str, int, str, str]]) -> None:
         """Quarantine, for the admin, the seals whose waiting changes did not fit their
         document (see `apply`); they stay in the feed, their other changes applied."""
-        for author, seq, reason in refused:
+        for author, seq, reason, reason_zh in refused:
             held = self.store.feed.seal(author, seq)
             if held is not None:
                 self.store.quarantine.add(None, self.clock(), author, seq, reason, held[2], held[3],
-                                          seal_digest(held[2], held[3]))
+                                          seal_digest(held[2], held[3]), reason_zh=reason_zh)
 
     def _retry_quarantined(self, author: str, receipt: Receipt) -> None:
         """Check again the seals by `author` that waited for its key. One that goes in is no
@@ -342,7 +342,7 @@ class Engine:
             author, seq = d.author, d.seq
         return self.store.quarantine.add(peer, self.clock(), author, seq, e.en, body, sig,
                                          digest or seal_digest(body, sig),
-                                         keep_body=e.en.startswith(admission.UNKNOWN_AUTHOR))
+                                         keep_body=e.en.startswith(admission.UNKNOWN_AUTHOR), reason_zh=e.zh)
 
     # -- positions (checked in `yimen.sync.positions`) -------------------------------------
     def acknowledged(self, peer: str, held: positions.Holding, newer: bool = True) -> positions.Resume:

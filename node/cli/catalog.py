@@ -10,6 +10,9 @@ from yimen.node.services import catalog
 from yimen.node.cli.progress import shown
 from yimen.node.cli.util import YimenGroup, h, json_option, lang, open_node, print_json
 from yimen.node.cli.output import fields, table
+from yimen.schema.region import LEVEL_NAME_ZH
+
+ITEM_STATUS_ZH = {"active": "在用", "cancelled": "已取消"}
 
 
 @click.group("catalog", cls=YimenGroup)
@@ -81,7 +84,8 @@ def catalog_show(ctx: click.Context, code: str, as_json: bool) -> None:
         return print_json(d)
     req = {"mandatory": h(ctx, "必需", "mandatory"), "deferrable": h(ctx, "可容缺", "deferrable"),
            "optional": h(ctx, "可选", "optional")}
-    steps = " → ".join(" + ".join(f"{r['level']}:{r['department']}" for r in s) for s in d["steps"])
+    steps = " → ".join(" + ".join(f"{h(ctx, LEVEL_NAME_ZH.get(r['level'], r['level']), r['level'])}·{r['department']}"
+                                  for r in s) for s in d["steps"])
     click.echo(fields([
         (h(ctx, "编码", "code"), f"{d['code']}（{h(ctx, '版本', 'version')} {d['version']}）"),
         (h(ctx, "名称", "name"), d["name"]),
@@ -91,7 +95,7 @@ def catalog_show(ctx: click.Context, code: str, as_json: bool) -> None:
          else h(ctx, f"{d['time_limit_days']}个工作日", f"{d['time_limit_days']} working days")),
         (h(ctx, "审批步骤", "approval steps"), steps or h(ctx, "（无）", "(none)")),
         (h(ctx, "收费", "fee"), d["fee"] or h(ctx, "不收费", "free")),
-        (h(ctx, "状态", "status"), d["status"]),
+        (h(ctx, "状态", "status"), h(ctx, ITEM_STATUS_ZH.get(d["status"], d["status"]), d["status"])),
         (h(ctx, "生效日期", "effective"), d["effective_date"]),
     ]))
     click.echo(h(ctx, "申请材料：", "materials:"))

@@ -2,10 +2,14 @@
 prints the result; a domain error becomes one clear sentence and a non-zero exit.
 
 Output for clerks is Chinese by default; `--lang en` (or YIMEN_LANG=en) switches messages
-and headings to English. Help texts are English.
+and headings to English, click's own messages included (see `language`). Help texts are
+English.
 """
 
 from __future__ import annotations
+
+import sys
+from typing import Any, Sequence
 
 import click
 
@@ -14,6 +18,7 @@ from yimen.node.cli.case import case_group
 from yimen.node.cli import casework as _casework  # noqa: F401 (adds review and inbox to the case group)
 from yimen.node.cli.catalog import catalog_group
 from yimen.node.cli.clerk import clerk_group
+from yimen.node.cli.language import argv_lang, clerk_language, speak_to_clerks
 from yimen.node.cli.node import backup, init, rebuild, restore, status
 from yimen.node.cli.report import report_group
 from yimen.node.cli.sync import COMMANDS as SYNC_COMMANDS
@@ -22,23 +27,34 @@ from yimen.node.cli.util import YimenGroup
 DEFAULT_HOME = "yimen-data"
 
 
-@click.group(cls=YimenGroup)
+class RootGroup(YimenGroup):
+    """`yimen`: click's messages speak the language asked for, from before parsing on."""
+
+    def main(self, args: Sequence[str] | None = None, *rest: Any, **kwargs: Any) -> Any:
+        with clerk_language(argv_lang(sys.argv[1:] if args is None else list(args))):
+            return super().main(args, *rest, **kwargs)
+
+
+@click.group(cls=RootGroup)
 @click.option("--home", "home_dir", envvar="YIMEN_HOME", default=DEFAULT_HOME, show_default=True,
               type=click.Path(file_okay=False), help="The node's data folder (env YIMEN_HOME).")
 @click.option("--lang", envvar="YIMEN_LANG", type=click.Choice(["zh", "en"]), default="zh",
               show_default=True, help="Language of messages (env YIMEN_LANG).")
+@click.option("--clerk", envvar="YIMEN_CLERK", default=None,
+              help="Acting clerk id for the commands that need one (env YIMEN_CLERK).")
 @click.version_option(package_name="yimen")
 @click.pass_context
-def main(ctx: click.Context, home_dir: str, lang: str) -> None:
+def main(ctx: click.Context, home_dir: str, lang: str, clerk: str | None) -> None:
     """Yimen (一门): an offline-first node for a village government service centre.
 
     \b
     Example:
         yimen --home data/village init --region 440608100201 --name 某村党群服务中心
     """
-    ctx.obj = {"home": home_dir, "lang": lang}
+    ctx.obj = {"home": home_dir, "lang": lang, "clerk": clerk}
 
 
 for group in (init, status, rebuild, backup, restore, clerk_group, catalog_group, case_group, report_group, bundle_group,
               *SYNC_COMMANDS):
     main.add_command(group)
+speak_to_clerks(main)

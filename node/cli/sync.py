@@ -79,7 +79,8 @@ def enroll(ctx: click.Context, parent_url: str, code: str, address: str, request
     elif parent_url and code:
         answer = asyncio.run(_enroll_online(parent_url, {"request": enrollment.request(node, address), "code": code}))
     else:
-        raise click.UsageError("give --parent and --code, or --request FILE, or --answer FILE")
+        raise click.UsageError(h(ctx, "请给出 --parent 和 --code，或 --request FILE，或 --answer FILE",
+                                 "give --parent and --code, or --request FILE, or --answer FILE"))
     learnt = enrollment.apply_answer(node, answer)
     if parent_url:
         node.config = replace(node.config, parent_url=parent_url)
@@ -113,7 +114,7 @@ async def _enroll_online(url: str, message: dict) -> dict:
     except (aiohttp.ClientError, OSError, ValueError) as e:
         raise EnrollmentRefused(f"无法连接上级 {url}：{e}", f"cannot reach the parent at {url}: {e}") from e
     if resp.status != 200:
-        raise EnrollmentRefused(f"上级拒绝注册：{answer.get('message')}", f"the parent refused: {answer.get('message')}")
+        raise enrollment.refused_by_parent(answer)
     return answer
 
 
@@ -199,8 +200,9 @@ def sync(ctx: click.Context, once: bool, log_file: Path | None, as_json: bool) -
                       f"下载 {stats.pulled} 个（{stats.bytes_in} 字节）",
                  f"synced with {stats.peer}: pushed {stats.pushed} seals ({stats.bytes_out} B), "
                  f"pulled {stats.pulled} ({stats.bytes_in} B)"))
-    for q in stats.quarantined:
-        click.echo(h(ctx, f"隔离：{q}", f"quarantined: {q}"))
+    if stats.quarantined:  # (the reasons a parent tells are English only: in zh, where to read them)
+        click.echo(h(ctx, f"隔离 {len(stats.quarantined)} 个签封：原因见 yimen quarantine list（推送被拒的在上级）",
+                     "\n".join(f"quarantined: {q}" for q in stats.quarantined)))
     if stats.notices:  # the last one in both languages is kept for `yimen status`
         from yimen.sync import positions
         last = positions.notice(node.store, "zh")["last_notice"]
@@ -250,10 +252,10 @@ def quarantine_list(ctx: click.Context, as_json: bool) -> None:
         yimen quarantine list
     """
     node = open_node(ctx)
-    rows = node_status.quarantine(node)
+    rows = node_status.quarantine(node, lang(ctx))
     if as_json:
         return print_json(rows)
-    summary = node_status.quarantine_summary(node)
+    summary = node_status.quarantine_summary(node, lang(ctx))
     if not rows and not summary:
         return click.echo(h(ctx, "没有被隔离的签封", "nothing quarantined"))
     click.echo(table(rows, [("id", "#"), ("received_at", h(ctx, "时间", "time")),

@@ -119,5 +119,14 @@ def _print_json_error(e: click.ClickException) -> None:
 
 json_option = click.option("--json", "as_json", is_flag=True, is_eager=True, callback=_remember_json,
                            help="Print JSON for scripts (errors too: {\"error\": code, \"message\": ...}).")
-clerk_option = click.option("--clerk", envvar="YIMEN_CLERK", required=True,
-                            help="Acting clerk id (env YIMEN_CLERK).")
+def _acting_clerk(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+    """The clerk named here, else by the root's `--clerk` (or YIMEN_CLERK): `--clerk`
+    works wherever `--home` does."""
+    value = value or (ctx.find_root().obj or {}).get("clerk")
+    if not value:
+        raise click.MissingParameter(ctx=ctx, param=param)
+    return value
+
+
+clerk_option = click.option("--clerk", callback=_acting_clerk,
+                            help="Acting clerk id (or `yimen --clerk ID`, env YIMEN_CLERK).")

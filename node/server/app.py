@@ -3,7 +3,8 @@ error middleware, and the background parts that live with the app: the materiali
 (applies stored seals while idle, see `materializer`) and the feed watch (wakes long
 polls, see `feedwatch`).
 
-Errors become `{"error": code, "message": ...}` with a 4xx status in one middleware; a
+Errors become `{"error": code, "message": en, "message_zh": zh}` with a 4xx status in one
+middleware (both texts: the client shows its clerk's language); a
 database error is a 503 the sender retries; anything unexpected (a bare `BaseException`
 too, which the loro library raises) is logged with its details and answered as a JSON
 500 with an id the log holds, never a traceback or a dropped connection. Cancellation
@@ -47,26 +48,29 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except WireError as e:
-        return json_error(wire.ERROR_STATUS.get(e.code, 400), e.code, e.en, **e.extra)
+        return json_error(wire.ERROR_STATUS.get(e.code, 400), e.code, e.en, e.zh, **e.extra)
     except OutOfOrder as e:
-        return json_error(409, e.code, e.en, recv_upto=e.recv_upto)
+        return json_error(409, e.code, e.en, e.zh, recv_upto=e.recv_upto)
     except YimenError as e:
-        return json_error(wire.ERROR_STATUS.get(e.code, 400), e.code, e.en)
+        return json_error(wire.ERROR_STATUS.get(e.code, 400), e.code, e.en, e.zh)
     except sqlite3.Error as e:
         err = wrap(e)
         log.warning("%s %s: %s", request.method, request.path, e)
-        return json_error(503, err.code, err.en)
+        return json_error(503, err.code, err.en, err.zh)
     except web.HTTPRequestEntityTooLarge:
-        return json_error(413, "body_too_large", f"the body exceeds {wire.MAX_BODY} bytes")
+        return json_error(413, "body_too_large", f"the body exceeds {wire.MAX_BODY} bytes",
+                          f"请求体超过 {wire.MAX_BODY} 字节")
     except web.HTTPException as e:
-        return json_error(e.status, "not_found" if e.status == 404 else "bad_request", e.reason or "")
+        if e.status == 404:
+            return json_error(404, "not_found", e.reason or "", "没有这个地址")
+        return json_error(e.status, "bad_request", e.reason or "", f"请求无效（HTTP {e.status}）")
     except CONTROL_FLOW:
         raise
     except BaseException:  # noqa: BLE001 (the boundary, loro's bare BaseException too: logged, one sentence)
         ref = secrets.token_hex(4)
         log.exception("%s %s failed (error id %s)", request.method, request.path, ref)
         return json_error(500, "internal_error", f"unexpected error; the node's log holds error id {ref}",
-                          error_id=ref)
+                          f"出现意外错误，节点日志中的错误编号为 {ref}", error_id=ref)
 
 
 def create_app(node: Node, materialize: bool = True) -> web.Application:

@@ -53,8 +53,10 @@ def _packed(message: dict[str, Any]) -> web.Response:
     return web.Response(body=wire.pack(message), content_type=wire.CONTENT_TYPE)
 
 
-def json_error(status: int, code: str, message: str, **extra: Any) -> web.Response:
-    body = {"error": code, "message": message, **extra}
+def json_error(status: int, code: str, message: str, message_zh: str, **extra: Any) -> web.Response:
+    """An error answer in both languages: the server does not know the clerk's language
+    (a hub relays for children set to either), so the client shows the one it is set to."""
+    body = {"error": code, "message": message, "message_zh": message_zh, **extra}
     return web.json_response(body, status=status, dumps=lambda o: json.dumps(o, ensure_ascii=False))
 
 
@@ -128,7 +130,8 @@ async def push(request: web.Request) -> web.Response:
     answer = {"recv_upto": receipt.recv_upto, "imported": receipt.imported,
               "duplicates": receipt.duplicates, "quarantined": refused}
     if refused:
-        return json_error(422, "seals_quarantined", "; ".join(refused[:10]), **answer)
+        return json_error(422, "seals_quarantined", "; ".join(refused[:10]), f"{len(receipt.quarantined)} 个签封被隔离",
+                          **answer)
     return _packed(answer)
 
 

@@ -53,6 +53,14 @@ class MalformedEnrollment(EnrollmentRefused):
     code = "bad_request"
 
 
+def refused_by_parent(answer: Any) -> EnrollmentRefused:
+    """The parent's error answer to an online enrollment, in both languages (an answer
+    without `message_zh`, from an older node, has only the English text to show)."""
+    answer = answer if isinstance(answer, dict) else {}
+    en = str(answer.get("message") or answer.get("error") or "?")
+    return EnrollmentRefused(f"上级拒绝注册：{answer.get('message_zh') or en}", f"the parent refused: {en}")
+
+
 def _hash(code: str) -> str:
     return hashlib.sha256(code.strip().encode()).hexdigest()
 
@@ -111,7 +119,7 @@ def read_online(raw: bytes) -> tuple[dict[str, Any], str]:
         raise MalformedEnrollment("注册请求不是有效的 JSON", f"the enrollment is not valid JSON: {e}") from e
     code = message.get("code") if isinstance(message, dict) else None
     if not isinstance(code, str) or not 0 < len(code) <= MAX_CODE or not isinstance(message.get("request"), dict):
-        raise MalformedEnrollment("注册请求须含申请（request）和邀请码（code）",
+        raise MalformedEnrollment(f"注册请求须含申请和不超过 {MAX_CODE} 字的邀请码",
                                   f"an enrollment holds a request and an invitation code of at most {MAX_CODE} "
                                   "characters")
     _check_form(message["request"])
@@ -130,7 +138,7 @@ def _check_form(req: Any) -> None:
         raise MalformedEnrollment(f"注册申请的区划代码无效：{e.zh}", f"the request's region: {e.en}") from e
     for name, limit in (("name", MAX_NAME), ("address", MAX_ADDRESS)):
         if not isinstance(req.get(name, ""), str) or len(req.get(name, "")) > limit:
-            raise MalformedEnrollment(f"注册申请的 {name} 须为不超过 {limit} 字的文字",
+            raise MalformedEnrollment(f"注册申请的字段 {name} 须为不超过 {limit} 字的文字",
                                       f"the request's {name} must be text of at most {limit} characters")
     if not isinstance(req.get("public_key"), str) or not _KEY_HEX.fullmatch(req["public_key"]):
         raise MalformedEnrollment("注册申请中的公钥无效", "the request's public key is not an Ed25519 key")

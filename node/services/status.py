@@ -6,6 +6,7 @@ parent's numbers)."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from yimen.node import projections
@@ -18,27 +19,52 @@ from yimen.sync import positions
 SYNC_OK, SYNC_ERROR, SYNC_ERROR_AT = "sync:last_ok", "sync:last_error", "sync:last_error_at"
 
 
+def local_time(node: Node, at: str | None) -> str | None:
+    """`at` (ISO 8601 with an offset) in the node's own time zone, formatted as case times
+    are: rows written by an engine stamping UTC (an older Yimen, a test's engine) are shown
+    in the clerk's time like every other. Text that is no such time is left as it is."""
+    if not at:
+        return at
+    try:
+        moment = datetime.fromisoformat(at)
+    except ValueError:
+        return at
+    if moment.tzinfo is None:
+        return at
+    return moment.astimezone(node.clock().tzinfo).isoformat(timespec="seconds")
+
+
+def _localised(node: Node, rows: list[dict[str, Any]], *keys: str) -> list[dict[str, Any]]:
+    return [{**r, **{k: local_time(node, r[k]) for k in keys if k in r}} for r in rows]
+
+
 def peer_rows(node: Node) -> list[dict[str, Any]]:
-    """Per peer: last contact, seals waiting each way, traffic, seals refused."""
+    """Per peer: last contact (node time), seals waiting each way, traffic, seals refused."""
     store = node.store
     head = store.feed.head()
-    return [{**{k: r[k] for k in ("peer", "last_contact", "recv_upto", "seals_in", "seals_out", "bytes_in",
-                                   "bytes_out")},
+    return [{**{k: r[k] for k in ("peer", "recv_upto", "seals_in", "seals_out", "bytes_in", "bytes_out")},
+             "last_contact": local_time(node, r["last_contact"]),
              "feed_not_acked": head - r["sent_upto"], "quarantined": store.quarantine.count(r["peer"])}
             for r in store.peers.rows()]
 
 
-def quarantine(node: Node) -> list[dict[str, Any]]:
-    """Refused seals, then documents kept but listed nowhere (`doc_id`, `kind`, `scope`,
-    `reason`: see `projections`)."""
-    return node.store.quarantine.rows() + projections.refused(node.store)
+def _in_lang(rows: list[dict[str, Any]], lang: str) -> list[dict[str, Any]]:
+    """Each row's `reason` in `lang`: the Chinese text where one was stored (a row an older
+    Yimen kept has only the English one, which is then all there is to show)."""
+    return [{**{k: v for k, v in r.items() if k != "reason_zh"},
+             "reason": (r.get("reason_zh") or r["reason"]) if lang == "zh" else r["reason"]} for r in rows]
 
 
+def quarantine(node: Node, lang: str = "en") -> list[dict[str, Any]]:
+    """Refused seals (reasons in `lang`), then documents kept but listed nowhere (`doc_id`,
+    `kind`, `scope`, `reason`: see `projections`)."""
+    return _in_lang(_localised(node, node.store.quarantine.rows(), "received_at"), lang) + projections.refused(node.store)
 
-def quarantine_summary(node: Node) -> list[dict[str, Any]]:
-    """Every seal refused and not gone in since, counted per peer and reason (the rows kept
-    in full are bounded per peer; these counts are not)."""
-    return node.store.quarantine.summary()
+
+def quarantine_summary(node: Node, lang: str = "en") -> list[dict[str, Any]]:
+    """Every seal refused and not gone in since, counted per peer and reason (in `lang`;
+    the rows kept in full are bounded per peer, these counts are not)."""
+    return _in_lang(_localised(node, node.store.quarantine.summary(), "last_at"), lang)
 
 
 def record_sync(node: Node, error: YimenError | None) -> None:
@@ -57,9 +83,9 @@ def sync_outcome(node: Node, lang: str = "en") -> dict[str, str | None]:
     what never happened."""
     raw = node.store.meta(SYNC_ERROR)
     error = json.loads(raw) if raw else None
-    return {"last_ok": node.store.meta(SYNC_OK),
+    return {"last_ok": local_time(node, node.store.meta(SYNC_OK)),
             "last_error": error and (error["zh"] if lang == "zh" else error["en"]),
-            "last_error_at": node.store.meta(SYNC_ERROR_AT)}
+            "last_error_at": local_time(node, node.store.meta(SYNC_ERROR_AT))}
 
 
 def status(node: Node, lang: str = "en") -> dict[str, Any]:
@@ -71,7 +97,14 @@ def status(node: Node, lang: str = "en") -> dict[str, Any]:
         "cases_by_status": dict(store.conn.execute("SELECT status, count(*) FROM cases GROUP BY status").fetchall()),
         "feed": store.feed.count(), "unsealed_changes": store.changes.unsealed_count(),
         "pending_changes": store.changes.pending_count(), "unapplied_seals": store.feed.backlog(),
-        "quarantined": store.quarantine.count(), "quarantine": quarantine_summary(node),
+        "quarantined": store.quarantine.count(), "quarantine": quarantine_summary(node, lang),
         "unlisted_documents": len(projections.refused(store)), "peers": peer_rows(node),
-        "sync": sync_outcome(node, lang), "positions": positions.notice(store, lang),
+        "sync": sync_outcome(node, lang), "positions": _positions(node, lang),
     }
+
+
+def _positions(node: Node, lang: str) -> dict[str, Any]:
+    p = positions.notice(node.store, lang)
+    if p["last_notice"]:
+        p["last_notice"] = {**p["last_notice"], "at": local_time(node, p["last_notice"]["at"])}
+    return p

@@ -273,9 +273,18 @@ def reason_class(reason: str) -> str:
     return _QUOTED_OR_NUMBERED.sub("…", reason.split(": ", 1)[0])[:MAX_REASON_CLASS]
 
 
+_ZH_VARYING = re.compile(r"“[^”]*”|'[^']*'|\"[^\"]*\"|[A-Za-z0-9#@:_./-]*\d[A-Za-z0-9#@:_./-]*")
+
+
+def reason_class_zh(reason: str) -> str:
+    """`reason_class` of a Chinese reason (no spaces to split words on: what varies is
+    quoted, or a run of Latin letters and digits holding a digit, such as an id)."""
+    return _ZH_VARYING.sub("…", reason.split("：", 1)[0])[:MAX_REASON_CLASS]
+
+
 MAX_REASON = 500  # characters of a reason kept (a library's message may be long)
 MAX_REASON_CLASS = 80
-OTHER_REASONS = "(other reasons)"
+OTHER_REASONS, OTHER_REASONS_ZH = "(other reasons)", "（其他原因）"
 
 
 class Quarantine(_Repo):
@@ -292,36 +301,39 @@ class Quarantine(_Repo):
     MAX_REASONS_PER_PEER = 50
 
     def add(self, peer: str, at: str, author: str | None, seq: int | None, reason: str,
-            body: bytes, signature: bytes, digest: bytes | None = None, keep_body: bool = False) -> bool:
+            body: bytes, signature: bytes, digest: bytes | None = None, keep_body: bool = False,
+            reason_zh: str | None = None) -> bool:
         """Record a refused seal; False (nothing written) if these bytes are here already.
-        `digest`: `seal_digest(body, signature)` if the caller has it."""
+        `digest`: `seal_digest(body, signature)` if the caller has it; `reason_zh`: the
+        reason in Chinese, when there is one."""
         digest = digest or seal_digest(body, signature)
         if self._one("SELECT 1 FROM quarantine WHERE digest = ?", digest):
             return False
-        reason = reason[:MAX_REASON]
+        reason, reason_zh = reason[:MAX_REASON], reason_zh and reason_zh[:MAX_REASON]
         if not keep_body and author is not None and self._one(
                 "SELECT 1 FROM quarantine WHERE author = ? AND seq = ? AND reason = ?", author, seq, reason):
             return True
         self._write(
-            "INSERT INTO quarantine(received_from, received_at, author, seq, reason, body, signature, digest, bytes)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO quarantine(received_from, received_at, author, seq, reason, body, signature, digest, bytes,"
+            " reason_zh) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (peer, at, author, seq, reason, body if keep_body else None, signature if keep_body else None,
-             digest, len(body)))
-        self._counted(peer, reason_class(reason), 1, at)
+             digest, len(body), reason_zh))
+        self._counted(peer, reason_class(reason), 1, at, reason_zh and reason_class_zh(reason_zh))
         self._write("DELETE FROM quarantine WHERE received_from IS ? AND id <= (SELECT id FROM quarantine"
                     " WHERE received_from IS ? ORDER BY id DESC LIMIT 1 OFFSET ?)", (peer, peer, self.KEEP_PER_PEER))
         return True
 
-    def _counted(self, peer: str | None, cls: str, n: int, at: str | None) -> None:
+    def _counted(self, peer: str | None, cls: str, n: int, at: str | None, cls_zh: str | None = None) -> None:
         peer = peer or ""
         known = {r[0] for r in self.conn.execute(
             "SELECT reason FROM quarantine_counts WHERE received_from = ?", (peer,))}
         if cls not in known and (n < 0 or len(known | {OTHER_REASONS}) >= self.MAX_REASONS_PER_PEER):
-            cls = OTHER_REASONS  # one class too many (or, taken out, one summarised there)
+            cls, cls_zh = OTHER_REASONS, OTHER_REASONS_ZH  # one class too many (or, taken out, one summarised there)
         self._write(
-            "INSERT INTO quarantine_counts(received_from, reason, count, last_at) VALUES (?, ?, ?, ?)"
+            "INSERT INTO quarantine_counts(received_from, reason, count, last_at, reason_zh) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT(received_from, reason) DO UPDATE SET count = count + excluded.count,"
-            " last_at = coalesce(excluded.last_at, last_at)", (peer, cls, n, at))
+            " last_at = coalesce(excluded.last_at, last_at), reason_zh = coalesce(excluded.reason_zh, reason_zh)",
+            (peer, cls, n, at, cls_zh))
         if n < 0:
             self._write("DELETE FROM quarantine_counts WHERE received_from = ? AND count <= 0", (peer,))
 
@@ -355,10 +367,10 @@ class Quarantine(_Repo):
     def summary(self) -> list[dict[str, Any]]:
         """Per peer and reason class: how many seals were refused, and when last."""
         return list(self.store.db.query(
-            "SELECT received_from AS peer, reason, count, last_at FROM quarantine_counts"
+            "SELECT received_from AS peer, reason, reason_zh, count, last_at FROM quarantine_counts"
             " ORDER BY received_from, count DESC, reason"))
 
     def rows(self) -> list[dict[str, Any]]:
         """The rows kept in full, oldest first."""
         return list(self.store.db.query(
-            "SELECT id, received_at, received_from, author, seq, reason, bytes FROM quarantine ORDER BY id"))
+            "SELECT id, received_at, received_from, author, seq, reason, reason_zh, bytes FROM quarantine ORDER BY id"))

@@ -154,6 +154,16 @@ def _quarantine_bounds(db: sqlite_utils.Database) -> None:
         f" (PARTITION BY received_from ORDER BY id DESC) AS n FROM quarantine) WHERE n > {repos.Quarantine.KEEP_PER_PEER})")
 
 
+
+@SYNC_SCHEMA(name="0004_quarantine_zh")
+def _quarantine_zh(db: sqlite_utils.Database) -> None:
+    """A refusal's reason in Chinese beside the English one (the admin reads the language
+    the node speaks to them). Rows an older version kept have only the English text, which
+    stays what they show."""
+    run(db,
+        "ALTER TABLE quarantine ADD COLUMN reason_zh TEXT",
+        "ALTER TABLE quarantine_counts ADD COLUMN reason_zh TEXT")
+
 def check(db: sqlite_utils.Database, sets: Iterable[Schema]) -> bool:
     """Refuse a file from a newer Yimen; return whether migrations are missing."""
     missing = False

@@ -25,6 +25,16 @@ class WrongPeer(SyncError):
     code = "wrong_peer"
 
 
+def answered(peer: str, status: int, answer: dict[str, Any]) -> wire.WireError:
+    """The error a node's JSON answer tells, in both languages (a node older than the
+    `message_zh` field tells only English: that text is all there is)."""
+    en = str(answer.get("message", ""))
+    zh = str(answer.get("message_zh") or en)
+    extra = {k: v for k, v in answer.items() if k not in ("error", "message", "message_zh")}
+    return wire.WireError(str(answer.get("error", "bad_request")), f"节点 {peer} 答复：{zh}",
+                          f"{peer} answered {status}: {en}", **extra)
+
+
 class HttpTransport:
     def __init__(self, session: aiohttp.ClientSession, url: str, peer: str, node_id: str,
                  key: Ed25519PrivateKey):
@@ -46,9 +56,7 @@ class HttpTransport:
                 answer = await resp.json()
                 if resp.status == 422:  # some seals were quarantined; the rest went in
                     return answer
-                raise wire.WireError(answer.get("error", "bad_request"), answer.get("message", ""),
-                                     f"{self.peer} answered {resp.status}: {answer.get('message', '')}",
-                                     **{k: v for k, v in answer.items() if k not in ("error", "message")})
+                raise answered(self.peer, resp.status, answer)
             return wire.unpack(raw)
 
     async def hello(self) -> Holding:

@@ -16,7 +16,8 @@ the nonce and digest hex, the path one of the server's routes), so the joined by
 one request only. The time is at most 12 digits (no float arithmetic on a huge number)
 and at most `MAX_SKEW_S` from the recipient's clock.
 
-Errors are JSON `{"error": code, "message": text}` with a 4xx status (see `ERROR_STATUS`).
+Errors are JSON `{"error": code, "message": en, "message_zh": zh}` with a 4xx status (see
+`ERROR_STATUS`).
 """
 
 from __future__ import annotations
@@ -143,7 +144,9 @@ def verify_request(public_key: bytes, headers: Mapping[str, str], method: str, p
 
 
 def check_protocol(message: dict[str, Any]) -> None:
-    if type(message.get("protocol")) is not int or message["protocol"] != PROTOCOL:
-        raise WireError("unsupported_protocol", f"不支持的协议版本：{message.get('protocol')}",
+    v = message.get("protocol")
+    if type(v) is not int or v != PROTOCOL:
+        zh = "请求未注明协议版本" if v is None else "协议版本须为整数" if type(v) is not int else f"不支持的协议版本 {v}"
+        raise WireError("unsupported_protocol", f"{zh}（本节点使用版本 {PROTOCOL}）",
                         f"unsupported protocol version {message.get('protocol')!r}; this node speaks {PROTOCOL}",
                         supported=[PROTOCOL])

@@ -308,7 +308,7 @@ def quarantine_keeps_refused_seals_with_their_reason(make_store: MakeStore) -> N
     bad, waiting = a_seal(2), a_seal(3)
     with store.transaction():
         assert store.quarantine.add(TOWN, NOW, VILLAGE, 2, f"bad signature on seal {VILLAGE}#2", bad.body,
-                                    bad.signature)
+                                    bad.signature, reason_zh=f"签封 {VILLAGE}#2 的签名无效")
         assert store.quarantine.add(VILLAGE, NOW, None, None, "malformed seal: junk", b"junk", b"")
         assert store.quarantine.add(TOWN, NOW, VILLAGE, 3, f"seal from unknown node {VILLAGE}", waiting.body,
                                     waiting.signature, keep_body=True)
@@ -316,13 +316,15 @@ def quarantine_keeps_refused_seals_with_their_reason(make_store: MakeStore) -> N
     rows = store.quarantine.rows()
     assert [{k: v for k, v in r.items() if k != "id"} for r in rows] == [
         {"received_at": NOW, "received_from": TOWN, "author": VILLAGE, "seq": 2,
-         "reason": f"bad signature on seal {VILLAGE}#2", "bytes": len(bad.body)},
+         "reason": f"bad signature on seal {VILLAGE}#2", "reason_zh": f"签封 {VILLAGE}#2 的签名无效",
+         "bytes": len(bad.body)},
         {"received_at": NOW, "received_from": VILLAGE, "author": None, "seq": None,
-         "reason": "malformed seal: junk", "bytes": 4},
+         "reason": "malformed seal: junk", "reason_zh": None, "bytes": 4},
         {"received_at": NOW, "received_from": TOWN, "author": VILLAGE, "seq": 3,
-         "reason": f"seal from unknown node {VILLAGE}", "bytes": len(waiting.body)}]
-    assert [(q["peer"], q["reason"], q["count"]) for q in store.quarantine.summary()] == [
-        (TOWN, "bad signature on seal …", 1), (TOWN, "seal from unknown node …", 1), (VILLAGE, "malformed seal", 1)]
+         "reason": f"seal from unknown node {VILLAGE}", "reason_zh": None, "bytes": len(waiting.body)}]
+    assert [(q["peer"], q["reason"], q["reason_zh"], q["count"]) for q in store.quarantine.summary()] == [
+        (TOWN, "bad signature on seal …", "签封 … 的签名无效", 1), (TOWN, "seal from unknown node …", None, 1),
+        (VILLAGE, "malformed seal", None, 1)]
     # only what may yet go in keeps its bytes
     assert store.quarantine.waiting_for(VILLAGE, "bad signature") == []
     assert store.quarantine.waiting_for(VILLAGE, "seal from unknown node") == [

@@ -3,6 +3,7 @@ decision needs, and that replaying any history is total, deterministic and incre
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from yimen.schema.case import (
-    ACTIONS, NEEDS_REASON, STATUS_ZH, STATUSES, TERMINAL, CaseState, Event, IllegalTransition,
+    ACTION_ZH, ACTIONS, NEEDS_REASON, STATUS_ZH, STATUSES, TERMINAL, CaseState, Event, IllegalTransition,
     apply, check, replay,
 )
 from yimen.schema.catalog import CatalogItem, Material, Reviewer
@@ -98,7 +99,7 @@ def test_transition_table(status, action):
         after = apply(state, e, PARALLEL)
         assert after.status in STATUSES
     else:
-        err = refused(state, e, PARALLEL, f"cannot {action} a case in status {status}: ")
+        err = refused(state, e, PARALLEL, f"cannot {action} a case in status {status}$")
         assert err.en == str(err)
         assert err.zh.startswith(f"{STATUS_ZH[status]}状态下不能")
 
@@ -123,7 +124,7 @@ def test_terminal_statuses_accept_nothing():
     for status in TERMINAL:
         for action in ACTIONS:
             state, e = _probe(status, action)
-            refused(state, e, PARALLEL, "not allowed in this status")
+            refused(state, e, PARALLEL, f"in status {status}$")
 
 
 def test_unknown_action_is_refused():
@@ -149,7 +150,8 @@ def test_refusals_need_a_reason(action, reason):
     assert set(REASON_STATES) == NEEDS_REASON
     dept = ("村委会", 0) if action == "reject" else (None, None)
     e = ev(action, reason=reason, department=dept[0], step=dept[1])
-    refused(REASON_STATES[action], e, PARALLEL, "a reason is required")
+    err = refused(REASON_STATES[action], e, PARALLEL, f"^{action} needs a reason$")
+    assert err.zh == f"{ACTION_ZH[action]}须填写理由"  # and not blamed on the status
     check(REASON_STATES[action], replace(e, reason="材料不全"), PARALLEL)
 
 
@@ -186,7 +188,7 @@ def test_supply_resumes_the_status_before_the_supplement():
 
 def test_supplement_cannot_be_supplemented_again():
     state = run(PARALLEL, ev("accept"), ev("supplement", reason="缺相片"))
-    refused(state, ev("supplement", reason="还缺"), PARALLEL, "not allowed in this status")
+    refused(state, ev("supplement", reason="还缺"), PARALLEL, "a case in status")
 
 
 # ---------------------------------------------------------------- approval steps
@@ -214,7 +216,7 @@ def test_one_rejection_ends_a_parallel_step():
                 ev("reject", step=0, department="民政", reason="不符合条件"))
     assert state.status == "rejected" and state.closed_at == AT
     for action in ACTIONS:
-        refused(state, _probe("rejected", action)[1], PARALLEL, "not allowed in this status")
+        refused(state, _probe("rejected", action)[1], PARALLEL, "a case in status")
 
 
 def test_a_department_that_approved_cannot_then_reject():
@@ -259,7 +261,7 @@ def test_second_step_needs_the_town(node, step, message):
 def test_item_without_steps_is_approved_on_submit():
     state = run(NO_STEPS, ev("accept"), ev("submit"))
     assert state.status == "approved"
-    refused(state, ev("approve", step=0, department="民政"), NO_STEPS, "not allowed")
+    refused(state, ev("approve", step=0, department="民政"), NO_STEPS, "a case in status")
 
 
 # ---------------------------------------------------------------- deferred materials
@@ -282,7 +284,7 @@ def test_issue_result_waits_for_deferred_materials():
     assert apply(state, ev("complete"), PARALLEL).status == "completed"
 
 
-@pytest.mark.parametrize("material", ["居民身份证", "相片", None])
+@pytest.mark.parametrize("material", ["居民身份证", "相片"])
 def test_only_outstanding_deferred_materials_can_be_delivered(material):
     state = run(PARALLEL, ev("accept"), deferred=("户口簿",))
     refused(state, ev("deliver", material=material), PARALLEL,
@@ -293,9 +295,9 @@ def test_deliver_in_any_open_status_but_not_before_acceptance_or_after_the_end()
     state = run(PARALLEL, ev("accept"), ev("supplement", reason="缺相片"), deferred=("户口簿",))
     assert apply(state, ev("deliver", material="户口簿"), PARALLEL).status == "supplement"
     refused(CaseState(deferred_open=frozenset({"户口簿"})), ev("deliver", material="户口簿"),
-            PARALLEL, "not allowed in this status")
+            PARALLEL, "a case in status")
     state = run(PARALLEL, ev("accept"), ev("withdraw"), deferred=("户口簿",))
-    refused(state, ev("deliver", material="户口簿"), PARALLEL, "not allowed in this status")
+    refused(state, ev("deliver", material="户口簿"), PARALLEL, "a case in status")
 
 
 # ---------------------------------------------------------------- immediate items
@@ -409,3 +411,18 @@ def test_terminal_status_is_final_in_replay(it, history, deferred):
         before, state = state.status, apply(state, e, it, deferred)
         if before in TERMINAL:
             raise AssertionError(f"left terminal status {before} by {e.action}")
+
+
+def test_messages_say_the_one_thing_wrong_in_chinese_words():
+    """Seen: `本步须由town级审批`, `材料“None”不是待补交的容缺材料`, and a missing reason
+    blamed on the status (`审批中状态下不能补正：必须填写理由`)."""
+    in_review = CaseState(status="in_review", step=1)
+    err = refused(in_review, ev("approve", VILLAGE, step=1, department="民政"), TWO_LEVELS, "town level")
+    assert err.zh == "不能批准：本步须由镇街级审批"
+    err = refused(CaseState(status="accepted"), ev("deliver"), PARALLEL, "name the deferred material")
+    assert "None" not in err.zh and err.zh == "不能补交容缺材料：须写明补交的是哪一项容缺材料"
+    err = refused(CaseState(status="in_review"), ev("supplement"), PARALLEL, "^supplement needs a reason$")
+    assert err.zh == "补正须填写理由"
+    err = refused(CaseState(status="completed"), ev("supplement"), PARALLEL, "in status completed$")
+    assert err.zh == "已办结状态下不能补正"  # a reason would not help: say only the status
+    assert not re.search(r"[A-Za-z]", err.zh)

@@ -71,7 +71,7 @@ def test_bad_input_is_one_line_nonzero_and_changes_nothing(cli, tmp_path, args, 
     before = _db_dump(tmp_path)
     result = cli(*args, ok=False)
     assert result.exit_code == 1
-    error_lines = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    error_lines = [line for line in result.output.splitlines() if line.startswith("错误：")]
     assert len(error_lines) == 1 and message in error_lines[0]
     assert _db_dump(tmp_path) == before
 

@@ -75,3 +75,45 @@ def test_status_counts_refused_seals_per_peer_and_reason_beyond_those_kept(fresh
     lines = result.output.splitlines()
     assert sum("bad signature on seal 440608100201#1" in line for line in lines) == 3  # the newest, one by one
     assert any("bad signature on seal …" in line and "10" in line.split() for line in lines)
+
+
+def test_times_shown_to_a_clerk_are_node_time_like_case_times(fresh_node):
+    """A row stamped in UTC (an older Yimen, an engine with the default clock) shows as
+    +08:00, the format of case times."""
+    utc, local = "2026-11-16T01:00:00+00:00", "2026-11-16T09:00:00+08:00"
+    with fresh_node.store.transaction():
+        fresh_node.store.peers.sent("440608100000", 1, 10, utc)
+        fresh_node.store.quarantine.add("440608100000", utc, "440608100000", 1, "bad signature on seal x",
+                                        b"x", bytes(64))
+        fresh_node.store.set_meta(status.SYNC_OK, utc)
+    info = json.loads(_status(fresh_node, "zh", "--json"))
+    assert info["sync"]["last_ok"] == local and info["quarantine"][0]["last_at"] == local
+    assert status.quarantine(fresh_node)[0]["received_at"] == local
+    assert [p["last_contact"] for p in info["peers"]] == [local]
+    assert f"最近同步成功      {local}" in _status(fresh_node)
+    assert "UTC" not in _status(fresh_node)
+
+
+def _quarantine_list(node, lang: str) -> str:
+    result = CliRunner().invoke(main, ["--lang", lang, "--home", str(node.home), "quarantine", "list"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_quarantine_reasons_in_the_clerks_language_and_old_rows_still_shown(fresh_node):
+    peer = "440608100000"
+    with fresh_node.store.transaction():
+        fresh_node.store.quarantine.add(peer, fresh_node.now(), peer, 7, "document item:CL-001 kind/scope mismatch",
+                                        b"a", bytes(64), reason_zh="文档 item:CL-001 的类型或范围不符")
+        # a row kept by a Yimen before both texts were stored: only the English one
+        fresh_node.store.quarantine.add(peer, fresh_node.now(), peer, 8, "bad signature on seal 440608100000#8",
+                                        b"b", bytes(64))
+    zh = _quarantine_list(fresh_node, "zh")
+    assert "文档 item:CL-001 的类型或范围不符" in zh and "文档 … 的类型或范围不符" in zh
+    assert "kind/scope mismatch" not in zh
+    assert "bad signature on seal 440608100000#8" in zh  # all there is to show for it
+    en = _quarantine_list(fresh_node, "en")
+    assert "document item:CL-001 kind/scope mismatch" in en and not HAN.search(en.replace("item:CL-001", ""))
+    info = json.loads(_status(fresh_node, "zh", "--json"))
+    assert {q["reason"] for q in info["quarantine"]} == {"文档 … 的类型或范围不符", "bad signature on seal …"}

@@ -24,6 +24,7 @@ import msgpack
 import pytest
 from aiohttp.test_utils import TestServer
 
+from support.zh import english_words
 from support.chain import settle
 from support import MINI_CATALOG, dump, id_number
 from yimen.node.services import cases, catalog, clerks, enrollment
@@ -112,6 +113,7 @@ def error_of(answer: tuple[int, str, bytes], code: str) -> dict:
     body = json.loads(raw)
     assert body["error"] == code, body
     assert isinstance(body["message"], str) and body["message"], body
+    assert english_words(body["message_zh"]) == [], body  # the clerk's language, both texts sent
     assert status == wire.ERROR_STATUS[code] and 400 <= status < 500, (status, body)
     return body
 
@@ -404,7 +406,7 @@ async def test_enrollment_refused_alike_whatever_the_reason(net, fault, caplog):
     with caplog.at_level(logging.INFO, logger="yimen.http"):
         answer = error_of(await post_enroll(net, json.dumps({"request": req, "code": code}).encode()),
                           "enrollment_refused")
-    assert answer == {"error": "enrollment_refused", "message": UNIFORM_REFUSAL}
+    assert answer == {"error": "enrollment_refused", "message": UNIFORM_REFUSAL, "message_zh": enrollment.REFUSED_ZH}
     assert any(REASONS[fault] in r.getMessage() for r in caplog.records), [r.getMessage() for r in caplog.records]
     assert dump(town) == before
     await still_serving(net)

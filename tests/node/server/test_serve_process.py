@@ -38,8 +38,10 @@ def yimen(*args: str) -> subprocess.CompletedProcess:
 
 
 def refused(result: subprocess.CompletedProcess, sentence: str) -> None:
-    """Exit 1, nothing on stdout, the one sentence on stderr, no traceback."""
-    assert (result.returncode, result.stdout, result.stderr) == (1, "", f"Error: {sentence}\n"), result
+    """Exit 1, nothing on stdout, the one sentence on stderr (click's prefix in the
+    command's language), no traceback."""
+    prefix = "Error: " if "en" in result.args else "错误："
+    assert (result.returncode, result.stdout, result.stderr) == (1, "", f"{prefix}{sentence}\n"), result
 
 
 def start_serve(home_dir: Path) -> tuple[subprocess.Popen, str]:

@@ -124,7 +124,7 @@ def test_a_damaged_bundle_is_one_line_error_and_changes_nothing(chain, tmp_path,
     before = _dump(town)
     result = _bundle_cli(town, "bundle", "import", str(path))
     assert result.exit_code == 1
-    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    errors = [line for line in result.output.splitlines() if line.startswith("错误：")]
     assert len(errors) == 1 and "数据包无效" in errors[0] and "损坏" in errors[0]
     result = _bundle_cli(town, "--lang", "en", "bundle", "import", str(path))
     assert result.exit_code == 1 and "checksum mismatch" in result.output
@@ -219,7 +219,7 @@ def test_cli_round_trip(chain, tmp_path):
     assert "0 new seals" in out.output and "duplicates" in out.output
     for args in (["--to", "44060810", str(path)], ["--to", "440608100", str(tmp_path / "gone" / "x.yimen")]):
         out = _bundle_cli(va, "bundle", "export", *args)
-        assert out.exit_code == 1 and len([l for l in out.output.splitlines() if l.startswith("Error:")]) == 1
+        assert out.exit_code == 1 and len([l for l in out.output.splitlines() if l.startswith("错误：")]) == 1
 
 
 def test_a_bundle_cut_at_the_size_bound_continues_after_the_ack(chain, tmp_path, monkeypatch):
