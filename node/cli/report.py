@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 
 import click
@@ -13,7 +12,7 @@ from yimen.node.cli.tables import Column, export_options, one_output
 from yimen.node.cli.util import YimenGroup, h, json_option, open_node, print_json
 from yimen.node.services import reports
 from yimen.schema.case import ACTION_ZH, REFUSALS, STATUS_ZH
-from yimen.schema.errors import SchemaError
+from yimen.schema.dates import parse_date
 
 # one row per late case ("case") and per deferred material past its promised date ("material")
 OVERDUE_COLUMNS = (
@@ -90,10 +89,7 @@ def report_refusals(ctx: click.Context, week: str, as_csv: bool, xlsx: Path | No
         yimen report refusals --week --xlsx 拒件周报.xlsx
     """
     one_output(as_json, as_csv, xlsx)
-    try:
-        day = date.fromisoformat(week) if week else None
-    except ValueError:
-        raise SchemaError(f"日期格式应为 YYYY-MM-DD：{week}", f"dates are YYYY-MM-DD: {week}")
+    day = parse_date(week, "--week 日期", "--week") if week.strip() else None
     rep = reports.refusals(open_node(ctx), day)
     if as_json:
         return print_json(rep)

@@ -36,9 +36,8 @@ MAX_BODY = 16 << 10  # a request is a few hundred bytes
 MAX_DEPTH = 3  # {"request": {...}} is 2 deep
 MAX_CODE, MAX_NAME, MAX_ADDRESS = 64, 100, 300
 _KEY_HEX = re.compile(r"[0-9a-fA-F]{64}")
-REFUSED_ZH = "注册被拒绝：请与上级管理员核对邀请码和本节点的区划代码（原因已记入上级的日志）"
-REFUSED_EN = ("enrollment refused: check the invitation code and this node's region code with the "
-              "parent's admin (the parent's log holds the reason)")
+REFUSED_ZH = "请与上级管理员核对邀请码和本节点的区划代码（原因已记入上级的日志）"
+REFUSED_EN = "check the invitation code and this node's region code with the parent's admin (the parent's log holds the reason)"
 
 
 class EnrollmentRefused(NodeError):

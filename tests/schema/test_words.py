@@ -21,7 +21,7 @@ def test_an_action_by_code_or_chinese_word(action):
 def test_an_unknown_word_names_the_known_ones():
     with pytest.raises(UnknownWord) as e:
         status_code("bogus")
-    assert "审批中（in_review）" in e.value.zh and "in_review" in e.value.en
+    assert "审批中、已批准" in e.value.zh and "in_review" not in e.value.zh and "in_review" in e.value.en
     with pytest.raises(UnknownWord):
         action_code("受理", ["approve", "reject"])  # a word outside those allowed
 

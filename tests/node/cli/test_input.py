@@ -92,11 +92,11 @@ def test_a_duplicate_of_an_open_case_needs_a_confirmation(yimen, monkeypatch):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--status", "bogus"], "审批中（in_review）"),
+    (["--status", "bogus"], "审批中、已批准"),
     (["--from", "2026-13-01"], "YYYY-MM-DD"),
     (["--to", "tomorrow"], "YYYY-MM-DD"),
     (["--from", "2026-12-01", "--to", "2026-11-01"], "晚于"),
-    (["--card", "purple"], "红牌（red）"),
+    (["--card", "purple"], "红牌、黄牌"),
 ])
 def test_a_bad_filter_is_an_error_not_an_empty_list(yimen, args, message):
     assert message in one_line(yimen("case", "list", *args, ok=False))
