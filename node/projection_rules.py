@@ -53,7 +53,8 @@ CASE_SPEC = RowSpec(
     applicant_id="id", applicant_name="name", status="id", step="int", node="id", accepted_at="id?",
     accepted_date="id?", accepted_by="name?", deadline="id?", time_limit_days="int", deferred_open="int",
     deferred_due="id?", conflicts="int", last_action="id?", last_at="id?", closed_at="id?",
-    paused_days="int", paused_since="id?", deadline_provisional="int", conflicts_open="int")
+    paused_days="int", paused_since="id?", deadline_provisional="int", conflicts_open="int",
+    deferred_list="json?")
 EVENT_SPEC = RowSpec(
     case_id="id", idx="int", action="id", actor="name", role="name", node="id", at="id", reason="note",
     step="int?", department="name?", material="name?", conflict="int", resolves="int?", resolved_by="int?")

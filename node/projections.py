@@ -115,6 +115,9 @@ def case_rows(doc: Doc, value: dict[str, Any], item: CatalogItem, calendar: Work
         "accepted_by": accept.actor if accept else (history[0].actor if history else None),
         "deadline": clock.deadline and clock.deadline.isoformat(), "time_limit_days": item.time_limit_days,
         "deferred_open": len(state.deferred_open), "deferred_due": min(open_due) if open_due else None,
+        # the outstanding deferred materials with their promised dates, for `report overdue`
+        "deferred_list": json.dumps(sorted((m, deferred[m]) for m in state.deferred_open if deferred[m]),
+                                    ensure_ascii=False) if open_due else None,
         "conflicts": len(conflicts), "last_action": last.action if last else None,
         "last_at": last.at if last else None, "closed_at": state.closed_at,
         "paused_days": clock.paused_days, "paused_since": clock.paused_since and clock.paused_since.isoformat(),

@@ -116,10 +116,3 @@ def _clerk_state(db: sqlite_utils.Database) -> None:
     run(db,
         "ALTER TABLE clerks ADD COLUMN active INTEGER NOT NULL DEFAULT 1",
         "ALTER TABLE clerks ADD COLUMN deactivated_at TEXT")
-
-
-@NODE_SCHEMA(name="0008_cases_applicant")
-def _cases_applicant(db: sqlite_utils.Database) -> None:
-    """Accepting a case looks for the applicant's open cases of the same item (a double
-    entry): one index lookup, not a scan of the item's cases."""
-    run(db, "CREATE INDEX IF NOT EXISTS cases_applicant ON cases(applicant_id, item_code)")

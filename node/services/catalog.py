@@ -22,6 +22,7 @@ accepted under, naming its publisher). The rule of which publication a node uses
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -46,10 +47,11 @@ def doc_id(publisher: str, code: str) -> str:
     return f"item:{publisher}:{code}"
 
 
-def _chain(node: Node) -> list[str]:
-    """The publishers whose items this node uses, highest first (the province or city
-    down to this node)."""
-    return [*reversed(region.ancestors(node.region_code)), node.region_code]
+@lru_cache(maxsize=64)
+def _chain(region_code: str) -> tuple[str, ...]:
+    """The publishers whose items the node of `region_code` uses, highest first (the
+    province or city down to the node)."""
+    return (*reversed(region.ancestors(region_code)), region_code)
 
 
 def read_file(path: Path, today: str) -> list[CatalogItem]:
@@ -101,7 +103,7 @@ def _publish(node: Node, item: CatalogItem) -> str:
 def _used(node: Node, codes: Iterable[str] | None = None) -> dict[str, CatalogItem]:
     """The current version of each item this node uses (of `codes`, or all), by code: for
     each code, the highest publisher's (see the module docstring)."""
-    chain = _chain(node)
+    chain = _chain(node.region_code)
     sql = f"SELECT scope, code, definition FROM catalog_items WHERE scope IN ({', '.join('?' * len(chain))})"
     args = list(chain)
     if codes is not None:
@@ -119,7 +121,12 @@ def _used(node: Node, codes: Iterable[str] | None = None) -> dict[str, CatalogIt
 def current(node: Node, code: str, active: bool = False) -> CatalogItem:
     """The current version of item `code` as this node uses it; with `active`, refuse a
     cancelled item."""
-    item = _used(node, [code]).get(code)
+    chain = _chain(node.region_code)
+    row = node.store.conn.execute(  # the highest publisher's: the chain is ordered highest first
+        f"SELECT scope, definition FROM catalog_items WHERE code = ? AND scope IN ({', '.join('?' * len(chain))})"
+        f" ORDER BY CASE scope {' '.join(f'WHEN ? THEN {i}' for i in range(len(chain)))} END LIMIT 1",
+        (code, *chain, *chain)).fetchone()
+    item = parse_definition(row[1], row[0]) if row else None
     if item is None:
         raise UnknownItem(f"目录中没有事项 {code}", f"no catalog item has the code {code!r}")
     if active and item.status != "active":

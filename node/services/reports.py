@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from typing import Any
 
-from yimen.node.services import cases
 from yimen.node.services.cases import OPEN_STATUSES, card_sql
 from yimen.node.services.clerks import name_sql
 from yimen.node.home import Node
@@ -33,14 +33,13 @@ def overdue(node: Node, today: date | None = None) -> list[dict[str, Any]]:
     names = [d[0] for d in cur.description]
     rows = [{**dict(zip(names, r)), "material": None, "material_due": None} for r in cur]
     cur = node.store.conn.execute(
-        f"SELECT 'material' AS kind, {cols} FROM cases WHERE deferred_due IS NOT NULL AND deferred_due < :today"
-        f" AND status IN ('{open_list}') ORDER BY deferred_due, case_id", params)
+        f"SELECT 'material' AS kind, {cols}, deferred_list FROM cases WHERE deferred_due IS NOT NULL"
+        f" AND deferred_due < :today AND status IN ('{open_list}') ORDER BY deferred_due, case_id", params)
     late = []
     for r in cur:
         case = dict(zip(names, r))
-        for name, m in cases.materials(node, case["case_id"], today).items():
-            if m.get("overdue"):
-                late.append({**case, "material": name, "material_due": m["due"]})
+        late += [{**case, "material": name, "material_due": due}
+                 for name, due in json.loads(r[-1]) if due < params["today"]]
     return rows + sorted(late, key=lambda r: (r["material_due"], r["case_id"], r["material"]))
 
 

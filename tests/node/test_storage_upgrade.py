@@ -18,7 +18,8 @@ def test_an_older_file_gets_its_waits_and_open_conflicts_as_a_rebuild_would(node
     conn = node.store.conn
     with node.store.transaction():  # the file as 0003 left it
         conn.execute("DROP TABLE case_waits")
-        for table, col in (("cases", "conflicts_open"), ("case_events", "resolves"), ("case_events", "resolved_by")):
+        for table, col in (("cases", "conflicts_open"), ("cases", "deferred_list"), ("case_events", "resolves"),
+                           ("case_events", "resolved_by")):
             conn.execute("DROP INDEX IF EXISTS cases_conflicts_open")
             conn.execute(f"ALTER TABLE {table} DROP COLUMN {col}")
         conn.execute("DELETE FROM _sqlite_migrations WHERE name = '0005_clock_waits_reviews'")
