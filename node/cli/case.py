@@ -324,7 +324,7 @@ def case_show(ctx: click.Context, case_id: str, as_json: bool) -> None:
          f"{d['conflicts_open']}" + (h(ctx, f"（已核查 {reviewed}）", f" ({reviewed} reviewed)") if reviewed else "")
          + (h(ctx, "（核查：yimen case review）", " (resolve: yimen case review)") if d["conflicts_open"] else "")),
         (h(ctx, "可办理操作", "next actions"),
-         ("、".join(f"{ACTION_ZH[a]}（{a}）" for a in d["next_actions"]) if lang(ctx) == "zh"
+         ("、".join(ACTION_ZH[a] for a in d["next_actions"]) if lang(ctx) == "zh"
           else ", ".join(d["next_actions"])) or "-"),
     ]))
     click.echo(h(ctx, "材料：", "materials:"))

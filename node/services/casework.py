@@ -17,7 +17,7 @@ from typing import Any
 from yimen.node.errors import NodeError
 from yimen.node.home import Node
 from yimen.node.projections import case_events, refresh
-from yimen.node.services import caselist, cases, clerks
+from yimen.node.services import cases, clerks
 from yimen.schema import case as lifecycle
 from yimen.sync.docs import entry_ids
 

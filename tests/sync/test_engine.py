@@ -708,14 +708,14 @@ def test_a_retried_seal_refused_for_another_reason_is_recorded_with_that_reason(
 
 # -------------------------------------------------------------------------- pending changes
 
-def test_a_seal_with_a_malformed_scope_is_quarantined(net):
+def test_a_change_to_a_document_of_another_scope_is_quarantined(net):
     v, t = net["village"], net["town"]
     write(v, C1)
     v.engine.seal_pending()
     [good] = feed(v)
-    odd = sealed(VILLAGE, 7, "not-a-region", [crafted(of(VILLAGE, "x"), "not-a-region")])
+    odd = sealed(VILLAGE, 7, VILLAGE, [crafted(of(VILLAGE_B, "x"), VILLAGE)])
     r = t.engine.receive(VILLAGE, Batch(VILLAGE, 0, 1, [odd, good]))
-    assert r.imported == 1 and r.quarantined == [f"document {of(VILLAGE, 'x')} belongs to {VILLAGE}, not to scope not-a-region"]
+    assert r.imported == 1 and r.quarantined == [f"document {of(VILLAGE_B, 'x')} belongs to {VILLAGE_B}, not to scope {VILLAGE}"]
 
 
 def test_a_pending_change_cannot_enter_a_document_of_another_kind(net):

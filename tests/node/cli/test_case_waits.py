@@ -6,28 +6,17 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from support import id_number
-from yimen.node.cli.main import main
 
 SAMPLE = Path(__file__).resolve().parents[3] / "node" / "data"
 
 
 @pytest.fixture
-def cli(tmp_path, monkeypatch):
-    monkeypatch.setenv("YIMEN_HOME", str(tmp_path / "node"))
-    monkeypatch.delenv("YIMEN_CLERK", raising=False)
-    runner = CliRunner()
-
-    def run(*args: str, ok: bool = True):
-        result = runner.invoke(main, list(args), catch_exceptions=False)
-        assert (result.exit_code == 0) == ok, result.output
-        return result
-    run("init", "--region", "440608100201", "--name", "示范村")
-    run("catalog", "import", str(SAMPLE / "catalog_sample.json"))
-    run("clerk", "add", "--id", "c01", "--name", "李敏", "--role", "民政", "--role", "村委会")
-    return run
+def cli(cli):
+    cli("catalog", "import", str(SAMPLE / "catalog_sample.json"))
+    cli("clerk", "add", "--id", "c01", "--name", "李敏", "--role", "民政", "--role", "村委会")
+    return cli
 
 
 def _in_review(cli) -> str:

@@ -36,9 +36,9 @@ def test_a_clerks_day(cli):
     cli("case", "act", cid, "approve", "--clerk", "c01")
     shown = cli("case", "show", cid).output
     assert "提交后台" in shown and "批准" in shown and "审批中" in shown
-    # a clerk reads materials and next steps in Chinese (the command word in brackets)
+    # a clerk reads materials and next steps in Chinese only (`case act` takes the Chinese words)
     assert "已提交" in shown and "容缺待补交" in shown and "provided" not in shown
-    assert "退件（returned）" in shown
+    assert "退件" in shown and "returned" not in shown
     listed = json.loads(cli("case", "list", "--status", "in_review", "--json").output)
     assert [r["case_id"] for r in listed["rows"]] == [cid] and listed["total"] == 1
     cli("case", "act", cid, "supplement", "--clerk", "c01", "--reason", "收入材料不全")

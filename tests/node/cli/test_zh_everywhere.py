@@ -193,3 +193,17 @@ def test_an_old_nodes_english_only_answer_is_still_shown():
     assert e.code == "unknown_node" and "unknown node" in e.zh and "unknown node" in e.en
     refused = enrollment.refused_by_parent({"error": "enrollment_refused", "message": "no", "message_zh": "不行"})
     assert refused.zh == "上级拒绝注册：不行" and refused.en == "the parent refused: no"
+
+
+def test_what_a_clerk_reads_day_to_day_is_chinese_too(village):
+    """Not only errors: the screens of a working day (a case, the lists, the reports, the
+    node's status, an item's guide) hold no English word in zh mode."""
+    run = _runner(village / "village")
+    [case_id] = [r["case_id"] for r in json.loads(run("case", "list", "--json").output)["rows"]][:1]
+    run("case", "act", case_id, "提交后台", "--clerk", "c01")
+    for args in (["case", "show", case_id], ["case", "list"], ["case", "inbox"], ["report", "overdue"],
+                 ["report", "refusals", "--week"], ["status"], ["catalog", "show", "MZ-003"], ["catalog", "list"],
+                 ["clerk", "list"], ["quarantine", "list"]):
+        result = run(*args)
+        assert result.exit_code == 0, (args, result.output)
+        assert english_words(result.output, [str(village)]) == [], (args, result.output)
