@@ -119,6 +119,10 @@ class WorkCalendar:
     _special: tuple[int, ...] = field(init=False, repr=False, compare=False, hash=False)
     _net: tuple[int, ...] = field(init=False, repr=False, compare=False, hash=False)
     _rank: tuple[int, ...] = field(init=False, repr=False, compare=False, hash=False)
+    # (start, n) -> the answer of add_working_days: a node counts the same few days over and
+    # over (every case accepted today, every card drawn today), each count a pure function
+    _memo: dict[tuple[datetime.date, int], datetime.date] = field(
+        init=False, repr=False, compare=False, hash=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         holidays = frozenset(self.holidays)
@@ -217,6 +221,15 @@ class WorkCalendar:
 
     def add_working_days(self, start: datetime.date, n: int) -> datetime.date:
         """The n-th working day after ``start`` (start not counted); ``start`` itself if n == 0."""
+        key = (start, n)
+        if key in self._memo:
+            return self._memo[key]
+        if len(self._memo) >= 4096:
+            self._memo.clear()
+        self._memo[key] = day = self._add_working_days(start, n)
+        return day
+
+    def _add_working_days(self, start: datetime.date, n: int) -> datetime.date:
         origin = _ordinal(start)
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
