@@ -119,6 +119,8 @@ def _print_json_error(e: click.ClickException) -> None:
 
 json_option = click.option("--json", "as_json", is_flag=True, is_eager=True, callback=_remember_json,
                            help="Print JSON for scripts (errors too: {\"error\": code, \"message\": ...}).")
+
+
 def _acting_clerk(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
     """The clerk named here, else by the root's `--clerk` (or YIMEN_CLERK): `--clerk`
     works wherever `--home` does."""
