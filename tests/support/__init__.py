@@ -58,3 +58,14 @@ def accept_cases(node, n: int, first: int = 1) -> list[str]:
 def listed(node) -> set[str]:
     """The case ids `node`'s projections list."""
     return {r[0] for r in node.store.conn.execute("SELECT case_id FROM cases")}
+
+
+def in_supplement(node, clock, days: int = 2) -> str:
+    """A T-DIBAO case accepted, submitted and, `days` later, sent back for a supplement (补正)."""
+    from yimen.node.services import cases
+    app = cases.Application("T-DIBAO", id_number(), "陈美玲", {"居民身份证": None, "收入证明": None}, {})
+    cid = cases.accept(node, "c01", app)["case_id"]
+    cases.act(node, cid, "submit", "c01")
+    clock.advance(days=days)
+    cases.act(node, cid, "supplement", "c01", reason="缺")
+    return cid

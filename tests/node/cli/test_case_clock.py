@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from support import id_number
+from support import id_number, in_supplement
 from yimen.node import home
 from yimen.node.cli.main import main
 from yimen.node.services import cases, catalog, reports
@@ -48,11 +48,7 @@ def test_report_overdue_keeps_the_provisional_mark(node, provisional) -> None:
 
 
 def test_show_gives_the_paused_days_and_the_paused_card(node, clock) -> None:
-    app = cases.Application("T-DIBAO", id_number(), "陈美玲", {"居民身份证": None, "收入证明": None}, {})
-    cid = cases.accept(node, "c01", app)["case_id"]
-    cases.act(node, cid, "submit", "c01")
-    clock.advance(days=2)
-    cases.act(node, cid, "supplement", "c01", reason="缺")
+    cid = in_supplement(node, clock)
     shown = run(node, "case", "show", cid)
     assert "暂停计时" in shown and "自 2026-11-18 起暂停中" in shown
     assert "paused since 2026-11-18" in run(node, "--lang", "en", "case", "show", cid)

@@ -22,20 +22,27 @@ from yimen.node.services.uplink import sync_once
 from yimen.schema.catalog import parse_catalog_json
 
 
+class Flaky:
+    """A task that fails with `error(run)` on each run until run `up`, which stays up
+    (`running` is set then)."""
+
+    def __init__(self, up: int, error=lambda run: KeyError(f"run {run}")):
+        self.runs, self.up, self.error, self.running = 0, up, error, asyncio.Event()
+
+    async def __call__(self) -> None:
+        self.runs += 1
+        if self.runs == self.up:
+            self.running.set()
+            await asyncio.Event().wait()
+        raise self.error(self.runs)
+
+
 def _restarts(caplog) -> list[tuple]:
     return [r.args for r in caplog.records if r.name == "yimen.server" and r.levelno == logging.ERROR]
 
 
 async def test_a_failing_task_is_logged_and_restarted_with_growing_pauses(caplog):
-    runs, fifth = 0, asyncio.Event()
-
-    async def flaky() -> None:
-        nonlocal runs
-        runs += 1
-        if runs == 5:
-            fifth.set()
-            await asyncio.Event().wait()  # the fifth run stays up
-        raise KeyError(f"run {runs}")
+    flaky = Flaky(up=5)  # the fifth run stays up
 
     crashes = []
 
@@ -44,7 +51,7 @@ async def test_a_failing_task_is_logged_and_restarted_with_growing_pauses(caplog
 
     tasks = Supervisor(first_delay_s=0.01, max_delay_s=0.04, on_crash=on_crash)
     tasks.start("flaky", flaky)
-    await asyncio.wait_for(fifth.wait(), 10)
+    await asyncio.wait_for(flaky.running.wait(), 10)
     assert [args[1] for args in _restarts(caplog)] == [0.01, 0.02, 0.04, 0.04]
     failures = [r for r in caplog.records if r.name == "yimen.server"]
     assert all(r.exc_info and r.exc_info[0] is KeyError for r in failures)  # with its traceback
@@ -61,19 +68,11 @@ class BindingPanic(BaseException):
 
 
 async def test_a_task_dying_of_a_bare_base_exception_is_restarted_too(caplog):
-    runs, again = 0, asyncio.Event()
-
-    async def panicky() -> None:
-        nonlocal runs
-        runs += 1
-        if runs == 2:
-            again.set()
-            await asyncio.Event().wait()
-        raise BindingPanic("decode error")
+    panicky = Flaky(up=2, error=lambda run: BindingPanic("decode error"))
 
     tasks = Supervisor(first_delay_s=0.01)
     tasks.start("panicky", panicky)
-    await asyncio.wait_for(again.wait(), 10)
+    await asyncio.wait_for(panicky.running.wait(), 10)
     assert [r.exc_info[0] for r in caplog.records if r.name == "yimen.server"] == [BindingPanic]
     await tasks.stop()  # cancelling still ends it: CancelledError is control flow, not a failure
     assert not tasks.tasks
@@ -128,22 +127,14 @@ async def test_a_task_that_returns_is_done_and_stop_ends_the_others(caplog):
 
 
 async def test_a_recorder_that_fails_does_not_stop_the_restarts(caplog):
-    runs, second = 0, asyncio.Event()
-
-    async def task() -> None:
-        nonlocal runs
-        runs += 1
-        if runs == 2:
-            second.set()
-            await asyncio.Event().wait()
-        raise KeyError("x")
+    task = Flaky(up=2)
 
     async def broken(name: str, error: Exception, delay: float) -> None:
         raise sqlite3.OperationalError("database is locked")
 
     tasks = Supervisor(first_delay_s=0.01, on_crash=broken)
     tasks.start("t", task)
-    await asyncio.wait_for(second.wait(), 10)
+    await asyncio.wait_for(task.running.wait(), 10)
     await tasks.stop()
     assert "recording the failure of background task t failed" in caplog.text
 
