@@ -9,7 +9,6 @@ from yimen.node.errors import NodeError
 from yimen.schema.errors import os_reason
 
 
-
 class FileUnusable(NodeError):
     """A file or folder the user named cannot be read or written."""
 
