@@ -1,4 +1,4 @@
-"""A node's home folder: `node.json`, the Ed25519 key `node.key`, the database `yimen.db`.
+"""A node's home folder: `node.json`, the keys `node.key` (see `identity`), the database `yimen.db`.
 
 `Node` bundles what every service needs: the config, the store, the calendar and a clock.
 Services take a `Node` and never open files of their own.
@@ -6,16 +6,13 @@ Services take a `Node` and never open files of their own.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from yimen.node import config as config_mod
+from yimen.node import identity
 from yimen.node.config import Config
 from yimen.node.errors import AlreadyInitialised, NotInitialised
 from yimen.node.projections import recount
@@ -27,7 +24,7 @@ from yimen.sync.store import Store
 
 CHINA_TZ = timezone(timedelta(hours=8), "CST")
 DB_FILE = "yimen.db"
-KEY_FILE = "node.key"
+KEY_FILE = identity.KEY_FILE
 DB_WORKER = "_db_worker"  # the attribute holding a node's database thread (see replication.in_db)
 
 
@@ -75,10 +72,17 @@ class Node:
     def now(self) -> str:
         return self.clock().isoformat(timespec="seconds")
 
+    @property
+    def keys(self) -> identity.Keys:
+        """The node's private keys, read once."""
+        keys = vars(self).get("_keys")
+        if keys is None:
+            keys = identity.load(self.home)
+            object.__setattr__(self, "_keys", keys)
+        return keys
+
     def public_key_hex(self) -> str:
-        key = serialization.load_pem_private_key((self.home / KEY_FILE).read_bytes(), None)
-        raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        return raw.hex()
+        return self.keys.public_key.hex()
 
     def close(self) -> None:
         """End the database thread, then close the connection: a connection closed under a
@@ -106,12 +110,7 @@ def init(home: Path, region_code: str, name: str, parent_url: str = "",
     cfg = Config(region_code=region_code, name=name, parent_url=parent_url,
                  created_at=clock().isoformat(timespec="seconds"))
     home.mkdir(parents=True, exist_ok=True)
-    key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
-    fd = os.open(home / KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
+    identity.create(home, cfg.region_code)
     config_mod.save(home, cfg)
     return open_node(home, clock=clock)
 

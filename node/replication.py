@@ -11,10 +11,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, TypeVar
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from yimen.node.home import DB_WORKER, KEY_FILE, Node
+from yimen.node.home import DB_WORKER, Node
 from yimen.node.projections import refresh_many
 from yimen.sync.engine import Engine, Receipt
 
@@ -23,9 +22,7 @@ _making_worker = threading.Lock()
 
 
 def signing_key(node: Node) -> Ed25519PrivateKey:
-    key = serialization.load_pem_private_key((node.home / KEY_FILE).read_bytes(), None)
-    assert isinstance(key, Ed25519PrivateKey)
-    return key
+    return node.keys.signing
 
 
 def engine(node: Node) -> Engine:

@@ -63,3 +63,17 @@ def vouched_key(doc: Doc) -> bytes | None:
     except ValueError:
         return None
     return raw if len(raw) == 32 else None  # fromhex skips spaces
+
+
+def vouched_transit(doc: Doc) -> tuple[str, str] | None:
+    """The (age recipient, TLS fingerprint) a node record vouches for, or None (its form
+    only: a bad one fails where it is used, on this node's own link or bundle)."""
+    rec = doc.value().get("node")
+    if not isinstance(rec, dict) or rec.get("region") != doc.scope:
+        return None
+    enc, fp = rec.get("encryption_key"), rec.get("tls_fingerprint")
+    if not (isinstance(enc, str) and enc.startswith("age1") and len(enc) <= 100 and enc.isascii()):
+        return None
+    if not (isinstance(fp, str) and len(fp) == 64 and all(c in "0123456789abcdef" for c in fp)):
+        return None
+    return enc, fp

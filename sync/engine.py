@@ -330,7 +330,11 @@ class Engine:
     def _learn_key(self, doc: Doc) -> str | None:
         """Record the key a node document vouches for; return the node if it is new here."""
         key = admission.vouched_key(doc)
-        return doc.scope if key is not None and self.store.keys.learn(doc.scope, key) else None
+        if key is None or not self.store.keys.learn(doc.scope, key):
+            return None
+        if (transit := admission.vouched_transit(doc)) is not None:
+            self.store.keys.learn_transit(doc.scope, *transit)
+        return doc.scope
 
     def _quarantine(self, peer: str | None, body: bytes, sig: bytes, e: BadSeal, digest: bytes | None = None) -> bool:
         """Record why a seal was refused; False if these bytes were quarantined already.

@@ -24,6 +24,8 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
+from pyrage import x25519
+
 from yimen.node.errors import NodeError
 from yimen.node.home import Node
 from yimen.node.replication import engine
@@ -36,6 +38,8 @@ MAX_BODY = 16 << 10  # a request is a few hundred bytes
 MAX_DEPTH = 3  # {"request": {...}} is 2 deep
 MAX_CODE, MAX_NAME, MAX_ADDRESS = 64, 100, 300
 _KEY_HEX = re.compile(r"[0-9a-fA-F]{64}")
+_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
+MAX_AGE_KEY = 100  # an age X25519 recipient is 62 characters
 REFUSED_ZH = "请与上级管理员核对邀请码和本节点的区划代码（原因已记入上级的日志）"
 REFUSED_EN = "check the invitation code and this node's region code with the parent's admin (the parent's log holds the reason)"
 
@@ -141,12 +145,28 @@ def _check_form(req: Any) -> None:
                                       f"the request's {name} must be text of at most {limit} characters")
     if not isinstance(req.get("public_key"), str) or not _KEY_HEX.fullmatch(req["public_key"]):
         raise MalformedEnrollment("注册申请中的公钥无效", "the request's public key is not an Ed25519 key")
+    check_transit(req, MalformedEnrollment)
+
+
+def check_transit(info: Any, error: type[EnrollmentRefused]) -> tuple[str, str]:
+    """The (encryption key, TLS fingerprint) a request or an answer's node entry gives,
+    checked: an age X25519 recipient and a SHA-256 hex digest."""
+    enc, fp = info.get("encryption_key"), info.get("tls_fingerprint")
+    if not isinstance(fp, str) or not _FINGERPRINT.fullmatch(fp):
+        raise error("注册信息中的 TLS 证书指纹无效", "the TLS certificate fingerprint is not a SHA-256 hex digest")
+    if not isinstance(enc, str) or len(enc) > MAX_AGE_KEY or not enc.isascii():
+        raise error("注册信息中的加密公钥无效", "the encryption key is not an age X25519 recipient")
+    try:
+        x25519.Recipient.from_str(enc)
+    except Exception as e:  # noqa: BLE001 (pyrage raises its own error types)
+        raise error("注册信息中的加密公钥无效", "the encryption key is not an age X25519 recipient") from e
+    return enc, fp
 
 
 def request(node: Node, address: str = "") -> dict[str, Any]:
     """This node's enrollment request (sent online or carried as a file)."""
     return {"type": "enroll_request", "protocol": PROTOCOL, "region": node.node_id,
-            "name": node.config.name, "public_key": node.public_key_hex(), "address": address}
+            "name": node.config.name, **node.keys.public(), "address": address}
 
 
 def admit(node: Node, req: dict[str, Any], code: str | None = None) -> dict[str, Any]:
@@ -158,8 +178,10 @@ def admit(node: Node, req: dict[str, Any], code: str | None = None) -> dict[str,
             _use_invitation(node, child, code)
         if node.store.get(f"node:{node.node_id}") is None and not node.config.parent_url \
                 and not _knows_parent(node):
-            _write_record(node, node.node_id, node.config.name, node.public_key_hex(), "", "")
-        _write_record(node, child, req.get("name", ""), key_hex, req.get("address", ""), node.node_id)
+            _write_record(node, node.node_id, node.config.name, node.keys.public(), "", "")
+        public = {"public_key": key_hex, "encryption_key": req["encryption_key"],
+                  "tls_fingerprint": req["tls_fingerprint"]}
+        _write_record(node, child, req.get("name", ""), public, req.get("address", ""), node.node_id)
         node.store.keys.trust(child, bytes.fromhex(key_hex))
         engine(node).seal_pending()
     return {"type": "enroll_answer", "protocol": PROTOCOL, "parent": node.node_id,
@@ -193,25 +215,27 @@ def _knows_parent(node: Node) -> bool:
     return parent is not None and node.store.keys.public_key(parent) is not None
 
 
-def _write_record(node: Node, rc: str, name: str, key_hex: str, address: str, parent: str) -> None:
+def _write_record(node: Node, rc: str, name: str, public: dict[str, str], address: str, parent: str) -> None:
     doc = node.store.get(f"node:{rc}") or node.store.new_doc(f"node:{rc}", "node", rc)
-    doc.update("node", {"region": rc, "name": name, "public_key": key_hex, "address": address,
+    doc.update("node", {"region": rc, "name": name, **public, "address": address,
                         "parent": parent, "admitted_at": node.now()})
     node.store.save(doc, node.node_id)
-    node.store.keys.learn(rc, bytes.fromhex(key_hex))
+    node.store.keys.learn(rc, bytes.fromhex(public["public_key"]))
+    node.store.keys.learn_transit(rc, public["encryption_key"], public["tls_fingerprint"])
 
 
 def known_ancestry(node: Node) -> list[dict[str, Any]]:
-    """This node and every ancestor it knows: region, key and address."""
-    out = [{"region": node.node_id, "name": node.config.name, "public_key": node.public_key_hex(),
-            "address": ""}]
+    """This node and every ancestor it knows: region, keys (signing, encryption, TLS pin)
+    and address."""
+    out = [{"region": node.node_id, "name": node.config.name, **node.keys.public(), "address": ""}]
     for rc in region.ancestors(node.node_id):
         rec = node.store.get(f"node:{rc}")
-        key = node.store.keys.public_key(rc)
-        if key is None:
+        key, transit = node.store.keys.public_key(rc), node.store.keys.transit(rc)
+        if key is None or transit is None:
             continue
         info = rec.value().get("node", {}) if rec else {}
         out.append({"region": rc, "name": info.get("name", ""), "public_key": key.hex(),
+                    "encryption_key": transit[0], "tls_fingerprint": transit[1],
                     "address": info.get("address", "")})
     return out
 
@@ -227,7 +251,9 @@ def apply_answer(node: Node, answer: dict[str, Any]) -> list[str]:
             rc = region.normalize(n["region"])
             if rc not in region.ancestors(node.node_id):
                 raise EnrollmentRefused(f"答复中的 {rc} 不是本节点的上级", f"{rc} in the answer is not an ancestor")
+            enc, fp = check_transit(n, EnrollmentRefused)
             node.store.keys.trust(rc, bytes.fromhex(n["public_key"]))
+            node.store.keys.learn_transit(rc, enc, fp)
             learnt.append(rc)
     return learnt
 

@@ -245,6 +245,16 @@ class KeyRing(_Repo):
         return self._write("INSERT OR IGNORE INTO node_keys VALUES (?, ?, 'record')",
                                  (node_id, key)).rowcount > 0
 
+    def learn_transit(self, node_id: str, encryption_key: str, tls_fingerprint: str) -> None:
+        """The age recipient and TLS pin of a node (from the same source as its key)."""
+        self._write("INSERT OR REPLACE INTO node_transit VALUES (?, ?, ?)", (node_id, encryption_key, tls_fingerprint))
+
+    def transit(self, node_id: str) -> tuple[str, str] | None:
+        """(encryption key, TLS fingerprint) of a node, if known."""
+        row = self.conn.execute("SELECT encryption_key, tls_fingerprint FROM node_transit WHERE node_id = ?",
+                                (node_id,)).fetchone()
+        return (row[0], row[1]) if row else None
+
     def bind_peers(self, peers: Iterable[int], author: str) -> None:
         """Peer ids bind to the first author that signed them."""
         self._write_many("INSERT OR IGNORE INTO peer_owners(peer, author) VALUES (?, ?)",

@@ -27,7 +27,7 @@ Tables (the sync side; the node adds its own set, see `yimen.node.storage`):
   traffic counters.
 - `peer_owners`: which author node each Loro peer id belongs to (bound by signed seals).
 - `node_keys`: public keys of known nodes (`trusted` from enrollment, `record` from node
-  documents).
+  documents); `node_transit`: their bundle encryption key and TLS pin.
 - `meta`: small key/value facts (schema version, per-node sequences, sync health).
 """
 
@@ -163,6 +163,15 @@ def _quarantine_zh(db: sqlite_utils.Database) -> None:
     run(db,
         "ALTER TABLE quarantine ADD COLUMN reason_zh TEXT",
         "ALTER TABLE quarantine_counts ADD COLUMN reason_zh TEXT")
+
+
+@SYNC_SCHEMA(name="0005_node_transit")
+def _node_transit(db: sqlite_utils.Database) -> None:
+    """Per known node, the age recipient its bundles are encrypted to and the SHA-256 pin of
+    its TLS certificate (learnt with its key: enrollment, node records)."""
+    run(db, "CREATE TABLE IF NOT EXISTS node_transit (node_id TEXT PRIMARY KEY, encryption_key TEXT,"
+            " tls_fingerprint TEXT)")
+
 
 def check(db: sqlite_utils.Database, sets: Iterable[Schema]) -> bool:
     """Refuse a file from a newer Yimen; return whether migrations are missing."""
