@@ -5,6 +5,8 @@ and invitation codes."""
 
 from __future__ import annotations
 
+import os
+
 import sqlite_utils
 
 from yimen.node.projections import CASE_COLUMNS, EVENT_COLUMNS, ITEM_COLUMNS, WAIT_COLUMNS
@@ -116,3 +118,26 @@ def _clerk_state(db: sqlite_utils.Database) -> None:
     run(db,
         "ALTER TABLE clerks ADD COLUMN active INTEGER NOT NULL DEFAULT 1",
         "ALTER TABLE clerks ADD COLUMN deactivated_at TEXT")
+
+
+@NODE_SCHEMA(name="0008_audit_log")
+def _audit_log(db: sqlite_utils.Database) -> None:
+    """The audit log (see `yimen.node.audit`): local state, neither replicated nor derived.
+    Entries and the node's own countersigned checkpoints are append-only (triggers refuse
+    UPDATE and DELETE); `audit_children` holds, at a parent, the last checkpoint it
+    countersigned for each child (and the last refusal); `audit_secret` the key of the hash that names a person."""
+    run(db,
+        "CREATE TABLE audit_log (seq INTEGER PRIMARY KEY, at TEXT NOT NULL, node TEXT NOT NULL, clerk TEXT,"
+        " action TEXT NOT NULL, case_id TEXT, person TEXT, detail TEXT NOT NULL, prev BLOB NOT NULL,"
+        " hash BLOB NOT NULL)",
+        "CREATE INDEX audit_log_case ON audit_log(case_id) WHERE case_id IS NOT NULL",
+        "CREATE INDEX audit_log_person ON audit_log(person) WHERE person IS NOT NULL",
+        "CREATE TABLE audit_checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL, kept_at TEXT NOT NULL)",
+        "CREATE TABLE audit_children (child TEXT PRIMARY KEY, size INTEGER NOT NULL, note TEXT NOT NULL,"
+        " kept_at TEXT NOT NULL, refused TEXT)",
+        "CREATE TABLE audit_secret (id INTEGER PRIMARY KEY CHECK (id = 1), key BLOB NOT NULL)")
+    for table in ("audit_log", "audit_checkpoints"):
+        for op in ("UPDATE", "DELETE"):
+            db.execute(f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table}"
+                       f" BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END")
+    db.execute("INSERT INTO audit_secret (id, key) VALUES (1, ?)", [os.urandom(32)])

@@ -8,7 +8,8 @@ from typing import Any, Iterable, Iterator
 
 import click
 
-from yimen.node.services import caselist, cases, catalog
+from yimen.node.services import audit, caselist, cases, catalog
+from yimen.node.cli.audit import noted, reader
 from yimen.node.cli.util import (YimenGroup, clerk_option, h, json_option, lang, open_node,
                                  print_json, status_text)
 from yimen.node.cli.output import fields, table
@@ -278,11 +279,14 @@ def case_list(ctx: click.Context, status: str, card: str, item: str, accepted_by
     node = open_node(ctx)
     filters = dict(status=status, card=card, item=item, clerk=accepted_by, date_from=date_from,
                    date_to=date_to, name=name, id_number=id_number, id_tail=id_tail, conflicts=conflicts)
-    if tables.show(ctx, _listed(ctx, caselist.iter_cases(node, None, **filters)), LIST_COLUMNS, as_csv=as_csv, xlsx=xlsx,
-                   sheet=("办件", "cases")):
+    ids: list[str] = []
+    if tables.show(ctx, _listed(ctx, noted(ids, caselist.iter_cases(node, None, **filters))), LIST_COLUMNS,
+                   as_csv=as_csv, xlsx=xlsx, sheet=("办件", "cases")):
+        audit.viewed(node, "case_export", reader(ctx), ids, format="xlsx" if xlsx else "csv")
         return
     rows = caselist.list_cases(node, limit, page, **filters)
     total = caselist.count_cases(node, **filters)
+    audit.viewed(node, "case_list", reader(ctx), [r["case_id"] for r in rows], page=page)
     if as_json:
         return print_json({"rows": rows, "total": total, "page": page, "pages": -(-total // limit),
                            "limit": limit})
@@ -304,7 +308,9 @@ def case_show(ctx: click.Context, case_id: str, as_json: bool) -> None:
     Example:
         yimen case show 440608100201-2026-000001
     """
-    d = cases.show(open_node(ctx), case_id)
+    node = open_node(ctx)
+    d = cases.show(node, case_id)
+    audit.viewed_case(node, reader(ctx), d)
     if as_json:
         return print_json(d)
     reviewed = d["conflicts"] - d["conflicts_open"]

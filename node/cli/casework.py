@@ -8,7 +8,8 @@ import click
 from yimen.node.cli.case import card_text, case_group
 from yimen.node.cli.output import table
 from yimen.node.cli.util import clerk_option, h, json_option, open_node, print_json, status_text
-from yimen.node.services import casework
+from yimen.node.services import audit, casework
+from yimen.node.cli.audit import reader
 from yimen.schema.idnumber import mask
 
 
@@ -50,7 +51,9 @@ def case_inbox(ctx: click.Context, department: str, as_json: bool) -> None:
     Example:
         yimen case inbox --department 民政
     """
-    rows = casework.inbox(open_node(ctx), department)
+    node = open_node(ctx)
+    rows = casework.inbox(node, department)
+    audit.viewed(node, "case_inbox", reader(ctx), [r["case_id"] for r in rows])
     if as_json:
         return print_json(rows)
     if not rows:

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 import click
 
+from yimen.node.cli.audit import audit_group
 from yimen.node.cli.bundle import bundle_group
 from yimen.node.cli.case import case_group
 from yimen.node.cli import casework as _casework  # noqa: F401 (adds review and inbox to the case group)
@@ -55,6 +56,6 @@ def main(ctx: click.Context, home_dir: str, lang: str, clerk: str | None) -> Non
 
 
 for group in (init, status, rebuild, backup, restore, clerk_group, catalog_group, case_group, report_group, bundle_group,
-              *SYNC_COMMANDS):
+              audit_group, *SYNC_COMMANDS):
     main.add_command(group)
 speak_to_clerks(main)

@@ -18,6 +18,7 @@ STAGES = {
     "import": ("导入数据包", "bundle import"),
     "apply": ("收到的签封入库", "apply received seals"),
     "rebuild": ("重建视图", "rebuild"),
+    "audit": ("核验审计日志", "audit verify"),
 }
 DONE = {"zh": "完成", "en": "done"}
 

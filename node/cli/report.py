@@ -10,7 +10,8 @@ from yimen.node.cli import tables
 from yimen.node.cli.case import CARD_ZH, deadline_text
 from yimen.node.cli.tables import Column, export_options, one_output
 from yimen.node.cli.util import YimenGroup, h, json_option, open_node, print_json
-from yimen.node.services import reports
+from yimen.node.services import audit, reports
+from yimen.node.cli.audit import reader
 from yimen.schema.case import ACTION_ZH, REFUSALS, STATUS_ZH
 from yimen.schema.dates import parse_date
 
@@ -36,6 +37,10 @@ REFUSAL_COLUMNS = (
 )
 
 
+def _format(as_json: bool, as_csv: bool, xlsx: Path | None) -> str:
+    return "json" if as_json else "csv" if as_csv else "xlsx" if xlsx else "screen"
+
+
 @click.group("report", cls=YimenGroup)
 def report_group() -> None:
     """Supervision reports (electronic supervision and the Friday refusal report)."""
@@ -55,7 +60,9 @@ def report_overdue(ctx: click.Context, as_csv: bool, xlsx: Path | None, as_json:
         yimen report overdue --xlsx 督办.xlsx
     """
     one_output(as_json, as_csv, xlsx)
-    rows = reports.overdue(open_node(ctx))
+    node = open_node(ctx)
+    rows = reports.overdue(node)
+    audit.viewed(node, "report_overdue", reader(ctx), [r["case_id"] for r in rows], format=_format(as_json, as_csv, xlsx))
     if as_json:
         return print_json(rows)
     rows = [{**r, "deadline_text": deadline_text(ctx, r)} for r in rows]
@@ -90,7 +97,10 @@ def report_refusals(ctx: click.Context, week: str, as_csv: bool, xlsx: Path | No
     """
     one_output(as_json, as_csv, xlsx)
     day = parse_date(week, "--week 日期", "--week") if week.strip() else None
-    rep = reports.refusals(open_node(ctx), day)
+    node = open_node(ctx)
+    rep = reports.refusals(node, day)
+    audit.viewed(node, "report_refusals", reader(ctx), [r["case_id"] for r in rep["rows"]],
+                 format=_format(as_json, as_csv, xlsx))
     if as_json:
         return print_json(rep)
     if tables.show(ctx, rep["rows"], REFUSAL_COLUMNS, as_csv=as_csv, xlsx=xlsx, sheet=("拒件", "refusals")):

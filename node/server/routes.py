@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from aiohttp import web
 
+from yimen.node.audit import exchange
 from yimen.node.home import Node
 from yimen.node.replication import catch_up_all, engine, in_db
 from yimen.node.server.feedwatch import FEED_WATCH
@@ -174,6 +175,16 @@ async def seals_for_docs(request: web.Request) -> web.Response:
     return _packed({"seals": seals})
 
 
+async def checkpoint(request: web.Request) -> web.Response:
+    """A child's audit checkpoint, countersigned when it extends the one held (see
+    `yimen.node.audit.exchange`): only a direct child's, the parent being its anchor."""
+    sender, message = await _signed(request)
+    node = request.app[NODE]
+    if region.parent_code(sender) != node.node_id:
+        raise WireError("unknown_node", f"节点 {sender} 不是本节点的下级", f"node {sender} is not a child of this node")
+    return _packed({"countersigned": await _db(request.app, exchange.countersign_child, node, sender, message)})
+
+
 async def _read_bounded(request: web.Request, limit: int) -> bytes:
     """The body, refused past `limit` bytes without reading the rest."""
     if (request.content_length or 0) <= limit:
@@ -214,5 +225,6 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/v1/pull", pull)
     app.router.add_post("/v1/reconcile", reconcile_digests)
     app.router.add_post("/v1/seals", seals_for_docs)
+    app.router.add_post("/v1/checkpoint", checkpoint)
     app.router.add_post("/v1/enroll", enroll)
     app.router.add_get("/v1/status", status)

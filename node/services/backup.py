@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from yimen.node import config as config_mod
+from yimen.node.audit import log as audit_log
 from yimen.node.errors import NodeError
 from yimen.node.home import DB_FILE, KEY_FILE, Node
+from yimen.node.services import audit
 from yimen.node.server.lock import HomeLock
 from yimen.node.storage import NODE_SCHEMA
 from yimen.schema import region
@@ -56,6 +58,7 @@ def backup(node: Node, folder: Path | str) -> dict[str, Any]:
         os.chmod(folder / DB_FILE, 0o600)
     except OSError as e:
         raise BackupError(f"无法写入备份 {folder}：{os_reason(e)[0]}", f"cannot write the backup {folder}: {os_reason(e)[1]}") from e
+    audit.record(node, "backup", None, folder=str(folder))  # after the copy, which VACUUM INTO makes outside any transaction
     return {"folder": str(folder), "node_id": node.node_id, "made_at": node.now(),
             "bytes": (folder / DB_FILE).stat().st_size}
 
@@ -98,9 +101,10 @@ def _mark_restored(path: Path, node_id: str, at: str) -> bool:
     store = Store(path, schemas=[NODE_SCHEMA])
     try:
         waits = any(store.keys.public_key(rc) for rc in region.ancestors(node_id))
-        if waits:
-            with store.transaction():
+        with store.transaction():
+            if waits:
                 store.set_meta(positions.UNCONFIRMED, at)
+            audit_log.append(store, node_id, at, "restore", None, None, None, {"waits_for_parent": waits})
         return waits
     finally:
         store.close()

@@ -40,7 +40,7 @@ from typing import Any, Iterator
 from yimen.node.errors import NodeError
 from yimen.node.home import Node
 from yimen.node.replication import catch_up_all, engine, signing_key
-from yimen.node.services import Progress, no_progress
+from yimen.node.services import Progress, audit, no_progress
 from yimen.schema import region
 from yimen.sync.transports import bundle as framing
 from yimen.sync.engine import Batch, OutOfOrder, Receipt
@@ -95,6 +95,7 @@ def export_bundle(node: Node, to_node: str, path: Path | str, progress: Progress
     counts = framing.write_bundle(path, header, _batches(outbound, resume, state, progress), signing_key(node))
     with node.store.transaction():  # once the file is whole on the stick
         eng.count_sent(to_node, counts["seals"], state["size"])
+        audit.record(node, "bundle_export", None, to=to_node, seals=counts["seals"], file=Path(path).name)
         if resume.rewind:
             positions.restated(eng.store, to_node, state["upto"])
     return {"file": str(path), "to": to_node, "seals": counts["seals"], "batches": counts["batches"],
@@ -143,6 +144,7 @@ def import_bundle(node: Node, path: Path | str, progress: Progress = no_progress
         total, reasons = _store_batches(Inbound(eng, sender), batches, progress, header.get("rewind", False))
         newer = _newest_from(node, sender, header["created_at"])
         resume = Outbound(eng, sender).resume(Holding.from_wire(header, "ack"), newer)
+        audit.record(node, "bundle_import", None, sender=sender, seals=batches.seals, file=Path(path).name)
     applied = Receipt(recv_upto=0)
     catch_up_all(node, progress, applied)
     total["changes"] += applied.changes

@@ -19,7 +19,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Mapping
 
-from yimen.node.services import catalog, clerks
+from yimen.node.services import audit, catalog, clerks
 from yimen.node.errors import MaterialsIncomplete, NodeError, UnknownCase
 from yimen.node.home import CHINA_TZ, Node
 from yimen.node.projections import CASE_COLUMNS, Unprojectable, case_state, deferred_materials, refresh
@@ -212,6 +212,8 @@ def record(node: Node, item: CatalogItem, applicant_id: str, app: Application,
             doc.append("history", ev.to_dict())
         store.save(doc, node.node_id)
         row = _listed(refresh(store, doc, node.calendar, lambda *_: item, new=True))
+        audit.record(node, events[0].action, events[0].actor, case_id, applicant_id, item=item.code,
+                     **({"then": [ev.action for ev in events[1:]]} if len(events) > 1 else {}))
     return {**row, "card": card(node, row)}
 
 
@@ -233,6 +235,7 @@ def act(node: Node, case_id: str, action: str, clerk_id: str, reason: str = "",
         doc.append("history", ev.to_dict())
         node.store.save(doc, node.node_id)
         _listed(refresh(node.store, doc, node.calendar, lambda *_: item))
+        audit.record(node, action, clerk["clerk_id"], case_id, value["case"].get("applicant_id"), role=role)
     return get_row(node, case_id)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from yimen.node.errors import NodeError
 from yimen.node.home import Node
 from yimen.node.projections import case_events, refresh
-from yimen.node.services import cases, clerks
+from yimen.node.services import audit, cases, clerks
 from yimen.schema import case as lifecycle
 from yimen.sync.docs import entry_ids
 
@@ -49,6 +49,7 @@ def review(node: Node, case_id: str, event_no: int, resolution: str, clerk_id: s
         doc.append("history", ev.to_dict())
         node.store.save(doc, node.node_id)
         cases._listed(refresh(node.store, doc, node.calendar, lambda *_: item))
+        audit.record(node, "review", clerk["clerk_id"], case_id, value["case"].get("applicant_id"), event=event_no)
     return cases.get_row(node, case_id)
 
 

@@ -28,7 +28,7 @@ from typing import Any, Iterable
 
 from yimen.node.errors import ItemNotActive, UnknownItem
 from yimen.node.home import Node
-from yimen.node.services import Progress, no_progress
+from yimen.node.services import Progress, audit, no_progress
 from yimen.node.projections import item_at, item_versions, parse_definition, refresh
 from yimen.schema import region
 from yimen.schema.catalog import CatalogItem, InvalidCatalog, parse_catalog
@@ -77,6 +77,8 @@ def import_items(node: Node, items: list[CatalogItem], progress: Progress = no_p
         for i, item in enumerate(items, 1):
             getattr(result, _publish(node, item)).append(item.code)
             progress("catalog", i, len(items))
+        audit.record(node, "catalog_import", None, added=len(result.added), updated=len(result.updated),
+                     unchanged=len(result.unchanged), ancestors=len(result.ancestors))
     return result
 
 

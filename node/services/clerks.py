@@ -16,6 +16,7 @@ from typing import Any
 
 from yimen.node.errors import ClerkExists, NodeError, RoleMissing, UnknownClerk
 from yimen.node.home import Node
+from yimen.node.services import audit
 from yimen.schema.catalog import DEPARTMENTS
 from yimen.schema.errors import SchemaError
 
@@ -49,6 +50,7 @@ def add(node: Node, clerk_id: str, name: str, roles: list[str]) -> dict[str, Any
             "INSERT INTO clerks(clerk_id, name, roles, created_at) VALUES (?, ?, ?, ?)",
             (clerk_id, name, json.dumps(sorted(set(roles)), ensure_ascii=False), node.now()),
         )
+        audit.record(node, "clerk_add", None, clerk_id=clerk_id, roles=sorted(set(roles)))
     return get(node, clerk_id)
 
 
@@ -64,6 +66,7 @@ def set_roles(node: Node, clerk_id: str, add: list[str], remove: list[str]) -> d
     with node.store.transaction():
         node.store.conn.execute("UPDATE clerks SET roles = ? WHERE clerk_id = ?",
                                 (json.dumps(roles, ensure_ascii=False), clerk_id))
+        audit.record(node, "clerk_roles", None, clerk_id=clerk_id, added=sorted(set(add)), removed=sorted(set(remove)))
     return get(node, clerk_id)
 
 
@@ -74,6 +77,7 @@ def set_active(node: Node, clerk_id: str, active: bool) -> dict[str, Any]:
     with node.store.transaction():
         node.store.conn.execute("UPDATE clerks SET active = ?, deactivated_at = ? WHERE clerk_id = ?",
                                 (int(active), None if active else node.now(), clerk_id))
+        audit.record(node, "clerk_activate" if active else "clerk_deactivate", None, clerk_id=clerk_id)
     return get(node, clerk_id)
 
 

@@ -29,6 +29,7 @@ from pyrage import x25519
 from yimen.node.errors import NodeError
 from yimen.node.home import Node
 from yimen.node.replication import engine
+from yimen.node.services import audit
 from yimen.schema import region
 from yimen.schema.errors import YimenError
 from yimen.sync.engine import public_bytes
@@ -76,6 +77,7 @@ def invite(node: Node, child_region: str, hours: int = 72) -> dict[str, Any]:
     with node.store.transaction():
         node.store.conn.execute("INSERT INTO invitations VALUES (?, ?, ?, ?, NULL)",
                                 (_hash(code), child, expires, node.now()))
+        audit.record(node, "invite", None, region=child, expires_at=expires)
     return {"code": code, "region": child, "expires_at": expires}
 
 
@@ -184,6 +186,7 @@ def admit(node: Node, req: dict[str, Any], code: str | None = None) -> dict[str,
         _write_record(node, child, req.get("name", ""), public, req.get("address", ""), node.node_id)
         node.store.keys.trust(child, bytes.fromhex(key_hex))
         engine(node).seal_pending()
+        audit.record(node, "admit", None, child=child, online=code is not None)
     return {"type": "enroll_answer", "protocol": PROTOCOL, "parent": node.node_id,
             "child": child, "nodes": known_ancestry(node)}
 
@@ -255,6 +258,7 @@ def apply_answer(node: Node, answer: dict[str, Any]) -> list[str]:
             node.store.keys.trust(rc, bytes.fromhex(n["public_key"]))
             node.store.keys.learn_transit(rc, enc, fp)
             learnt.append(rc)
+        audit.record(node, "enroll", None, parent=answer["parent"], learnt=learnt)
     return learnt
 
 

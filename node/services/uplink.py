@@ -16,6 +16,7 @@ from typing import Awaitable, Callable, TypeVar
 import aiohttp
 
 from yimen.node import config as config_mod
+from yimen.node.audit import exchange
 from yimen.node.errors import NodeError
 from yimen.node.home import Node
 from yimen.node.replication import engine, in_db, signing_key
@@ -72,7 +73,9 @@ async def sync_once(node: Node, wait: float = 0) -> RoundStats:
     """One round with the first ancestor that answers."""
     async def attempt(transport: HttpTransport) -> RoundStats:
         run = lambda fn, *args: in_db(node, fn, *args)  # noqa: E731
-        return await Session(engine(node), transport, run).round(wait, RoundStats(transport.peer, transport.url))
+        stats = await Session(engine(node), transport, run).round(wait, RoundStats(transport.peer, transport.url))
+        await exchange.send(node, transport, stats.notices)  # after the push: the log head to the parent
+        return stats
     return await with_first_ancestor(node, attempt)
 
 
