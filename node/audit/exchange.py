@@ -27,7 +27,7 @@ from yimen.node.home import Node
 from yimen.schema import region
 from yimen.sync.transports.wire import WireError
 
-log = logging.getLogger("yimen.audit")
+logger = logging.getLogger("yimen.audit")
 
 
 class CheckpointRefused(NodeError):
@@ -182,6 +182,6 @@ async def send(node: Node, transport: Any, notices: list[str]) -> int | None:
             return await in_db(node, keep, node, message["checkpoint"], answer.get("countersigned"))
     except (WireError, NodeError, *LINK_ERRORS) as e:
         text = getattr(e, "en", None) or f"{type(e).__name__}: {e}"
-        log.warning("audit checkpoint not countersigned by %s: %s", transport.peer, text)
+        logger.warning("audit checkpoint not countersigned by %s: %s", transport.peer, text)
         notices.append(f"audit checkpoint: {text}")
     return None

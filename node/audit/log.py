@@ -103,10 +103,10 @@ def scan(store: Store) -> Iterator[tuple[int, Broken | None]]:
     for row in store.conn.execute(f"SELECT {cols} FROM audit_log ORDER BY seq"):
         seq, kind, fields, stored_prev, digest = row[0], row[1], list(row[2:9]), row[9], row[10]
         why = ("sequence" if kind != "integer" or seq != expected else "link" if stored_prev != prev
-               else "hash" if not isinstance(stored_prev, bytes)
-               or digest != leaf_hash(canonical(seq, fields, stored_prev)) else "")
+               else "hash" if digest != leaf_hash(canonical(seq, fields, stored_prev)) else "")
         if why:
-            yield expected - 1, Broken(seq if kind == "integer" else expected, _text(fields[0]), _text(fields[3]), why)
+            # a missing number is broken where it is missing (the row read there is shown)
+            yield expected - 1, Broken(expected, _text(fields[0]), _text(fields[3]), why)
             return
         prev, expected = digest, expected + 1
         yield seq, None
