@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from yimen.node import projections
+from yimen.node.audit import exchange
 from yimen.node.home import Node
 from yimen.node.services import catalog
 from yimen.schema.errors import YimenError
@@ -100,6 +101,7 @@ def status(node: Node, lang: str = "en") -> dict[str, Any]:
         "quarantined": store.quarantine.count(), "quarantine": quarantine_summary(node, lang),
         "unlisted_documents": len(projections.refused(store)), "peers": peer_rows(node),
         "sync": sync_outcome(node, lang), "positions": _positions(node, lang),
+        "audit_refusals": _localised(node, exchange.refusals(node), "at"),
     }
 
 
