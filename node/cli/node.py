@@ -78,11 +78,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
             ("feed_not_acked", h(ctx, "未确认", "not acked")), ("seals_in", h(ctx, "收到签封", "seals in")),
             ("seals_out", h(ctx, "发出签封", "seals out")), ("bytes_in", h(ctx, "收到字节", "bytes in")),
             ("bytes_out", h(ctx, "发出字节", "bytes out")), ("quarantined", h(ctx, "隔离", "quarantined"))]))
-    for r in info["audit_refusals"]:  # a child rewrote its audit log: the admin must know
-        click.echo(h(ctx, f"警告：下级 {r['child']} 的审计日志（{r['size']} 条）与本节点会签过的检查点（{r['held']} 条）不一致，"
-                          f"其历史已被改写（{r['at']}）",
-                     f"warning: the audit log of {r['child']} ({r['size']} entries) does not extend the checkpoint "
-                     f"countersigned here ({r['held']} entries): its history was rewritten ({r['at']}; {r['why']})"))
+    _audit_warnings(ctx, info["audit_refusals"])
     if info["catalog_drift"]:
         click.echo(h(ctx, "本节点自行发布、与上级版本不同的事项（以上级为准；已受理的办件仍按受理时的版本）：",
                      "items this node publishes that differ from its ancestors' (the ancestors' are used; cases "
@@ -91,6 +87,15 @@ def status(ctx: click.Context, as_json: bool) -> None:
             ("code", h(ctx, "编码", "code")), ("name", h(ctx, "事项名称", "name")),
             ("own_version", h(ctx, "本节点版本", "own version")), ("version", h(ctx, "上级版本", "ancestor's version")),
             ("publisher", h(ctx, "发布节点", "published by"))]))
+
+
+def _audit_warnings(ctx: click.Context, refusals: list[dict]) -> None:
+    """Children whose audit log no longer extends the checkpoint countersigned here."""
+    for r in refusals:
+        click.echo(h(ctx, f"警告：下级 {r['child']} 的审计日志（{r['size']} 条）与本节点会签过的检查点（{r['held']} 条）不一致，"
+                          f"其历史已被改写（{r['at']}）",
+                     f"warning: the audit log of {r['child']} ({r['size']} entries) does not extend the checkpoint "
+                     f"countersigned here ({r['held']} entries): its history was rewritten ({r['at']}; {r['why']})"))
 
 
 def _sync_fields(ctx: click.Context, sync: dict) -> list[tuple[str, str]]:
