@@ -128,8 +128,7 @@ def _audit_log(db: sqlite_utils.Database) -> None:
     countersigned for each child (and the last refusal); `audit_secret` the key of the hash that names a person."""
     run(db,
         "CREATE TABLE audit_log (seq INTEGER PRIMARY KEY, at TEXT NOT NULL, node TEXT NOT NULL, clerk TEXT,"
-        " action TEXT NOT NULL, case_id TEXT, person TEXT, detail TEXT NOT NULL, prev BLOB NOT NULL,"
-        " hash BLOB NOT NULL)",
+        " action TEXT NOT NULL, case_id TEXT, person BLOB, detail TEXT NOT NULL, hash BLOB NOT NULL)",
         "CREATE INDEX audit_log_case ON audit_log(case_id) WHERE case_id IS NOT NULL",
         "CREATE INDEX audit_log_person ON audit_log(person) WHERE person IS NOT NULL",
         "CREATE TABLE audit_checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL, kept_at TEXT NOT NULL)",

@@ -4,10 +4,11 @@ a `pymerkle.BaseMerkleTree` over the same table: no second file to keep in step)
 
 An entry's hash is its RFC 6962 leaf hash, SHA-256(0x00 || canonical bytes), and its
 canonical bytes include the previous entry's hash: one hash is both the chain link and the
-tree's leaf. The canonical bytes are every column, length-prefixed (`canonical`), so any
-changed byte of a stored entry changes its hash. The person an entry concerns is a keyed
-hash of the ID number (HMAC-SHA256 with the node's secret, `audit_secret`), never the
-number: a later purge of the person's data need not rewrite the log.
+tree's leaf (the link is not stored twice: it is the hash of the row before). The canonical
+bytes are every column, length-prefixed (`canonical`), so any changed byte of a stored
+entry changes its hash. The person an entry concerns is a keyed hash of the ID number
+(HMAC-SHA256 with the node's secret, `audit_secret`, its first 16 bytes), never the number:
+a later purge of the person's data need not rewrite the log.
 
 `append` costs one indexed read of the last entry and one insert: no work over the log.
 """
@@ -28,7 +29,7 @@ from yimen.sync.store import Store
 
 GENESIS = bytes(32)  # the `prev` of the first entry
 MAGIC = b"yimen-audit-v1"
-COLUMNS = ("seq", "at", "node", "clerk", "action", "case_id", "person", "detail", "prev", "hash")
+COLUMNS = ("seq", "at", "node", "clerk", "action", "case_id", "person", "detail", "hash")
 TEXT_COLUMNS = COLUMNS[1:8]
 _HASHER = MerkleHasher("sha256")
 NULL = (1 << 32) - 1  # the length prefix of a NULL column
@@ -50,9 +51,10 @@ def leaf_hash(data: bytes) -> bytes:
     return _HASHER.hash_buff(data)
 
 
-def person_hash(secret: bytes, id_number: str) -> str:
-    """The keyed hash that names a person in the log (of the normalised 18-character number)."""
-    return hmac.new(secret, id_number.encode(), hashlib.sha256).hexdigest()
+def person_hash(secret: bytes, id_number: str) -> bytes:
+    """The keyed hash that names a person in the log (of the normalised 18-character
+    number), truncated to 128 bits: enough to tell a node's citizens apart, half the index."""
+    return hmac.new(secret, id_number.encode(), hashlib.sha256).digest()[:16]
 
 
 def secret(store: Store) -> bytes:
@@ -66,16 +68,16 @@ def head(store: Store) -> tuple[int, bytes]:
 
 
 def append(store: Store, node_id: str, at: str, action: str, clerk: str | None, case_id: str | None,
-           person: str | None, detail: dict[str, Any]) -> int:
+           person: bytes | None, detail: dict[str, Any]) -> int:
     """Add one entry inside the caller's transaction; returns its number."""
     store.require_tx()
     seq, prev = head(store)
     seq += 1
     values = [at, node_id, clerk, action, case_id, person,
               json.dumps(detail, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)]
-    digest = leaf_hash(canonical(seq, [None if v is None else v.encode() for v in values], prev))
+    digest = leaf_hash(canonical(seq, [v.encode() if isinstance(v, str) else v for v in values], prev))
     store.conn.execute(f"INSERT INTO audit_log ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                       (seq, *values, prev, digest))
+                       (seq, *values, digest))
     return seq
 
 
@@ -86,7 +88,7 @@ class Broken:
     seq: int
     at: str
     action: str
-    why: str  # English key: "hash", "link", "sequence"
+    why: str  # English key: "hash" (its content or its link to the one before), "sequence"
 
 
 def _text(raw: bytes | None) -> str:
@@ -94,16 +96,16 @@ def _text(raw: bytes | None) -> str:
 
 
 def scan(store: Store) -> Iterator[tuple[int, Broken | None]]:
-    """Check every entry in order (its number follows the last, its `prev` is the last
-    entry's hash, its hash is its own): yields (entries checked, None) as it goes, and
-    ends after the first broken entry with it. Columns are read as stored bytes, so text
-    edited into invalid UTF-8 is found like any other edit."""
-    cols = ", ".join(["seq", "typeof(seq)"] + [f"CAST({c} AS BLOB)" for c in TEXT_COLUMNS] + ["prev", "hash"])
+    """Check every entry in order (its number follows the last, its hash is that of its
+    content and the hash of the entry before): yields (entries checked, None) as it goes,
+    and ends after the first broken entry with it. Columns are read as stored bytes, so
+    text edited into invalid UTF-8 is found like any other edit."""
+    cols = ", ".join(["seq", "typeof(seq)"] + [f"CAST({c} AS BLOB)" for c in TEXT_COLUMNS] + ["hash"])
     expected, prev = 1, GENESIS
     for row in store.conn.execute(f"SELECT {cols} FROM audit_log ORDER BY seq"):
-        seq, kind, fields, stored_prev, digest = row[0], row[1], list(row[2:9]), row[9], row[10]
-        why = ("sequence" if kind != "integer" or seq != expected else "link" if stored_prev != prev
-               else "hash" if digest != leaf_hash(canonical(seq, fields, stored_prev)) else "")
+        seq, kind, fields, digest = row[0], row[1], list(row[2:9]), row[9]
+        why = ("sequence" if kind != "integer" or seq != expected
+               else "hash" if digest != leaf_hash(canonical(seq, fields, prev)) else "")
         if why:
             # a missing number is broken where it is missing (the row read there is shown)
             yield expected - 1, Broken(expected, _text(fields[0]), _text(fields[3]), why)

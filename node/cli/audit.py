@@ -24,8 +24,7 @@ AUDIT_ZH = {
     "audit_show": "查看审计记录",
 }
 WHY = {
-    "hash": ("内容与其哈希不符", "its content does not match its hash"),
-    "link": ("与前一条的哈希链断开", "its link to the entry before it is broken"),
+    "hash": ("内容或与前一条的哈希链接不符", "its content or its link to the entry before does not match its hash"),
     "sequence": ("编号不连续", "its number does not follow the one before"),
     "malformed": ("格式错误", "it is malformed"), "signature": ("本节点签名无效", "the node's own signature is invalid"),
     "countersignature": ("上级会签无效", "the parent's countersignature is invalid"),

@@ -30,7 +30,7 @@ def _secret(node: Node) -> bytes:
     return cached
 
 
-def person(node: Node, id_number: str) -> str:
+def person(node: Node, id_number: str) -> bytes:
     """How the log names the holder of `id_number` (checked and normalised like `accept`)."""
     return log.person_hash(_secret(node), validate_id_number(id_number, today=node.clock().date()))
 

@@ -37,7 +37,11 @@ def entries(node) -> list[tuple]:
 
 
 def canonicals(node) -> list[bytes]:
-    return [log.canonical(r[0], [None if v is None else v.encode() for v in r[1:8]], r[8]) for r in entries(node)]
+    rows, prev, out = entries(node), log.GENESIS, []
+    for r in rows:
+        out.append(log.canonical(r[0], [v.encode() if isinstance(v, str) else v for v in r[1:8]], prev))
+        prev = r[8]
+    return out
 
 
 def test_each_action_is_one_entry_naming_clerk_case_and_person_by_keyed_hash(node):
@@ -79,7 +83,7 @@ def test_tree_roots_are_rfc6962_roots_at_every_size(node):
         reference.append_entry(d)
     for n in range(1, len(data) + 1):
         assert tree.get_root(n) == reference.get_root(n) == mth(data[:n])
-    assert [r[9] for r in entries(node)] == [log.leaf_hash(d) for d in data]  # the chain's hash is the leaf
+    assert [r[8] for r in entries(node)] == [log.leaf_hash(d) for d in data]  # the chain's hash is the leaf
 
 
 # -- tampering: the first broken entry, whatever byte changed ---------------------------------
@@ -134,7 +138,7 @@ def test_any_changed_byte_of_any_entry_is_the_first_broken_entry(template, data)
             raw[where % len(raw)] ^= byte
         else:
             raw.insert(where % (len(raw) + 1), byte)
-        cast = "BLOB" if col in ("prev", "hash") else "TEXT"
+        cast = "BLOB" if col in ("person", "hash") else "TEXT"
         store.conn.execute(f"UPDATE audit_log SET {col} = CAST(? AS {cast}) WHERE seq = ?", (bytes(raw), seq))
     broken = _first_broken(store)
     assert broken is not None and broken.seq == seq, (col, broken)
