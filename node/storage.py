@@ -124,13 +124,14 @@ def _clerk_state(db: sqlite_utils.Database) -> None:
 def _audit_log(db: sqlite_utils.Database) -> None:
     """The audit log (see `yimen.node.audit`): local state, neither replicated nor derived.
     Entries and the node's own countersigned checkpoints are append-only (triggers refuse
-    UPDATE and DELETE); `audit_children` holds, at a parent, the last checkpoint it
+    UPDATE and DELETE), with no index beside the entry number: an entry is written at every
+    action and a trail is read rarely, and an index on case or person cost the accept path
+    as much as the entry itself (random inserts into two more B-trees; a trail scans the log
+    instead, see `services.audit.trail`); `audit_children` holds, at a parent, the last checkpoint it
     countersigned for each child (and the last refusal); `audit_secret` the key of the hash that names a person."""
     run(db,
         "CREATE TABLE audit_log (seq INTEGER PRIMARY KEY, at TEXT NOT NULL, node TEXT NOT NULL, clerk TEXT,"
         " action TEXT NOT NULL, case_id TEXT, person BLOB, detail TEXT NOT NULL, hash BLOB NOT NULL)",
-        "CREATE INDEX audit_log_case ON audit_log(case_id) WHERE case_id IS NOT NULL",
-        "CREATE INDEX audit_log_person ON audit_log(person) WHERE person IS NOT NULL",
         "CREATE TABLE audit_checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL, kept_at TEXT NOT NULL)",
         "CREATE TABLE audit_children (child TEXT PRIMARY KEY, size INTEGER NOT NULL, note TEXT NOT NULL,"
         " kept_at TEXT NOT NULL, refused TEXT)",

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from pymerkle import BaseMerkleTree
-from pymerkle.hasher import MerkleHasher
 
 from yimen.sync.store import Store
 
@@ -31,30 +30,29 @@ GENESIS = bytes(32)  # the `prev` of the first entry
 MAGIC = b"yimen-audit-v1"
 COLUMNS = ("seq", "at", "node", "clerk", "action", "case_id", "person", "detail", "hash")
 TEXT_COLUMNS = COLUMNS[1:8]
-_HASHER = MerkleHasher("sha256")
-NULL = (1 << 32) - 1  # the length prefix of a NULL column
-
-
-def _field(value: bytes | None) -> bytes:
-    if value is None:
-        return NULL.to_bytes(4, "big")
-    return len(value).to_bytes(4, "big") + value
+NULL = ((1 << 32) - 1).to_bytes(4, "big")  # the length prefix of a NULL column
+# built once: json.dumps with options builds an encoder per call, a good part of an entry's cost
+_detail = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str).encode
 
 
 def canonical(seq: int, fields: list[bytes | None], prev: bytes) -> bytes:
     """The bytes an entry's hash covers: its number, its text columns as stored (UTF-8
     bytes, NULL distinct from empty) and the previous entry's hash, each length-prefixed."""
-    return MAGIC + seq.to_bytes(8, "big", signed=True) + b"".join(_field(f) for f in fields) + _field(prev)
+    parts = [MAGIC, seq.to_bytes(8, "big", signed=True)]
+    for f in (*fields, prev):
+        parts += (NULL,) if f is None else (len(f).to_bytes(4, "big"), f)
+    return b"".join(parts)
 
 
 def leaf_hash(data: bytes) -> bytes:
-    return _HASHER.hash_buff(data)
+    """RFC 6962's leaf hash, as pymerkle computes it (`MerkleHasher.hash_buff`)."""
+    return hashlib.sha256(b"\x00" + data).digest()
 
 
 def person_hash(secret: bytes, id_number: str) -> bytes:
     """The keyed hash that names a person in the log (of the normalised 18-character
     number), truncated to 128 bits: enough to tell a node's citizens apart, half the index."""
-    return hmac.new(secret, id_number.encode(), hashlib.sha256).digest()[:16]
+    return hmac.digest(secret, id_number.encode(), "sha256")[:16]
 
 
 def secret(store: Store) -> bytes:
@@ -73,8 +71,7 @@ def append(store: Store, node_id: str, at: str, action: str, clerk: str | None, 
     store.require_tx()
     seq, prev = head(store)
     seq += 1
-    values = [at, node_id, clerk, action, case_id, person,
-              json.dumps(detail, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)]
+    values = [at, node_id, clerk, action, case_id, person, _detail(detail)]
     digest = leaf_hash(canonical(seq, [v.encode() if isinstance(v, str) else v for v in values], prev))
     store.conn.execute(f"INSERT INTO audit_log ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
                        (seq, *values, digest))

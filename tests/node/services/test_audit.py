@@ -218,14 +218,14 @@ def checkpointed(template, tmp_path_factory):
     town = home.init(tmp_path_factory.mktemp("town") / "t", TOWN, "镇", clock=template.clock)
     enrollment.apply_answer(template, enrollment.admit(town, enrollment.request(template)))
     exchange_once(template, town)
-    yield template
+    yield template, town
     town.close()
 
 
 @settings(max_examples=100)
 @given(data=st.data())
 def test_any_changed_byte_of_a_checkpoint_is_found(checkpointed, data):
-    village = checkpointed
+    village, _ = checkpointed
     text = village.store.conn.execute("SELECT note FROM audit_checkpoints").fetchone()[0].encode()
     changed = bytearray(text)
     changed[data.draw(st.integers(0, len(text) - 1))] ^= data.draw(st.integers(1, 255))
@@ -242,3 +242,21 @@ def test_any_changed_byte_of_a_checkpoint_is_found(checkpointed, data):
             audit.verify(copy)  # (SQLite will not hand it back as text at all: no verdict of "intact")
         return
     assert audit.verify(copy).checkpoint_broken is not None
+
+
+messages = st.dictionaries(st.sampled_from(["checkpoint", "since", "proof"]), st.recursive(
+    st.none() | st.integers() | st.text(max_size=20) | st.binary(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=8))
+
+
+@given(messages, st.booleans())
+def test_a_child_message_of_any_shape_is_refused_cleanly(checkpointed, message, real_note):
+    village, town = checkpointed
+    if real_note:  # a well-signed head with a proof of any shape
+        message = {**message, "checkpoint": exchange.offer(village, 0)["checkpoint"]}
+    held = town.store.conn.execute("SELECT note FROM audit_children").fetchone()
+    try:
+        exchange.countersign_child(town, village.node_id, message)
+    except (note.BadNote, exchange.CheckpointRefused, exchange.WireError):
+        pass
+    assert town.store.conn.execute("SELECT note FROM audit_children").fetchone() == held or real_note
