@@ -12,7 +12,6 @@ from yimen.node.cli.util import YimenGroup, h, json_option, lang, open_node, pri
 from yimen.node.errors import NodeError
 from yimen.node.services import audit
 from yimen.schema.case import ACTION_ZH
-from yimen.schema.errors import SchemaError
 
 AUDIT_ZH = {
     **ACTION_ZH, "case_show": "查看办件", "case_list": "查询办件列表", "case_export": "导出办件列表",
@@ -98,7 +97,7 @@ def audit_show(ctx: click.Context, case_id: str, id_number: str, as_json: bool) 
         yimen audit show --person 440608199001011235 --json
     """
     if bool(case_id) == bool(id_number):
-        raise SchemaError("请给出 --case 或 --person 其中之一", "give one of --case or --person")
+        raise click.UsageError(h(ctx, "请给出 --case 或 --person 其中之一", "give one of --case or --person"), ctx)
     node = open_node(ctx)
     rows = audit.trail(node, case_id or None, id_number or None)
     audit.record(node, "audit_show", reader(ctx), case_id or None, None,
