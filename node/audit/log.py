@@ -65,17 +65,30 @@ def head(store: Store) -> tuple[int, bytes]:
     return (row[0], row[1]) if row else (0, GENESIS)
 
 
+def _leaf(seq: int, *values: str | bytes | None) -> bytes:
+    """`yimen_audit_leaf(seq, at, node, clerk, action, case_id, person, detail, prev)`."""
+    *fields, prev = (v.encode() if isinstance(v, str) else v for v in values)
+    return leaf_hash(canonical(seq, fields, prev))
+
+
+# One statement reads the head and writes the entry after it (its hash by `_leaf`, called
+# by SQLite): an entry is written at every action, and a second statement was a fifth of its cost.
+_LAST = "(SELECT {} FROM audit_log ORDER BY seq DESC LIMIT 1)"
+_INSERT = (f"INSERT INTO audit_log ({', '.join(COLUMNS)}) SELECT h.seq + 1, ?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+           " yimen_audit_leaf(h.seq + 1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, h.hash)"
+           f" FROM (SELECT COALESCE({_LAST.format('seq')}, 0) AS seq,"
+           f" COALESCE({_LAST.format('hash')}, ?8) AS hash) h")
+
+
 def append(store: Store, node_id: str, at: str, action: str, clerk: str | None, case_id: str | None,
            person: bytes | None, detail: dict[str, Any]) -> int:
     """Add one entry inside the caller's transaction; returns its number."""
     store.require_tx()
-    seq, prev = head(store)
-    seq += 1
-    values = [at, node_id, clerk, action, case_id, person, _detail(detail)]
-    digest = leaf_hash(canonical(seq, [v.encode() if isinstance(v, str) else v for v in values], prev))
-    store.conn.execute(f"INSERT INTO audit_log ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                       (seq, *values, digest))
-    return seq
+    if not vars(store).get("_audit_leaf"):
+        store.conn.create_function("yimen_audit_leaf", 9, _leaf, deterministic=True)
+        store._audit_leaf = True  # type: ignore[attr-defined]
+    cur = store.conn.execute(_INSERT, (at, node_id, clerk, action, case_id, person, _detail(detail), GENESIS))
+    return cur.lastrowid
 
 
 @dataclass(frozen=True)
