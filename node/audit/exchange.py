@@ -85,6 +85,7 @@ def keep(node: Node, sent: str, answer: Any) -> int:
     with node.store.transaction():
         node.store.conn.execute("INSERT OR IGNORE INTO audit_checkpoints (size, note, kept_at) VALUES (?, ?, ?)",
                                 (cp.size, cp.note(), node.now()))
+        node.store.delete_meta(REFUSED)
     return cp.size
 
 
@@ -157,10 +158,14 @@ def refusals(node: Node) -> list[dict[str, Any]]:
         "SELECT child, refused FROM audit_children WHERE refused IS NOT NULL ORDER BY child")]
 
 
-async def send(node: Node, transport: Any, notices: list[str]) -> int | None:
+REFUSED = "audit:checkpoint_refused"  # meta: the parent's last refusal, until a checkpoint is kept again
+
+
+async def send(node: Node, transport: Any) -> int | None:
     """The node's side, after a round's push: offer the head to the parent (one retry from
-    the size the parent holds) and keep its countersignature; returns the size kept. Nothing
-    here fails the round: a refusal or a failure is a notice (and the log's warning)."""
+    the size the parent holds) and keep its countersignature; returns the size kept.
+    Nothing here fails the round: a refusal or a failure is logged (a refusal once, until
+    a checkpoint is kept again: a node restored from a backup is refused every round)."""
     from yimen.node.replication import in_db  # (it imports the services)
     from yimen.sync.transports.http import LINK_ERRORS
     parent = await in_db(node, parent_of, node)
@@ -180,8 +185,24 @@ async def send(node: Node, transport: Any, notices: list[str]) -> int | None:
                 since = e.extra["held"]
                 continue
             return await in_db(node, keep, node, message["checkpoint"], answer.get("countersigned"))
-    except (WireError, NodeError, *LINK_ERRORS) as e:
-        text = getattr(e, "en", None) or f"{type(e).__name__}: {e}"
-        logger.warning("audit checkpoint not countersigned by %s: %s", transport.peer, text)
-        notices.append(f"audit checkpoint: {text}")
+    except (WireError, NodeError) as e:
+        await in_db(node, _failed, node, transport.peer, e.zh, e.en)
+    except LINK_ERRORS as e:
+        await in_db(node, _failed, node, transport.peer, f"上级无法连接（{type(e).__name__}）", f"{type(e).__name__}: {e}")
     return None
+
+
+def _failed(node: Node, peer: str, zh: str, en: str) -> None:
+    """Keep the failure for `yimen status` (both languages: the reader chooses) and log it
+    once."""
+    text = json.dumps({"zh": zh, "en": en}, ensure_ascii=False)
+    if node.store.meta(REFUSED) != text:
+        logger.warning("audit checkpoint not countersigned by %s: %s", peer, en)
+        with node.store.transaction():
+            node.store.set_meta(REFUSED, text)
+
+
+def refused_by_parent(node: Node, lang: str) -> str | None:
+    """Why the parent did not countersign the last checkpoint offered (None: it did)."""
+    raw = node.store.meta(REFUSED)
+    return json.loads(raw)[lang] if raw else None

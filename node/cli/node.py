@@ -78,7 +78,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
             ("feed_not_acked", h(ctx, "未确认", "not acked")), ("seals_in", h(ctx, "收到签封", "seals in")),
             ("seals_out", h(ctx, "发出签封", "seals out")), ("bytes_in", h(ctx, "收到字节", "bytes in")),
             ("bytes_out", h(ctx, "发出字节", "bytes out")), ("quarantined", h(ctx, "隔离", "quarantined"))]))
-    _audit_warnings(ctx, info["audit_refusals"])
+    _audit_warnings(ctx, info["audit_refusals"], info["audit_refused_by_parent"])
     if info["catalog_drift"]:
         click.echo(h(ctx, "本节点自行发布、与上级版本不同的事项（以上级为准；已受理的办件仍按受理时的版本）：",
                      "items this node publishes that differ from its ancestors' (the ancestors' are used; cases "
@@ -89,8 +89,12 @@ def status(ctx: click.Context, as_json: bool) -> None:
             ("publisher", h(ctx, "发布节点", "published by"))]))
 
 
-def _audit_warnings(ctx: click.Context, refusals: list[dict]) -> None:
-    """Children whose audit log no longer extends the checkpoint countersigned here."""
+def _audit_warnings(ctx: click.Context, refusals: list[dict], refused_here: str | None) -> None:
+    """Children whose audit log no longer extends the checkpoint countersigned here, and
+    the parent's refusal of this node's own."""
+    if refused_here:
+        click.echo(h(ctx, f"警告：上级未会签本节点的审计检查点（{refused_here}）",
+                     f"warning: the parent did not countersign this node's audit checkpoint ({refused_here})"))
     for r in refusals:
         click.echo(h(ctx, f"警告：下级 {r['child']} 的审计日志（{r['size']} 条）与本节点会签过的检查点（{r['held']} 条）不一致，"
                           f"其历史已被改写（{r['at']}）",

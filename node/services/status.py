@@ -102,6 +102,7 @@ def status(node: Node, lang: str = "en") -> dict[str, Any]:
         "unlisted_documents": len(projections.refused(store)), "peers": peer_rows(node),
         "sync": sync_outcome(node, lang), "positions": _positions(node, lang),
         "audit_refusals": _localised(node, exchange.refusals(node), "at"),
+        "audit_refused_by_parent": exchange.refused_by_parent(node, "zh" if lang == "zh" else "en"),
     }
 
 

@@ -74,7 +74,7 @@ async def sync_once(node: Node, wait: float = 0) -> RoundStats:
     async def attempt(transport: HttpTransport) -> RoundStats:
         run = lambda fn, *args: in_db(node, fn, *args)  # noqa: E731
         stats = await Session(engine(node), transport, run).round(wait, RoundStats(transport.peer, transport.url))
-        await exchange.send(node, transport, stats.notices)  # after the push: the log head to the parent
+        await exchange.send(node, transport)  # after the push: the log head to the parent
         return stats
     return await with_first_ancestor(node, attempt)
 
