@@ -44,15 +44,27 @@ def canonical(seq: int, fields: list[bytes | None], prev: bytes) -> bytes:
     return b"".join(parts)
 
 
+_LEAF = hashlib.sha256(b"\x00")  # copied, not made: making one looks the digest up in OpenSSL again
+
+
 def leaf_hash(data: bytes) -> bytes:
     """RFC 6962's leaf hash, as pymerkle computes it (`MerkleHasher.hash_buff`)."""
-    return hashlib.sha256(b"\x00" + data).digest()
+    h = _LEAF.copy()
+    h.update(data)
+    return h.digest()
 
 
-def person_hash(secret: bytes, id_number: str) -> bytes:
-    """The keyed hash that names a person in the log (of the normalised 18-character
-    number), truncated to 128 bits: enough to tell a node's citizens apart, half the index."""
-    return hmac.digest(secret, id_number.encode(), "sha256")[:16]
+def person_key(secret: bytes) -> hmac.HMAC:
+    """The keyed hash's state after the key (copied for each person, see `_LEAF`)."""
+    return hmac.new(secret, digestmod="sha256")
+
+
+def person_hash(key: hmac.HMAC, id_number: str) -> bytes:
+    """The keyed hash that names a person in the log (HMAC-SHA256 of the normalised
+    18-character number, truncated to 128 bits: enough to tell a node's citizens apart)."""
+    h = key.copy()
+    h.update(id_number.encode())
+    return h.digest()[:16]
 
 
 def secret(store: Store) -> bytes:

@@ -10,6 +10,7 @@ countersigns.
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -22,10 +23,11 @@ from yimen.schema.idnumber import validate_id_number
 MAX_SHOWN = 200  # case ids named in one read entry (the count is always there)
 
 
-def _secret(node: Node) -> bytes:
+def _secret(node: Node) -> hmac.HMAC:
+    """The keyed hash's state for the node's secret (read once per open node)."""
     cached = vars(node).get("_audit_secret")
     if cached is None:
-        cached = log.secret(node.store)
+        cached = log.person_key(log.secret(node.store))
         object.__setattr__(node, "_audit_secret", cached)
     return cached
 
