@@ -86,7 +86,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         *[(f"  {status_text(ctx, s)}", n) for s, n in sorted(by_status.items())],
         (h(ctx, "窗口人员", "clerks"), info["clerks"]),
         *([(h(ctx, "密码散列", "password hashing"),
-            h(ctx, "弱（password_profile=cheapest，仅供测试）", "weak (password_profile=cheapest, for tests only)"))]
+            h(ctx, "弱（仅供测试）", "weak (password_profile=cheapest, for tests only)"))]
           if info["weak_password_hashing"] else []),
         (h(ctx, "待签封变更", "unsealed changes"), info["unsealed_changes"]),
         (h(ctx, "等待依赖的变更", "pending changes"), info["pending_changes"]),

@@ -9,6 +9,8 @@ the environment, where other users and shell histories see them.
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from yimen.node.cli.util import (any_clerk, h, json_option, open_node, print_json, save_token, saved_token,
@@ -23,7 +25,7 @@ def read_password(ctx: click.Context, from_stdin: bool, new: bool, what: tuple[s
     """One password: a line of standard input under --password-stdin, else asked hidden
     (a new one twice)."""
     if from_stdin:
-        line = click.get_text_stream("stdin").readline()
+        line = sys.stdin.readline()
         return line.removesuffix("\n").removesuffix("\r")
     return click.prompt(h(ctx, *what), hide_input=True, confirmation_prompt=h(ctx, "再输入一次", "repeat it") if new else False)
 

@@ -183,10 +183,10 @@ def signed_in(ctx: click.Context) -> dict[str, Any]:
     alive; `NotSignedIn` otherwise. The only way the CLI learns who acts."""
     obj = ctx.find_root().obj
     if "clerk" not in obj:
+        node = open_node(ctx)  # no node here is told first
         token = saved_token(ctx)
         if token is None:
             raise sessions.NotSignedIn("尚未登录：请先运行 yimen login", "not signed in: run `yimen login`")
-        node = open_node(ctx)
         try:
             obj["clerk"] = clerks.get(node, sessions.resolve(node, token))
         except sessions.NotSignedIn:

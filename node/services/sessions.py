@@ -33,6 +33,7 @@ from yimen.node.home import Node
 
 MAX_FAILURES = 5
 LOCK_MINUTES = 15
+TOUCH_EVERY = timedelta(minutes=1)
 PROFILES = {"standard": argon2.profiles.RFC_9106_LOW_MEMORY, "cheapest": argon2.profiles.CHEAPEST}
 
 
@@ -159,22 +160,23 @@ def _not_signed_in() -> NotSignedIn:
 
 def resolve(node: Node, token: str) -> str:
     """The clerk id of a live session, which this use keeps alive; `NotSignedIn` for an
-    unknown, idle-expired or deactivated clerk's session (an ended one is deleted)."""
-    conn = node.store.conn
+    unknown, idle-expired or deactivated clerk's session (an ended one is deleted). The
+    last use is written at most once a minute: a command that only reads stays a read."""
+    conn, digest = node.store.conn, token_digest(token)
     row = conn.execute("SELECT s.clerk_id, s.last_used_at, c.active FROM clerk_sessions s"
-                       " JOIN clerks c USING (clerk_id) WHERE s.token_sha256 = ?", (token_digest(token),)).fetchone()
+                       " JOIN clerks c USING (clerk_id) WHERE s.token_sha256 = ?", (digest,)).fetchone()
     if row is None:
         raise _not_signed_in()
     clerk_id, last_used, active = row
-    idle = timedelta(hours=node.config.session_idle_hours)
-    with node.store.transaction():
-        if not active or datetime.fromisoformat(last_used) + idle < node.clock():
-            conn.execute("DELETE FROM clerk_sessions WHERE token_sha256 = ?", (token_digest(token),))
-        else:
-            conn.execute("UPDATE clerk_sessions SET last_used_at = ? WHERE token_sha256 = ?",
-                         (node.now(), token_digest(token)))
-            return clerk_id
-    raise _not_signed_in()
+    now, last = node.clock(), datetime.fromisoformat(last_used)
+    if not active or last + timedelta(hours=node.config.session_idle_hours) < now:
+        with node.store.transaction():
+            conn.execute("DELETE FROM clerk_sessions WHERE token_sha256 = ?", (digest,))
+        raise _not_signed_in()
+    if now - last >= TOUCH_EVERY:
+        with node.store.transaction():
+            conn.execute("UPDATE clerk_sessions SET last_used_at = ? WHERE token_sha256 = ?", (node.now(), digest))
+    return clerk_id
 
 
 def sign_out(node: Node, token: str) -> None:
