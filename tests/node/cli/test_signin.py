@@ -226,3 +226,15 @@ def test_status_says_when_password_hashing_is_weak(village, monkeypatch):
     assert village("status", "--json").output.count('"weak_password_hashing": true') == 1
     monkeypatch.setenv("YIMEN_PASSWORD_PROFILE", "standard")
     assert "密码散列" not in village("status").output
+
+
+def test_a_session_folder_that_is_a_link_is_refused(village, tmp_path):
+    folder = Path(os.environ["XDG_RUNTIME_DIR"]) / "yimen"
+    for f in folder.iterdir():
+        f.unlink()
+    folder.rmdir()
+    (tmp_path / "elsewhere").mkdir()
+    folder.symlink_to(tmp_path / "elsewhere")  # someone laid a link where the folder goes
+    out = village("whoami", ok=False).output
+    assert "登录信息目录" in out and "拒绝使用" in out
+    assert list((tmp_path / "elsewhere").iterdir()) == []

@@ -9,6 +9,7 @@ parameter a bad value of its type."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import click
@@ -214,3 +215,38 @@ def test_what_a_clerk_reads_day_to_day_is_chinese_too(village):
         result = run(*args)
         assert result.exit_code == 0, (args, result.output)
         assert english_words(result.output, [str(village)]) == [], (args, result.output)
+
+
+def test_sign_in_refusals_are_told_in_chinese(cli, monkeypatch):
+    """Each refusal of signing in and of the admin's commands: one Chinese sentence in zh
+    mode, one English one in en mode."""
+    from support.signin import PASSWORD as PW
+
+    def refused(*args: str, input: str | None = None) -> None:
+        for lang in ("zh", "en"):
+            out = cli("--lang", lang, *args, ok=False, input=input).output
+            assert out.startswith("错误：" if lang == "zh" else "Error: ") and out.count("\n") == 1, (args, out)
+            if lang == "zh":
+                assert english_words(out, [*args, *COMMAND_NAMES]) == [], (args, out)
+            else:
+                assert not re.search(r"[\u4e00-\u9fff]", out.replace("李敏", "")), (args, out)
+    cli("clerk", "add", "--id", "c01", "--name", "李敏", "--role", "民政", "--password-stdin")
+    refused("clerk", "add", "--id", "c02", "--name", "王芳", "--role", "民政", "--password-stdin", input="短密码\n")
+    refused("clerk", "add", "--id", "c02", "--name", "王芳", "--role", "民政", "--password-stdin", input="c02-c02-c02\n")
+    refused("clerk", "deactivate", "a01")
+    refused("clerk", "roles", "a01", "--remove", "admin")
+    refused("clerk", "bootstrap", "--id", "a02", "--name", "李", "--password-stdin", input=f"{PW}\n")
+    refused("login", "--id", "c77", "--password-stdin", input=f"{PW}\n")
+    refused("login", "--id", "c01", "--password-stdin", input="Wrong-Pass-2026\n")  # two failures
+    for _ in range(3):
+        cli("login", "--id", "c01", "--password-stdin", input="Wrong-Pass-2026\n", ok=False)
+    refused("login", "--id", "c01", "--password-stdin", input=f"{PW}\n")  # locked
+    cli("clerk", "unlock", "c01")
+    cli.sign_in("c01")
+    refused("clerk", "unlock", "c01")
+    refused("catalog", "import", str(SAMPLE))
+    refused("passwd", "--password-stdin", input=f"{PW}\nshort\n")
+    cli("logout")
+    refused("case", "list")
+    monkeypatch.setenv("YIMEN_CLERK", "c01")
+    refused("status")
