@@ -39,7 +39,9 @@ def init(ctx: click.Context, region: str, name: str, parent: str, admin_id: str 
         yimen init --region 440608100201 --name 高明区荷城街道示范村 --admin-id a01 --admin-name 王芳
     """
     obj = ctx.find_root().obj
-    if admin_id is None and admin_name is None and sys.stdin.isatty():
+    if admin_id is None and admin_name is not None and not sys.stdin.isatty():
+        raise click.UsageError(h(ctx, "--admin-name 须与 --admin-id 一起给出", "--admin-name needs --admin-id"))
+    if admin_id is None and sys.stdin.isatty():
         admin_id = click.prompt(h(ctx, "管理员工号", "admin's clerk id"))
     if admin_id is not None and admin_name is None:
         admin_name = click.prompt(h(ctx, "管理员姓名", "admin's name"))

@@ -219,6 +219,9 @@ def test_init_refuses_a_weak_admin_password_before_making_anything(tmp_path):
     out = CliRunner().invoke(main, ["--home", str(tmp_path / "n"), "init", "--region", "440608100201", "--name", "村",
                                     "--admin-id", "a01", "--admin-name", "王芳", "--password-stdin"], input="a01a01a01\n")
     assert out.exit_code == 1 and "不能含工号" in out.output and not (tmp_path / "n").exists()
+    out = CliRunner().invoke(main, ["--home", str(tmp_path / "n"), "init", "--region", "440608100201", "--name", "村",
+                                    "--admin-name", "王芳"])
+    assert out.exit_code == 2 and "--admin-name 须与 --admin-id 一起给出" in out.output and not (tmp_path / "n").exists()
 
 
 def test_status_says_when_password_hashing_is_weak(village, monkeypatch):

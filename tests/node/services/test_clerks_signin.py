@@ -179,3 +179,24 @@ def test_the_name_is_no_password_and_length_counts_characters(signed):
     clerks.check_password("我的密码很长很安全", "c01", "李敏")  # nine Chinese characters
     with pytest.raises(WeakPassword):
         clerks.check_password("x" * 120 + "y" * 9, "c01", "李敏")
+
+
+def test_every_failed_answer_costs_one_argon2_check(signed, monkeypatch):
+    """An unknown clerk, a deactivated one, a wrong password and a locked clerk each cost
+    one Argon2 verification (an unknown clerk's against a dummy hash), so the time taken
+    does not tell them apart."""
+    from argon2 import PasswordHasher
+    checks = []
+    real = PasswordHasher.verify
+    monkeypatch.setattr(PasswordHasher, "verify", lambda self, h, p: checks.append(h) or real(self, h, p))
+    clerks.set_active(signed, "c02", False)
+    for cid, pw in (("c99", PASSWORD), ("c02", PASSWORD), ("c01", "Wrong-Pass-2026")):
+        with pytest.raises(SignInFailed):
+            sessions.sign_in(signed, cid, pw)
+    for _ in range(sessions.MAX_FAILURES - 1):
+        with pytest.raises(SignInFailed):
+            sessions.sign_in(signed, "c01", "Wrong-Pass-2026")
+    with pytest.raises(ClerkLocked):
+        sessions.sign_in(signed, "c01", PASSWORD)
+    assert len(checks) == 3 + sessions.MAX_FAILURES - 1 + 1
+    assert checks[0].startswith("$argon2id$") and checks[0] != checks[2]  # the dummy hash
