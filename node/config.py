@@ -21,6 +21,8 @@ from yimen.schema import region
 from yimen.schema.errors import os_reason
 
 CONFIG_FILE = "node.json"
+PASSWORD_PROFILES = ("standard", "cheapest")
+INT_SETTINGS = ("yellow_days", "session_idle_hours")
 # Environment variables of Yimen that are not settings of this file (the CLI's options).
 ENV_NOT_SETTINGS = {"YIMEN_HOME", "YIMEN_CLERK", "YIMEN_LANG", "YIMEN_HOST", "YIMEN_PORT", "YIMEN_LOG_FILE"}
 
@@ -34,6 +36,10 @@ class Config:
     parent_url: str = ""  # HTTP address of the parent node, empty when offline only
     yellow_days: int = 1  # a case is yellow with at most this many working days left
     calendar_file: str = ""  # a province's own days (JSON) over the chinese-calendar package's; "" = none
+    session_idle_hours: int = 8  # a clerk's sign-in ends after this many hours without a command
+    # Argon2id cost of clerks' password hashes: "standard" (RFC 9106's low-memory profile:
+    # 64 MiB, 3 passes) or "cheapest" (for tests only; `yimen status` reports it as weak).
+    password_profile: str = "standard"
     created_at: str = ""
 
     def __post_init__(self) -> None:
@@ -42,17 +48,23 @@ class Config:
             raise InvalidConfig("节点名称不能为空", "the node name must not be empty")
         if not isinstance(self.yellow_days, int) or self.yellow_days < 0:
             raise InvalidConfig("yellow_days 必须是非负整数", "yellow_days must be a non-negative integer")
+        if not isinstance(self.session_idle_hours, int) or self.session_idle_hours < 1:
+            raise InvalidConfig("session_idle_hours 必须是正整数", "session_idle_hours must be a positive integer")
+        if self.password_profile not in PASSWORD_PROFILES:
+            raise InvalidConfig(f"password_profile 只能是 {'、'.join(PASSWORD_PROFILES)}",
+                                f"password_profile must be one of {', '.join(PASSWORD_PROFILES)}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def _coerce(name: str, raw: str) -> Any:
-    if name == "yellow_days":
+    if name in INT_SETTINGS:
         try:
             return int(raw)
         except ValueError:
-            raise InvalidConfig(f"YIMEN_YELLOW_DAYS 不是整数：{raw}", f"YIMEN_YELLOW_DAYS is not an integer: {raw}")
+            var = f"YIMEN_{name.upper()}"
+            raise InvalidConfig(f"{var} 不是整数：{raw}", f"{var} is not an integer: {raw}")
     return raw
 
 

@@ -1,7 +1,7 @@
 """The node's own tables, defined once as a migration set opened beside the sync tables
 (see `yimen.sync.store.schema`): projections (derived from documents, never written by
-hand; see `projections`), and local state that is neither replicated nor derived: clerks
-and invitation codes."""
+hand; see `projections`), and local state that is neither replicated nor derived: clerks,
+their sessions and invitation codes."""
 
 from __future__ import annotations
 
@@ -141,3 +141,18 @@ def _audit_log(db: sqlite_utils.Database) -> None:
             db.execute(f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table}"
                        f" BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END")
     db.execute("INSERT INTO audit_secret (id, key) VALUES (1, ?)", [os.urandom(32)])
+
+
+@NODE_SCHEMA(name="0009_clerk_sign_in")
+def _clerk_sign_in(db: sqlite_utils.Database) -> None:
+    """Clerks sign in (see `services.sessions`): an Argon2id hash of each clerk's password
+    (none for a clerk from before: an admin gives them one with `clerk passwd`), failed
+    sign-ins counted here so that every process of the node shares the lockout, and
+    sessions kept as the SHA-256 of their token (the token itself stays with the clerk)."""
+    run(db,
+        "ALTER TABLE clerks ADD COLUMN password_hash TEXT",
+        "ALTER TABLE clerks ADD COLUMN failed_signins INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE clerks ADD COLUMN locked_until TEXT",
+        "CREATE TABLE IF NOT EXISTS clerk_sessions (token_sha256 TEXT PRIMARY KEY, clerk_id TEXT NOT NULL,"
+        " created_at TEXT NOT NULL, last_used_at TEXT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS clerk_sessions_clerk ON clerk_sessions(clerk_id)")

@@ -41,13 +41,18 @@ CHAIN = [  # name, region code, display name, parent
 ]
 CITY = "440600000000"  # the city's node id (its region code, normalized)
 SAMPLE = resources.files("yimen.node").joinpath("data/catalog_sample.json")
+# Sign-ins: every node's admin a01 (signed in by `init`) and the clerks share these demo
+# passwords, given on standard input as a script does.
+ADMIN_PASSWORD, CLERK_PASSWORD = "Demo-Admin-2026", "Demo-Clerk-2026"
 SURNAMES, GIVEN = "陈李黄张梁何罗谭区冯", ["美玲", "志强", "秀英", "国华", "丽娟", "建明", "小红", "家豪", "桂芳", "伟"]
 
 
-def run(name: str, *args: str, show: bool = True) -> str:
+def run(name: str, *args: str, show: bool = True, password: str | None = None) -> str:
+    """One `yimen` command at a node; `password` goes to its standard input (`--password-stdin`)."""
     if show:
         print(f"\n$ yimen --home data/demo/{name} {' '.join(args)}", flush=True)
-    out = subprocess.run([YIMEN, "--home", str(DATA / name), *args], capture_output=True, text=True)
+    out = subprocess.run([YIMEN, "--home", str(DATA / name), *args], capture_output=True, text=True,
+                         input=None if password is None else password + "\n")
     if out.returncode:
         raise SystemExit(f"demo failed: yimen --home data/demo/{name} {' '.join(args)}\n{out.stderr}")
     if show:
@@ -183,7 +188,8 @@ def main() -> int:
     procs, urls = {}, {}
     try:
         for name, rc, title, parent in CHAIN:
-            run(name, "init", "--region", rc, "--name", title, show=False)
+            run(name, "init", "--region", rc, "--name", title, "--admin-id", "a01", "--admin-name", "管理员",
+                "--password-stdin", show=False, password=ADMIN_PASSWORD)
             if name == "village-b":  # a village that imported the catalog standing alone, before it joins
                 with resources.as_file(SAMPLE) as path:
                     run(name, "catalog", "import", str(path), show=False)
@@ -195,12 +201,15 @@ def main() -> int:
         with resources.as_file(SAMPLE) as path:
             run("city", "catalog", "import", str(path))
         run("town", "clerk", "add", "--id", "t01", "--name", "赵春燕", *[f"--role={r}" for r in
-            ("民政", "社保", "人社", "教育", "残联", "退役军人", "农业农村", "住建", "卫健")])
+            ("民政", "社保", "人社", "教育", "残联", "退役军人", "农业农村", "住建", "卫健")], "--password-stdin",
+            password=CLERK_PASSWORD)
         for v in ("village-a", "village-b"):
             run(v, "clerk", "add", "--id", "c01", "--name", "李敏", *[f"--role={r}" for r in
-                ("民政", "社保", "医保", "人社", "卫健", "村委会")], show=v == "village-a")
+                ("民政", "社保", "医保", "人社", "卫健", "村委会")], "--password-stdin", show=v == "village-a",
+                password=CLERK_PASSWORD)
             run(v, "clerk", "add", "--id", "c02", "--name", "王芳", *[f"--role={r}" for r in
-                ("教育", "残联", "退役军人", "农业农村", "住建", "村委会")], show=False)
+                ("教育", "残联", "退役军人", "农业农村", "住建", "村委会")], "--password-stdin", show=False,
+                password=CLERK_PASSWORD)
         wait_until("the catalog to reach the villages",
                    lambda: all(uses_city_catalog(v) for v in ("village-a", "village-b")))
         print("\n== village A: simulating three weeks at the window (offline edits; the chain syncs them) ...")
@@ -212,6 +221,7 @@ def main() -> int:
         decide_at_town()
         wait_until("the town's decisions to reach village A", lambda: count(
             "village-a", "SELECT count(*) FROM case_events WHERE node = '440608100000'") > 0)
+        run("village-a", "login", "--id", "c01", "--password-stdin", password=CLERK_PASSWORD)
         show()
         problems = checks()
         if problems:
@@ -229,8 +239,10 @@ Where to look{servers}:
   .venv/bin/yimen --home data/demo/city case list            # the city sees every case
   .venv/bin/yimen --home data/demo/village-a case list --card red
   .venv/bin/yimen --home data/demo/town status               # peers, traffic, quarantine{curl}
-  YIMEN_HOME=data/demo/village-a YIMEN_CLERK=c01 .venv/bin/yimen case accept --item SB-003 \\
-      --applicant-id 440608199001011235 --applicant-name 陈美玲 --all-materials""")
+  YIMEN_HOME=data/demo/village-a .venv/bin/yimen case accept --item SB-003 \\
+      --applicant-id 440608199001011235 --applicant-name 陈美玲 --all-materials   # as c01, signed in
+Sign-ins (yimen login --id ID): each node's admin a01, password {ADMIN_PASSWORD}; clerks c01 and c02
+(villages) and t01 (town), password {CLERK_PASSWORD}.""")
         if live:
             print("\nThe chain keeps running; press Ctrl-C to stop it.", flush=True)
             try:

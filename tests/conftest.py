@@ -23,6 +23,15 @@ settings.register_profile("dev", max_examples=150, deadline=None,
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 
+@pytest.fixture(autouse=True)
+def _sign_in_cheaply(tmp_path_factory, monkeypatch):
+    """Each test keeps clerks' session files in a folder of its own (never the real
+    runtime folder), and hashes passwords at the test-only cost (`password_profile`)."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path_factory.mktemp("run")))
+    monkeypatch.setenv("YIMEN_PASSWORD_PROFILE", "cheapest")
+    monkeypatch.delenv("YIMEN_CLERK", raising=False)
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock(datetime(2026, 11, 16, 9, 0, tzinfo=home.CHINA_TZ))  # a Monday

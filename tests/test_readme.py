@@ -2,7 +2,8 @@
 after the other, in an empty folder: a village imports the catalog standing alone, accepts
 a case, then enrolls with its town, which publishes the same catalog, and syncs. Only the
 placeholders change: `<code>` is the code `invite` printed, the ports are free ones, a
-receipt number's year is this year's."""
+receipt number's year is this year's. A command with a pipe (a password given on standard
+input) runs in bash."""
 
 from __future__ import annotations
 
@@ -64,7 +65,8 @@ def test_the_readme_runs_as_written(tmp_path):
                 servers.append(proc)
                 assert "listening on" in proc.stdout.readline(), command
                 continue
-            done = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+            shell = ["bash", "-c", command] if "|" in command else args  # a password piped in
+            done = subprocess.run(shell, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
             assert done.returncode == 0, f"{command}: {done.stdout}{done.stderr}"
             outputs.append(done.stdout)
             if " invite " in command:

@@ -8,7 +8,7 @@ import click
 
 from yimen.node.cli.output import table
 from yimen.node.cli.progress import shown
-from yimen.node.cli.util import YimenGroup, h, json_option, lang, open_node, print_json
+from yimen.node.cli.util import YimenGroup, h, json_option, lang, open_node, print_json, signed_in
 from yimen.node.errors import NodeError
 from yimen.node.services import audit
 from yimen.schema.case import ACTION_ZH
@@ -17,7 +17,8 @@ AUDIT_ZH = {
     **ACTION_ZH, "case_show": "查看办件", "case_list": "查询办件列表", "case_export": "导出办件列表",
     "case_inbox": "查看待审批列表", "report_overdue": "督办报表", "report_refusals": "拒件周报",
     "catalog_import": "导入事项目录", "clerk_add": "添加窗口人员", "clerk_roles": "调整岗位",
-    "clerk_deactivate": "停用窗口人员", "clerk_activate": "启用窗口人员", "bundle_export": "导出数据包",
+    "clerk_deactivate": "停用窗口人员", "clerk_activate": "启用窗口人员",
+    "clerk_password": "设置密码", "clerk_unlock": "解除锁定", "sign_in": "登录", "sign_in_failed": "登录失败", "bundle_export": "导出数据包",
     "bundle_import": "导入数据包", "backup": "备份", "restore": "恢复备份", "invite": "生成邀请码",
     "admit": "接纳下级节点", "enroll": "注册到上级", "checkpoint_refused": "拒绝下级的审计检查点",
     "audit_show": "查看审计记录",
@@ -31,9 +32,10 @@ WHY = {
 }
 
 
-def reader(ctx: click.Context) -> str | None:
-    """The clerk a read is recorded under: the one named by `--clerk` (or YIMEN_CLERK), if any."""
-    return (ctx.find_root().obj or {}).get("clerk")
+def reader(ctx: click.Context) -> str:
+    """The clerk a read is recorded under: the one signed in (every read of a citizen's
+    record is a signed-in clerk's)."""
+    return signed_in(ctx)["clerk_id"]
 
 
 def noted(ids: list[str], rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:

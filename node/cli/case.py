@@ -10,7 +10,7 @@ import click
 
 from yimen.node.services import audit, caselist, cases, catalog
 from yimen.node.cli.audit import noted, reader
-from yimen.node.cli.util import (YimenGroup, clerk_option, h, json_option, lang, open_node,
+from yimen.node.cli.util import (YimenGroup, acting_clerk, any_clerk, h, json_option, lang, open_node,
                                  print_json, status_text)
 from yimen.node.cli.output import fields, table
 from yimen.node.cli.tables import Column, export_options, one_output
@@ -112,7 +112,6 @@ def case_group() -> None:
 
 
 @case_group.command("accept")
-@clerk_option
 @click.option("--item", "item_code", required=True, help="Catalog item code.")
 @click.option("--applicant-id", required=True, help="Applicant's 18-digit ID number.")
 @click.option("--applicant-name", required=True, help="Applicant's name.")
@@ -127,6 +126,7 @@ def case_group() -> None:
               help="Accept even though the applicant has an open case of the same item.")
 @json_option
 @click.pass_context
+@acting_clerk
 def case_accept(ctx: click.Context, clerk: str, item_code: str, applicant_id: str,
                 applicant_name: str, phone: str, materials: tuple[str, ...], all_materials: bool,
                 deferred: tuple[str, ...], duplicate_ok: bool, as_json: bool) -> None:
@@ -137,7 +137,7 @@ def case_accept(ctx: click.Context, clerk: str, item_code: str, applicant_id: st
 
     \b
     Example:
-        yimen case accept --clerk c01 --item MZ-001 --applicant-id 440608199001011235 \\
+        yimen case accept --item MZ-001 --applicant-id 440608199001011235 \\
             --applicant-name 陈美玲 --all-materials --defer 收入证明
     """
     node = open_node(ctx)
@@ -190,20 +190,20 @@ class DuplicateDeclined(YimenError):
 
 
 @case_group.command("not-accept")
-@clerk_option
 @click.option("--item", "item_code", required=True, help="Catalog item code.")
 @click.option("--applicant-id", required=True, help="Applicant's 18-digit ID number.")
 @click.option("--applicant-name", required=True, help="Applicant's name.")
 @click.option("--reason", required=True, help="Why the application is not accepted.")
 @json_option
 @click.pass_context
+@acting_clerk
 def case_not_accept(ctx: click.Context, clerk: str, item_code: str, applicant_id: str,
                     applicant_name: str, reason: str, as_json: bool) -> None:
     """Record an application refused at the window (不予受理), with its reason.
 
     \b
     Example:
-        yimen case not-accept --clerk c01 --item MZ-001 --applicant-id 440608199001011235 \\
+        yimen case not-accept --item MZ-001 --applicant-id 440608199001011235 \\
             --applicant-name 陈美玲 --reason 不属于本村户籍
     """
     row = cases.not_accept(open_node(ctx), clerk, item_code, applicant_id, applicant_name, reason)
@@ -215,12 +215,12 @@ def case_not_accept(ctx: click.Context, clerk: str, item_code: str, applicant_id
 @case_group.command("act")
 @click.argument("case_id")
 @click.argument("action", metavar="ACTION")
-@clerk_option
 @click.option("--reason", default="", help="Required for returned, supplement and reject.")
 @click.option("--department", default=None, help="Reviewing department (approve/reject).")
 @click.option("--material", default=None, help="The deferred material delivered (deliver).")
 @json_option
 @click.pass_context
+@acting_clerk
 def case_act(ctx: click.Context, case_id: str, action: str, clerk: str, reason: str,
              department: str | None, material: str | None, as_json: bool) -> None:
     """Take an action on a case: submit, approve, reject, supplement, supply, returned,
@@ -228,8 +228,8 @@ def case_act(ctx: click.Context, case_id: str, action: str, clerk: str, reason: 
 
     \b
     Example:
-        yimen case act 440608100201-2026-000001 submit --clerk c01
-        yimen case act 440608100201-2026-000001 supplement --clerk c01 --reason 缺少收入证明
+        yimen case act 440608100201-2026-000001 submit
+        yimen case act 440608100201-2026-000001 supplement --reason 缺少收入证明
     """
     action = action_code(action, ACT_ACTIONS)
     row = cases.act(open_node(ctx), case_id, action, clerk, reason, department, material)
@@ -255,6 +255,7 @@ def case_act(ctx: click.Context, case_id: str, action: str, clerk: str, reason: 
 @export_options
 @json_option
 @click.pass_context
+@any_clerk
 def case_list(ctx: click.Context, status: str, card: str, item: str, accepted_by: str,
               date_from: str, date_to: str, name: str, id_number: str, id_tail: str, page: int, limit: int,
               conflicts: bool, as_csv: bool, xlsx: Path | None, as_json: bool) -> None:
@@ -299,6 +300,7 @@ def case_list(ctx: click.Context, status: str, card: str, item: str, accepted_by
 @click.argument("case_id")
 @json_option
 @click.pass_context
+@any_clerk
 def case_show(ctx: click.Context, case_id: str, as_json: bool) -> None:
     """Show a case with its materials and full history (in time order; # is an event's
     number for `case review`, 合并/merged marks an event written without having seen the

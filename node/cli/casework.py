@@ -7,7 +7,7 @@ import click
 
 from yimen.node.cli.case import card_text, case_group
 from yimen.node.cli.output import table
-from yimen.node.cli.util import clerk_option, h, json_option, open_node, print_json, status_text
+from yimen.node.cli.util import acting_clerk, any_clerk, h, json_option, open_node, print_json, status_text
 from yimen.node.services import audit, casework
 from yimen.node.cli.audit import reader
 from yimen.schema.idnumber import mask
@@ -18,9 +18,9 @@ from yimen.schema.idnumber import mask
 @click.option("--event", "event_no", type=click.IntRange(min=1), required=True,
               help="The flagged event's number (# in `case show`).")
 @click.option("--resolution", required=True, help="How the conflict was resolved (recorded as the reason).")
-@clerk_option
 @json_option
 @click.pass_context
+@acting_clerk
 def case_review(ctx: click.Context, case_id: str, event_no: int, resolution: str, clerk: str,
                 as_json: bool) -> None:
     """Record the review of a flagged event (冲突核查): the resolution becomes a new event in
@@ -29,7 +29,7 @@ def case_review(ctx: click.Context, case_id: str, event_no: int, resolution: str
 
     \b
     Example:
-        yimen case review 440608100201-2026-000001 --event 6 --clerk c01 \\
+        yimen case review 440608100201-2026-000001 --event 6 \\
             --resolution 已与镇街核实，以办结为准
     """
     row = casework.review(open_node(ctx), case_id, event_no, resolution, clerk)
@@ -43,6 +43,7 @@ def case_review(ctx: click.Context, case_id: str, event_no: int, resolution: str
 @click.option("--department", default="", help="Only steps of this department (e.g. 民政).")
 @json_option
 @click.pass_context
+@any_clerk
 def case_inbox(ctx: click.Context, department: str, as_json: bool) -> None:
     """Cases waiting for a decision at this node's level: by department, red and yellow
     cards first, oldest first.

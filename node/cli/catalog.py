@@ -8,7 +8,7 @@ import click
 
 from yimen.node.services import catalog
 from yimen.node.cli.progress import shown
-from yimen.node.cli.util import YimenGroup, h, json_option, lang, open_node, print_json
+from yimen.node.cli.util import YimenGroup, admin_only, h, json_option, lang, open_node, print_json
 from yimen.node.cli.output import fields, table
 from yimen.schema.region import LEVEL_NAME_ZH
 
@@ -23,6 +23,7 @@ def catalog_group() -> None:
 @catalog_group.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.pass_context
+@admin_only
 def catalog_import(ctx: click.Context, file: Path) -> None:
     """Import catalog items from a JSON or CSV file (all or nothing).
 

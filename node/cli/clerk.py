@@ -5,31 +5,93 @@ from __future__ import annotations
 import click
 
 from yimen.node.cli.output import table
-from yimen.node.cli.util import YimenGroup, h, json_option, lang, open_node, print_json
+from yimen.node.cli.signin import password_stdin_option, read_password, start_session
+from yimen.node.cli.util import (YimenGroup, admin_clerk, any_clerk, h, json_option, lang, open_node, print_json,
+                                 saved_token)
 from yimen.node.services import clerks
 
 
 @click.group("clerk", cls=YimenGroup)
 def clerk_group() -> None:
-    """Window clerks of this node and their roles (departments)."""
+    """Window clerks of this node, their roles (departments, and 管理员/admin) and passwords.
+    Every command but `list` is the admin's."""
 
 
 @clerk_group.command("add")
 @click.option("--id", "clerk_id", required=True, help="Clerk id (工号).")
 @click.option("--name", required=True, help="Clerk's name.")
 @click.option("--role", "roles", multiple=True, required=True,
-              help="A department the clerk serves (repeat for many roles).")
+              help="A department the clerk serves, or 管理员/admin (repeat for many roles).")
+@password_stdin_option
 @click.pass_context
-def clerk_add(ctx: click.Context, clerk_id: str, name: str, roles: tuple[str, ...]) -> None:
-    """Add a clerk with one or more roles (一人多能).
+@admin_clerk
+def clerk_add(ctx: click.Context, clerk_id: str, name: str, roles: tuple[str, ...], password_stdin: bool,
+              clerk: str) -> None:
+    """Add a clerk with one or more roles (一人多能) and their first password (asked twice).
+
+    A password has 8 to 128 characters and is not the clerk's id or name.
 
     \b
     Example:
         yimen clerk add --id c01 --name 李敏 --role 民政 --role 社保 --role 医保
     """
-    c = clerks.add(open_node(ctx), clerk_id, name, list(roles))
+    password = read_password(ctx, password_stdin, new=True)
+    c = clerks.add(open_node(ctx), clerk_id, name, list(roles), password, by=clerk)
     click.echo(h(ctx, f"已添加窗口人员 {c['clerk_id']} {c['name']}：{'、'.join(c['roles'])}",
                  f"added clerk {c['clerk_id']} {c['name']}: {', '.join(c['roles'])}"))
+
+
+@clerk_group.command("bootstrap")
+@click.option("--id", "clerk_id", required=True, help="The admin's clerk id (工号).")
+@click.option("--name", required=True, help="The admin's name.")
+@password_stdin_option
+@click.pass_context
+def clerk_bootstrap(ctx: click.Context, clerk_id: str, name: str, password_stdin: bool) -> None:
+    """Add the node's first admin (管理员) and sign them in: only while the node has no
+    admin (`yimen init` adds one when asked).
+
+    \b
+    Example:
+        yimen clerk bootstrap --id a01 --name 王芳
+    """
+    password = read_password(ctx, password_stdin, new=True)
+    c = clerks.bootstrap_admin(open_node(ctx), clerk_id, name, password)
+    click.echo(h(ctx, f"已添加管理员 {c['clerk_id']} {c['name']}", f"added admin {c['clerk_id']} {c['name']}"))
+    start_session(ctx, c["clerk_id"], password)
+
+
+@clerk_group.command("passwd")
+@click.argument("clerk_id")
+@password_stdin_option
+@click.pass_context
+@admin_clerk
+def clerk_passwd(ctx: click.Context, clerk_id: str, password_stdin: bool, clerk: str) -> None:
+    """Give a clerk a new password (one who forgot theirs); their sessions end and a
+    lockout is lifted. A clerk changes their own with `yimen passwd`.
+
+    \b
+    Example:
+        yimen clerk passwd c01
+    """
+    password = read_password(ctx, password_stdin, new=True)
+    mine = saved_token(ctx) if clerk_id == clerk else None
+    c = clerks.set_password(open_node(ctx), clerk_id, password, by=clerk, keep_session=mine)
+    click.echo(h(ctx, f"已为 {c['clerk_id']} {c['name']} 设置新密码", f"new password set for {c['clerk_id']} {c['name']}"))
+
+
+@clerk_group.command("unlock")
+@click.argument("clerk_id")
+@click.pass_context
+@admin_clerk
+def clerk_unlock(ctx: click.Context, clerk_id: str, clerk: str) -> None:
+    """Unlock a clerk locked after repeated wrong passwords.
+
+    \b
+    Example:
+        yimen clerk unlock c01
+    """
+    c = clerks.unlock(open_node(ctx), clerk_id, by=clerk)
+    click.echo(h(ctx, f"已解锁 {c['clerk_id']} {c['name']}", f"unlocked {c['clerk_id']} {c['name']}"))
 
 
 @clerk_group.command("roles")
@@ -38,15 +100,16 @@ def clerk_add(ctx: click.Context, clerk_id: str, name: str, roles: tuple[str, ..
 @click.option("--remove", "remove", multiple=True, help="A role to take away (repeat for many).")
 @json_option
 @click.pass_context
+@admin_clerk
 def clerk_roles(ctx: click.Context, clerk_id: str, add: tuple[str, ...], remove: tuple[str, ...],
-                as_json: bool) -> None:
+                as_json: bool, clerk: str) -> None:
     """Change a clerk's roles. Cases they handled keep the roles they acted in.
 
     \b
     Example:
         yimen clerk roles c01 --add 残联 --remove 医保
     """
-    c = clerks.set_roles(open_node(ctx), clerk_id, list(add), list(remove))
+    c = clerks.set_roles(open_node(ctx), clerk_id, list(add), list(remove), by=clerk)
     if as_json:
         return print_json(c)
     click.echo(h(ctx, f"{c['clerk_id']} {c['name']} 的岗位：{'、'.join(c['roles'])}",
@@ -56,35 +119,38 @@ def clerk_roles(ctx: click.Context, clerk_id: str, add: tuple[str, ...], remove:
 @clerk_group.command("deactivate")
 @click.argument("clerk_id")
 @click.pass_context
-def clerk_deactivate(ctx: click.Context, clerk_id: str) -> None:
-    """Deactivate a clerk who left: they can no longer act; the cases they handled keep
-    their id, and lists and reports keep showing their name.
+@admin_clerk
+def clerk_deactivate(ctx: click.Context, clerk_id: str, clerk: str) -> None:
+    """Deactivate a clerk who left: they can no longer act and their sessions end; the
+    cases they handled keep their id, and lists and reports keep showing their name.
 
     \b
     Example:
         yimen clerk deactivate c02
     """
-    c = clerks.set_active(open_node(ctx), clerk_id, False)
+    c = clerks.set_active(open_node(ctx), clerk_id, False, by=clerk)
     click.echo(h(ctx, f"已停用窗口人员 {c['clerk_id']} {c['name']}", f"deactivated clerk {c['clerk_id']} {c['name']}"))
 
 
 @clerk_group.command("activate")
 @click.argument("clerk_id")
 @click.pass_context
-def clerk_activate(ctx: click.Context, clerk_id: str) -> None:
+@admin_clerk
+def clerk_activate(ctx: click.Context, clerk_id: str, clerk: str) -> None:
     """Let a deactivated clerk act again.
 
     \b
     Example:
         yimen clerk activate c02
     """
-    c = clerks.set_active(open_node(ctx), clerk_id, True)
+    c = clerks.set_active(open_node(ctx), clerk_id, True, by=clerk)
     click.echo(h(ctx, f"已启用窗口人员 {c['clerk_id']} {c['name']}", f"activated clerk {c['clerk_id']} {c['name']}"))
 
 
 @clerk_group.command("list")
 @json_option
 @click.pass_context
+@any_clerk
 def clerk_list(ctx: click.Context, as_json: bool) -> None:
     """List the clerks of this node, active or deactivated.
 
@@ -97,7 +163,14 @@ def clerk_list(ctx: click.Context, as_json: bool) -> None:
         return print_json(rows)
     for r in rows:
         r["roles_text"] = "、".join(r["roles"]) if lang(ctx) == "zh" else ", ".join(r["roles"])
-        r["state"] = h(ctx, "在岗", "active") if r["active"] else \
-            h(ctx, f"已停用（{r['deactivated_at'][:10]}）", f"deactivated ({r['deactivated_at'][:10]})")
+        r["state"] = _state(ctx, r)
     click.echo(table(rows, [("clerk_id", h(ctx, "工号", "id")), ("name", h(ctx, "姓名", "name")),
                             ("roles_text", h(ctx, "岗位", "roles")), ("state", h(ctx, "状态", "state"))]))
+
+
+def _state(ctx: click.Context, r: dict) -> str:
+    if not r["active"]:
+        return h(ctx, f"已停用（{r['deactivated_at'][:10]}）", f"deactivated ({r['deactivated_at'][:10]})")
+    if r["locked_until"] and r["locked_until"] > open_node(ctx).now():
+        return h(ctx, f"已锁定至 {r['locked_until'][11:16]}", f"locked until {r['locked_until'][11:16]}")
+    return h(ctx, "在岗", "active") if r["has_password"] else h(ctx, "在岗（未设密码）", "active (no password)")

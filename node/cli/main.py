@@ -4,10 +4,14 @@ prints the result; a domain error becomes one clear sentence and a non-zero exit
 Output for clerks is Chinese by default; `--lang en` (or YIMEN_LANG=en) switches messages
 and headings to English, click's own messages included (see `language`). Help texts are
 English.
+
+Who acts is never an option: a command acting as a clerk takes the clerk signed in with
+`yimen login` (see `util.signed_in`).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any, Sequence
 
@@ -22,8 +26,10 @@ from yimen.node.cli.clerk import clerk_group
 from yimen.node.cli.language import argv_lang, clerk_language, speak_to_clerks
 from yimen.node.cli.node import backup, init, rebuild, restore, status
 from yimen.node.cli.report import report_group
+from yimen.node.cli.signin import COMMANDS as SIGNIN_COMMANDS
 from yimen.node.cli.sync import COMMANDS as SYNC_COMMANDS
 from yimen.node.cli.util import YimenGroup
+from yimen.schema.errors import YimenError
 
 DEFAULT_HOME = "yimen-data"
 
@@ -41,21 +47,28 @@ class RootGroup(YimenGroup):
               type=click.Path(file_okay=False), help="The node's data folder (env YIMEN_HOME).")
 @click.option("--lang", envvar="YIMEN_LANG", type=click.Choice(["zh", "en"]), default="zh",
               show_default=True, help="Language of messages (env YIMEN_LANG).")
-@click.option("--clerk", envvar="YIMEN_CLERK", default=None,
-              help="Acting clerk id for the commands that need one (env YIMEN_CLERK).")
 @click.version_option(package_name="yimen")
 @click.pass_context
-def main(ctx: click.Context, home_dir: str, lang: str, clerk: str | None) -> None:
+def main(ctx: click.Context, home_dir: str, lang: str) -> None:
     """Yimen (一门): an offline-first node for a village government service centre.
 
     \b
     Example:
         yimen --home data/village init --region 440608100201 --name 某村党群服务中心
     """
-    ctx.obj = {"home": home_dir, "lang": lang, "clerk": clerk}
+    ctx.obj = {"home": home_dir, "lang": lang}
+    if os.environ.get("YIMEN_CLERK"):  # it used to name the acting clerk: say why it no longer does
+        raise ClerkFromEnvironment("YIMEN_CLERK 已不再使用：窗口人员须用 yimen login 登录",
+                                   "YIMEN_CLERK is no longer used: clerks sign in with `yimen login`")
+
+
+class ClerkFromEnvironment(YimenError):
+    """YIMEN_CLERK is set, as before clerks signed in; it names nobody now."""
+
+    code = "clerk_from_environment"
 
 
 for group in (init, status, rebuild, backup, restore, clerk_group, catalog_group, case_group, report_group, bundle_group,
-              audit_group, *SYNC_COMMANDS):
+              audit_group, *SIGNIN_COMMANDS, *SYNC_COMMANDS):
     main.add_command(group)
 speak_to_clerks(main)

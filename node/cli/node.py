@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -9,10 +10,11 @@ import click
 from yimen.node import home, projections
 from yimen.node.cli.output import fields, table
 from yimen.node.cli.progress import shown
-from yimen.node.cli.util import h, json_option, lang, open_node, print_json, status_text
+from yimen.node.cli.signin import password_stdin_option, read_password, start_session
+from yimen.node.cli.util import admin_only, h, json_option, lang, open_node, print_json, signed_in, status_text
 from yimen.node.replication import catch_up_all
 from yimen.node.services import backup as backup_service
-from yimen.node.services import clerks
+from yimen.node.services import clerks, sessions
 from yimen.node.services import status as node_status
 from yimen.schema.region import LEVEL_ZH
 
@@ -21,20 +23,41 @@ from yimen.schema.region import LEVEL_ZH
 @click.option("--region", required=True, help="12-digit region code (or its 2/4/6/9-digit prefix).")
 @click.option("--name", required=True, help="Display name of the service centre.")
 @click.option("--parent", default="", help="URL of the parent node (optional).")
+@click.option("--admin-id", default=None, help="Clerk id of the node's first admin (管理员); asked at a terminal.")
+@click.option("--admin-name", default=None, help="The admin's name; asked at a terminal.")
+@password_stdin_option
 @click.pass_context
-def init(ctx: click.Context, region: str, name: str, parent: str) -> None:
-    """Create a node: data folder, Ed25519 key and database.
+def init(ctx: click.Context, region: str, name: str, parent: str, admin_id: str | None, admin_name: str | None,
+         password_stdin: bool) -> None:
+    """Create a node (data folder, keys, database) and its first admin, who is signed in.
+
+    The admin's password is asked twice (or read with --password-stdin). In a script
+    without --admin-id the node starts with no admin; `yimen clerk bootstrap` adds one.
 
     \b
     Example:
-        yimen init --region 440608100201 --name 高明区荷城街道示范村 --parent http://127.0.0.1:8710
+        yimen init --region 440608100201 --name 高明区荷城街道示范村 --admin-id a01 --admin-name 王芳
     """
     obj = ctx.find_root().obj
+    if admin_id is None and admin_name is not None and not sys.stdin.isatty():
+        raise click.UsageError(h(ctx, "--admin-name 须与 --admin-id 一起给出", "--admin-name needs --admin-id"))
+    if admin_id is None and sys.stdin.isatty():
+        admin_id = click.prompt(h(ctx, "管理员工号", "admin's clerk id"))
+    if admin_id is not None and admin_name is None:
+        admin_name = click.prompt(h(ctx, "管理员姓名", "admin's name"))
+    password = read_password(ctx, password_stdin, new=True) if admin_id is not None else None
+    if password is not None:
+        clerks.check_password(password, admin_id, admin_name)  # before anything is created
     node = home.init(Path(obj["home"]), region, name, parent)
     obj["node"] = node
     ctx.find_root().call_on_close(node.close)
     click.echo(h(ctx, f"已创建节点 {node.node_id}（{node.config.name}，{LEVEL_ZH[node.level]}）于 {node.home}",
                   f"created node {node.node_id} ({node.config.name}, {node.level}) in {node.home}"))
+    if password is None:
+        click.echo(h(ctx, "尚无管理员：请运行 yimen clerk bootstrap 添加", "no admin yet: add one with `yimen clerk bootstrap`"))
+        return
+    clerks.bootstrap_admin(node, admin_id, admin_name, password)
+    start_session(ctx, admin_id.strip(), password)
 
 
 @click.command()
@@ -50,6 +73,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     node = open_node(ctx)
     info = {**node_status.status(node, lang(ctx)), "home": str(node.home), "parent_url": node.config.parent_url,
             "public_key": node.public_key_hex(), "clerks": len(clerks.all_clerks(node)),
+            "weak_password_hashing": sessions.weak_hashing(node),
             "db_bytes": (node.home / home.DB_FILE).stat().st_size}
     by_status = info["cases_by_status"]
     if as_json:
@@ -63,6 +87,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
         (h(ctx, "办件", "cases"), info["cases"]),
         *[(f"  {status_text(ctx, s)}", n) for s, n in sorted(by_status.items())],
         (h(ctx, "窗口人员", "clerks"), info["clerks"]),
+        *([(h(ctx, "密码散列", "password hashing"),
+            h(ctx, "弱（仅供测试）", "weak (password_profile=cheapest, for tests only)"))]
+          if info["weak_password_hashing"] else []),
         (h(ctx, "待签封变更", "unsealed changes"), info["unsealed_changes"]),
         (h(ctx, "等待依赖的变更", "pending changes"), info["pending_changes"]),
         (h(ctx, "已收到待入库签封", "received seals not yet applied"), info["unapplied_seals"]),
@@ -72,6 +99,11 @@ def status(ctx: click.Context, as_json: bool) -> None:
         *_sync_fields(ctx, info["sync"]),
         *_position_fields(ctx, info["positions"]),
     ]))
+    _status_tables(ctx, info)
+
+
+def _status_tables(ctx: click.Context, info: dict) -> None:
+    """The tables and warnings after `status`'s fields: peers, audit refusals, catalog drift."""
     if info["peers"]:
         click.echo(table(info["peers"], [
             ("peer", h(ctx, "对端", "peer")), ("last_contact", h(ctx, "最近联系", "last contact")),
@@ -131,6 +163,7 @@ def _position_fields(ctx: click.Context, p: dict) -> list[tuple[str, str]]:
               help="Folder to write the backup into (new or empty).")
 @json_option
 @click.pass_context
+@admin_only
 def backup(ctx: click.Context, folder: Path, as_json: bool) -> None:
     """Write a consistent copy of this node (database, key, config) into a folder; safe while it serves.
 
@@ -157,7 +190,11 @@ def restore(ctx: click.Context, folder: Path, as_json: bool) -> None:
     Example:
         yimen --home yimen-data restore --from /media/usb/yimen-backup-2026-11-16
     """
-    s = backup_service.restore(Path(ctx.find_root().obj["home"]), folder, home.china_now().isoformat(timespec="seconds"))
+    target = Path(ctx.find_root().obj["home"])
+    if (target / "node.json").exists():  # a node is there: its admin replaces it
+        clerks.require_admin(signed_in(ctx))
+        ctx.find_root().obj.pop("node").close()  # the restore replaces the file under it
+    s = backup_service.restore(target, folder, home.china_now().isoformat(timespec="seconds"))
     if as_json:
         return print_json(s)
     click.echo(h(ctx, f"已将 {s['node_id']} 的备份恢复到 {s['home']}", f"restored {s['node_id']} into {s['home']}"))

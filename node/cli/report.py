@@ -9,7 +9,7 @@ import click
 from yimen.node.cli import tables
 from yimen.node.cli.case import CARD_ZH, deadline_text
 from yimen.node.cli.tables import Column, export_options, one_output
-from yimen.node.cli.util import YimenGroup, h, json_option, open_node, print_json
+from yimen.node.cli.util import YimenGroup, any_clerk, h, json_option, open_node, print_json
 from yimen.node.services import audit, reports
 from yimen.node.cli.audit import reader
 from yimen.schema.case import ACTION_ZH, REFUSALS, STATUS_ZH
@@ -50,6 +50,7 @@ def report_group() -> None:
 @export_options
 @json_option
 @click.pass_context
+@any_clerk
 def report_overdue(ctx: click.Context, as_csv: bool, xlsx: Path | None, as_json: bool) -> None:
     """Open cases with a red card (past the limit) or yellow card (close to it), and
     deferred materials (容缺) past the date promised for them.
@@ -86,6 +87,7 @@ def report_overdue(ctx: click.Context, as_csv: bool, xlsx: Path | None, as_json:
 @export_options
 @json_option
 @click.pass_context
+@any_clerk
 def report_refusals(ctx: click.Context, week: str, as_csv: bool, xlsx: Path | None, as_json: bool) -> None:
     """The weekly refusal report for the supervision office (监审办): counts and rows by
     kind (supplement, not_accepted, returned), with reasons.

@@ -16,7 +16,7 @@ from yimen.node import config as config_mod
 from yimen.node.files import unusable
 from yimen.node.services import catalog, enrollment
 from yimen.node.services import status as node_status
-from yimen.node.cli.util import YimenGroup, h, json_option, lang, open_node, print_json
+from yimen.node.cli.util import YimenGroup, admin_only, h, json_option, lang, open_node, print_json
 from yimen.node.services.enrollment import EnrollmentRefused
 from yimen.node.cli.output import table
 
@@ -35,6 +35,7 @@ def command(fn: click.Command) -> click.Command:
               help="Hours before the code expires.")
 @json_option
 @click.pass_context
+@admin_only
 def invite(ctx: click.Context, region: str, hours: int, as_json: bool) -> None:
     """Make a one-time invitation code for a child node to enroll online.
 
@@ -59,6 +60,7 @@ def invite(ctx: click.Context, region: str, hours: int, as_json: bool) -> None:
 @click.option("--answer", "answer_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Offline: apply the answer file the parent's admin made with `yimen admit`.")
 @click.pass_context
+@admin_only
 def enroll(ctx: click.Context, parent_url: str, code: str, address: str, request_file: Path | None,
            answer_file: Path | None) -> None:
     """Enroll this node with its parent: online with an invitation code, or offline by
@@ -124,6 +126,7 @@ async def _enroll_online(url: str, message: dict) -> dict:
 @click.option("--answer", "answer_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the answer for the child.")
 @click.pass_context
+@admin_only
 def admit(ctx: click.Context, request_file: Path, answer_file: Path) -> None:
     """Admit a child node from its request file (offline enrollment) and write the answer.
 

@@ -1,18 +1,24 @@
-"""Shared pieces of the command line: the error boundary, opening the node, output helpers."""
+"""Shared pieces of the command line: the error boundary, opening the node, who is signed
+in (the session file), output helpers."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import logging
+import os
 import sqlite3
+import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 
 from yimen.node import home
 from yimen.node.errors import CONTROL_FLOW
 from yimen.node.files import unusable
+from yimen.node.services import clerks, sessions
 from yimen.schema.case import STATUS_ZH
 from yimen.schema.errors import YimenError
 from yimen.sync.store import wrap
@@ -121,14 +127,93 @@ json_option = click.option("--json", "as_json", is_flag=True, is_eager=True, cal
                            help="Print JSON for scripts (errors too: {\"error\": code, \"message\": ...}).")
 
 
-def _acting_clerk(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
-    """The clerk named here, else by the root's `--clerk` (or YIMEN_CLERK): `--clerk`
-    works wherever `--home` does."""
-    value = value or (ctx.find_root().obj or {}).get("clerk")
-    if not value:
-        raise click.MissingParameter(ctx=ctx, param=param)
-    return value
+class SessionFolderUnsafe(YimenError):
+    """The folder for session files is not this user's alone."""
+
+    code = "session_folder_unsafe"
 
 
-clerk_option = click.option("--clerk", callback=_acting_clerk,
-                            help="Acting clerk id (or `yimen --clerk ID`, env YIMEN_CLERK).")
+def session_folder() -> Path:
+    """Where this OS user's session files live: in memory, off the data disk, readable by
+    this user alone: `$XDG_RUNTIME_DIR/yimen` (systemd's per-user tmpfs), else
+    `/dev/shm/yimen-<uid>`, else `~/.yimen/sessions`. A folder someone else owns, or others
+    may enter, is refused rather than used."""
+    xdg = os.environ.get("XDG_RUNTIME_DIR", "")
+    if xdg and Path(xdg).is_dir():
+        folder = Path(xdg) / "yimen"
+    elif Path("/dev/shm").is_dir():
+        folder = Path(f"/dev/shm/yimen-{os.getuid()}")
+    else:
+        folder = Path.home() / ".yimen" / "sessions"
+    folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, exist_ok=True)
+    st = folder.lstat()
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+        raise SessionFolderUnsafe(f"登录信息目录 {folder} 不属于当前用户，拒绝使用",
+                                  f"the sign-in folder {folder} is not this user's: refused")
+    if st.st_mode & 0o077:
+        folder.chmod(0o700)
+    return folder
+
+
+def session_file(ctx: click.Context) -> Path:
+    """The session file of this node's home (one sign-in per node folder and OS user)."""
+    where = str(Path(ctx.find_root().obj["home"]).resolve())
+    return session_folder() / f"{hashlib.sha256(where.encode()).hexdigest()[:32]}.session"
+
+
+def save_token(ctx: click.Context, token: str) -> None:
+    """Write the token into a new 0600 file (created so, never widened; a link is refused)."""
+    path = session_file(ctx)
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(token)
+
+
+def saved_token(ctx: click.Context) -> str | None:
+    try:
+        return session_file(ctx).read_text("ascii").strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def signed_in(ctx: click.Context) -> dict[str, Any]:
+    """The clerk signed in at this node (by `yimen login`), whose session this use keeps
+    alive; `NotSignedIn` otherwise. The only way the CLI learns who acts."""
+    obj = ctx.find_root().obj
+    if "clerk" not in obj:
+        node = open_node(ctx)  # no node here is told first
+        token = saved_token(ctx)
+        if token is None:
+            raise sessions.NotSignedIn("尚未登录：请先运行 yimen login", "not signed in: run `yimen login`")
+        try:
+            obj["clerk"] = clerks.get(node, sessions.resolve(node, token))
+        except sessions.NotSignedIn:
+            session_file(ctx).unlink(missing_ok=True)
+            raise
+    return obj["clerk"]
+
+
+def _as_signed_in(check: Callable[[dict[str, Any]], None] | None, pass_clerk: bool) -> Callable:
+    def decorate(f: Callable) -> Callable:
+        @functools.wraps(f)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            clerk = signed_in(click.get_current_context())
+            if check is not None:
+                check(clerk)
+            if pass_clerk:
+                kwargs["clerk"] = clerk["clerk_id"]
+            return f(*args, **kwargs)
+        return run
+    return decorate
+
+
+# A command acting as a clerk gets `clerk`, the signed-in clerk's id.
+acting_clerk = _as_signed_in(None, pass_clerk=True)
+# A command that reads the node's cases needs a signed-in clerk, any one.
+any_clerk = _as_signed_in(None, pass_clerk=False)
+# A command of the node's admin: a signed-in clerk holding the admin role (`admin_clerk`
+# passes their id as `clerk`).
+admin_only = _as_signed_in(clerks.require_admin, pass_clerk=False)
+admin_clerk = _as_signed_in(clerks.require_admin, pass_clerk=True)

@@ -14,19 +14,22 @@ ID = "440608199001011235"
 
 def _accept(cli):
     cli("catalog", "import", str(SAMPLE / "catalog_sample.json"))
-    cli("clerk", "add", "--id", "c01", "--name", "李敏", "--role", "民政", "--role", "社保", "--role", "村委会")
-    cli("--clerk", "c01", "case", "accept", "--item", "MZ-003", "--applicant-id", ID, "--applicant-name", "陈美玲",
+    cli("clerk", "add", "--id", "c01", "--name", "李敏", "--role", "民政", "--role", "社保", "--role", "村委会",
+        "--password-stdin")
+    cli.sign_in("c01")
+    cli("case", "accept", "--item", "MZ-003", "--applicant-id", ID, "--applicant-name", "陈美玲",
         "--all-materials", "--defer", "遭遇困难的相关证明")
 
 
 def test_verify_show_and_reads_recorded(cli, tmp_path):
     _accept(cli)
-    cli("--clerk", "c01", "case", "show", CASE)
+    cli("case", "show", CASE)
     cli("case", "list", "--csv")
     out = cli("audit", "verify").output
-    assert "审计日志完好：5 条记录" in out
+    # sign-in at init, catalog import, clerk add, c01's sign-in, accept, show, list, the verify's own read
+    assert "审计日志完好：8 条记录" in out
     trail = json.loads(cli("audit", "show", "--case", CASE, "--json").output)
-    assert [(r["clerk"], r["action"]) for r in trail] == [("c01", "accept"), ("c01", "case_show"), (None, "case_export")]
+    assert [(r["clerk"], r["action"]) for r in trail] == [("c01", "accept"), ("c01", "case_show"), ("c01", "case_export")]
     person = cli("--lang", "en", "audit", "show", "--person", ID).output
     assert "accept" in person and "case_show" in person and ID not in person
     cli("audit", "show", ok=False)
@@ -35,11 +38,12 @@ def test_verify_show_and_reads_recorded(cli, tmp_path):
 def test_verify_names_the_first_broken_entry(cli, tmp_path):
     _accept(cli)
     db = sqlite3.connect(Path(tmp_path / "node" / "yimen.db"))
+    accept = db.execute("SELECT seq FROM audit_log WHERE action = 'accept'").fetchone()[0]
     db.execute("DROP TRIGGER audit_log_no_update")
     db.execute("UPDATE audit_log SET clerk = 'c99' WHERE action = 'accept'")
     db.commit()
     db.close()
     r = cli("audit", "verify", ok=False)
-    assert "审计日志第 3 条" in r.output and "受理" in r.output and "Traceback" not in r.output
+    assert f"审计日志第 {accept} 条" in r.output and "受理" in r.output and "Traceback" not in r.output
     r = cli("--lang", "en", "audit", "verify", "--json", ok=False)
     assert json.loads(r.output)["error"] == "audit_broken"

@@ -10,6 +10,7 @@ import sqlite3
 import pytest
 from click.testing import CliRunner
 
+from support.signin import PASSWORD, sign_in
 from yimen.node import home
 from yimen.node.cli.main import main
 from yimen.node.services import clerks
@@ -19,13 +20,14 @@ from yimen.sync.store import db as store_db
 @pytest.fixture
 def node_home(tmp_path, monkeypatch):
     path = tmp_path / "node"
-    home.init(path, "440608100201", "示范村").close()
+    with home.init(path, "440608100201", "示范村") as node:
+        sign_in(node, "a01")
     monkeypatch.setenv("YIMEN_HOME", str(path))
     return path
 
 
 def run(*args: str):
-    return CliRunner().invoke(main, list(args))
+    return CliRunner().invoke(main, list(args), input=f"{PASSWORD}\n")
 
 
 def one_sentence(result) -> str:
@@ -42,14 +44,14 @@ def test_a_write_while_another_process_holds_the_database(node_home, monkeypatch
     other = sqlite3.connect(node_home / home.DB_FILE, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     try:
-        line = one_sentence(run("clerk", "add", "--id", "c01", "--name", "李敏", "--role", "民政"))
+        line = one_sentence(run("clerk", "add", "--id", "c01", "--name", "李敏", "--role", "民政", "--password-stdin"))
         assert "节点正忙" in line
         assert "busy" in one_sentence(run("--lang", "en", "clerk", "add", "--id", "c01", "--name", "L",
-                                          "--role", "民政"))
+                                          "--role", "民政", "--password-stdin"))
     finally:
         other.execute("ROLLBACK")
         other.close()
-    assert run("clerk", "add", "--id", "c01", "--name", "李敏", "--role", "民政").exit_code == 0
+    assert run("clerk", "add", "--id", "c01", "--name", "李敏", "--role", "民政", "--password-stdin").exit_code == 0
 
 
 def test_a_node_file_from_a_newer_yimen(node_home):

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from support import id_number, in_supplement
+from support.signin import sign_in
 from yimen.node import home
 from yimen.node.cli.main import main
 from yimen.node.services import cases, catalog, reports
@@ -26,6 +27,11 @@ def provisional(node, clock) -> str:
     catalog.import_items(node, parse_catalog_json(SAMPLE.read_text("utf-8"), "2026-01-01"))
     clock.now = datetime(2026, 12, 2, 9, 0, tzinfo=home.CHINA_TZ)
     return cases.accept(node, "c01", cases.Application("MZ-001", id_number(), "陈美玲", MZ_001, {}))["case_id"]
+
+
+@pytest.fixture(autouse=True)
+def _signed_in(node) -> None:
+    sign_in(node, "c01")
 
 
 def run(node, *args: str) -> str:

@@ -15,22 +15,23 @@ SAMPLE = Path(__file__).resolve().parents[3] / "node" / "data"
 @pytest.fixture
 def cli(cli):
     cli("catalog", "import", str(SAMPLE / "catalog_sample.json"))
-    cli("clerk", "add", "--id", "c01", "--name", "李敏", "--role", "民政", "--role", "村委会")
+    cli("clerk", "add", "--id", "c01", "--name", "李敏", "--role", "民政", "--role", "村委会", "--password-stdin")
+    cli.sign_in("c01")
     return cli
 
 
 def _in_review(cli) -> str:
-    out = cli("case", "accept", "--clerk", "c01", "--item", "MZ-003", "--applicant-id", id_number(),
+    out = cli("case", "accept", "--item", "MZ-003", "--applicant-id", id_number(),
               "--applicant-name", "陈美玲", "--all-materials", "--defer", "遭遇困难的相关证明", "--json").output
     cid = json.loads(out)["case_id"]
-    cli("case", "act", cid, "submit", "--clerk", "c01")
-    cli("case", "act", cid, "approve", "--clerk", "c01")
+    cli("case", "act", cid, "submit")
+    cli("case", "act", cid, "approve")
     return cid
 
 
 def test_a_delivered_material_is_no_longer_listed_as_deferred(cli):
     cid = _in_review(cli)
-    cli("case", "act", cid, "deliver", "--clerk", "c01", "--material", "遭遇困难的相关证明")
+    cli("case", "act", cid, "deliver", "--material", "遭遇困难的相关证明")
     shown = cli("case", "show", cid).output
     assert "遭遇困难的相关证明：已补交" in shown and "容缺待补交" not in shown
     materials = json.loads(cli("case", "show", cid, "--json").output)["materials"]
@@ -59,5 +60,5 @@ def test_the_history_columns_all_have_headings(cli):
 
 def test_review_of_an_event_that_is_not_flagged_is_one_sentence(cli):
     cid = _in_review(cli)
-    result = cli("case", "review", cid, "--event", "1", "--resolution", "看过了", "--clerk", "c01", ok=False)
+    result = cli("case", "review", cid, "--event", "1", "--resolution", "看过了", ok=False)
     assert result.exit_code == 1 and "不是冲突事件" in result.output and "Traceback" not in result.output

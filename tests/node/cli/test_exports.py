@@ -27,10 +27,11 @@ def _csv(result) -> list[list[str]]:
 
 def _day(cli) -> str:
     cli("catalog", "import", str(SAMPLE / "catalog_sample.json"))
-    cli("clerk", "add", "--id", "c01", "--name", "李敏", "--role", "民政", "--role", "村委会")
-    cid = json.loads(cli("case", "accept", "--clerk", "c01", "--item", "MZ-003", "--applicant-id", id_number(),
+    cli("clerk", "add", "--id", "c01", "--name", "李敏", "--role", "民政", "--role", "村委会", "--password-stdin")
+    cli.sign_in("c01")
+    cid = json.loads(cli("case", "accept", "--item", "MZ-003", "--applicant-id", id_number(),
                          "--applicant-name", "陈美玲", "--all-materials", "--json").output)["case_id"]
-    cli("case", "act", cid, "supplement", "--clerk", "c01", "--reason", "收入材料不全")
+    cli("case", "act", cid, "supplement", "--reason", "收入材料不全")
     return cid
 
 

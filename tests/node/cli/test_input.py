@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from support import id_number
+from support.signin import ADMIN_INIT, ADMIN_PASSWORD, PASSWORD
 from yimen.node import home
 from yimen.node.cli import case as case_cli
 from yimen.node.cli.main import main
@@ -23,7 +24,6 @@ ACCEPT = ("case", "accept", "--item", "MZ-003", "--applicant-name", "陈美玲",
 @pytest.fixture
 def yimen(tmp_path, monkeypatch):
     monkeypatch.setenv("YIMEN_HOME", str(tmp_path / "node"))
-    monkeypatch.setenv("YIMEN_CLERK", "c01")
     runner = CliRunner()
 
     def run(*args: str, ok: bool = True, input: str | None = None):
@@ -31,9 +31,11 @@ def yimen(tmp_path, monkeypatch):
         assert "Traceback" not in result.output and not isinstance(result.exception, Exception), result.output
         assert (result.exit_code == 0) == ok, result.output
         return result
-    run("init", "--region", "440608100201", "--name", "示范村")
+    run("init", "--region", "440608100201", "--name", "示范村", *ADMIN_INIT, input=ADMIN_PASSWORD + "\n")
     run("catalog", "import", str(SAMPLE / "catalog_sample.json"))
-    run("clerk", "add", "--id", "c01", "--name", "李敏", "--role", "民政", "--role", "村委会")
+    run("clerk", "add", "--id", "c01", "--name", "李敏", "--role", "民政", "--role", "村委会", "--password-stdin",
+        input=PASSWORD + "\n")
+    run("login", "--id", "c01", "--password-stdin", input=PASSWORD + "\n")
     return run
 
 
@@ -123,5 +125,6 @@ ENGLISH = ("No such file", "Not a directory", "Permission", "Errno", "Expecting 
 ])
 def test_every_path_argument_fails_in_one_sentence(yimen, tmp_path, args, reason):
     (tmp_path / "x.json").write_text("not json", "utf-8")
+    yimen("login", "--id", "a01", "--password-stdin", input=ADMIN_PASSWORD + "\n")  # the node admin's commands
     line = one_line(yimen(*[a.format(folder=tmp_path) for a in args], ok=False))
     assert reason in line and not any(word in line for word in ENGLISH), line

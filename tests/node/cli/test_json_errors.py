@@ -9,6 +9,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from support.signin import ADMIN_INIT, ADMIN_PASSWORD
 from yimen.node.cli.main import main
 
 
@@ -38,7 +39,8 @@ def test_an_error_under_json_is_json(tmp_path, path):
 
 def test_the_code_is_the_errors(tmp_path):
     runner = CliRunner()
-    runner.invoke(main, ["--home", str(tmp_path / "n"), "init", "--region", "440608100201", "--name", "村"])
+    runner.invoke(main, ["--home", str(tmp_path / "n"), "init", "--region", "440608100201", "--name", "村", *ADMIN_INIT],
+                  input=ADMIN_PASSWORD + "\n")
     result = runner.invoke(main, ["--home", str(tmp_path / "n"), "--lang", "en", "case", "show", "X-1", "--json"])
     assert result.exit_code == 1
     assert json.loads(result.output) == {"error": "unknown_case", "message": "no case has the receipt number X-1"}

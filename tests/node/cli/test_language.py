@@ -1,5 +1,6 @@
 """click's own messages in the clerk's language: the catalog of click's msgids, bound for
-one command and put back afterwards; `--help` wholly English; `--clerk` at the root."""
+one command and put back afterwards; `--help` wholly English; no clerk named on the
+command line or in the environment."""
 
 from __future__ import annotations
 
@@ -55,9 +56,9 @@ def test_click_errors_are_chinese_in_zh_and_english_in_en(tmp_path):
     home = str(tmp_path / "n")
     zh = _run("--home", home, "case", "accept")
     assert zh.exit_code == 2
-    assert "错误：缺少选项 '--clerk'" in zh.output and "Usage" not in zh.output and "Error" not in zh.output
+    assert "错误：缺少选项 '--item'" in zh.output and "Usage" not in zh.output and "Error" not in zh.output
     en = _run("--lang", "en", "--home", home, "case", "accept")
-    assert "Error: Missing option '--clerk'" in en.output and "Usage: yimen case accept" in en.output
+    assert "Error: Missing option '--item'" in en.output and "Usage: yimen case accept" in en.output
     assert not HAN.search(en.output)
     # and back: nothing of the zh run stayed in the process
     assert gettext.gettext("Error: {message}") == "Error: {message}" and os.environ.get("LANGUAGE") != "zh_CN"
@@ -96,16 +97,16 @@ def test_argv_lang_reads_what_click_will_read(args, env):
     assert got == (want if want in ("zh", "en") else "zh")
 
 
-def test_clerk_is_a_root_option_as_well(tmp_path, monkeypatch):
-    monkeypatch.delenv("YIMEN_CLERK", raising=False)
+def test_no_clerk_is_named_on_the_command_line_or_in_the_environment(tmp_path):
+    """Who acts comes from `yimen login` alone: `--clerk` is no option, and YIMEN_CLERK
+    (which used to name the acting clerk) is refused with the reason, in either language."""
     home = str(tmp_path / "n")
     _run("--home", home, "init", "--region", "440608100201", "--name", "示范村")
-    _run("--home", home, "catalog", "import", str(ROOT / "node" / "data" / "catalog_sample.json"))
-    _run("--home", home, "clerk", "add", "--id", "c01", "--name", "李敏", "--role", "民政", "--role", "村委会")
     accept = ["case", "accept", "--item", "MZ-003", "--applicant-name", "陈", "--all-materials",
-              "--duplicate-ok", "--applicant-id", id_number()]
-    assert _run("--home", home, "--clerk", "c01", *accept).exit_code == 0
-    assert _run("--home", home, *accept, env={"YIMEN_CLERK": "c01"}).exit_code == 0
-    # the subcommand's own --clerk wins over the root's
-    r = _run("--home", home, "--clerk", "c01", *accept, "--clerk", "c77")
-    assert r.exit_code == 1 and "c77" in r.output
+              "--applicant-id", id_number()]
+    assert "没有选项 '--clerk'" in _run("--home", home, *accept, "--clerk", "c01").output
+    assert "没有选项 '--clerk'" in _run("--home", home, "--clerk", "c01", *accept).output
+    r = _run("--home", home, *accept, env={"YIMEN_CLERK": "c01"})
+    assert r.exit_code == 1 and "YIMEN_CLERK 已不再使用" in r.output and "yimen login" in r.output
+    r = _run("--lang", "en", "--home", home, "status", env={"YIMEN_CLERK": "c01"})
+    assert r.exit_code == 1 and "YIMEN_CLERK is no longer used: clerks sign in with `yimen login`" in r.output

@@ -19,8 +19,9 @@ def five(cli, tmp_path):
     path = tmp_path / "mini.json"
     path.write_text(MINI_CATALOG, "utf-8")
     cli("catalog", "import", str(path))
-    cli("clerk", "add", "--id", "c01", "--name", "李敏", "--role", "社保")
-    return [json.loads(cli("case", "accept", "--clerk", "c01", "--item", "T-IMM", "--applicant-id", id_number(seq),
+    cli("clerk", "add", "--id", "c01", "--name", "李敏", "--role", "社保", "--password-stdin")
+    cli.sign_in("c01")
+    return [json.loads(cli("case", "accept", "--item", "T-IMM", "--applicant-id", id_number(seq),
                            "--applicant-name", f"申请人{seq}", "--material", "居民身份证", "--json").output)["case_id"]
             for seq in range(1, 6)]
 
@@ -61,13 +62,14 @@ def test_find_an_applicant_by_name_id_or_tail(cli, five):
 
 
 def test_clerk_roles_deactivate_and_list(cli, five):
+    cli.as_admin()
     assert "民政、社保" in cli("clerk", "roles", "c01", "--add", "民政").output
     cli("clerk", "deactivate", "c01")
     listed = cli("clerk", "list").output
     assert "已停用" in listed and "李敏" in listed
-    out = cli("case", "accept", "--clerk", "c01", "--item", "T-IMM", "--applicant-id", id_number(9),
-              "--applicant-name", "王", "--material", "居民身份证", ok=False).output
-    assert "已停用" in out
     assert "李敏" in cli("case", "list").output  # past cases keep the name beside the id
+    assert "工号或密码不正确" in cli.sign_in("c01", ok=False).output  # a deactivated clerk cannot sign in
+    cli.as_admin()
     cli("clerk", "activate", "c01")
     assert "在岗" in cli("clerk", "list").output
+    cli.sign_in("c01")

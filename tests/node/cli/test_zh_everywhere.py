@@ -9,6 +9,7 @@ parameter a bad value of its type."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import click
@@ -17,6 +18,7 @@ from click.testing import CliRunner
 
 from support import id_number
 from support.served import ServedNode
+from support.signin import ADMIN_INIT, ADMIN_PASSWORD, PASSWORD
 from support.zh import english_words
 from yimen.node import home
 from yimen.node.cli.language import commands
@@ -29,24 +31,31 @@ ROOT = Path(__file__).resolve().parents[3]
 SAMPLE = ROOT / "node" / "data" / "catalog_sample.json"
 UNKNOWN = "NOPE-404"
 NEVER_RUN = {("serve",), ("sync",)}  # bare, they run until stopped: only their bad input is walked
+NEVER_RUN.add(("logout",))  # bare, it ends the walk's sign-in: only its bad input is walked
 
 
 @pytest.fixture(scope="module")
 def village(tmp_path_factory):
     folder = tmp_path_factory.mktemp("zh")
     run = _runner(folder / "village")
-    for args in (["init", "--region", "440608100201", "--name", "示范村"], ["catalog", "import", str(SAMPLE)],
-                 ["clerk", "add", "--id", "c01", "--name", "李敏", "--role", "民政", "--role", "村委会"],
-                 ["case", "accept", "--clerk", "c01", "--item", "MZ-003", "--applicant-id", id_number(),
+    # c01 is an admin with departments too, so that the walk reaches every command's own checks
+    for args in (["init", "--region", "440608100201", "--name", "示范村", *ADMIN_INIT], ["catalog", "import", str(SAMPLE)],
+                 ["clerk", "add", "--id", "c01", "--name", "李敏", "--role", "民政", "--role", "村委会", "--role", "管理员",
+                  "--password-stdin"],
+                 ["login", "--id", "c01", "--password-stdin"],
+                 ["case", "accept", "--item", "MZ-003", "--applicant-id", id_number(),
                   "--applicant-name", "陈美玲", "--all-materials", "--defer", "遭遇困难的相关证明"]):
-        assert run(*args).exit_code == 0
+        assert run(*args, input=(ADMIN_PASSWORD if args[0] == "init" else PASSWORD) + "\n").exit_code == 0
     return folder
 
 
 def _runner(home_dir: Path):
-    def run(*args: str):
-        return CliRunner().invoke(main, ["--home", str(home_dir), *args], prog_name="yimen",
-                                  env={"YIMEN_LANG": None, "YIMEN_CLERK": None})
+    """Commands at that home, signed in in a runtime folder beside it (the module's
+    village outlives one test's runtime folder)."""
+    def run(*args: str, input: str | None = None, env: dict | None = None):
+        return CliRunner().invoke(main, ["--home", str(home_dir), *args], prog_name="yimen", input=input,
+                                  env={"YIMEN_LANG": None, "XDG_RUNTIME_DIR": str(home_dir.parent / "run"), **(env or {})})
+    (home_dir.parent / "run").mkdir(exist_ok=True)
     return run
 
 
@@ -140,12 +149,12 @@ def test_every_action_refused_on_a_real_case_is_told_in_chinese(village):
     """Each action the case cannot take now (or takes without what it needs) is refused in
     one Chinese sentence."""
     run = _runner(village / "village")
-    accepted = run("case", "accept", "--clerk", "c01", "--item", "MZ-003", "--applicant-id", id_number(2),
+    accepted = run("case", "accept", "--item", "MZ-003", "--applicant-id", id_number(2),
                    "--applicant-name", "陈", "--all-materials", "--defer", "遭遇困难的相关证明", "--json")
     case_id = json.loads(accepted.output)["case_id"]  # its own case: the actions that are legal move it on
     for action in _case_actions():
         for extra in ([], ["--reason", "  "], ["--material", "不存在的材料"]):
-            args = ["case", "act", case_id, action, "--clerk", "c01", *extra]
+            args = ["case", "act", case_id, action, *extra]
             result = run(*args)
             if result.exit_code:
                 assert english_words(result.output, [*args, *COMMAND_NAMES]) == [], (args, result.output)
@@ -154,10 +163,9 @@ def test_every_action_refused_on_a_real_case_is_told_in_chinese(village):
 def test_unknown_ids_are_told_in_chinese(village):
     run = _runner(village / "village")
     for args in (["case", "show", "440608100201-2026-009999"], ["catalog", "show", "XX-999"],
-                 ["case", "act", "440608100201-2026-000001", "approve", "--clerk", "c77"],
-                 ["case", "act", "440608100201-2026-000001", "deliver", "--clerk", "c01"],
-                 ["case", "act", "440608100201-2026-000001", "supplement", "--clerk", "c01"],
-                 ["--clerk", "c01", "case", "act", "440608100201-2026-000001", "complete"]):
+                 ["case", "act", "440608100201-2026-000001", "deliver"],
+                 ["case", "act", "440608100201-2026-000001", "supplement"],
+                 ["case", "act", "440608100201-2026-000001", "complete"]):
         result = run(*args)
         assert result.exit_code != 0 and result.output.startswith("错误："), (args, result.output)
         assert english_words(result.output, args) == [], (args, result.output)
@@ -200,10 +208,45 @@ def test_what_a_clerk_reads_day_to_day_is_chinese_too(village):
     node's status, an item's guide) hold no English word in zh mode."""
     run = _runner(village / "village")
     [case_id] = [r["case_id"] for r in json.loads(run("case", "list", "--json").output)["rows"]][:1]
-    run("case", "act", case_id, "提交后台", "--clerk", "c01")
+    run("case", "act", case_id, "提交后台")
     for args in (["case", "show", case_id], ["case", "list"], ["case", "inbox"], ["report", "overdue"],
                  ["report", "refusals", "--week"], ["status"], ["catalog", "show", "MZ-003"], ["catalog", "list"],
                  ["clerk", "list"], ["quarantine", "list"]):
         result = run(*args)
         assert result.exit_code == 0, (args, result.output)
         assert english_words(result.output, [str(village)]) == [], (args, result.output)
+
+
+def test_sign_in_refusals_are_told_in_chinese(cli, monkeypatch):
+    """Each refusal of signing in and of the admin's commands: one Chinese sentence in zh
+    mode, one English one in en mode."""
+    from support.signin import PASSWORD as PW
+
+    def refused(*args: str, input: str | None = None) -> None:
+        for lang in ("zh", "en"):
+            out = cli("--lang", lang, *args, ok=False, input=input).output
+            assert out.startswith("错误：" if lang == "zh" else "Error: ") and out.count("\n") == 1, (args, out)
+            if lang == "zh":
+                assert english_words(out, [*args, *COMMAND_NAMES]) == [], (args, out)
+            else:
+                assert not re.search(r"[\u4e00-\u9fff]", out.replace("李敏", "")), (args, out)
+    cli("clerk", "add", "--id", "c01", "--name", "李敏", "--role", "民政", "--password-stdin")
+    refused("clerk", "add", "--id", "c02", "--name", "王芳", "--role", "民政", "--password-stdin", input="短密码\n")
+    refused("clerk", "add", "--id", "c02", "--name", "王芳", "--role", "民政", "--password-stdin", input="c02-c02-c02\n")
+    refused("clerk", "deactivate", "a01")
+    refused("clerk", "roles", "a01", "--remove", "admin")
+    refused("clerk", "bootstrap", "--id", "a02", "--name", "李", "--password-stdin", input=f"{PW}\n")
+    refused("login", "--id", "c77", "--password-stdin", input=f"{PW}\n")
+    refused("login", "--id", "c01", "--password-stdin", input="Wrong-Pass-2026\n")  # two failures
+    for _ in range(3):
+        cli("login", "--id", "c01", "--password-stdin", input="Wrong-Pass-2026\n", ok=False)
+    refused("login", "--id", "c01", "--password-stdin", input=f"{PW}\n")  # locked
+    cli("clerk", "unlock", "c01")
+    cli.sign_in("c01")
+    refused("clerk", "unlock", "c01")
+    refused("catalog", "import", str(SAMPLE))
+    refused("passwd", "--password-stdin", input=f"{PW}\nshort\n")
+    cli("logout")
+    refused("case", "list")
+    monkeypatch.setenv("YIMEN_CLERK", "c01")
+    refused("status")

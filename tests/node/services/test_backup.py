@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from support import accept_cases, id_number
 from support.chain import push, synced_chain
+from support.signin import login, sign_in
 from yimen.node import home
 from yimen.node.cli.main import main
 from yimen.node.replication import engine
@@ -105,6 +106,8 @@ def test_a_restored_city_does_not_wait_for_anyone(chain, tmp_path):
 def test_the_commands_back_up_and_restore(chain, tmp_path):
     va = chain["village_a"]
     runner = CliRunner()
+    sign_in(va, "c01")  # c01's password goes into the backup
+    sign_in(va, "a01")  # the node's admin backs it up
     out = runner.invoke(main, ["--home", str(va.home), "--lang", "en", "backup", "--to", str(tmp_path / "b")])
     assert out.exit_code == 0 and f"backed up node {va.node_id}" in out.output
     va.close()
@@ -113,7 +116,8 @@ def test_the_commands_back_up_and_restore(chain, tmp_path):
     assert out.exit_code == 0 and "sync with the parent once" in out.output, out.output
     out = runner.invoke(main, ["--home", target, "--lang", "en", "status"])
     assert "restored from a backup" in out.output and "waiting for the parent's numbers" in out.output
-    out = runner.invoke(main, ["--home", target, "--lang", "en", "case", "accept", "--clerk", "c01",
+    login(target, "c01")
+    out = runner.invoke(main, ["--home", target, "--lang", "en", "case", "accept",
                                "--item", "T-IMM", "--applicant-id", id_number(1), "--applicant-name", "陈美玲",
                                "--all-materials"])
     assert out.exit_code == 1 and "sync once" in out.output and "Traceback" not in out.output, out.output
