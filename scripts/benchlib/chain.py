@@ -178,14 +178,17 @@ def import_bundle_child(node_home: str, path: str, profile: bool) -> int:
 def import_rebased(node: home.Node, path: Path) -> dict[str, int]:
     """`bundles.import_bundle` with the first batch moved back to this node's position."""
     eng = engine(node)
-    header, batches = framing.read_bundle(path, lambda h: eng.public_key(h["from"]))
+    header, batches = framing.read_bundle(path, lambda h: eng.public_key(h["from"]), node.keys.encryption)
     sender = header["from"]
     with node.store.transaction():
-        held = eng.positions(sender)[0]
-        for i, batch in enumerate(batches):
-            if i == 0 and batch.start > held:
+        held, taken = eng.positions(sender)[0], []
+
+        def receive(batch: Batch) -> None:
+            if not taken and batch.start > held:
                 batch = Batch(batch.sender, held, batch.next, batch.seals, batch.more)
+            taken.append(batch.next)
             eng.receive(sender, batch, defer=True)
+        batches.each(receive)
     catch_up_all(node)
     return {"quarantined": node.store.quarantine.count()}
 
