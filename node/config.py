@@ -22,6 +22,7 @@ from yimen.schema.errors import os_reason
 
 CONFIG_FILE = "node.json"
 # Environment variables of Yimen that are not settings of this file (the CLI's options).
+BOOLEANS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False, "": False}
 ENV_NOT_SETTINGS = {"YIMEN_HOME", "YIMEN_CLERK", "YIMEN_LANG", "YIMEN_HOST", "YIMEN_PORT", "YIMEN_LOG_FILE"}
 
 
@@ -35,6 +36,9 @@ class Config:
     yellow_days: int = 1  # a case is yellow with at most this many working days left
     calendar_file: str = ""  # a province's own days (JSON) over the chinese-calendar package's; "" = none
     created_at: str = ""
+    # Plain HTTP (no TLS) for `serve` and to the parent, allowed only on this machine's loopback
+    # addresses: tests and demos only (YIMEN_PLAIN_HTTP=1).
+    plain_http: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "region_code", region.normalize(self.region_code))
@@ -42,6 +46,8 @@ class Config:
             raise InvalidConfig("节点名称不能为空", "the node name must not be empty")
         if not isinstance(self.yellow_days, int) or self.yellow_days < 0:
             raise InvalidConfig("yellow_days 必须是非负整数", "yellow_days must be a non-negative integer")
+        if not isinstance(self.plain_http, bool):
+            raise InvalidConfig("plain_http 必须是 true 或 false", "plain_http must be true or false")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -53,6 +59,10 @@ def _coerce(name: str, raw: str) -> Any:
             return int(raw)
         except ValueError:
             raise InvalidConfig(f"YIMEN_YELLOW_DAYS 不是整数：{raw}", f"YIMEN_YELLOW_DAYS is not an integer: {raw}")
+    if name == "plain_http":
+        if raw.strip().lower() not in BOOLEANS:
+            raise InvalidConfig(f"YIMEN_PLAIN_HTTP 须为 1 或 0：{raw}", f"YIMEN_PLAIN_HTTP must be 1 or 0: {raw}")
+        return BOOLEANS[raw.strip().lower()]
     return raw
 
 
