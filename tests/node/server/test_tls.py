@@ -130,6 +130,17 @@ async def test_the_client_sends_no_byte_to_a_server_with_another_certificate(tmp
         node.close()
 
 
+async def test_an_unauthenticated_caller_learns_only_that_the_node_is_up(town):
+    node, url = town
+    pin = aiohttp.Fingerprint(bytes.fromhex(node.keys.tls_fingerprint))
+    async with aiohttp.ClientSession() as session:
+        async with session.get(url + "/v1/status", ssl=pin) as r:
+            assert await r.json() == {"ok": True, "protocol": 1}
+            assert r.headers["Server"] == "yimen"  # no software or version named
+        async with session.get(url + "/nothing", ssl=pin) as r:
+            assert r.status == 404 and r.headers["Server"] == "yimen" and TOWN not in await r.text()
+
+
 async def test_the_server_speaks_tls_1_3_only(town):
     _, url = town
     host, port = url.removeprefix("https://").split(":")
