@@ -27,7 +27,7 @@ def init(ctx: click.Context, region: str, name: str, parent: str) -> None:
 
     \b
     Example:
-        yimen init --region 440608100201 --name 高明区荷城街道示范村 --parent http://127.0.0.1:8710
+        yimen init --region 440608100201 --name 高明区荷城街道示范村 --parent https://127.0.0.1:8710
     """
     obj = ctx.find_root().obj
     node = home.init(Path(obj["home"]), region, name, parent)

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from yimen.node import config, home
 from yimen.node.cli.main import main
 from yimen.node.server import runner
-from yimen.node.services import enrollment, uplink
+from yimen.node.services import enrollment, reconcile, uplink
 from yimen.sync.transports.http import CertificateMismatch, InsecureLink
 
 TOWN, VILLAGE = "440608100000", "440608100201"
@@ -80,6 +80,7 @@ async def test_a_village_enrolls_and_syncs_over_pinned_tls(town, tmp_path):
         assert village.store.keys.transit(TOWN) == (node.keys.encryption_key, node.keys.tls_fingerprint)
         stats = await uplink.sync_once(village)
         assert stats.peer == TOWN and stats.pulled >= 1  # the town's record of the village came down
+        assert await reconcile.reconcile(village) == []  # its signed routes over the same pinned link
 
 
 async def test_a_wrong_pin_is_refused_before_anything_is_sent(town, tmp_path):
