@@ -114,12 +114,12 @@ class _Plaintext:
     error, so the original is kept here for the writer to raise."""
 
     def __init__(self, chunks: Iterator[bytes]):
-        self.chunks, self.left, self.error = chunks, b"", None
+        self.chunks, self.left, self.error = chunks, memoryview(b""), None
 
     def read(self, n: int = -1) -> bytes:
         try:
             while not self.left:
-                self.left = next(self.chunks)
+                self.left = memoryview(next(self.chunks))  # (slices of a view copy nothing)
         except StopIteration:
             return b""
         except BaseException as e:
@@ -127,7 +127,7 @@ class _Plaintext:
             raise
         n = len(self.left) if n < 0 else n
         out, self.left = self.left[:n], self.left[n:]
-        return out
+        return bytes(out)
 
 
 def _write(f, header: dict[str, Any], batches: Iterable[Batch], key: Ed25519PrivateKey,
