@@ -22,8 +22,9 @@ from yimen.schema.errors import os_reason
 
 CONFIG_FILE = "node.json"
 # Environment variables of Yimen that are not settings of this file (the CLI's options).
-BOOLEANS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False, "": False}
 ENV_NOT_SETTINGS = {"YIMEN_HOME", "YIMEN_CLERK", "YIMEN_LANG", "YIMEN_HOST", "YIMEN_PORT", "YIMEN_LOG_FILE"}
+# What a yes/no setting may be in the environment.
+BOOLEANS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False, "": False}
 
 
 @dataclass(frozen=True)
