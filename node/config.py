@@ -25,6 +25,8 @@ PASSWORD_PROFILES = ("standard", "cheapest")
 INT_SETTINGS = ("yellow_days", "session_idle_hours")
 # Environment variables of Yimen that are not settings of this file (the CLI's options).
 ENV_NOT_SETTINGS = {"YIMEN_HOME", "YIMEN_CLERK", "YIMEN_LANG", "YIMEN_HOST", "YIMEN_PORT", "YIMEN_LOG_FILE"}
+# What a yes/no setting may be in the environment.
+BOOLEANS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False, "": False}
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,9 @@ class Config:
     # 64 MiB, 3 passes) or "cheapest" (for tests only; `yimen status` reports it as weak).
     password_profile: str = "standard"
     created_at: str = ""
+    # Plain HTTP (no TLS) for `serve` and to the parent, allowed only on this machine's loopback
+    # addresses: tests and demos only (YIMEN_PLAIN_HTTP=1).
+    plain_http: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "region_code", region.normalize(self.region_code))
@@ -53,6 +58,8 @@ class Config:
         if self.password_profile not in PASSWORD_PROFILES:
             raise InvalidConfig(f"password_profile 只能是 {'、'.join(PASSWORD_PROFILES)}",
                                 f"password_profile must be one of {', '.join(PASSWORD_PROFILES)}")
+        if not isinstance(self.plain_http, bool):
+            raise InvalidConfig("plain_http 必须是 true 或 false", "plain_http must be true or false")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,6 +72,10 @@ def _coerce(name: str, raw: str) -> Any:
         except ValueError:
             var = f"YIMEN_{name.upper()}"
             raise InvalidConfig(f"{var} 不是整数：{raw}", f"{var} is not an integer: {raw}")
+    if name == "plain_http":
+        if raw.strip().lower() not in BOOLEANS:
+            raise InvalidConfig(f"YIMEN_PLAIN_HTTP 须为 1 或 0：{raw}", f"YIMEN_PLAIN_HTTP must be 1 or 0: {raw}")
+        return BOOLEANS[raw.strip().lower()]
     return raw
 
 

@@ -22,6 +22,11 @@ settings.register_profile("dev", max_examples=150, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
+# Nodes of the tests serve and reach each other over plain HTTP on 127.0.0.1 (the explicit
+# `plain_http` setting, refused on any other address) where TLS is not what a test is about;
+# tests/node/server/test_tls.py turns it off and runs real TLS links.
+os.environ["YIMEN_PLAIN_HTTP"] = "1"
+
 
 @pytest.fixture(autouse=True)
 def _sign_in_cheaply(tmp_path_factory, monkeypatch):

@@ -70,7 +70,7 @@ def test_the_readme_runs_as_written(tmp_path):
             assert done.returncode == 0, f"{command}: {done.stdout}{done.stderr}"
             outputs.append(done.stdout)
             if " invite " in command:
-                code = re.search(r"邀请码 ([A-Za-z0-9_-]+)", done.stdout).group(1)
+                code = re.search(r"邀请码 ([A-Za-z0-9_.-]+)", done.stdout).group(1)
     finally:
         for proc in servers:
             proc.terminate()

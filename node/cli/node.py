@@ -36,7 +36,8 @@ def init(ctx: click.Context, region: str, name: str, parent: str, admin_id: str 
 
     \b
     Example:
-        yimen init --region 440608100201 --name 高明区荷城街道示范村 --admin-id a01 --admin-name 王芳
+        yimen init --region 440608100201 --name 高明区荷城街道示范村 --admin-id a01 --admin-name 王芳 \\
+            --parent https://127.0.0.1:8710
     """
     obj = ctx.find_root().obj
     if admin_id is None and admin_name is not None and not sys.stdin.isatty():

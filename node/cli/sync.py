@@ -37,7 +37,9 @@ def command(fn: click.Command) -> click.Command:
 @click.pass_context
 @admin_only
 def invite(ctx: click.Context, region: str, hours: int, as_json: bool) -> None:
-    """Make a one-time invitation code for a child node to enroll online.
+    """Make a one-time invitation code for a child node to enroll online. The code ends,
+    after a dot, with this node's TLS certificate fingerprint: the child's first contact
+    is pinned to it, so give the child's admin the whole code.
 
     \b
     Example:
@@ -68,7 +70,7 @@ def enroll(ctx: click.Context, parent_url: str, code: str, address: str, request
 
     \b
     Example:
-        yimen enroll --parent http://127.0.0.1:8710 --code Xy12... --address http://127.0.0.1:8711
+        yimen enroll --parent https://10.0.0.5:8710 --code Xy12....9f3c... --address https://10.0.0.6:8711
         yimen enroll --request enroll-request.json      # then, back from the parent:
         yimen enroll --answer enroll-answer.json
     """
@@ -79,7 +81,9 @@ def enroll(ctx: click.Context, parent_url: str, code: str, address: str, request
     if answer_file:
         answer = _read_json(answer_file)
     elif parent_url and code:
-        answer = asyncio.run(_enroll_online(parent_url, {"request": enrollment.request(node, address), "code": code}))
+        secret, pin = _parent_pin(code)
+        message = {"request": enrollment.request(node, address), "code": secret}
+        answer = asyncio.run(_enroll_online(parent_url, message, pin, node.config.plain_http))
     else:
         raise click.UsageError(h(ctx, "请给出 --parent 和 --code，或 --request FILE，或 --answer FILE",
                                  "give --parent and --code, or --request FILE, or --answer FILE"))
@@ -107,16 +111,38 @@ def _read_json(path: Path) -> dict:
                                 f"{path} is no enrollment request or answer (not valid JSON)") from e
 
 
-async def _enroll_online(url: str, message: dict) -> dict:
+def _parent_pin(code: str) -> tuple[str, str]:
+    """The secret of an invitation code and the parent's TLS pin it carries."""
+    secret, pin = enrollment.split_code(code)
+    if pin is None or len(pin) != 64 or any(c not in "0123456789abcdef" for c in pin):
+        raise EnrollmentRefused("邀请码不完整：缺少上级的证书指纹（点号后的 64 位），请向上级管理员要一个新的邀请码（yimen invite）",
+                                "the invitation code is incomplete: it lacks the parent's certificate fingerprint "
+                                "(64 hex digits after the dot); ask the parent's admin for a new one (yimen invite)")
+    return secret, pin
+
+
+async def _enroll_online(url: str, message: dict, pin: str, plain_http: bool) -> dict:
+    """POST the request to the parent, over TLS pinned to the certificate the invitation
+    names (or plain HTTP on loopback, where `plain_http` allows it); the answer must name
+    that same certificate for the parent."""
     import aiohttp
+
+    from yimen.sync.transports.http import link_ssl, mismatch
+    ssl = link_ssl(url, pin, plain_http)
     try:
         async with aiohttp.ClientSession() as session:
-            async with session.post(url.rstrip("/") + "/v1/enroll", json=message) as resp:
+            async with session.post(url.rstrip("/") + "/v1/enroll", json=message, ssl=ssl) as resp:
                 answer = await resp.json(content_type=None)
+    except aiohttp.ServerFingerprintMismatch as e:
+        raise mismatch(url, e) from e
     except (aiohttp.ClientError, OSError, ValueError) as e:
         raise EnrollmentRefused(f"无法连接上级 {url}：{e}", f"cannot reach the parent at {url}: {e}") from e
     if resp.status != 200:
         raise enrollment.refused_by_parent(answer)
+    parent = [n for n in answer.get("nodes", []) if isinstance(n, dict) and n.get("region") == answer.get("parent")]
+    if not parent or parent[0].get("tls_fingerprint") != pin:
+        raise EnrollmentRefused("上级答复中的证书指纹与邀请码中的不符：未注册", "the parent's answer names another "
+                                "certificate than the invitation code does: not enrolled")
     return answer
 
 

@@ -73,6 +73,11 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
                           f"出现意外错误，节点日志中的错误编号为 {ref}", error_id=ref)
 
 
+async def no_banner(request: web.Request, response: web.StreamResponse) -> None:
+    """Name no software and version in answers (aiohttp's default `Server` header would)."""
+    response.headers["Server"] = "yimen"
+
+
 def create_app(node: Node, materialize: bool = True) -> web.Application:
     """The node's app. `materialize=False` leaves pushed seals stored but unapplied until
     someone calls `catch_up` (tests that also use the node's connection directly)."""
@@ -83,6 +88,7 @@ def create_app(node: Node, materialize: bool = True) -> web.Application:
     app[ENROLL_THROTTLE] = FailureThrottle(limit=ENROLL_ATTEMPTS, window_s=900)
     app[MATERIALIZER] = Materializer(node)
     app[FEED_WATCH] = FeedWatch(node)
+    app.on_response_prepare.append(no_banner)
     app.cleanup_ctx.append(watching)
     if materialize:
         app.cleanup_ctx.append(materializing)

@@ -4,8 +4,10 @@ and a liveness route. Handlers are a few lines that call services; every databas
 runs on the node's database thread (`in_db`).
 
 What a stranger (no enrolled key) learns is kept to what it needs: that the node is up
-(`/v1/status`), and on `/v1/enroll` whether its request is well formed and whether it was
-admitted, one refusal for every other reason."""
+(`/v1/status`), on `/v1/enroll` whether its request is well formed and whether it was
+admitted, one refusal for every other reason, and on a signed route that its request is
+not signed by a node enrolled here, in the same words whatever region it names. No answer
+names the server's software (`app.no_banner`)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import math
 from typing import Any, Callable
 
 from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from yimen.node.audit import exchange
 from yimen.node.home import Node
@@ -27,7 +30,7 @@ from yimen.node.services import enrollment
 from yimen.schema import region
 from yimen.schema.errors import YimenError
 from yimen.sync import digests
-from yimen.sync.engine import Batch
+from yimen.sync.engine import Batch, public_bytes
 from yimen.sync.positions import Holding
 from yimen.sync.session import Responder
 from yimen.sync.transports import wire
@@ -44,6 +47,7 @@ ENROLL_ATTEMPTS = 10  # failed enrollments per address in 15 minutes
 # Seals in one push: a sender's batch is about 1 MiB, and no real seal is under 100 bytes.
 MAX_PUSH_SEALS = 20_000
 MAX_REASONS_TOLD = 100
+STRANGER_KEY = public_bytes(Ed25519PrivateKey.generate())  # its private half is dropped at once
 
 
 async def _db(app: web.Application, fn: Callable[..., Any], *args: Any) -> Any:
@@ -73,7 +77,9 @@ async def _signed(request: web.Request) -> tuple[str, dict[str, Any]]:
         raise WireError("unknown_node", "未知节点", f"unknown node {sender[:40]!r}")
     key = await _db(request.app, engine(node).public_key, sender)
     if key is None or sender == node.node_id or not region.is_within(sender, node.node_id):
-        raise WireError("unknown_node", f"节点 {sender} 未在本节点注册", f"node {sender} is not enrolled here")
+        # Checked against a key nobody holds, so a node not enrolled here is answered exactly
+        # as an enrolled one with a bad signature: the answers do not list the enrolled regions.
+        key = STRANGER_KEY
     body = await request.read()
     stamp = wire.verify_request(key, request.headers, request.method, request.path, body, node.node_id)
     request.app[REPLAY].admit(sender, stamp.nonce, stamp.time)

@@ -24,11 +24,14 @@ import logging
 import os
 import signal
 import socket
+import ssl
+import tempfile
 from contextlib import asynccontextmanager, suppress
 from typing import Any, AsyncIterator, Callable, Coroutine
 
 import sdnotify
 from aiohttp import web
+from cryptography.hazmat.primitives import serialization
 
 from yimen.node.errors import NodeError
 from yimen.node.home import Node
@@ -40,6 +43,7 @@ from yimen.node.services import status, uplink
 from yimen.node.logs import ACCESS_LOGGER
 from yimen.schema.errors import YimenError, os_reason
 from yimen.schema.text import Text
+from yimen.sync.transports.http import is_loopback
 
 log = logging.getLogger("yimen.server")
 
@@ -47,6 +51,48 @@ class CannotListen(NodeError):
     """The server cannot listen on the address asked (the port is taken, most often)."""
 
     code = "cannot_listen"
+
+
+class PlainHttpRefused(NodeError):
+    """Plain HTTP was asked for on an address other than this machine's loopback."""
+
+    code = "plain_http_refused"
+
+
+def tls_context(node: Node) -> ssl.SSLContext:
+    """The server's TLS: TLS 1.3 only, the node's own self-signed certificate (children pin
+    it by its SHA-256, learnt at enrollment). `ssl` loads a key only from a file: it is
+    written to an anonymous in-memory file (memfd, never on a disk) where there is one."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    pem = node.keys.tls_cert_pem.encode() + node.keys.tls_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("yimen-tls")
+        try:
+            os.write(fd, pem)
+            ctx.load_cert_chain(f"/proc/self/fd/{fd}")
+        finally:
+            os.close(fd)
+        return ctx
+    with tempfile.TemporaryDirectory() as d:  # 0700, removed at once
+        path = os.path.join(d, "tls.pem")
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
+            f.write(pem)
+        ctx.load_cert_chain(path)
+    return ctx
+
+
+def server_tls(node: Node, host: str) -> ssl.SSLContext | None:
+    """The TLS context to serve with, or None for plain HTTP (only on loopback, only with
+    the `plain_http` setting)."""
+    if not node.config.plain_http:
+        return tls_context(node)
+    if not is_loopback(host):
+        raise PlainHttpRefused(f"明文 HTTP 只能在本机地址上提供（--host 127.0.0.1），不能在 {host} 上：请关闭 plain_http",
+                               f"plain HTTP may be served only on this machine's loopback (--host 127.0.0.1), not on "
+                               f"{host}: turn plain_http off")
+    return None
 
 
 class SyncReport:
@@ -113,10 +159,11 @@ async def serve(node: Node, host: str, port: int, with_sync: bool = True,
     with nothing left running. `supervisor`: tests give one with short delays.
     `access_log`: log each request (logger `yimen.access`)."""
     async with _lifetime(node, stop) as stop:
+        tls = server_tls(node, host)
         app = web.AppRunner(create_app(node), access_log=logging.getLogger(ACCESS_LOGGER) if access_log else None)
         await app.setup()  # starts the (supervised) materializer
         try:
-            url = await _listen(app, host, port)
+            url = await _listen(app, host, port, tls)
             log.info(Text("节点 %s 已启动，正在监听 %s", "node %s started, listening on %s"), node.node_id, url)
             on_listening(url)
             await _run_tasks(node, stop, supervisor, with_sync)
@@ -179,10 +226,10 @@ async def _lifetime(node: Node, stop: asyncio.Event | None) -> AsyncIterator[asy
             lock.release()
 
 
-async def _listen(app: web.AppRunner, host: str, port: int) -> str:
-    """Start listening; the URL, or one sentence saying why not."""
+async def _listen(app: web.AppRunner, host: str, port: int, tls: ssl.SSLContext | None) -> str:
+    """Start listening (over TLS with `tls`); the URL, or one sentence saying why not."""
     try:
-        await web.TCPSite(app, host, port).start()
+        await web.TCPSite(app, host, port, ssl_context=tls).start()
     except OSError as e:
         if e.errno == errno.EADDRINUSE:
             raise CannotListen(f"端口 {port} 已被占用（{host}），请用 --port 换一个端口",
@@ -191,4 +238,5 @@ async def _listen(app: web.AppRunner, host: str, port: int) -> str:
             raise CannotListen(f"无法解析地址 {host}，请检查 --host", f"cannot resolve the address {host}; check --host") from e
         reason = os_reason(e)
         raise CannotListen(f"无法在 {host}:{port} 上监听：{reason[0]}", f"cannot listen on {host}:{port}: {reason[1]}") from e
-    return f"http://{host}:{app.addresses[0][1]}"
+    shown = f"[{host}]" if ":" in host else host
+    return f"{'https' if tls else 'http'}://{shown}:{app.addresses[0][1]}"

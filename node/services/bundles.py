@@ -26,8 +26,10 @@ header's `last_seal` and `numbers` tell a restored recipient where its numbering
     import             ◀── ack 40, seals ──  export --to village
     export --to town   ── seals 41.. ──▶     ...      (1..40 are not sent again)
 
-Bundles are signed by their sender as a whole (see `yimen.sync.transports.bundle`), so the header's
-`ack` and the batch positions cannot be forged on the way.
+Bundles are signed by their sender as a whole and then encrypted to their recipient's age
+key (see `yimen.sync.transports.bundle`): the header's `ack` and the batch positions cannot
+be forged on the way, and a found stick shows only who wrote it for whom. Exporting needs
+the recipient's encryption key (learnt at enrollment or from its node record).
 """
 
 from __future__ import annotations
@@ -65,6 +67,12 @@ class WrongRecipient(NodeError):
     code = "wrong_recipient"
 
 
+class NoEncryptionKey(NodeError):
+    """The recipient's encryption key is unknown here, so no bundle can be encrypted to it."""
+
+    code = "no_encryption_key"
+
+
 def _known_key(node: Node, node_id: str) -> bytes:
     key = node.store.keys.public_key(node_id)
     if key is None or node_id == node.node_id:
@@ -84,6 +92,7 @@ def export_bundle(node: Node, to_node: str, path: Path | str, progress: Progress
     if to_node == node.node_id:
         raise WrongRecipient("不能给本节点自己导出数据包", "a bundle cannot be addressed to this node itself")
     _known_key(node, to_node)
+    recipient = _encryption_key(node, to_node)
     eng = engine(node)
     outbound, held = Outbound(eng, to_node, BATCH_BYTES), Inbound(eng, to_node).holding()
     outbound.seal()
@@ -92,7 +101,9 @@ def export_bundle(node: Node, to_node: str, path: Path | str, progress: Progress
               "created_at": node.clock().isoformat(timespec="microseconds"), "ack": held.upto, **held.wire(),
               "rewind": resume.rewind}
     state = {"complete": True, "upto": resume.since, "total": max(0, eng.feed_head() - resume.since), "size": 0}
-    counts = framing.write_bundle(path, header, _batches(outbound, resume, state, progress), signing_key(node))
+    counts = framing.write_bundle(path, header, _batches(outbound, resume, state, progress), signing_key(node),
+                                  recipient)
+    # The one place a bundle has left this node (an audit entry of the export belongs here).
     with node.store.transaction():  # once the file is whole on the stick
         eng.count_sent(to_node, counts["seals"], state["size"])
         audit.record(node, "bundle_export", None, to=to_node, seals=counts["seals"], file=Path(path).name)
@@ -101,6 +112,16 @@ def export_bundle(node: Node, to_node: str, path: Path | str, progress: Progress
     return {"file": str(path), "to": to_node, "seals": counts["seals"], "batches": counts["batches"],
             "bytes": counts["bytes"], "since": resume.since, "upto": state["upto"], "ack": held.upto,
             "rewind": resume.rewind, "complete": state["complete"]}
+
+
+def _encryption_key(node: Node, to_node: str) -> str:
+    transit = node.store.keys.transit(to_node)
+    if transit is None:
+        raise NoEncryptionKey(f"本节点没有 {to_node} 的加密公钥，无法为它加密数据包：请让 {to_node} 用本版本重新注册，"
+                              "或先同步一次以收到它的节点记录",
+                              f"this node holds no encryption key for {to_node}, so no bundle can be encrypted to it: "
+                              f"enroll {to_node} again with this version, or sync once to receive its node record")
+    return transit[0]
 
 
 def _batches(outbound: Outbound, resume: Resume, state: dict[str, Any], progress: Progress) -> Iterator[Batch]:
@@ -138,8 +159,9 @@ def import_bundle(node: Node, path: Path | str, progress: Progress = no_progress
                                  f"the bundle is addressed to {header['to']}, not to this node ({node.node_id})")
         return _known_key(node, header["from"])
 
-    header, batches = framing.read_bundle(path, sender_key)
+    header, batches = framing.read_bundle(path, sender_key, node.keys.encryption)
     sender, eng = header["from"], engine(node)
+    # The one place a bundle enters this node (an audit entry of the import belongs in this transaction).
     with node.store.transaction():
         total, reasons = _store_batches(Inbound(eng, sender), batches, progress, header.get("rewind", False))
         newer = _newest_from(node, sender, header["created_at"])
@@ -177,7 +199,9 @@ def _store_batches(inbound: Inbound, batches: framing.Batches, progress: Progres
     total = {"imported": 0, "duplicates": 0, "changes": 0, "quarantined": 0}
     reasons: list[str] = []
     done = 0
-    for batch in batches:
+
+    def take(batch: Batch) -> None:
+        nonlocal rewind, done
         try:
             receipt = inbound.take(replace(batch, rewind=rewind), defer=True)
             rewind = False
@@ -186,9 +210,10 @@ def _store_batches(inbound: Inbound, batches: framing.Batches, progress: Progres
         for k in ("imported", "duplicates", "changes"):
             total[k] += getattr(receipt, k)
         total["quarantined"] += len(receipt.quarantined)
-        reasons += receipt.quarantined
+        reasons.extend(receipt.quarantined)
         done += len(batch.seals)
         progress("import", done, batches.seals)
+    batches.each(take)
     return total, reasons
 
 

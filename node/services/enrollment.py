@@ -37,7 +37,7 @@ from yimen.sync.engine import public_bytes
 PROTOCOL = 1
 MAX_BODY = 16 << 10  # a request is a few hundred bytes
 MAX_DEPTH = 3  # {"request": {...}} is 2 deep
-MAX_CODE, MAX_NAME, MAX_ADDRESS = 64, 100, 300
+MAX_CODE, MAX_NAME, MAX_ADDRESS = 128, 100, 300
 _KEY_HEX = re.compile(r"[0-9a-fA-F]{64}")
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 MAX_AGE_KEY = 100  # an age X25519 recipient is 62 characters
@@ -65,20 +65,30 @@ def refused_by_parent(answer: Any) -> EnrollmentRefused:
     return EnrollmentRefused(f"上级拒绝注册：{answer.get('message_zh') or en}", f"the parent refused: {en}")
 
 
+def split_code(code: str) -> tuple[str, str | None]:
+    """An invitation code's secret and the parent's TLS pin it carries (`secret.pin`; a
+    code of an older Yimen has no pin). The secret's alphabet (URL-safe base64) has no dot."""
+    secret, _, pin = code.strip().partition(".")
+    return secret, pin.lower() or None
+
+
 def _hash(code: str) -> str:
-    return hashlib.sha256(code.strip().encode()).hexdigest()
+    return hashlib.sha256(split_code(code)[0].encode()).hexdigest()
 
 
 def invite(node: Node, child_region: str, hours: int = 72) -> dict[str, Any]:
-    """Make a one-time invitation code for the child node of `child_region`."""
+    """Make a one-time invitation code for the child node of `child_region`. The code
+    carries this node's TLS certificate pin after a dot, so that the child's very first
+    contact (`POST /v1/enroll`) is pinned too; only the part before the dot is secret."""
     child = _check_child(node, child_region)
-    code = secrets.token_urlsafe(12)
+    secret = secrets.token_urlsafe(12)
     expires = (node.clock() + timedelta(hours=hours)).isoformat(timespec="seconds")
     with node.store.transaction():
         node.store.conn.execute("INSERT INTO invitations VALUES (?, ?, ?, ?, NULL)",
-                                (_hash(code), child, expires, node.now()))
+                                (_hash(secret), child, expires, node.now()))
         audit.record(node, "invite", None, region=child, expires_at=expires)
-    return {"code": code, "region": child, "expires_at": expires}
+    return {"code": f"{secret}.{node.keys.tls_fingerprint}", "region": child, "expires_at": expires,
+            "tls_fingerprint": node.keys.tls_fingerprint}
 
 
 def _check_child(node: Node, child_region: str) -> str:
@@ -266,5 +276,5 @@ def dumps(message: dict[str, Any]) -> str:
     return json.dumps(message, ensure_ascii=False, indent=2)
 
 
-__all__ = ["invite", "request", "read_online", "admit", "apply_answer", "known_ancestry", "json_depth",
+__all__ = ["invite", "split_code", "request", "read_online", "admit", "apply_answer", "known_ancestry", "json_depth",
            "public_bytes", "EnrollmentRefused", "MalformedEnrollment"]

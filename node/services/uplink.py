@@ -24,7 +24,7 @@ from yimen.schema import region
 from yimen.schema.errors import YimenError
 from yimen.sync.errors import SyncError
 from yimen.sync.session import RoundStats, Session
-from yimen.sync.transports.http import LINK_ERRORS, HttpTransport
+from yimen.sync.transports.http import LINK_ERRORS, HttpTransport, InsecureLink, link_ssl, mismatch
 from yimen.schema.text import Text
 
 log = logging.getLogger("yimen.sync")
@@ -54,18 +54,32 @@ def ancestors_to_try(node: Node) -> list[tuple[str, str]]:
 
 async def with_first_ancestor(node: Node, attempt: Callable[[HttpTransport], Awaitable[T]]) -> T:
     """Run `attempt` against the parent, or the next ancestor that answers when a link
-    is down (any other error is the answer)."""
+    is down (any other error is the answer). Each is reached over TLS with its certificate
+    pinned (see `http.link_ssl`); an address that cannot be reached safely, or a
+    certificate that is not the pinned one, is skipped like a link that is down, and is
+    the error told if no ancestor answers."""
     targets = await in_db(node, ancestors_to_try, node)
     if not targets:
         raise LinkDown("未设置上级地址（yimen init --parent 或 yimen enroll --parent）",
                        "no parent address (yimen init --parent or yimen enroll --parent)")
-    errors = []
+    errors: list[str] = []
+    refused: list[SyncError] = []
     async with aiohttp.ClientSession() as session:
         for peer, url in targets:
             try:
-                return await attempt(HttpTransport(session, url, peer, node.node_id, signing_key(node)))
+                transit = await in_db(node, node.store.keys.transit, peer)
+                ssl = link_ssl(url, transit and transit[1], node.config.plain_http)
+                return await attempt(HttpTransport(session, url, peer, node.node_id, signing_key(node), ssl))
+            except aiohttp.ServerFingerprintMismatch as e:
+                refused.append(mismatch(url, e))
+            except InsecureLink as e:
+                refused.append(e)
             except LINK_ERRORS as e:
                 errors.append(f"{url}: {e.__class__.__name__}")
+                continue
+            log.warning(Text("跳过 %s：%s", "skipped %s: %s"), url, refused[-1])
+    if refused:
+        raise refused[0]
     raise LinkDown(f"无法连接任何上级：{'; '.join(errors)}", f"no ancestor reachable: {'; '.join(errors)}")
 
 

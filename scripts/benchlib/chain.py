@@ -117,7 +117,8 @@ def start_servers(b: Bench) -> None:
         b.proxy_thread = ProxyThread()
         b.proxies = {name: b.proxy_thread.add(s.port) for name, s in b.servers.items()}
     for child, parent in PARENT.items():
-        url = f"http://127.0.0.1:{b.proxies[parent].port}" if b.proxies else b.servers[parent].url
+        scheme = b.servers[parent].url.split("://")[0]  # https (the proxy only pipes bytes: TLS goes through)
+        url = f"{scheme}://127.0.0.1:{b.proxies[parent].port}" if b.proxies else b.servers[parent].url
         cfg = config_mod.load(b.homes[child], environ={})
         config_mod.save(b.homes[child], replace(cfg, parent_url=url))
 
@@ -134,9 +135,11 @@ def warm_up(b: Bench) -> int:
 
 
 def fresh_town(b: Bench, name: str, village_home: Path) -> Path:
-    """A new town node enrolled offline with the village at `village_home`, the catalog
-    published locally: the recipient of the bundle."""
+    """A new town node with the town's keys, enrolled offline with the village at
+    `village_home`, the catalog published locally: the recipient of the bundle."""
     fresh = home.init(b.root / name, TOWN, "荷城街道（新节点）")
+    # the town reinstalled with its own keys: the village's bundle is encrypted to them
+    (fresh.home / "node.key").write_bytes((b.homes["town"] / "node.key").read_bytes())
     workload.publish_catalog(fresh, b.cat_text)
     with home.open_node(village_home) as vnode:
         enrollment.admit(fresh, enrollment.request(vnode))
@@ -178,14 +181,17 @@ def import_bundle_child(node_home: str, path: str, profile: bool) -> int:
 def import_rebased(node: home.Node, path: Path) -> dict[str, int]:
     """`bundles.import_bundle` with the first batch moved back to this node's position."""
     eng = engine(node)
-    header, batches = framing.read_bundle(path, lambda h: eng.public_key(h["from"]))
+    header, batches = framing.read_bundle(path, lambda h: eng.public_key(h["from"]), node.keys.encryption)
     sender = header["from"]
     with node.store.transaction():
-        held = eng.positions(sender)[0]
-        for i, batch in enumerate(batches):
-            if i == 0 and batch.start > held:
+        held, taken = eng.positions(sender)[0], []
+
+        def receive(batch: Batch) -> None:
+            if not taken and batch.start > held:
                 batch = Batch(batch.sender, held, batch.next, batch.seals, batch.more)
+            taken.append(batch.next)
             eng.receive(sender, batch, defer=True)
+        batches.each(receive)
     catch_up_all(node)
     return {"quarantined": node.store.quarantine.count()}
 

@@ -1,13 +1,22 @@
 """The HTTP transport's client side: the far end of a session is a node's server, reached
 with requests signed for that node (see `wire`) on its `/v1/hello`, `/v1/push` and
-`/v1/pull` routes; `call` reaches its other signed routes (reconcile)."""
+`/v1/pull` routes; `call` reaches its other signed routes (reconcile).
+
+Links run over TLS (1.3, as the server offers no less) to the peer's own self-signed
+certificate, pinned by the SHA-256 of its DER bytes learnt at enrollment (`link_ssl`): no
+public CA is involved, and a certificate other than the pinned one ends the connection in
+the handshake, before a byte of the request is sent. Plain `http://` is refused unless the
+peer is on this machine (127.0.0.1, ::1, localhost) and the node's `plain_http` setting
+asks for it (tests, demos)."""
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from yarl import URL
 
 from yimen.sync.engine import Batch, OutOfOrder
 from yimen.sync.errors import SyncError
@@ -25,6 +34,65 @@ class WrongPeer(SyncError):
     code = "wrong_peer"
 
 
+class InsecureLink(SyncError):
+    """A peer's address would send personal data in clear, or no certificate pin is known for it."""
+
+    code = "insecure_link"
+
+
+class CertificateMismatch(SyncError):
+    """The peer showed a TLS certificate other than the one pinned at enrollment."""
+
+    code = "certificate_mismatch"
+
+
+def is_loopback(host: str | None) -> bool:
+    """Is `host` this machine (a loopback address, or the name localhost)?"""
+    if not host:
+        return False
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def link_ssl(url: str, fingerprint: str | None, plain_http: bool = False) -> aiohttp.Fingerprint | bool:
+    """What to give aiohttp's `ssl=` for `url`: the pin of an https address (`fingerprint`,
+    SHA-256 hex of the peer's certificate), or False for a plain loopback address when
+    `plain_http` allows it. Anything else is `InsecureLink`."""
+    if not url.isprintable() or " " in url:  # (told as one line)
+        raise InsecureLink(f"地址 {url!r} 无效：须为 https://主机:端口", f"{url!r} is not a usable address: give https://host:port")
+    try:  # parsed as aiohttp will (yarl), so what passes here is what it connects to
+        parts = URL(url)
+        host, _ = parts.host, parts.port
+    except (ValueError, TypeError):
+        parts, host = None, None
+    if parts is not None and parts.scheme == "https" and host:
+        if not fingerprint:
+            raise InsecureLink(f"本节点不知道 {url} 的证书指纹，无法安全连接：请重新注册",
+                               f"no certificate pin is known for {url}, so it cannot be reached safely: enroll again")
+        return aiohttp.Fingerprint(bytes.fromhex(fingerprint))
+    if parts is not None and parts.scheme == "http" and is_loopback(host):
+        if plain_http:
+            return False
+        raise InsecureLink(f"拒绝明文连接 {url}：请用 https://，或（仅测试和演示）设置 plain_http",
+                           f"plain http to {url} is refused: use https://, or (tests and demos only) the plain_http "
+                           "setting")
+    if parts is not None and parts.scheme == "http":
+        raise InsecureLink(f"拒绝明文连接 {url}：明文 http 只允许本机地址，请用 https://",
+                           f"plain http to {url} is refused: only an address on this machine may be plain; use https://")
+    raise InsecureLink(f"地址 {url} 无效：须为 https://主机:端口", f"{url} is not a usable address: give https://host:port")
+
+
+def mismatch(url: str, e: aiohttp.ServerFingerprintMismatch) -> CertificateMismatch:
+    return CertificateMismatch(
+        f"{url} 出示的 TLS 证书不是注册时记下的那一个（可能有人冒充上级，或上级重装过）：已拒绝，未发送任何数据",
+        f"{url} showed a TLS certificate other than the one pinned at enrollment (someone posing as it, or it was "
+        f"reinstalled): refused before anything was sent (got sha256 {e.got.hex()[:16]}...)")
+
+
 def answered(peer: str, status: int, answer: dict[str, Any]) -> wire.WireError:
     """The error a node's JSON answer tells, in both languages (a node older than the
     `message_zh` field tells only English: that text is all there is)."""
@@ -37,14 +105,16 @@ def answered(peer: str, status: int, answer: dict[str, Any]) -> wire.WireError:
 
 class HttpTransport:
     def __init__(self, session: aiohttp.ClientSession, url: str, peer: str, node_id: str,
-                 key: Ed25519PrivateKey):
+                 key: Ed25519PrivateKey, ssl: aiohttp.Fingerprint | bool = True):
+        """`ssl`: the peer's pin (see `link_ssl`); the default verifies against public CAs,
+        which no node's certificate is signed by, so an https peer is then never reached."""
         self.session, self.url, self.peer = session, url.rstrip("/"), peer
-        self.node_id, self.key = node_id, key
+        self.node_id, self.key, self.ssl = node_id, key, ssl
 
     async def call(self, path: str, message: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
         body = wire.pack({"protocol": wire.PROTOCOL, **message})
         headers = wire.sign_request(self.key, self.node_id, self.peer, "POST", path, body)
-        async with self.session.post(self.url + path, data=body, headers=headers,
+        async with self.session.post(self.url + path, data=body, headers=headers, ssl=self.ssl,
                                      timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
             raw = await resp.read()
             if resp.status >= 400 and resp.content_type not in ("application/json", wire.CONTENT_TYPE):

@@ -136,7 +136,8 @@ def verify_request(public_key: bytes, headers: Mapping[str, str], method: str, p
         Ed25519PublicKey.from_public_bytes(public_key).verify(
             bytes.fromhex(sig), _signed_bytes(sender, to, method, path, stamp, nonce, body))
     except (InvalidSignature, ValueError):
-        raise WireError("bad_signature", "请求签名无效", "bad request signature")
+        raise WireError("bad_signature", "请求签名无效（或发送节点未在此注册）",
+                        "bad request signature (or the sender is not enrolled here)")
     if to != recipient:
         raise WireError("wrong_recipient", f"此请求是发给节点 {to} 的，不是本节点 {recipient}",
                         f"this request is for node {to!r}, not for this node {recipient}")

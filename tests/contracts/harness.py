@@ -400,7 +400,7 @@ class BundleHarness:
         header = {"protocol": framing.PROTOCOL, "from": self.child.node_id, "to": self.parent.node_id,
                   "created_at": self.child.now(), "ack": engine(self.child).positions(self.parent.node_id)[0]}
         path = self._path(what)
-        framing.write_bundle(path, header, [batch], signing_key(self.child))
+        framing.write_bundle(path, header, [batch], signing_key(self.child), self.parent.keys.encryption_key)
         return path
 
 

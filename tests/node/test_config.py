@@ -19,6 +19,19 @@ def test_a_setting_from_the_environment(folder):
     assert config.load(folder, {"YIMEN_YELLOW_DAYS": "3"}).yellow_days == 3
 
 
+@pytest.mark.parametrize("raw, plain", [("1", True), ("true", True), (" Yes ", True), ("0", False), ("", False),
+                                        ("false", False), ("no", False)])
+def test_plain_http_from_the_environment(folder, raw, plain):
+    assert config.load(folder, {"YIMEN_PLAIN_HTTP": raw}).plain_http is plain
+    assert config.load(folder, {}).plain_http is False  # off unless asked
+
+
+@pytest.mark.parametrize("raw", ["2", "on?", "真"])
+def test_plain_http_must_be_a_yes_or_no(folder, raw):
+    with pytest.raises(InvalidConfig, match="YIMEN_PLAIN_HTTP must be 1 or 0"):
+        config.load(folder, {"YIMEN_PLAIN_HTTP": raw})
+
+
 @pytest.mark.parametrize("name", ["YIMEN_FOO", "YIMEN_DEBUG", "YIMEN_LOG", "YIMEN_HOME", "YIMEN_PORT", "PATH"])
 def test_an_unrelated_or_known_variable_is_ignored(folder, name):
     assert config.load(folder, {name: "1"}).yellow_days == 1

@@ -182,10 +182,11 @@ def town(tmp_path, clock):
 
 def test_the_servers_refusals_reach_the_clerk_in_chinese(town, village, tmp_path):
     run = _runner(village / "village")
-    result = run("enroll", "--parent", town.url, "--code", "wrong-code")
+    wrong = f"wrong-code.{town.node.keys.tls_fingerprint}"
+    result = run("enroll", "--parent", town.url, "--code", wrong)
     assert result.exit_code == 1 and "上级拒绝注册：" in result.output
     assert english_words(result.output, [town.url]) == [], result.output
-    en = run("--lang", "en", "enroll", "--parent", town.url, "--code", "wrong-code")
+    en = run("--lang", "en", "enroll", "--parent", town.url, "--code", wrong)
     assert "the parent refused: check the invitation code" in en.output
     # an unenrolled child's sync is refused by the parent: in the clerk's language too
     with home.open_node(village / "village") as v:

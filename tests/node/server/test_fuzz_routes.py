@@ -164,3 +164,23 @@ def test_enroll_answers_alike_for_an_enrolled_region_and_another(hub):
 
     assert refused(VA) == refused(STRANGER)
     assert refused(VA)[0] == 403
+
+
+def test_signed_routes_answer_alike_for_an_enrolled_region_and_another(hub):
+    """A stranger who signs with its own key for an enrolled village's code, and for a
+    code that has no node, gets the same answer (a difference would list the enrolled
+    regions); so does a request with no signature at all."""
+    from yimen.node.replication import signing_key
+    from yimen.sync.transports import wire
+
+    def answer(sender: str, signed: bool = True) -> tuple:
+        body = wire.pack({"protocol": wire.PROTOCOL})
+        headers = wire.sign_request(signing_key(hub.stranger), sender, hub.town.node_id, "POST", "/v1/hello", body)
+        if not signed:
+            headers.pop(wire.SIGNATURE)
+        got = hub.server.send(Request("POST", "/v1/hello", headers, body))
+        return got.status, re.sub(r"\d{9,12}", "<region>", got.body.decode())
+
+    for signed in (True, False):
+        assert answer(VA, signed) == answer(STRANGER, signed) == answer(hub.town.node_id, signed)
+        assert answer(VA, signed)[0] == 401

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import zlib
+
+import pyrage
 
 import pytest
 from click.testing import CliRunner
@@ -16,7 +19,7 @@ from yimen.node.services.bundles import UnknownPeer, WrongRecipient, export_bund
 from yimen.node.cli.main import main
 from yimen.node.replication import engine, signing_key
 from yimen.sync.transports import bundle as framing
-from yimen.sync.transports.bundle import BadBundle, write_bundle
+from yimen.sync.transports.bundle import PROTOCOL, BadBundle, write_bundle
 from yimen.sync.engine import Batch, OutOfOrder
 from yimen.sync import seal as seals
 from yimen.sync.docs import Doc
@@ -127,7 +130,7 @@ def test_a_damaged_bundle_is_one_line_error_and_changes_nothing(chain, tmp_path,
     errors = [line for line in result.output.splitlines() if line.startswith("错误：")]
     assert len(errors) == 1 and "数据包无效" in errors[0] and "损坏" in errors[0]
     result = _bundle_cli(town, "--lang", "en", "bundle", "import", str(path))
-    assert result.exit_code == 1 and "checksum mismatch" in result.output
+    assert result.exit_code == 1 and "damaged, truncated or tampered with" in result.output
     assert _dump(town) == before
 
 
@@ -152,12 +155,12 @@ def test_unknown_recipient_or_sender_is_refused(chain, tmp_path):
         export_bundle(va, va.node_id, tmp_path / "x.yimen")
     assert not (tmp_path / "x.yimen").exists()
     # A bundle signed by village A's key but claiming to come from village B:
-    header = {"protocol": 1, "from": vb.node_id, "to": town.node_id, "created_at": "x", "ack": 0}
-    write_bundle(tmp_path / "forged.yimen", header, [], signing_key(va))
+    header = {"protocol": PROTOCOL, "from": vb.node_id, "to": town.node_id, "created_at": "x", "ack": 0}
+    write_bundle(tmp_path / "forged.yimen", header, [], signing_key(va), town.keys.encryption_key)
     with pytest.raises(BadBundle, match="bad signature"):
         import_bundle(town, tmp_path / "forged.yimen")
     header["to"] = va.node_id
-    write_bundle(tmp_path / "stranger.yimen", header, [], signing_key(vb))
+    write_bundle(tmp_path / "stranger.yimen", header, [], signing_key(vb), town.keys.encryption_key)
     with pytest.raises(UnknownPeer):
         import_bundle(va, tmp_path / "stranger.yimen")
 
@@ -168,9 +171,9 @@ def test_a_gap_refuses_the_whole_bundle(chain, tmp_path):
     engine(va).seal_pending()
     held = engine(town).positions(va.node_id)[0]
     real = engine(va).next_batch(town.node_id, held)
-    header = {"protocol": 1, "from": va.node_id, "to": town.node_id, "created_at": "x", "ack": 0}
+    header = {"protocol": PROTOCOL, "from": va.node_id, "to": town.node_id, "created_at": "x", "ack": 0}
     shifted = Batch(va.node_id, real.start + 1, real.next + 1, real.seals)
-    write_bundle(tmp_path / "gap.yimen", header, [shifted], signing_key(va))
+    write_bundle(tmp_path / "gap.yimen", header, [shifted], signing_key(va), town.keys.encryption_key)
     before = _dump(town)
     with pytest.raises(OutOfOrder, match="import the earlier bundle first"):
         import_bundle(town, tmp_path / "gap.yimen")
@@ -258,8 +261,9 @@ def test_a_reinstalled_node_recovers_through_an_acknowledgement_bundle(chain, tm
         # the reinstalled town keeps its key and is told its neighbours' keys again
         (fresh.home / "node.key").write_bytes((town.home / "node.key").read_bytes())
         with fresh.store.transaction():
-            fresh.store.conn.executemany("INSERT OR REPLACE INTO node_keys VALUES (?, ?, ?)",
-                                         town.store.conn.execute("SELECT * FROM node_keys").fetchall())
+            for table, columns in (("node_keys", "?, ?, ?"), ("node_transit", "?, ?, ?")):
+                fresh.store.conn.executemany(f"INSERT OR REPLACE INTO {table} VALUES ({columns})",
+                                             town.store.conn.execute(f"SELECT * FROM {table}").fetchall())
         with pytest.raises(OutOfOrder, match="acknowledgement"):
             import_bundle(fresh, export_bundle(va, town.node_id, tmp_path / "2.yimen")["file"])
         import_bundle(va, export_bundle(fresh, va.node_id, tmp_path / "ack2.yimen")["file"])
@@ -298,9 +302,9 @@ def test_a_hostile_seal_in_a_bundle_is_quarantined_alone_in_one_sentence(chain, 
     cid = _dibao_in_review(va)
     engine(va).seal_pending()
     real = engine(va).next_batch(town.node_id, engine(town).positions(va.node_id)[0])
-    header = {"protocol": 1, "from": va.node_id, "to": town.node_id, "created_at": "x", "ack": 0}
+    header = {"protocol": PROTOCOL, "from": va.node_id, "to": town.node_id, "created_at": "x", "ack": 0}
     batch = Batch(va.node_id, real.start, real.next, [_hostile_seal(va, kind), *real.seals])
-    write_bundle(tmp_path / "hostile.yimen", header, [batch], signing_key(va))
+    write_bundle(tmp_path / "hostile.yimen", header, [batch], signing_key(va), town.keys.encryption_key)
     result = _bundle_cli(town, "--lang", "en", "bundle", "import", str(tmp_path / "hostile.yimen"))
     assert result.exit_code == 0 and "Traceback" not in result.output, result.output
     assert "1 quarantined" in result.output.splitlines()[-1] and "Error" not in result.output
@@ -312,10 +316,63 @@ def test_a_hostile_seal_in_a_bundle_is_quarantined_alone_in_one_sentence(chain, 
 def test_a_flood_of_bad_seals_in_a_bundle_is_bounded(chain, tmp_path):
     va, town = chain["village_a"], chain["town"]
     held = engine(town).positions(va.node_id)[0]
-    header = {"protocol": 1, "from": va.node_id, "to": town.node_id, "created_at": "x", "ack": 0}
+    header = {"protocol": PROTOCOL, "from": va.node_id, "to": town.node_id, "created_at": "x", "ack": 0}
     flood = Batch(va.node_id, held, held, [(i.to_bytes(3, "big"), b"") for i in range(20_000)])
-    write_bundle(tmp_path / "flood.yimen", header, [flood], signing_key(va))
+    write_bundle(tmp_path / "flood.yimen", header, [flood], signing_key(va), town.keys.encryption_key)
     got = import_bundle(town, tmp_path / "flood.yimen")
     assert got["quarantined"] == 20_000 and len(got["quarantine_reasons"]) == 20_000
     assert len(town.store.quarantine.rows()) == town.store.quarantine.KEEP_PER_PEER
     assert town.store.quarantine.count(va.node_id) == 20_000
+
+
+def _readable(data: bytes, secrets: list[str]) -> list[str]:
+    """The secrets found in `data` as UTF-8, either as they are or inside any zlib stream
+    in it (what someone who found the file and "unzipped" it would see)."""
+    texts = [data]
+    for i in range(len(data) - 1):
+        if data[i] == 0x78 and data[i + 1] in (0x01, 0x5E, 0x9C, 0xDA):
+            try:
+                texts.append(zlib.decompressobj().decompress(data[i:], 1 << 22))
+            except zlib.error:
+                pass
+    return [s for s in secrets if any(s.encode() in t for t in texts)]
+
+
+def test_a_found_stick_shows_no_name_or_id_number_and_only_the_recipient_reads_it(chain, tmp_path):
+    va, vb, town = chain["village_a"], chain["village_b"], chain["town"]
+    people = [("陈美玲", "440608199001010013"), ("欧阳志强", id_number(77, "19851231"))]
+    for name, id_no in people:
+        cases.accept(va, "c01", cases.Application("T-IMM", id_no, name, {"居民身份证": None}, {}))
+    path = tmp_path / "up.yimen"
+    export_bundle(va, town.node_id, path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    secrets = [s for person in people for s in person]
+    data = path.read_bytes()
+    assert _readable(data, secrets) == []
+    assert _readable(pyrage.decrypt(data[data.index(b"age-encryption.org"):], [town.keys.encryption]),
+                     secrets) == secrets  # (the check sees them where they are)
+    # a third node cannot read it: addressed to the town, and not decryptable even if readdressed
+    before = _dump(vb)
+    result = _bundle_cli(vb, "--lang", "en", "bundle", "import", str(path))
+    assert result.exit_code == 1 and result.output.startswith("Error: the bundle is addressed to 440608100000")
+    assert _dump(vb) == before
+    district = chain["district"]  # knows village A's key (its node record went up), not the town's identity
+    readdressed, before = tmp_path / "readdressed.yimen", _dump(district)
+    readdressed.write_bytes(data.replace(town.node_id.encode(), district.node_id.encode(), 1))
+    for lang, text in (("en", "Error: bad bundle: not encrypted to this node's key"),
+                       ("zh", "错误：数据包无效：不是加密给本节点的")):
+        result = _bundle_cli(district, "--lang", lang, "bundle", "import", str(readdressed))
+        assert result.exit_code == 1 and result.output.startswith(text) and result.output.count("\n") == 1
+    assert _dump(district) == before
+    got = import_bundle(town, path)
+    assert got["imported"] >= 1 and got["quarantined"] == 0
+    assert {r[0] for r in town.store.conn.execute("SELECT applicant_name FROM cases")} >= {"陈美玲", "欧阳志强"}
+
+
+def test_export_without_the_recipients_encryption_key_is_refused(chain, tmp_path):
+    va, town = chain["village_a"], chain["town"]
+    with va.store.transaction():
+        va.store.conn.execute("DELETE FROM node_transit WHERE node_id = ?", (town.node_id,))
+    result = _bundle_cli(va, "--lang", "en", "bundle", "export", "--to", town.node_id, str(tmp_path / "x.yimen"))
+    assert result.exit_code == 1 and "holds no encryption key for 440608100000" in result.output
+    assert not list(tmp_path.glob("*.yimen*"))

@@ -110,8 +110,21 @@ def test_a_region_that_is_no_child_is_a_refusal_not_malformed(town, village, reg
     assert not isinstance(e.value, MalformedEnrollment)
 
 
-def test_invitation_codes_carry_at_least_96_random_bits(town):
-    codes = {enrollment.invite(town, VILLAGE)["code"] for _ in range(20)}
-    assert len(codes) == 20
+def test_invitation_codes_carry_at_least_96_random_bits_and_the_parents_pin(town):
+    codes = [enrollment.split_code(enrollment.invite(town, VILLAGE)["code"]) for _ in range(20)]
+    secrets = {secret for secret, _ in codes}
+    assert len(secrets) == 20 and {pin for _, pin in codes} == {town.keys.tls_fingerprint}
     assert all(len(c) >= 16 and set(c) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-               for c in codes)  # token_urlsafe(12): 16 characters of 6 bits
+               for c in secrets)  # token_urlsafe(12): 16 characters of 6 bits
+
+
+@given(secret=st.text(st.characters(blacklist_characters="."), max_size=40),
+       pin=st.one_of(st.none(), st.text(max_size=80)))
+def test_a_code_splits_into_its_secret_and_pin(secret, pin):
+    code = secret if pin is None else f"{secret}.{pin}"
+    got_secret, got_pin = enrollment.split_code(code)
+    assert "." not in got_secret
+    if pin is None or not pin.strip():
+        assert got_pin is None or got_pin == pin.strip().lower()
+    if pin is not None and secret == secret.strip() and pin == pin.strip():
+        assert (got_secret, got_pin) == (secret, pin.lower() or None)

@@ -2,9 +2,10 @@
 import` (click's CliRunner), at a town whose villages A and B carry bundles by stick (a fresh
 copy of them for each test, for all its examples).
 
-Each example starts from a real bundle village A exports (a fresh case in it), takes it
-apart, mutates its records or the seals inside them (re-framed and signed with A's key: a
-stolen key signs whatever it likes) and sometimes its bytes (see `support.mutate_bundle`).
+Each example starts from a real bundle village A exports (a fresh case in it), decrypts it
+with the town's identity, takes it apart, mutates its envelope, its records or the seals
+inside them (re-framed, signed with A's key: a stolen key signs whatever it likes, and
+encrypted to the town again) and sometimes its bytes (see `support.mutate_bundle`).
 
 For every file: a refused one leaves the town's database exactly as it was and is told in
 one sentence (the service raises a Yimen error; the command prints one `Error:` line,
@@ -27,7 +28,7 @@ from hypothesis import given
 
 from support import dump, id_number
 from support.mutate import Blob, ChangeCell, Context, Named, Poison, SealHead
-from support.mutate_bundle import BundlePlan, BundleSeal, FileBytes, RecordField, Records, bundle_plans
+from support.mutate_bundle import BundlePlan, BundleSeal, EnvelopeField, FileBytes, RecordField, Records, bundle_plans
 from support.wire_fuzz import VA, VB, context, make_template, misattributed_cases, open_copy
 from yimen.node.cli.main import main
 from yimen.node.home import Node
@@ -124,7 +125,7 @@ def by_command(stick: Stick, path: Path) -> tuple[bool, list[str]]:
 
 def check(stick: Stick, plan: BundlePlan, way) -> list[str]:
     path = stick.folder / "mutated.yimen"
-    path.write_bytes(plan.apply(stick.base(), stick.ctx))
+    path.write_bytes(plan.apply(stick.base(), stick.ctx, stick.town.keys.encryption))
     before, forged = dump(stick.town), misattributed_cases(stick.town)
     went_in, problems = way(stick, path)
     if not went_in and dump(stick.town) != before:
@@ -189,6 +190,9 @@ FINDINGS = {
     "cut short": BundlePlan(raw=(FileBytes("truncate", 200),)),
     "trailing bytes": BundlePlan(raw=(FileBytes("trail", 5),)),
     "a flipped bit, checksum made to match": BundlePlan(raw=(FileBytes("flip_fixed", 100),)),
+    "a flipped bit in the ciphertext": BundlePlan(raw=(FileBytes("flip", 300),)),
+    "envelope names another sender": BundlePlan(records=(EnvelopeField("from", Named("victim")),)),
+    "envelope of protocol 1": BundlePlan(records=(EnvelopeField("protocol", 1),)),
 }
 
 

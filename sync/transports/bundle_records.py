@@ -1,0 +1,158 @@
+"""The records of a decrypted bundle, checked as they stream past (see `bundle` for the format)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Callable
+
+import msgpack
+
+from yimen.sync.positions import is_count, valid_numbers
+from yimen.sync.errors import SyncError
+
+PROTOCOL = 2
+MAX_BUNDLE_BYTES = 512 * 1024 * 1024  # of the records (the file is larger by age's framing)
+# One record: a batch is bounded by the engine (1 MiB plus at most one seal past it).
+MAX_RECORD_BYTES = 16 * 1024 * 1024
+MAX_SEALS_PER_BATCH = 100_000
+# The end record holds two counts and a 64-byte signature: well under this many bytes.
+END_RECORD_MAX = 256
+
+HEADER_KEYS = frozenset({"protocol", "from", "to", "created_at", "ack"})
+OPTIONAL_HEADER_KEYS = frozenset({"last_seal", "numbers", "rewind"})
+BATCH_KEYS = frozenset({"start", "next", "seals"})
+END_KEYS = frozenset({"batches", "seals", "signature"})
+
+
+class BadBundle(SyncError):
+    """A bundle file is damaged, truncated, forged, not for this node or not a Yimen bundle; nothing was imported."""
+
+    code = "bad_bundle"
+
+
+def bad(zh: str, en: str) -> BadBundle:
+    return BadBundle(f"数据包无效：{zh}", f"bad bundle: {en}")
+
+
+def too_large() -> BadBundle:
+    return bad(f"超过 {MAX_BUNDLE_BYTES} 字节上限", f"larger than {MAX_BUNDLE_BYTES} bytes")
+
+
+class Records:
+    """The decrypted records as pyrage writes them (`decrypt_io` pushes): bounded and
+    checked in order as they pass, each batch handed to `on_batch` once the next record
+    shows it is not the end. Keeps the digest of everything (`whole`) and, `END_RECORD_MAX`
+    bytes behind, the digest the signature covers."""
+
+    def __init__(self, prefix: bytes, on_batch: Callable[[dict[str, Any]], None] | None):
+        self.on_batch = on_batch
+        self.whole, self.signed = hashlib.sha256(prefix), hashlib.sha256(prefix)
+        self.tail, self.tail_at, self.size = b"", 0, 0  # bytes not yet in `signed`, and from where
+        self.unpacker = msgpack.Unpacker(raw=False, strict_map_key=True, max_buffer_size=MAX_RECORD_BYTES,
+                                         max_array_len=MAX_SEALS_PER_BATCH, max_map_len=16,
+                                         max_str_len=1024, max_ext_len=0)
+        self.before = 0  # where the last whole record ended
+        self.first: Any = None
+        self.header: dict[str, Any] | None = None
+        self.last: Any = None
+        self.last_start = self.n_batches = self.n_seals = 0
+        self.previous: int | None = None
+
+    def write(self, data: bytes) -> int:
+        data = bytes(data)
+        self.size += len(data)
+        if self.size > MAX_BUNDLE_BYTES:
+            raise too_large()
+        self.whole.update(data)
+        tail = self.tail + data
+        cut = max(0, len(tail) - END_RECORD_MAX)
+        self.signed.update(tail[:cut])
+        self.tail, self.tail_at = tail[cut:], self.tail_at + cut
+        try:
+            self.unpacker.feed(data)
+        except msgpack.BufferFull:
+            raise bad(f"单条记录超过 {MAX_RECORD_BYTES} 字节上限",
+                       f"a record is larger than {MAX_RECORD_BYTES} bytes") from None
+        while (record := self._next()) is not _NONE:
+            self._take(record, self.before)
+            self.before = self.unpacker.tell()
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def _next(self) -> Any:
+        try:
+            return next(self.unpacker)
+        except StopIteration:
+            return _NONE
+        except (ValueError, TypeError, msgpack.UnpackException) as e:
+            raise bad("记录无法解析", f"malformed record: {e}") from e
+
+    def _take(self, record: Any, start: int) -> None:
+        if self.first is None:
+            self.first = record
+            return
+        if self.header is None:  # a header is only a header if a record follows it
+            check_header(self.first)
+            self.header = self.first
+        if self.last is not None:  # not the last record, so a batch
+            check_batch(self.last, self.previous)
+            self.previous = self.last["next"]
+            self.n_batches += 1
+            self.n_seals += len(self.last["seals"])
+            if self.on_batch is not None:
+                self.on_batch(self.last)
+        self.last, self.last_start = record, start
+
+    def finish(self) -> tuple[dict[str, Any], dict[str, Any], int]:
+        """The header, the end record and where it starts, once everything is decrypted."""
+        # `tell()` also counts a partly read record, so compare where the last whole one ended.
+        if self.before != self.size:
+            raise bad("结尾有不完整的记录", "an incomplete record at the end")
+        end = self.last
+        if self.header is None or end is None:
+            raise bad("缺少头部或结束记录", "missing header or end record")
+        if not (isinstance(end, dict) and set(end) == END_KEYS and is_count(end["batches"]) and is_count(end["seals"])
+                and isinstance(end["signature"], bytes) and len(end["signature"]) == 64):
+            raise bad("结束记录格式错误", "malformed end record")
+        if end["batches"] != self.n_batches or end["seals"] != self.n_seals:
+            raise bad("结束记录中的计数与内容不符", "the end record's counts do not match the content")
+        return self.header, end, self.last_start
+
+    def signed_digest(self, end_start: int) -> bytes:
+        """The digest of the envelope and the records before `end_start`."""
+        if end_start < self.tail_at:
+            raise bad("结束记录格式错误", "malformed end record")
+        h = self.signed.copy()
+        h.update(self.tail[:end_start - self.tail_at])
+        return h.digest()
+
+
+_NONE = object()
+
+
+def check_version(v: Any) -> None:
+    if not (type(v) is int and v == PROTOCOL):
+        raise bad(f"协议版本 {v!r} 不受支持（本节点支持 {PROTOCOL}）",
+                   f"unsupported protocol {v!r} (this node speaks {PROTOCOL})")
+
+
+def check_header(header: Any) -> None:
+    if isinstance(header, dict) and "protocol" in header:
+        check_version(header["protocol"])
+    if not (isinstance(header, dict) and HEADER_KEYS <= set(header) <= HEADER_KEYS | OPTIONAL_HEADER_KEYS
+            and all(isinstance(header[k], str) and 0 < len(header[k]) <= 64 for k in ("from", "to", "created_at"))
+            and is_count(header["ack"]) and is_count(header.get("last_seal", 0))
+            and valid_numbers(header.get("numbers", {})) and isinstance(header.get("rewind", False), bool)):
+        raise bad("头部记录格式错误", "malformed header record")
+
+
+def check_batch(b: Any, previous: int | None) -> None:
+    if not (isinstance(b, dict) and set(b) == BATCH_KEYS and is_count(b["start"]) and is_count(b["next"])
+            and b["next"] >= b["start"] and isinstance(b["seals"], list)
+            and all(isinstance(s, list) and len(s) == 2 and isinstance(s[0], bytes) and isinstance(s[1], bytes)
+                    for s in b["seals"])):
+        raise bad("批次记录格式错误", "malformed batch record")
+    if previous is not None and b["start"] != previous:
+        raise bad("批次不连续", f"batches are not contiguous ({b['start']} after {previous})")
