@@ -147,7 +147,7 @@ def forge_stranger(village) -> tuple[str, tuple[str, int]]:
                    [SealedChange(doc.doc_id, "case", change.peer, change.counter_start, change.counter_end, blob)])
     with village.store.transaction():
         village.store.feed.append(s, STRANGER, village.now())
-    return f"seal from unknown node {STRANGER}", (STRANGER, 1)
+    return f"seal from unknown node {STRANGER} (key {s.key_id.hex()})", (STRANGER, 1)
 
 
 FORGERIES = {"bad_signature": forge_signature, "unknown_author": forge_stranger}

@@ -45,7 +45,7 @@ from yimen.schema import case as lifecycle
 from yimen.schema.catalog import parse_catalog_json
 from yimen.schema.errors import YimenError
 from yimen.sync.engine import Batch, OutOfOrder
-from yimen.sync.visibility import flows_down, visible
+from yimen.sync.visibility import flow, visible
 
 VILLAGES = ("village_a", "village_b")
 LINKS = tuple(PARENT)  # a link is named by its child; it carries both directions
@@ -232,7 +232,7 @@ class Chain:
         """No node ever holds a document it may not see."""
         for name, n in self.nodes.items():
             for doc_id, (kind, scope) in _held(n).items():
-                assert visible(scope, flows_down(kind), n.node_id), f"{doc_id} ({scope}) at {name}"
+                assert visible(scope, flow(kind), n.node_id), f"{doc_id} ({scope}) at {name}"
 
     def converge(self) -> None:
         """Heal, forget everything in flight, sync until nothing moves."""
@@ -255,7 +255,7 @@ class Chain:
         # (3) every node holds exactly the documents it may see
         for name, n in nodes.items():
             for doc_id, (kind, scope) in everywhere.items():
-                may = visible(scope, flows_down(kind), n.node_id)
+                may = visible(scope, flow(kind), n.node_id)
                 assert (doc_id in held[name]) == may, \
                     f"{doc_id} (kind {kind}, scope {scope}) {'missing at' if may else 'leaked to'} {name}"
                 if doc_id in held[name]:

@@ -33,6 +33,8 @@ V1 = [
     "INSERT INTO meta VALUES ('schema_version', '1'), ('seq:seal', '7')",
     "INSERT INTO peers(node_id, recv_upto, sent_upto) VALUES ('440608100', 3, 5)",
     "INSERT INTO clerks VALUES ('c01', '李敏', '[\"民政\"]', '2026-11-16T09:00:00+08:00')",
+    "CREATE TABLE node_keys (node_id TEXT PRIMARY KEY, public_key BLOB, source TEXT)",
+    f"INSERT INTO node_keys VALUES ('440608100000', x'{'ab' * 32}', 'trusted')",
 ]
 
 
@@ -64,7 +66,7 @@ def test_a_fresh_file_gets_every_table_and_records_its_versions(tmp_path):
     try:
         tables = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert {"docs", "changes", "feed", "pending", "unapplied", "quarantine", "peers", "peer_owners",
-                "node_keys", "meta", "cases", "case_events", "catalog_items", "clerks", "invitations"} <= tables
+                "node_certs", "key_cuts", "meta", "cases", "case_events", "catalog_items", "clerks", "invitations"} <= tables
         assert store.meta(SYNC_SCHEMA.version_key) == str(SYNC_SCHEMA.version)
         assert store.meta(NODE_SCHEMA.version_key) == str(NODE_SCHEMA.version)
         assert [m.name for m in SYNC_SCHEMA.applied(store.db)] == SYNC_SCHEMA.names
@@ -75,10 +77,11 @@ def test_a_fresh_file_gets_every_table_and_records_its_versions(tmp_path):
 def test_an_old_node_file_is_upgraded_with_its_rows_kept(v1_file):
     store = Store(v1_file, schemas=[NODE_SCHEMA])
     try:
-        assert "changes_unsealed" not in indexes(store) and "changes_unsealed_order" in indexes(store)
+        assert "changes_unsealed" not in indexes(store) and "changes_unsealed_flow" in indexes(store)
         assert store.peers.positions("440608100") == (3, 5)
         assert store.meta("seq:seal") == "7"
         assert store.conn.execute("SELECT name FROM clerks").fetchall() == [("李敏",)]
+        assert store.keys.public_key("440608100000") == bytes.fromhex("ab" * 32)  # kept, as a bare pinned key
         assert store.quarantine.count() == 0 and store.feed.backlog() == 0  # tables v1 lacked exist now
         assert store.meta(SYNC_SCHEMA.version_key) == str(SYNC_SCHEMA.version)
     finally:
