@@ -9,7 +9,9 @@ Three keys, each for one job, so that losing one costs only that job:
   enrollment, so no public CA is involved.
 
 They are kept together in the home's `node.key` (JSON), created 0600 and never logged;
-`Keys.public()` is what enrollment sends and node records carry.
+`Keys.public()` is what enrollment sends and certificates carry. While a key rotation
+waits for the parent's certificate (`yimen key rotate`), the old signing key is kept as
+`retiring`: it signs the rotation request, the new one signs every seal from then on.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ class Keys:
     encryption: x25519.Identity
     tls_key: Ed25519PrivateKey
     tls_cert_pem: str
+    retiring: Ed25519PrivateKey | None = None
 
     @classmethod
     def generate(cls, node_id: str) -> Keys:
@@ -68,15 +71,18 @@ class Keys:
         return cls(Ed25519PrivateKey.generate(), x25519.Identity.generate(), tls, _tls_certificate(tls, node_id))
 
     def dumps(self) -> bytes:
+        retiring = {"retiring": _pem(self.retiring)} if self.retiring else {}
         return json.dumps({"signing": _pem(self.signing), "encryption": str(self.encryption),
-                           "tls_key": _pem(self.tls_key), "tls_cert": self.tls_cert_pem}).encode()
+                           "tls_key": _pem(self.tls_key), "tls_cert": self.tls_cert_pem, **retiring}).encode()
 
     @classmethod
     def loads(cls, raw: bytes) -> Keys:
         d = json.loads(raw)
-        signing, tls = (serialization.load_pem_private_key(d[k].encode(), None) for k in ("signing", "tls_key"))
+        signing, tls, retiring = (serialization.load_pem_private_key(d[k].encode(), None) if k in d else None
+                                  for k in ("signing", "tls_key", "retiring"))
         assert isinstance(signing, Ed25519PrivateKey) and isinstance(tls, Ed25519PrivateKey)
-        return cls(signing, x25519.Identity.from_str(d["encryption"]), tls, d["tls_cert"])
+        assert retiring is None or isinstance(retiring, Ed25519PrivateKey)
+        return cls(signing, x25519.Identity.from_str(d["encryption"]), tls, d["tls_cert"], retiring)
 
     @cached_property
     def public_key(self) -> bytes:
@@ -107,6 +113,18 @@ def create(home: Path, node_id: str) -> Keys:
     with os.fdopen(fd, "wb") as f:
         f.write(keys.dumps())
     return keys
+
+
+def save(home: Path, keys: Keys) -> None:
+    """Replace `node.key` at once (written beside it, 0600, then renamed over it)."""
+    tmp = home / (KEY_FILE + ".new")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(keys.dumps())
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, home / KEY_FILE)
 
 
 def load(home: Path) -> Keys:

@@ -59,6 +59,11 @@ def check_held(store: Store, s: Seal) -> None:
             raise BadSeal(f"文档 {c.doc_id} 的类型或范围不符", f"document {c.doc_id} kind/scope mismatch")
 
 
+def revoked_reason(reason: str) -> tuple[str, str]:
+    """What a revoked key's refused seals and requests say, (zh, en), around the revoker's text."""
+    return f"已吊销：{reason}", f"revoked: {reason}"
+
+
 def certificates(doc: Doc) -> list[bytes]:
     """The certificate bytes a node record carries (its `certificates` map, key id -> bytes),
     each still to be verified; what is not bytes vouches for nothing (and must not fail the

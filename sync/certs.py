@@ -39,6 +39,7 @@ MAX_CERT_BYTES = 2048  # a certificate is about 300 bytes
 MAX_NAME = 100
 MAX_TEXT = 100  # an age recipient is 62 characters, a fingerprint 64
 MAX_TIME = 2**40
+MAX_SEQ = 2**63 - 1  # seal numbers are SQLite integers
 
 
 class BadCertificate(SyncError):
@@ -146,7 +147,8 @@ def parse(raw: bytes) -> Certificate:
             and len(iid) == KEY_ID_BYTES and _time(nb) and _time(na) and nb <= na):
         raise _bad("字段不合规", "a field is out of bounds")
     if retires is not None and not (type(retires) is list and len(retires) == 2 and type(retires[0]) is bytes
-                                    and len(retires[0]) == KEY_ID_BYTES and _time(retires[1])):
+                                    and len(retires[0]) == KEY_ID_BYTES and type(retires[1]) is int
+                                    and 0 <= retires[1] <= MAX_SEQ):
         raise _bad("被替换的密钥字段不合规", "the retired key is out of bounds")
     return Certificate(subject, name, skey, enc, fp, nb, na, issuer, iid,
                        (retires[0], retires[1]) if retires else None, raw)

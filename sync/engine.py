@@ -333,7 +333,7 @@ class Engine:
         of a revocation. True if a key of the document's node is new here."""
         if doc.kind == "revocation":
             for kid, cut, reason in admission.revocations(doc):
-                self.store.keys.cut(kid, doc.scope, cut, "revoked", (f"已吊销：{reason}", f"revoked: {reason}"))
+                self.store.keys.cut(kid, region.normalize(doc.scope), cut, "revoked", admission.revoked_reason(reason))
             return False
         new = False
         for raw in admission.certificates(doc):

@@ -22,6 +22,7 @@ from yimen.node.cli.language import argv_lang, clerk_language, speak_to_clerks
 from yimen.node.cli.node import backup, init, rebuild, restore, status
 from yimen.node.cli.report import report_group
 from yimen.node.cli.sync import COMMANDS as SYNC_COMMANDS
+from yimen.node.cli.trust import COMMANDS as TRUST_COMMANDS
 from yimen.node.cli.util import YimenGroup
 
 DEFAULT_HOME = "yimen-data"
@@ -55,6 +56,6 @@ def main(ctx: click.Context, home_dir: str, lang: str, clerk: str | None) -> Non
 
 
 for group in (init, status, rebuild, backup, restore, clerk_group, catalog_group, case_group, report_group, bundle_group,
-              *SYNC_COMMANDS):
+              *SYNC_COMMANDS, *TRUST_COMMANDS):
     main.add_command(group)
 speak_to_clerks(main)

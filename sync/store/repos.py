@@ -309,9 +309,9 @@ class KeyRing(_Repo):
                          kid, node_id) is not None
 
     def known(self, node_id: str | None = None) -> list[tuple]:
-        """(node_id, key_id, source, cut kind, cut, reason) of every key held (of one node)."""
+        """(node_id, key_id, source, cut kind, cut, reason, reason_zh) of every key held (of one node)."""
         return self.conn.execute(
-            "SELECT k.node_id, k.key_id, k.source, c.kind, c.cut, c.reason FROM node_certs k LEFT JOIN key_cuts c"
+            "SELECT k.node_id, k.key_id, k.source, c.kind, c.cut, c.reason, c.reason_zh FROM node_certs k LEFT JOIN key_cuts c"
             " ON c.key_id = k.key_id AND c.node_id = k.node_id WHERE ? IS NULL OR k.node_id = ? ORDER BY k.node_id, k.not_before",
             (node_id, node_id)).fetchall()
 
