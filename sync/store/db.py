@@ -25,7 +25,8 @@ from yimen.sync import seal as seals
 from yimen.sync.docs import Change, Doc, new_peer_id
 from yimen.sync.errors import StoreError
 from yimen.sync.store import schema
-from yimen.sync.store.repos import Changes, Feed, KeyRing, Peers, Quarantine
+from yimen.sync.store.keys import KeyRing
+from yimen.sync.store.repos import Changes, Feed, Peers, Quarantine
 
 BUSY_S = 5.0  # how long a write waits for another process's transaction
 
