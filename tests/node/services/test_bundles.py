@@ -23,7 +23,7 @@ from yimen.sync.docs import Doc
 from yimen.sync.errors import SyncError
 from yimen.sync.seal import SealedChange
 
-REPLICATED = ("docs", "changes", "feed", "pending", "quarantine", "cases", "case_events", "node_keys")
+REPLICATED = ("docs", "changes", "feed", "pending", "quarantine", "cases", "case_events", "node_certs")
 
 
 @pytest.fixture
@@ -258,8 +258,8 @@ def test_a_reinstalled_node_recovers_through_an_acknowledgement_bundle(chain, tm
         # the reinstalled town keeps its key and is told its neighbours' keys again
         (fresh.home / "node.key").write_bytes((town.home / "node.key").read_bytes())
         with fresh.store.transaction():
-            fresh.store.conn.executemany("INSERT OR REPLACE INTO node_keys VALUES (?, ?, ?)",
-                                         town.store.conn.execute("SELECT * FROM node_keys").fetchall())
+            fresh.store.conn.executemany("INSERT OR REPLACE INTO node_certs VALUES (?, ?, ?, ?, ?, ?)",
+                                         town.store.conn.execute("SELECT * FROM node_certs").fetchall())
         with pytest.raises(OutOfOrder, match="acknowledgement"):
             import_bundle(fresh, export_bundle(va, town.node_id, tmp_path / "2.yimen")["file"])
         import_bundle(va, export_bundle(fresh, va.node_id, tmp_path / "ack2.yimen")["file"])
