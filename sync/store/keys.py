@@ -33,11 +33,16 @@ class KeyRing(_Repo):
     def add(self, cert: Certificate, source: str = "record") -> bool:
         """Hold a verified certificate (and set the cut on the key it retires); True if its
         key was not known before."""
-        new = self._one("SELECT 1 FROM node_certs WHERE key_id = ?", cert.key_id) is None
-        # a key pinned bare (an older file, a test) gains its certificate
-        self._write("INSERT INTO node_certs VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key_id) DO UPDATE"
-                    " SET cert = excluded.cert WHERE cert IS NULL",
-                    (cert.key_id, cert.region, cert.signing_key, cert.raw, cert.not_before, source))
+        row = self.conn.execute("SELECT cert FROM node_certs WHERE key_id = ?", (cert.key_id,)).fetchone()
+        new = row is None
+        # A key pinned bare (an older file, a test) gains its certificate; a root that joins
+        # a chain later keeps its key, now certified by its parent instead of by itself.
+        if new:
+            self._write("INSERT INTO node_certs VALUES (?, ?, ?, ?, ?, ?)",
+                        (cert.key_id, cert.region, cert.signing_key, cert.raw, cert.not_before, source))
+        elif row[0] is None or (certs.parse(row[0]).self_issued and not cert.self_issued):
+            self._write("UPDATE node_certs SET cert = ?, not_before = ? WHERE key_id = ?",
+                        (cert.raw, cert.not_before, cert.key_id))
         if cert.retires:
             self.cut(cert.retires[0], cert.region, cert.retires[1], "retired", RETIRED)
         if new and self.public_key(cert.region) == cert.signing_key:

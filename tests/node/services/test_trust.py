@@ -181,3 +181,22 @@ async def test_a_key_rotates_online_over_the_signed_request_path(served):
     assert kid == key_id(village.keys.public_key).hex()
     stats = await sync_once(village)  # the new key signs its requests now
     assert stats.peer == town.node_id and not stats.quarantined
+
+
+def test_a_root_that_joins_a_chain_later_hands_its_children_the_whole_chain(tmp_path):
+    town = home.init(tmp_path / "town", "440608100", "荷城街道")
+    va = home.init(tmp_path / "va", "440608100201", "示范A村")
+    district = home.init(tmp_path / "district", "440608", "高明区")
+    city = home.init(tmp_path / "city", "4406", "佛山市")
+    try:
+        enrollment.apply_answer(va, enrollment.admit(town, enrollment.request(va)))  # the town is a root
+        enrollment.apply_answer(district, enrollment.admit(city, enrollment.request(district)))
+        enrollment.apply_answer(town, enrollment.admit(district, enrollment.request(town)))  # then joins
+        assert [c.region for c in enrollment.chain(town)] == [town.node_id, district.node_id, city.node_id]
+        vb = home.init(tmp_path / "vb", "440608100202", "示范B村")
+        assert enrollment.apply_answer(vb, enrollment.admit(town, enrollment.request(vb))) == [
+            town.node_id, district.node_id, city.node_id]
+        vb.close()
+    finally:
+        for n in (town, va, district, city):
+            n.close()
