@@ -76,15 +76,16 @@ def certificates(doc: Doc) -> list[bytes]:
 
 def revocations(doc: Doc) -> list[tuple[bytes, int, str]]:
     """(key id, cut, reason) of each well-formed entry of a revocation document (its
-    `revoked` map: key id hex -> {cut, reason, revoker, at}); the rest is ignored."""
+    `revoked` map: "<key id hex>@<revoker>" -> {cut, reason, revoker, at}, one entry per
+    revoker, so two ancestors revoking at once keep both cuts); the rest is ignored."""
     held = doc.value().get("revoked")
     out = []
-    for kid, entry in (held.items() if isinstance(held, dict) else ()):
+    for name, entry in (held.items() if isinstance(held, dict) else ()):
         if not isinstance(entry, dict):
             continue
         cut, reason = entry.get("cut"), entry.get("reason")
         try:
-            raw = bytes.fromhex(kid)
+            raw = bytes.fromhex(name.partition("@")[0])
         except ValueError:
             continue
         if len(raw) == certs.KEY_ID_BYTES and type(cut) is int and 0 <= cut <= seals.MAX_INT \

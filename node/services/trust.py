@@ -56,6 +56,12 @@ class UnknownNode(NodeError):
     code = "unknown_node"
 
 
+class NoReason(NodeError):
+    """A revocation needs a reason, of a bounded length."""
+
+    code = "invalid_input"
+
+
 class RotationRefused(NodeError):
     """A key rotation request or answer is not taken."""
 
@@ -72,7 +78,7 @@ def revoke(node: Node, target: str, reason: str) -> dict[str, Any]:
         raise UnknownNode(e.zh, e.en) from e
     reason = reason.strip()
     if not 0 < len(reason) <= MAX_REASON:
-        raise NodeError(f"吊销须写明原因（不超过 {MAX_REASON} 字）", f"a revocation needs a reason of at most {MAX_REASON} characters")
+        raise NoReason(f"吊销须写明原因（不超过 {MAX_REASON} 字）", f"a revocation needs a reason of at most {MAX_REASON} characters")
     if target == node.node_id or not region.is_within(target, node.node_id):
         raise NotAnAncestor(f"{target} 不是本节点（{node.node_id}）的下级，不能吊销",
                             f"{target} is not below this node ({node.node_id}): it cannot revoke it")
@@ -84,7 +90,7 @@ def revoke(node: Node, target: str, reason: str) -> dict[str, Any]:
         cut = node.store.feed.last_seq(target)
         entry = {"cut": cut, "reason": reason, "revoker": node.node_id, "at": node.now()}
         doc = node.store.get(f"revocation:{target}") or node.store.new_doc(f"revocation:{target}", "revocation", target)
-        doc.put("revoked", kid.hex(), entry)
+        doc.put("revoked", f"{kid.hex()}@{node.node_id}", entry)
         node.store.save(doc, node.node_id)
         node.store.keys.cut(kid, target, cut, "revoked", admission.revoked_reason(reason))
         engine(node).seal_pending()

@@ -200,3 +200,19 @@ def test_a_root_that_joins_a_chain_later_hands_its_children_the_whole_chain(tmp_
     finally:
         for n in (town, va, district, city):
             n.close()
+
+
+def test_two_ancestors_revoking_at_once_keep_the_lower_cut_everywhere(tmp_path):
+    with synced_chain(tmp_path) as n:
+        va, town, district, city = n["village_a"], n["town"], n["district"], n["city"]
+        accept(va, 1)
+        push(va, town)  # the town holds a seal of the village the district has not seen
+        first = trust.revoke(district, va.node_id, "区县吊销")
+        second = trust.revoke(town, va.node_id, "镇街吊销")
+        assert first["cut"] < second["cut"]
+        for _ in range(2):
+            push(town, district), push(district, city), push(district, town)
+        for hub in (town, district, city):
+            assert hub.store.keys.revocation(va.node_id)[0] == first["cut"]
+        with pytest.raises(trust.NoReason):
+            trust.revoke(town, va.node_id, "  ")
