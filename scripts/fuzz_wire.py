@@ -24,7 +24,6 @@ import dataclasses
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -69,7 +68,7 @@ class Child:
             raise SystemExit(f"yimen serve did not start: {first!r} {self.proc.stderr.read()}")
         self.url = first.strip().removeprefix("listening on ")
         threading.Thread(target=self._watch, daemon=True).start()
-        self.side = sqlite3.connect(town.home / DB_FILE, check_same_thread=False)
+        self.side = home.connect(town.home, check_same_thread=False)
 
     def _watch(self) -> None:
         for line in self.proc.stderr:

@@ -16,7 +16,6 @@ import pstats
 import resource
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -24,7 +23,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from yimen.node.home import DB_FILE
+from yimen.sync.store import driver
+from yimen.node.home import DB_FILE, database_key
 
 REPO = Path(__file__).resolve().parents[2]
 RUNNING: set[subprocess.Popen] = set()  # subprocesses to stop if the benchmark is stopped
@@ -77,7 +77,7 @@ def own_peak_rss_kb() -> int:
 
 # -- reading a node's database from outside ---------------------------------------------------------
 def ro_count(db: Path, sql: str) -> int:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    conn = driver.connect(f"file:{db}?mode=ro", database_key(db.parent), uri=True, timeout=5)
     try:
         return conn.execute(sql).fetchone()[0]
     finally:
@@ -108,7 +108,8 @@ class Poller:
     node under test next to nothing."""
 
     def __init__(self, db: Path, sql: str, want: int):
-        self.conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5, check_same_thread=False)
+        self.conn = driver.connect(f"file:{db}?mode=ro", database_key(db.parent), uri=True, timeout=5,
+                                   check_same_thread=False)
         self.sql, self.want, self.version, self.held = sql, want, None, False
 
     def __call__(self) -> bool:

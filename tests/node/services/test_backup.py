@@ -3,7 +3,6 @@ restored from a backup whose new cases go up by USB stick."""
 
 from __future__ import annotations
 
-import sqlite3
 from contextlib import closing
 
 import pytest
@@ -19,6 +18,7 @@ from yimen.node.services import backup, cases
 from yimen.node.services import status as node_status
 from yimen.node.services.backup import BackupError
 from yimen.node.services.bundles import export_bundle, import_bundle
+from yimen.sync.store import driver
 
 AT = "2026-11-20T09:00:00+08:00"
 
@@ -45,9 +45,14 @@ def test_a_backup_is_a_consistent_copy_that_restores_to_the_same_node(chain, tmp
     ids = accept_cases(va, 3)
     summary = backup.backup(va, tmp_path / "backup")
     assert summary["node_id"] == va.node_id and summary["bytes"] > 0
-    assert sorted(p.name for p in (tmp_path / "backup").iterdir()) == ["node.json", "node.key", "yimen.db"]
-    assert (tmp_path / "backup" / "node.key").stat().st_mode & 0o077 == 0
-    with closing(sqlite3.connect(tmp_path / "backup" / "yimen.db")) as copy:
+    folder = tmp_path / "backup"
+    assert sorted(p.name for p in folder.iterdir()) == ["keyslot.json", "node.json", "yimen.db"]
+    assert folder.stat().st_mode & 0o777 == 0o700
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in folder.iterdir())
+    assert not driver.is_plain(folder / "yimen.db")  # encrypted with the node's own key
+    with pytest.raises(driver.WrongKey):
+        driver.connect(folder / "yimen.db")
+    with closing(driver.connect(folder / "yimen.db", home.database_key(va.home))) as copy:
         assert copy.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     restored = backup.restore(tmp_path / "elsewhere", tmp_path / "backup", AT)
     assert restored == {"home": str(tmp_path / "elsewhere"), "node_id": va.node_id, "restored_at": AT,
