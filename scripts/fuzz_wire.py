@@ -142,6 +142,7 @@ def main() -> int:
     args = parser.parse_args()
     routes.MAX_WAIT_S = 0.2  # a pull told to wait is answered soon (in this process only)
     with tempfile.TemporaryDirectory(prefix="yimen-fuzz-") as folder:
+        os.environ.setdefault("YIMEN_KEY_FILE", str(Path(folder) / "yimen.key"))  # unlocks its nodes (made at init)
         town, villages = make_town(Path(folder))
         server = Child(town) if args.serve else InProcess(town).start()
         try:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from yimen.sync.store import driver
+from yimen.node import vault
 from yimen.node.home import DB_FILE, database_key
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,9 +43,15 @@ def yimen_cmd() -> list[str]:
     return [found] if found else [sys.executable, "-c", "from yimen.node.cli.main import main; main()"]
 
 
+def ensure_key_file(folder: Path) -> None:
+    """Unlock the benchmark's nodes with a key file in `folder` unless YIMEN_KEY_FILE names one."""
+    os.environ.setdefault(vault.ENV_KEY_FILE, str(folder / "yimen.key"))
+
+
 def child_env() -> dict[str, str]:
-    """The environment of node subprocesses: no YIMEN_* settings leak in from ours."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("YIMEN_")}
+    """The environment of node subprocesses: no YIMEN_* settings leak in from ours, but
+    the key file that unlocks the nodes (see `ensure_key_file`)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YIMEN_") or k == vault.ENV_KEY_FILE}
     env["YIMEN_LANG"] = "en"
     return env
 
