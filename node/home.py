@@ -149,7 +149,7 @@ def open_node(home: Path, clock: Callable[[], datetime] = china_now, secret: vau
     if encrypting:
         driver.encrypt_plain(home / DB_FILE, key)
         log.warning(Text("已加密 %s 中未加密的旧节点数据库", "encrypted the unencrypted database of the node in %s"), home)
-    store = Store(home / DB_FILE, schemas=[NODE_SCHEMA], key=key)
+    store = _store(home, key, secret, ask)
     try:
         identity.adopt(home, store)
         calendar = load_calendar(cfg.calendar_file)
@@ -158,6 +158,22 @@ def open_node(home: Path, clock: Callable[[], datetime] = china_now, secret: vau
         store.close()
         raise
     return Node(home, cfg, store, calendar, clock, encrypting)
+
+
+def _store(home: Path, key: bytes, secret: vault.Secret | None, ask: vault.Ask | None) -> Store:
+    """The node's store; if a change of its secret was cut short after re-encrypting the
+    database (`vault.change`), the slot it left beside the keyslot becomes the keyslot."""
+    pending = home / vault.PENDING_FILE
+    try:
+        store = Store(home / DB_FILE, schemas=[NODE_SCHEMA], key=key)
+    except driver.WrongKey:
+        if not pending.exists():
+            raise
+        store = Store(home / DB_FILE, schemas=[NODE_SCHEMA], key=vault.unlock(home, secret, ask, pending=True))
+        os.replace(pending, home / KEYSLOT_FILE)
+        return store
+    pending.unlink(missing_ok=True)  # cut short before re-encrypting: the old slot holds
+    return store
 
 
 def database_key(home: Path) -> bytes:

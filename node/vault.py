@@ -34,9 +34,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from yimen.node.errors import NodeError
+from yimen.sync.store import driver
 from yimen.sync.store.driver import KEY_BYTES
 
 KEYSLOT_FILE = "keyslot.json"
+PENDING_FILE = "keyslot.json.new"  # the next slot, while `change` re-encrypts the database
 ENV_KEY_FILE = "YIMEN_KEY_FILE"
 ENV_PASSPHRASE = "YIMEN_PASSPHRASE"
 KEY_FILE_HEADER = "yimen-key-file-1"
@@ -200,15 +202,18 @@ def _check_new(secret: Secret) -> None:
         raise BadPassphrase(f"口令至少需要 {MIN_PASSPHRASE} 个字符", f"a passphrase needs at least {MIN_PASSPHRASE} characters")
 
 
-def write_slot(home: Path, slot: Slot) -> None:
-    """Replace `home`'s keyslot atomically (0600)."""
-    staging = home / (KEYSLOT_FILE + ".new")
-    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def _write(path: Path, raw: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
-        f.write(slot.dumps())
+        f.write(raw)
         f.flush()
         os.fsync(f.fileno())
-    os.replace(staging, home / KEYSLOT_FILE)
+
+
+def write_slot(home: Path, slot: Slot) -> None:
+    """Replace `home`'s keyslot atomically (0600)."""
+    _write(home / (KEYSLOT_FILE + ".tmp"), slot.dumps())
+    os.replace(home / (KEYSLOT_FILE + ".tmp"), home / KEYSLOT_FILE)
 
 
 def new_slot(secret: Secret, argon2: Mapping[str, int] | None = None) -> Slot:
@@ -240,11 +245,30 @@ def load_slot(home: Path) -> Slot:
 
 
 def unlock(home: Path, secret: Secret | None = None, ask: Ask | None = None,
-           environ: Mapping[str, str] | None = None) -> bytes:
-    """The key of the node in `home` (checked only when the database is opened)."""
-    slot = load_slot(home)
+           environ: Mapping[str, str] | None = None, pending: bool = False) -> bytes:
+    """The key of the node in `home` (checked only when the database is opened);
+    `pending`: of the slot `change` left beside the keyslot."""
+    slot = Slot.loads((home / PENDING_FILE).read_bytes()) if pending else load_slot(home)
     return derive(slot, _secret(slot.kind, secret, os.environ if environ is None else environ, ask))
 
 
 def has_slot(home: Path) -> bool:
     return (home / KEYSLOT_FILE).exists()
+
+
+def change(home: Path, db: Path, key: bytes, new: Secret, argon2: Mapping[str, int] | None = None) -> None:
+    """Make `new` what unlocks the node in `home` (database `db`, now under `key`, which no
+    other process may have open): the new slot is written beside the old one first, the
+    database re-encrypted, then the slot renamed into place (`home.open_node` takes a slot
+    left beside the old one by a power cut in between)."""
+    if isinstance(new, KeyFile) and not new.path.exists():
+        new_key_file(new.path)
+    slot = new_slot(new, argon2)
+    new_key = derive(slot, new)
+    conn = driver.connect(db, key, isolation_level=None)
+    try:
+        _write(home / PENDING_FILE, slot.dumps())
+        driver.rekey(conn, new_key)
+    finally:
+        conn.close()
+    os.replace(home / PENDING_FILE, home / KEYSLOT_FILE)

@@ -18,6 +18,7 @@ from yimen.node.cli.case import case_group
 from yimen.node.cli import casework as _casework  # noqa: F401 (adds review and inbox to the case group)
 from yimen.node.cli.catalog import catalog_group
 from yimen.node.cli.clerk import clerk_group
+from yimen.node.cli.key import key_group
 from yimen.node.cli.language import argv_lang, clerk_language, speak_to_clerks
 from yimen.node.cli.node import backup, init, rebuild, restore, status
 from yimen.node.cli.report import report_group
@@ -55,6 +56,6 @@ def main(ctx: click.Context, home_dir: str, lang: str, clerk: str | None) -> Non
 
 
 for group in (init, status, rebuild, backup, restore, clerk_group, catalog_group, case_group, report_group, bundle_group,
-              *SYNC_COMMANDS):
+              key_group, *SYNC_COMMANDS):
     main.add_command(group)
 speak_to_clerks(main)

@@ -119,3 +119,9 @@ def iterdump(conn: Connection) -> Iterator[str]:
     `Connection.iterdump` gives it (which SQLCipher's connection lacks): tests compare
     databases with it."""
     return _sqlite3_dump._iterdump(conn)
+
+
+def rekey(conn: Connection, key: bytes) -> None:
+    """Re-encrypt the whole database `conn` is open on under `key` (SQLCipher rewrites every
+    page in one transaction; no other connection may be open)."""
+    conn.execute(f"PRAGMA rekey = {_pragma_key(key)}")

@@ -149,3 +149,16 @@ def test_the_cli_says_one_sentence_for_a_wrong_or_missing_key(tmp_path, monkeypa
     monkeypatch.delenv(vault.ENV_KEY_FILE)
     locked = runner.invoke(main, ["status", "--json"])
     assert locked.exit_code == 1 and '"error": "locked_node"' in locked.output
+
+
+def test_yimen_key_change_moves_the_node_to_another_key_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("YIMEN_HOME", str(tmp_path / "node"))
+    runner = CliRunner()
+    assert runner.invoke(main, ["init", "--region", VILLAGE, "--name", "示范村"]).exit_code == 0
+    out = runner.invoke(main, ["--lang", "en", "key", "change", "--key-file", str(tmp_path / "new.key")])
+    assert out.exit_code == 0 and "re-encrypted" in out.output
+    assert runner.invoke(main, ["status"]).exit_code == 1  # the old key file no longer opens it
+    monkeypatch.setenv(vault.ENV_KEY_FILE, str(tmp_path / "new.key"))
+    assert runner.invoke(main, ["status"]).exit_code == 0
+    refused = runner.invoke(main, ["--lang", "en", "key", "change"])  # a new passphrase needs a terminal
+    assert refused.exit_code == 1 and "terminal" in refused.output

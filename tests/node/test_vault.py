@@ -142,3 +142,37 @@ def test_secrets_stay_out_of_reprs_and_errors(tmp_path):
     text = f"{e.value.zh} {e.value.en} {e.value!r}"
     for s in (key, secret):
         assert s.hex() not in text and base64.b64encode(s).decode() not in text
+
+
+def test_changing_the_secret_re_encrypts_the_node(tmp_path):
+    node = home.init(tmp_path / "n", VILLAGE, "示范村")
+    public = node.public_key_hex()
+    node.close()
+    old = vault.unlock(node.home)
+    stick = tmp_path / "new-stick" / "yimen.key"
+    vault.change(node.home, node.home / "yimen.db", old, Passphrase("a new passphrase"), argon2=CHEAP)
+    assert not (node.home / vault.PENDING_FILE).exists()
+    with pytest.raises(LockedNode):  # the environment's key file no longer unlocks it
+        home.open_node(node.home)
+    with home.open_node(node.home, secret=Passphrase("a new passphrase")) as again:
+        assert again.public_key_hex() == public
+    vault.change(node.home, node.home / "yimen.db", vault.unlock(node.home, Passphrase("a new passphrase")),
+                 KeyFile(stick))
+    with home.open_node(node.home, secret=KeyFile(stick)) as again:
+        assert again.public_key_hex() == public
+
+
+def test_a_change_cut_short_after_re_encrypting_is_finished_at_the_next_open(tmp_path):
+    node = home.init(tmp_path / "n", VILLAGE, "示范村")
+    node.close()
+    stick = KeyFile(tmp_path / "new.key")
+    old_slot = (node.home / "keyslot.json").read_bytes()
+    vault.change(node.home, node.home / "yimen.db", vault.unlock(node.home), stick)
+    (node.home / vault.PENDING_FILE).write_bytes((node.home / "keyslot.json").read_bytes())
+    (node.home / "keyslot.json").write_bytes(old_slot)  # as if the power went before the rename
+    with home.open_node(node.home, secret=stick):
+        pass
+    assert not (node.home / vault.PENDING_FILE).exists()
+    assert (node.home / "keyslot.json").read_bytes() != old_slot
+    with home.open_node(node.home, secret=stick):  # the new slot is the keyslot now
+        pass
