@@ -55,6 +55,7 @@ def backup(node: Node, folder: Path | str) -> dict[str, Any]:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         if any(folder.iterdir()):
             raise BackupError(f"备份目录 {folder} 不是空的", f"the backup folder {folder} is not empty")
+        os.chmod(folder, 0o700)  # an empty folder made beforehand, world-readable
         driver.create_private(folder / DB_FILE)  # empty, as VACUUM INTO wants it, and 0600 from the start
         node.store.conn.execute("VACUUM INTO ?", (str(folder / DB_FILE),))
         if driver.is_plain(folder / DB_FILE):  # a driver that dropped the key: never leave a plain copy
