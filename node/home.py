@@ -143,11 +143,13 @@ def open_node(home: Path, clock: Callable[[], datetime] = china_now, secret: vau
     cfg = config_mod.load(home)
     for path in (home, home / config_mod.CONFIG_FILE):  # a node from before was world-readable
         os.chmod(path, 0o700 if path == home else 0o600)
-    if key is None:
-        key = vault.unlock(home, secret, ask) if vault.has_slot(home) else vault.create(home, secret, ask)
-    encrypting = driver.is_plain(home / DB_FILE)
+    db = home / DB_FILE
+    if key is None:  # without a keyslot, only a node from before gets a new one: an encrypted file needs its own
+        legacy = not vault.has_slot(home) and (driver.is_plain(db) or not db.exists())
+        key = vault.create(home, secret, ask) if legacy else vault.unlock(home, secret, ask)
+    encrypting = driver.is_plain(db)
     if encrypting:
-        driver.encrypt_plain(home / DB_FILE, key)
+        driver.encrypt_plain(db, key)
         log.warning(Text("已加密 %s 中未加密的旧节点数据库", "encrypted the unencrypted database of the node in %s"), home)
     store = _store(home, key, secret, ask)
     try:

@@ -176,3 +176,12 @@ def test_a_change_cut_short_after_re_encrypting_is_finished_at_the_next_open(tmp
     assert (node.home / "keyslot.json").read_bytes() != old_slot
     with home.open_node(node.home, secret=stick):  # the new slot is the keyslot now
         pass
+
+
+def test_a_lost_keyslot_is_said_and_never_replaced(tmp_path):
+    node = home.init(tmp_path / "n", VILLAGE, "示范村")
+    node.close()
+    (node.home / "keyslot.json").unlink()
+    with pytest.raises(BadKeySlot) as e:
+        home.open_node(node.home)
+    assert "backup" in e.value.en and not (node.home / "keyslot.json").exists()
