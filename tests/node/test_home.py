@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import base64
 import shutil
-from contextlib import closing
 
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 
 from support import MINI_CATALOG, VILLAGE, id_number
-from yimen.node import home, identity, vault
+from support.legacy import make_legacy
+from yimen.node import home, vault
 from yimen.node.cli.main import main
 from yimen.node.services import caselist, cases, catalog, clerks, reports
 from yimen.schema.catalog import parse_catalog_json
@@ -93,28 +93,6 @@ def test_lists_search_and_reports_work_on_the_encrypted_node(tmp_path, clock):
         assert reports.overdue(node) == []
         assert [c["applicant_id"] for c in caselist.list_cases(node, id_tail=id_number(2)[-4:])] == [id_number(2)]
         assert caselist.count_cases(node, status="accepted") == len(PEOPLE)
-
-
-def make_legacy(node) -> None:
-    """Turn an open node into what Yimen wrote before encryption: a plain database, the
-    private keys in a plain node.key, no keyslot."""
-    keys = node.keys.dumps()
-    plain = node.home / "plain.db"
-    node.store.conn.execute("ATTACH DATABASE ? AS plain KEY ''", (str(plain),))
-    node.store.conn.execute("SELECT sqlcipher_export('plain')")
-    node.store.conn.execute("DETACH DATABASE plain")
-    with node.store.transaction():
-        node.store.delete_meta(identity.META_KEY)  # (only in the copy above does it remain)
-    node.close()
-    for name in ("yimen.db", "yimen.db-wal", "yimen.db-shm", "keyslot.json"):
-        (node.home / name).unlink(missing_ok=True)
-    plain.rename(node.home / "yimen.db")
-    with closing(driver.connect(node.home / "yimen.db", isolation_level=None)) as conn:
-        conn.execute("DELETE FROM meta WHERE key = ?", (identity.META_KEY,))
-    (node.home / "node.key").write_bytes(keys)
-    (node.home / "node.key").chmod(0o644)
-    (node.home / "node.json").chmod(0o644)
-    node.home.chmod(0o755)
 
 
 def test_a_node_from_before_is_encrypted_at_its_first_open(tmp_path, clock):

@@ -3,6 +3,7 @@ restored from a backup whose new cases go up by USB stick."""
 
 from __future__ import annotations
 
+import shutil
 from contextlib import closing
 
 import pytest
@@ -10,6 +11,7 @@ from click.testing import CliRunner
 
 from support import accept_cases, id_number
 from support.chain import push, synced_chain
+from support.legacy import make_legacy
 from yimen.node import home
 from yimen.node.cli.main import main
 from yimen.node.replication import engine
@@ -158,3 +160,23 @@ def test_a_village_restored_from_a_backup_gets_its_new_cases_up_by_stick(chain, 
         assert node_status.status(again)["positions"]["restating_to"] == []
         assert export_bundle(again, town.node_id, stick / "6-up.yimen")["seals"] == 0
         assert engine(town).positions(again.node_id)[0] == engine(again).feed_head()
+
+
+def test_a_backup_from_before_encryption_restores_and_is_encrypted_at_first_open(chain, tmp_path):
+    va = chain["village_a"]
+    ids = accept_cases(va, 2)
+    before = applicants(va, ids)
+    public = va.public_key_hex()
+    shutil.copytree(va.home, tmp_path / "copy", ignore=shutil.ignore_patterns("*.lock"))
+    copy = home.open_node(tmp_path / "copy")
+    make_legacy(copy)  # closes it
+    folder = tmp_path / "old-backup"
+    folder.mkdir()
+    for name in ("yimen.db", "node.key", "node.json"):
+        shutil.copy2(tmp_path / "copy" / name, folder / name)
+    backup.restore(tmp_path / "restored", folder, AT)
+    with home.open_node(tmp_path / "restored") as again:
+        assert again.encrypted_now and again.public_key_hex() == public
+        assert applicants(again, ids) == before
+    assert not driver.is_plain(tmp_path / "restored" / "yimen.db")
+    assert not (tmp_path / "restored" / "node.key").exists()
