@@ -229,6 +229,7 @@ def main() -> int:
    nothing quarantined, projections equal a rebuild.
 
 Where to look{servers}:
+  export YIMEN_KEY_FILE=data/demo/usb/yimen.key              # unlocks the nodes (the "USB stick")
   .venv/bin/yimen --home data/demo/city case list            # the city sees every case
   .venv/bin/yimen --home data/demo/village-a case list --card red
   .venv/bin/yimen --home data/demo/town status               # peers, traffic, quarantine{curl}
