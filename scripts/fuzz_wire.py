@@ -41,7 +41,6 @@ from support import mutate  # noqa: E402
 from support.served import Answer, Request, send  # noqa: E402
 from support.wire_fuzz import ROUTES, Hub, InProcess, make_town  # noqa: E402
 from yimen.node import home  # noqa: E402
-from yimen.node.home import DB_FILE  # noqa: E402
 from yimen.node.server import routes  # noqa: E402
 
 PLANS = {"/v1/hello": mutate.hello_plans, "/v1/push": mutate.push_plans, "/v1/pull": mutate.pull_plans,

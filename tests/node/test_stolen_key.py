@@ -31,7 +31,6 @@ from support import MINI_CATALOG, id_number
 from support.chain import CHAIN, PARENT, make_chain, run_coroutine, settle
 from support.forge import case_doc, change_of, decision, next_receipts, refusal, sealed
 from yimen.node import home, projections
-from yimen.node.home import DB_FILE
 from yimen.node.replication import catch_up_all, engine, signing_key
 from yimen.node.server.app import create_app
 from yimen.node.services import cases, catalog, clerks, enrollment, reports
