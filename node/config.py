@@ -22,7 +22,8 @@ from yimen.schema.errors import os_reason
 
 CONFIG_FILE = "node.json"
 # Environment variables of Yimen that are not settings of this file (the CLI's options).
-ENV_NOT_SETTINGS = {"YIMEN_HOME", "YIMEN_CLERK", "YIMEN_LANG", "YIMEN_HOST", "YIMEN_PORT", "YIMEN_LOG_FILE"}
+ENV_NOT_SETTINGS = {"YIMEN_HOME", "YIMEN_CLERK", "YIMEN_LANG", "YIMEN_HOST", "YIMEN_PORT", "YIMEN_LOG_FILE",
+                    "YIMEN_KEY_FILE", "YIMEN_PASSPHRASE"}
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,10 @@ def load(home: Path, environ: Mapping[str, str] | None = None) -> Config:
 
 def save(home: Path, config: Config) -> None:
     text = json.dumps(config.to_dict(), ensure_ascii=False, indent=2) + "\n"
-    (home / CONFIG_FILE).write_text(text, "utf-8")
+    fd = os.open(home / CONFIG_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(home / CONFIG_FILE, 0o600)  # a node.json from before may be world-readable
 
 
 __all__ = ["Config", "load", "save", "replace"]

@@ -8,8 +8,12 @@ Three keys, each for one job, so that losing one costs only that job:
   parent's certificate by the SHA-256 of its DER bytes (`tls_fingerprint`), learnt at
   enrollment, so no public CA is involved.
 
-They are kept together in the home's `node.key` (JSON), created 0600 and never logged;
-`Keys.public()` is what enrollment sends and certificates carry. While a key rotation
+They are kept together (JSON) in the node's encrypted database (`meta` row `node_keys`),
+so the one key that unlocks the database protects them too, a backup carries them, and a
+change of passphrase re-encrypts them with everything else; they are never logged.
+`Keys.public()` is what enrollment sends and node records carry. A node from before kept
+them in a plain file, `node.key`: `adopt` moves them into the database and deletes it.
+While a key rotation
 waits for the parent's certificate (`yimen key rotate`), the old signing key is kept as
 `retiring`: it signs the rotation request, the new one signs every seal from then on.
 """
@@ -19,7 +23,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -31,8 +34,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import NameOID
 from pyrage import x25519
 
-KEY_FILE = "node.key"
+from yimen.node.errors import NodeError
+from yimen.sync.store import Store
+
+KEY_FILE = "node.key"  # where a node from before encryption kept them, in plain
+META_KEY = "own_private_keys"  # (not the `node_keys` table: that holds other nodes' public keys)
 TLS_YEARS = 20  # the pin, not the validity, is what a child checks; the node's certificate limits its life
+
+
+class MissingKeys(NodeError):
+    """The node's private keys are not in its database."""
+
+    code = "missing_keys"
 
 
 def _pem(key: Ed25519PrivateKey) -> str:
@@ -57,7 +70,7 @@ def _tls_certificate(key: Ed25519PrivateKey, node_id: str) -> str:
 
 @dataclass(frozen=True)
 class Keys:
-    """A node's private keys (loaded from `node.key`)."""
+    """A node's private keys (kept in its encrypted database)."""
 
     signing: Ed25519PrivateKey
     encryption: x25519.Identity
@@ -107,25 +120,32 @@ class Keys:
         return f"Keys(public_key={self.public_key.hex()})"
 
 
-def create(home: Path, node_id: str) -> Keys:
+def create(store: Store, node_id: str) -> Keys:
+    """New keys for node `node_id`, stored (in the caller's transaction)."""
     keys = Keys.generate(node_id)
-    fd = os.open(home / KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(keys.dumps())
+    save(store, keys)
     return keys
 
 
-def save(home: Path, keys: Keys) -> None:
-    """Replace `node.key` at once (written beside it, 0600, then renamed over it)."""
-    tmp = home / (KEY_FILE + ".new")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(keys.dumps())
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, home / KEY_FILE)
+def save(store: Store, keys: Keys) -> None:
+    store.set_meta(META_KEY, keys.dumps().decode())
 
 
-def load(home: Path) -> Keys:
-    return Keys.loads((home / KEY_FILE).read_bytes())
+def load(store: Store) -> Keys:
+    raw = store.meta(META_KEY)
+    if raw is None:
+        raise MissingKeys("节点的密钥不在数据库中（请从备份恢复）", "the node's keys are not in its database (restore a backup)")
+    return Keys.loads(raw.encode())
+
+
+def adopt(home: Path, store: Store) -> bool:
+    """Move the keys of a node from before (`home/node.key`, plain) into its database, then
+    delete the file. Returns whether there was one."""
+    path = home / KEY_FILE
+    if not path.exists():
+        return False
+    if store.meta(META_KEY) is None:
+        with store.transaction():
+            save(store, Keys.loads(path.read_bytes()))
+    path.unlink()
+    return True

@@ -30,7 +30,6 @@ Invariants:
 from __future__ import annotations
 
 import logging
-import sqlite3
 from datetime import datetime, timezone
 from itertools import groupby
 from typing import Callable, Iterable, Iterator
@@ -46,7 +45,7 @@ from yimen.sync.batch import Batch, OutOfOrder
 from yimen.sync.docs import Change, Doc, LoroError, encode_version
 from yimen.sync.seal import BadSeal, Seal, SealedChange
 from yimen.sync.sealing import chunks, merge_runs
-from yimen.sync.store import Store, database_failure
+from yimen.sync.store import Store, database_failure, driver
 from yimen.sync.store.repos import seal_digest
 from yimen.sync.visibility import UP, visible
 
@@ -241,7 +240,7 @@ class Engine:
             with self.store.savepoint():
                 self.on_imported(docs)
         except Exception as e:  # noqa: BLE001 (whatever the hook raised; logged in full)
-            if isinstance(e, sqlite3.Error) and database_failure(e):
+            if isinstance(e, driver.Error) and database_failure(e):
                 raise
             log.exception("projecting %s failed; the documents are stored but not projected",
                           ", ".join(d.doc_id for d in docs[:20]))
@@ -261,7 +260,7 @@ class Engine:
         except LoroError as e:
             return BadSeal("变更内容无法解析", e.en), []
         except Exception as e:  # noqa: BLE001 (whatever a library raised on these bytes)
-            if isinstance(e, sqlite3.Error) and database_failure(e):
+            if isinstance(e, driver.Error) and database_failure(e):
                 raise
             return BadSeal(f"签封无法导入：{type(e).__name__}", f"seal could not be applied: {e!r:.300}"), []
 

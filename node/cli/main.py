@@ -18,6 +18,7 @@ from yimen.node.cli.case import case_group
 from yimen.node.cli import casework as _casework  # noqa: F401 (adds review and inbox to the case group)
 from yimen.node.cli.catalog import catalog_group
 from yimen.node.cli.clerk import clerk_group
+from yimen.node.cli import key as _key  # noqa: F401 (adds change to the key group)
 from yimen.node.cli.language import argv_lang, clerk_language, speak_to_clerks
 from yimen.node.cli.node import backup, init, rebuild, restore, status
 from yimen.node.cli.report import report_group

@@ -9,7 +9,7 @@ import click
 from yimen.node import home, projections
 from yimen.node.cli.output import fields, table
 from yimen.node.cli.progress import shown
-from yimen.node.cli.util import h, json_option, lang, open_node, print_json, status_text
+from yimen.node.cli.util import asker, h, json_option, lang, open_node, print_json, status_text
 from yimen.node.replication import catch_up_all
 from yimen.node.services import backup as backup_service
 from yimen.node.services import clerks
@@ -23,14 +23,17 @@ from yimen.schema.region import LEVEL_ZH
 @click.option("--parent", default="", help="URL of the parent node (optional).")
 @click.pass_context
 def init(ctx: click.Context, region: str, name: str, parent: str) -> None:
-    """Create a node: data folder, Ed25519 key and database.
+    """Create a node: data folder, keys and encrypted database.
+
+    The database is unlocked by a key file (YIMEN_KEY_FILE: a path on a USB stick; created
+    there if missing) or else a passphrase (typed twice at a terminal, or YIMEN_PASSPHRASE).
 
     \b
     Example:
         yimen init --region 440608100201 --name 高明区荷城街道示范村 --parent http://127.0.0.1:8710
     """
     obj = ctx.find_root().obj
-    node = home.init(Path(obj["home"]), region, name, parent)
+    node = home.init(Path(obj["home"]), region, name, parent, ask=asker(ctx))
     obj["node"] = node
     ctx.find_root().call_on_close(node.close)
     click.echo(h(ctx, f"已创建节点 {node.node_id}（{node.config.name}，{LEVEL_ZH[node.level]}）于 {node.home}",
@@ -118,7 +121,7 @@ def _position_fields(ctx: click.Context, p: dict) -> list[tuple[str, str]]:
 @json_option
 @click.pass_context
 def backup(ctx: click.Context, folder: Path, as_json: bool) -> None:
-    """Write a consistent copy of this node (database, key, config) into a folder; safe while it serves.
+    """Write a consistent, encrypted copy of this node (database, keyslot, config) into a folder; safe while it serves.
 
     \b
     Example:
@@ -143,7 +146,8 @@ def restore(ctx: click.Context, folder: Path, as_json: bool) -> None:
     Example:
         yimen --home yimen-data restore --from /media/usb/yimen-backup-2026-11-16
     """
-    s = backup_service.restore(Path(ctx.find_root().obj["home"]), folder, home.china_now().isoformat(timespec="seconds"))
+    s = backup_service.restore(Path(ctx.find_root().obj["home"]), folder, home.china_now().isoformat(timespec="seconds"),
+                               ask=asker(ctx))
     if as_json:
         return print_json(s)
     click.echo(h(ctx, f"已将 {s['node_id']} 的备份恢复到 {s['home']}", f"restored {s['node_id']} into {s['home']}"))

@@ -37,7 +37,12 @@ def revoke(ctx: click.Context, node_id: str, reason: str, as_json: bool) -> None
 
 @click.group("key", cls=YimenGroup)
 def key_group() -> None:
-    """This node's signing key and the keys of the trust list."""
+    """This node's keys: its signing key (rotation), the trust list, and what unlocks its database.
+
+    \b
+    Example:
+        yimen key list
+    """
 
 
 @key_group.command("rotate")

@@ -116,9 +116,10 @@ def rotation_request(node: Node) -> dict[str, Any]:
     before the answer came, the same request is made again."""
     if node.keys.retiring is None:
         engine(node).seal_pending()
-        with node.store.transaction():  # the last seal the old key signs
+        with node.store.transaction():  # the last seal the old key signs, and the new key, at once
             node.store.set_meta(LAST_OLD_SEAL, str(node.store.feed.last_seq(node.node_id)))
-        identity.save(node.home, replace(node.keys, signing=Ed25519PrivateKey.generate(), retiring=node.keys.signing))
+            identity.save(node.store, replace(node.keys, signing=Ed25519PrivateKey.generate(),
+                                              retiring=node.keys.signing))
         _reload(node)
     old = node.keys.retiring
     assert old is not None
@@ -146,7 +147,7 @@ def apply_rotation(node: Node, answer: dict[str, Any]) -> str:
             raise RotationRefused("答复中的证书不是本节点新密钥的", "the certificate in the answer is not for this node's new key")
         node.store.keys.add(cert, "pinned")
         node.store.delete_meta(LAST_OLD_SEAL)
-    identity.save(node.home, replace(node.keys, retiring=None))
+        identity.save(node.store, replace(node.keys, retiring=None))
     _reload(node)
     return cert.key_id.hex()
 

@@ -29,6 +29,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from yimen.sync import certs
+from yimen.sync.store import driver
 from yimen.sync import seal as seals
 from yimen.sync.docs import Change, Doc, new_peer_id
 from yimen.sync.errors import StoreError
@@ -49,7 +50,7 @@ class Boom(Exception):
 
 
 def snapshot(store) -> list[str]:
-    return list(store.conn.iterdump())
+    return list(driver.iterdump(store.conn))
 
 
 def a_case(store, n: int = 1) -> Doc:

@@ -5,7 +5,6 @@ application) and visibility of what is offered."""
 from __future__ import annotations
 
 import os
-import sqlite3
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from hypothesis import strategies as st
 
 from yimen.sync import certs
 from yimen.sync.certs import key_id
+from yimen.sync.store import driver
 from yimen.sync import seal as seals
 from yimen.sync.docs import Doc, change_spans, new_peer_id
 from yimen.sync.engine import Batch, Engine, OutOfOrder, Receipt, public_bytes
@@ -106,7 +106,7 @@ def pending_of(node: Node, *doc_ids: str) -> dict[str, list]:
 
 
 def dump(node: Node) -> list[str]:
-    return list(node.store.conn.iterdump())
+    return list(driver.iterdump(node.store.conn))
 
 
 def dump_but_traffic(node: Node) -> list[str]:
@@ -455,8 +455,8 @@ def test_a_change_must_keep_the_kind_and_scope_of_the_document_held(net, defer):
 
 
 CONTENT_ERRORS = [RuntimeError("projection failed"), OverflowError("Python int too large to convert to SQLite INTEGER"),
-                  sqlite3.ProgrammingError("Error binding parameter 8: type 'list' is not supported"),
-                  sqlite3.IntegrityError("UNIQUE constraint failed"), sqlite3.InterfaceError("bad parameter")]
+                  driver.ProgrammingError("Error binding parameter 8: type 'list' is not supported"),
+                  driver.IntegrityError("UNIQUE constraint failed"), driver.InterfaceError("bad parameter")]
 POISON = of(VILLAGE, "poison")
 
 
@@ -493,9 +493,9 @@ def test_a_document_the_hook_cannot_project_is_kept_and_its_seal_goes_in(tmp_pat
 
 
 @pytest.mark.parametrize("defer", [False, True])
-@pytest.mark.parametrize("error", [sqlite3.OperationalError("database or disk is full"),
-                                   sqlite3.DatabaseError("database disk image is malformed"),
-                                   sqlite3.ProgrammingError("Cannot operate on a closed database.")],
+@pytest.mark.parametrize("error", [driver.OperationalError("database or disk is full"),
+                                   driver.DatabaseError("database disk image is malformed"),
+                                   driver.ProgrammingError("Cannot operate on a closed database.")],
                          ids=lambda e: str(e).split()[0])
 def test_a_failing_database_ends_the_whole_transaction(tmp_path, error, defer):
     """The database failing is no seal's fault: nothing of the batch (or of the catch-up)

@@ -10,8 +10,9 @@ from click.testing import CliRunner
 
 from support.chain import push, synced_chain
 from support import id_number
+from yimen.sync.store import driver
 from yimen.node.services import bundles, cases
-from yimen.node import home
+from yimen.node import home, identity
 from yimen.node.services.bundles import UnknownPeer, WrongRecipient, export_bundle, import_bundle
 from yimen.node.cli.main import main
 from yimen.node.replication import engine, signing_key
@@ -42,7 +43,7 @@ def _tables(node):
 
 
 def _dump(node):
-    return list(node.store.conn.iterdump())
+    return list(driver.iterdump(node.store.conn))
 
 
 APPLICANTS = itertools.count(1)
@@ -256,8 +257,8 @@ def test_a_reinstalled_node_recovers_through_an_acknowledgement_bundle(chain, tm
     fresh = home.init(tmp_path / "town2", town.node_id, "重装的镇")
     try:
         # the reinstalled town keeps its key and is told its neighbours' keys again
-        (fresh.home / "node.key").write_bytes((town.home / "node.key").read_bytes())
         with fresh.store.transaction():
+            identity.save(fresh.store, town.keys)
             fresh.store.conn.executemany("INSERT OR REPLACE INTO node_certs VALUES (?, ?, ?, ?, ?, ?)",
                                          town.store.conn.execute("SELECT * FROM node_certs").fetchall())
         with pytest.raises(OutOfOrder, match="acknowledgement"):

@@ -5,10 +5,10 @@ written."""
 
 from __future__ import annotations
 
-import sqlite3
 
 import pytest
 
+from yimen.sync.store import driver
 from yimen.node.storage import NODE_SCHEMA
 from yimen.sync.store import SYNC_SCHEMA, NewerSchema, Store
 from yimen.sync.store import schema as schema_mod
@@ -41,7 +41,7 @@ V1 = [
 @pytest.fixture
 def v1_file(tmp_path):
     path = tmp_path / "yimen.db"
-    conn = sqlite3.connect(path)
+    conn = driver.connect(path)
     for sql in V1:
         conn.execute(sql)
     conn.commit()
@@ -50,9 +50,9 @@ def v1_file(tmp_path):
 
 
 def dump(path) -> list[str]:
-    conn = sqlite3.connect(path)
+    conn = driver.connect(path)
     try:
-        return list(conn.iterdump())
+        return list(driver.iterdump(conn))
     finally:
         conn.close()
 
@@ -103,7 +103,7 @@ def test_an_old_quarantine_is_deduplicated_bounded_and_counted(v1_file, monkeypa
     rows = [(v, "t0", v, 5, f"bad signature on seal {v}#5", b"b5", b"s")] * 3 + \
         [(v, f"t{i}", v, i, f"bad signature on seal {v}#{i}", f"b{i}".encode(), b"s") for i in range(10, 16)] + \
         [(w, "t9", None, None, "malformed seal: Error -3 while decompressing", b"junk", b"")]
-    conn = sqlite3.connect(v1_file)
+    conn = driver.connect(v1_file)
     conn.execute(OLD_QUARANTINE)
     conn.executemany("INSERT INTO quarantine(received_from, received_at, author, seq, reason, body, signature)"
                      " VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
@@ -141,7 +141,7 @@ def test_a_failed_upgrade_leaves_the_old_file_as_it_was(v1_file, monkeypatch):
 def test_a_file_from_a_newer_yimen_is_refused_and_left_alone(tmp_path, newer):
     path = tmp_path / "newer.db"
     Store(path).close()
-    conn = sqlite3.connect(path)
+    conn = driver.connect(path)
     conn.execute(newer)
     conn.commit()
     conn.close()
