@@ -24,7 +24,8 @@ CONFIG_FILE = "node.json"
 PASSWORD_PROFILES = ("standard", "cheapest")
 INT_SETTINGS = ("yellow_days", "session_idle_hours")
 # Environment variables of Yimen that are not settings of this file (the CLI's options).
-ENV_NOT_SETTINGS = {"YIMEN_HOME", "YIMEN_CLERK", "YIMEN_LANG", "YIMEN_HOST", "YIMEN_PORT", "YIMEN_LOG_FILE"}
+ENV_NOT_SETTINGS = {"YIMEN_HOME", "YIMEN_CLERK", "YIMEN_LANG", "YIMEN_HOST", "YIMEN_PORT", "YIMEN_LOG_FILE",
+                    "YIMEN_KEY_FILE", "YIMEN_PASSPHRASE"}
 # What a yes/no setting may be in the environment.
 BOOLEANS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False, "": False}
 
@@ -121,7 +122,10 @@ def load(home: Path, environ: Mapping[str, str] | None = None) -> Config:
 
 def save(home: Path, config: Config) -> None:
     text = json.dumps(config.to_dict(), ensure_ascii=False, indent=2) + "\n"
-    (home / CONFIG_FILE).write_text(text, "utf-8")
+    fd = os.open(home / CONFIG_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(home / CONFIG_FILE, 0o600)  # a node.json from before may be world-readable
 
 
 __all__ = ["Config", "load", "save", "replace"]

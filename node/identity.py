@@ -8,8 +8,14 @@ Three keys, each for one job, so that losing one costs only that job:
   parent's certificate by the SHA-256 of its DER bytes (`tls_fingerprint`), learnt at
   enrollment, so no public CA is involved.
 
-They are kept together in the home's `node.key` (JSON), created 0600 and never logged;
-`Keys.public()` is what enrollment sends and node records carry.
+They are kept together (JSON) in the node's encrypted database (`meta` row `node_keys`),
+so the one key that unlocks the database protects them too, a backup carries them, and a
+change of passphrase re-encrypts them with everything else; they are never logged.
+`Keys.public()` is what enrollment sends and node records carry. A node from before kept
+them in a plain file, `node.key`: `adopt` moves them into the database and deletes it.
+While a key rotation
+waits for the parent's certificate (`yimen key rotate`), the old signing key is kept as
+`retiring`: it signs the rotation request, the new one signs every seal from then on.
 """
 
 from __future__ import annotations
@@ -17,7 +23,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -29,8 +34,18 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.x509.oid import NameOID
 from pyrage import x25519
 
-KEY_FILE = "node.key"
+from yimen.node.errors import NodeError
+from yimen.sync.store import Store
+
+KEY_FILE = "node.key"  # where a node from before encryption kept them, in plain
+META_KEY = "own_private_keys"  # (not the `node_keys` table: that holds other nodes' public keys)
 TLS_YEARS = 20  # the pin, not the validity, is what a child checks; the node's certificate limits its life
+
+
+class MissingKeys(NodeError):
+    """The node's private keys are not in its database."""
+
+    code = "missing_keys"
 
 
 def _pem(key: Ed25519PrivateKey) -> str:
@@ -55,12 +70,13 @@ def _tls_certificate(key: Ed25519PrivateKey, node_id: str) -> str:
 
 @dataclass(frozen=True)
 class Keys:
-    """A node's private keys (loaded from `node.key`)."""
+    """A node's private keys (kept in its encrypted database)."""
 
     signing: Ed25519PrivateKey
     encryption: x25519.Identity
     tls_key: Ed25519PrivateKey
     tls_cert_pem: str
+    retiring: Ed25519PrivateKey | None = None
 
     @classmethod
     def generate(cls, node_id: str) -> Keys:
@@ -68,15 +84,18 @@ class Keys:
         return cls(Ed25519PrivateKey.generate(), x25519.Identity.generate(), tls, _tls_certificate(tls, node_id))
 
     def dumps(self) -> bytes:
+        retiring = {"retiring": _pem(self.retiring)} if self.retiring else {}
         return json.dumps({"signing": _pem(self.signing), "encryption": str(self.encryption),
-                           "tls_key": _pem(self.tls_key), "tls_cert": self.tls_cert_pem}).encode()
+                           "tls_key": _pem(self.tls_key), "tls_cert": self.tls_cert_pem, **retiring}).encode()
 
     @classmethod
     def loads(cls, raw: bytes) -> Keys:
         d = json.loads(raw)
-        signing, tls = (serialization.load_pem_private_key(d[k].encode(), None) for k in ("signing", "tls_key"))
+        signing, tls, retiring = (serialization.load_pem_private_key(d[k].encode(), None) if k in d else None
+                                  for k in ("signing", "tls_key", "retiring"))
         assert isinstance(signing, Ed25519PrivateKey) and isinstance(tls, Ed25519PrivateKey)
-        return cls(signing, x25519.Identity.from_str(d["encryption"]), tls, d["tls_cert"])
+        assert retiring is None or isinstance(retiring, Ed25519PrivateKey)
+        return cls(signing, x25519.Identity.from_str(d["encryption"]), tls, d["tls_cert"], retiring)
 
     @cached_property
     def public_key(self) -> bytes:
@@ -101,13 +120,32 @@ class Keys:
         return f"Keys(public_key={self.public_key.hex()})"
 
 
-def create(home: Path, node_id: str) -> Keys:
+def create(store: Store, node_id: str) -> Keys:
+    """New keys for node `node_id`, stored (in the caller's transaction)."""
     keys = Keys.generate(node_id)
-    fd = os.open(home / KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(keys.dumps())
+    save(store, keys)
     return keys
 
 
-def load(home: Path) -> Keys:
-    return Keys.loads((home / KEY_FILE).read_bytes())
+def save(store: Store, keys: Keys) -> None:
+    store.set_meta(META_KEY, keys.dumps().decode())
+
+
+def load(store: Store) -> Keys:
+    raw = store.meta(META_KEY)
+    if raw is None:
+        raise MissingKeys("节点的密钥不在数据库中（请从备份恢复）", "the node's keys are not in its database (restore a backup)")
+    return Keys.loads(raw.encode())
+
+
+def adopt(home: Path, store: Store) -> bool:
+    """Move the keys of a node from before (`home/node.key`, plain) into its database, then
+    delete the file. Returns whether there was one."""
+    path = home / KEY_FILE
+    if not path.exists():
+        return False
+    if store.meta(META_KEY) is None:
+        with store.transaction():
+            save(store, Keys.loads(path.read_bytes()))
+    path.unlink()
+    return True

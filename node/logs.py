@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 from pathlib import Path
 
 from yimen.schema.errors import YimenError
@@ -35,6 +36,24 @@ class LangFilter(logging.Filter):
         return True
 
 
+class PrivateFileHandler(logging.FileHandler):
+    """A log file created 0600: its lines can name cases and applicants."""
+
+    def _open(self):  # type: ignore[no-untyped-def]
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.fchmod(fd, 0o600)  # a file from before, world-readable
+        except OSError:  # someone else's file (a shared log folder): leave its mode to them
+            pass
+        return open(fd, self.mode, encoding=self.encoding, errors=self.errors)
+
+
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """`PrivateFileHandler`, rotated (each new file 0600 too; renamed ones keep their mode)."""
+
+    _open = PrivateFileHandler._open
+
+
 LOGGERS = ("yimen", "aiohttp")  # ours, and the HTTP server's own complaints
 
 
@@ -44,7 +63,7 @@ def setup(lang: str, log_file: Path | None = None, access_log: bool = False) -> 
     and why). The root logger is left alone: whatever else the process logs is its own."""
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        handler: logging.Handler = logging.handlers.RotatingFileHandler(
+        handler: logging.Handler = PrivateRotatingFileHandler(
             log_file, maxBytes=ROTATE_BYTES, backupCount=ROTATE_KEEP, encoding="utf-8")
     else:
         handler = logging.StreamHandler()

@@ -342,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(node_home: Path, n: int, args: argparse.Namespace) -> int:
     clock = home.SettableClock(START.replace(hour=8, minute=0))
+    procs.ensure_key_file(node_home.parent)
     node = home.init(node_home, VILLAGE, "基准村", clock=clock)
     cat_text, cat_source = workload.catalog_text(args.catalog_wait)
     workload.publish_catalog(node, cat_text)

@@ -14,6 +14,7 @@ equal a rebuild), prints where to look, and then:
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -24,7 +25,7 @@ from importlib import resources
 from pathlib import Path
 
 from yimen.node.services import caselist, cases, catalog, status
-from yimen.node import home, projections
+from yimen.node import home, projections, vault
 from yimen.schema.case import IllegalTransition
 from yimen.schema.errors import YimenError
 from yimen.schema.idnumber import check_digit
@@ -185,6 +186,8 @@ def main() -> int:
     print("== 一门 Yimen demo: a four-level chain in data/demo/ (recreated)", flush=True)
     shutil.rmtree(DATA, ignore_errors=True)
     DATA.mkdir(parents=True)
+    # the nodes' databases unlock with one key file, as if on a USB stick (made by the first init)
+    os.environ[vault.ENV_KEY_FILE] = str(DATA / "usb" / "yimen.key")
     procs, urls = {}, {}
     try:
         for name, rc, title, parent in CHAIN:
@@ -236,6 +239,7 @@ def main() -> int:
    nothing quarantined, projections equal a rebuild.
 
 Where to look{servers}:
+  export YIMEN_KEY_FILE=data/demo/usb/yimen.key              # unlocks the nodes (the "USB stick")
   .venv/bin/yimen --home data/demo/city case list            # the city sees every case
   .venv/bin/yimen --home data/demo/village-a case list --card red
   .venv/bin/yimen --home data/demo/town status               # peers, traffic, quarantine{curl}

@@ -24,7 +24,6 @@ import dataclasses
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -42,7 +41,6 @@ from support import mutate  # noqa: E402
 from support.served import Answer, Request, send  # noqa: E402
 from support.wire_fuzz import ROUTES, Hub, InProcess, make_town  # noqa: E402
 from yimen.node import home  # noqa: E402
-from yimen.node.home import DB_FILE  # noqa: E402
 from yimen.node.server import routes  # noqa: E402
 
 PLANS = {"/v1/hello": mutate.hello_plans, "/v1/push": mutate.push_plans, "/v1/pull": mutate.pull_plans,
@@ -69,7 +67,7 @@ class Child:
             raise SystemExit(f"yimen serve did not start: {first!r} {self.proc.stderr.read()}")
         self.url = first.strip().removeprefix("listening on ")
         threading.Thread(target=self._watch, daemon=True).start()
-        self.side = sqlite3.connect(town.home / DB_FILE, check_same_thread=False)
+        self.side = home.connect(town.home, check_same_thread=False)
 
     def _watch(self) -> None:
         for line in self.proc.stderr:
@@ -143,6 +141,7 @@ def main() -> int:
     args = parser.parse_args()
     routes.MAX_WAIT_S = 0.2  # a pull told to wait is answered soon (in this process only)
     with tempfile.TemporaryDirectory(prefix="yimen-fuzz-") as folder:
+        os.environ.setdefault("YIMEN_KEY_FILE", str(Path(folder) / "yimen.key"))  # unlocks its nodes (made at init)
         town, villages = make_town(Path(folder))
         server = Child(town) if args.serve else InProcess(town).start()
         try:

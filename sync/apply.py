@@ -18,6 +18,7 @@ from yimen.sync.docs import Doc
 from yimen.sync.seal import Seal, SealedChange, decode
 from yimen.sync.sealing import groups
 from yimen.sync.store import Store
+from yimen.sync.visibility import CITY_KINDS
 
 APPLY_DOCS = 100  # documents loaded at a time when applying a seal
 OnImported = Callable[[list[Doc]], None]
@@ -62,14 +63,15 @@ class Receipt:
 
 
 def apply_seal(store: Store, s: Seal, receipt: Receipt, on_imported: OnImported) -> list[Doc]:
-    """Apply a checked seal; returns the node records among the documents it moved."""
+    """Apply a checked seal; returns the trust list's documents (node records, revocations)
+    among the documents it moved."""
     check_held(store, s)
     records: list[Doc] = []
     # a group of documents at a time: a seal may touch a thousand large documents
     for group in groups(s.changes, APPLY_DOCS):
         docs = _apply_group(store, s, group, receipt)
         on_imported(docs)
-        records += [d for d in docs if d.kind == "node"]
+        records += [d for d in docs if d.kind in CITY_KINDS]
     return records
 
 

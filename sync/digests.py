@@ -17,7 +17,7 @@ from yimen.schema.errors import YimenError
 from yimen.sync.errors import SyncError
 from yimen.sync.seal import valid_doc_id
 from yimen.sync.store import Store
-from yimen.sync.visibility import flows_down, visible
+from yimen.sync.visibility import flow, visible
 
 Listing = dict[str, dict[str, bytes]]  # scope -> doc_id -> encoded version vector
 MAX_SCOPES = 100_000  # scopes one node compares with its parent (a city has a few thousand)
@@ -82,7 +82,7 @@ def listing(store: Store, for_node: str | None = None) -> Listing:
     """Documents held here (only those `for_node` may see, if given), by scope."""
     out: Listing = {}
     for doc_id, kind, scope, vv in store.versions():
-        if for_node is None or visible(scope, flows_down(kind), for_node):
+        if for_node is None or visible(scope, flow(kind), for_node):
             out.setdefault(scope, {})[doc_id] = vv
     return out
 

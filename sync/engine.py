@@ -30,7 +30,6 @@ Invariants:
 from __future__ import annotations
 
 import logging
-import sqlite3
 from datetime import datetime, timezone
 from itertools import groupby
 from typing import Callable, Iterable, Iterator
@@ -38,16 +37,17 @@ from typing import Callable, Iterable, Iterator
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from yimen.sync import admission, positions
+from yimen.schema import region
+from yimen.sync import admission, certs, positions
 from yimen.sync import seal as seals
 from yimen.sync.apply import OnImported, Receipt, apply_seal
 from yimen.sync.batch import Batch, OutOfOrder
 from yimen.sync.docs import Change, Doc, LoroError, encode_version
 from yimen.sync.seal import BadSeal, Seal, SealedChange
 from yimen.sync.sealing import chunks, merge_runs
-from yimen.sync.store import Store, database_failure
+from yimen.sync.store import Store, database_failure, driver
 from yimen.sync.store.repos import seal_digest
-from yimen.sync.visibility import visible
+from yimen.sync.visibility import UP, visible
 
 log = logging.getLogger("yimen.sync")
 DEFAULT_BATCH_BYTES = 1 << 20
@@ -94,9 +94,9 @@ class Engine:
             while rows := self.store.changes.unsealed_page(SEAL_PAGE):
                 if len(rows) == SEAL_PAGE:  # the last document may go on past the page: next time
                     rows = [r for r in rows if r[0] != rows[-1][0]] or rows
-                for (down, scope), group in groupby(rows, key=lambda r: (r[6], r[2])):
+                for (flow, scope), group in groupby(rows, key=lambda r: (r[6], r[2])):
                     for chunk in chunks(self._sealed_changes(group)):
-                        self._seal(scope, bool(down), chunk)
+                        self._seal(scope, flow, chunk)
                         made += 1
                         if made == max_seals:
                             return made
@@ -124,9 +124,9 @@ class Engine:
         doc = Doc.from_bytes(doc_id, kind, scope, oplog, self.store.peer)
         return doc.export_change(Change(doc_id, kind, scope, peer, start, end))
 
-    def _seal(self, scope: str, down: bool, changes: list[SealedChange]) -> None:
+    def _seal(self, scope: str, flow: int, changes: list[SealedChange]) -> None:
         seq = self.store.next_sequence("seal", at_least=self.seal_floor())
-        s = seals.make(self.key, self.node_id, seq, scope, down, changes)
+        s = seals.make(self.key, self.node_id, seq, scope, flow, changes)
         self.store.keys.bind_peers((c.peer for c in changes), self.node_id)
         self.store.feed.append(s, None, self.clock())
         self.on_feed()
@@ -141,8 +141,8 @@ class Engine:
         size, pos, more = 0, since, False
         while not more:
             rows = self.store.feed.scan(pos, SCAN)
-            for local_seq, author, scope, down, came_from, n in rows:
-                if author == peer or came_from == peer or not visible(scope, bool(down), peer):
+            for local_seq, author, scope, flow, came_from, n in rows:
+                if author == peer or came_from == peer or not visible(scope, flow, peer):
                     pos = local_seq
                     continue
                 if picked and size + n > max_bytes:
@@ -165,8 +165,8 @@ class Engine:
         With `defer` (a hub taking pushes from its children), seals of documents that flow
         up are verified, stored in the feed and acknowledged, and applied to documents and
         projections later by `catch_up`: store and forward, so the link is not held while
-        this node indexes what it relays. Down seals (catalog items, node records, whose
-        keys later seals need) are applied at once."""
+        this node indexes what it relays. Down and city-wide seals (catalog items, node
+        records and revocations, whose keys and cuts later seals need) are applied at once."""
         if not (positions.is_count(batch.start) and batch.start <= batch.next < positions.LIMIT):
             raise positions.BadPosition("批次位置无效：结束位置须不小于起始位置",
                                         f"a batch cannot end ({batch.next}) before it starts ({batch.start})")
@@ -204,10 +204,10 @@ class Engine:
             if self.store.feed.has(s.author, s.seq):
                 receipt.duplicates += 1
                 return None
-            admission.check(self.store, s, self.public_key(s.author))
+            admission.check(self.store, s)
         except BadSeal as e:
             return e
-        deferred, part = defer and not s.down, Receipt(recv_upto=0)
+        deferred, part = defer and s.flow == UP, Receipt(recv_upto=0)
         error, records = self._in_part(lambda: self._store_seal(peer, s, deferred, part))
         if error is not None:
             return error
@@ -215,12 +215,11 @@ class Engine:
         receipt.add(part)
         receipt.imported += 1
         receipt.deferred += deferred
-        # A node record vouches for a key: seals by that node later in this batch, or
-        # quarantined earlier for want of it, can now be checked.
+        # A node record vouches for keys: seals by that node later in this batch, or
+        # quarantined earlier for want of them, can now be checked. A revocation cuts keys.
         for doc in records:
-            learnt = self._learn_key(doc)
-            if learnt:
-                self._retry_quarantined(learnt, receipt)
+            if self._learn(doc):
+                self._retry_quarantined(doc.scope, receipt)
         return None
 
     def _store_seal(self, peer: str, s: Seal, deferred: bool, receipt: Receipt) -> list[Doc]:
@@ -241,7 +240,7 @@ class Engine:
             with self.store.savepoint():
                 self.on_imported(docs)
         except Exception as e:  # noqa: BLE001 (whatever the hook raised; logged in full)
-            if isinstance(e, sqlite3.Error) and database_failure(e):
+            if isinstance(e, driver.Error) and database_failure(e):
                 raise
             log.exception("projecting %s failed; the documents are stored but not projected",
                           ", ".join(d.doc_id for d in docs[:20]))
@@ -261,7 +260,7 @@ class Engine:
         except LoroError as e:
             return BadSeal("变更内容无法解析", e.en), []
         except Exception as e:  # noqa: BLE001 (whatever a library raised on these bytes)
-            if isinstance(e, sqlite3.Error) and database_failure(e):
+            if isinstance(e, driver.Error) and database_failure(e):
                 raise
             return BadSeal(f"签封无法导入：{type(e).__name__}", f"seal could not be applied: {e!r:.300}"), []
 
@@ -327,14 +326,30 @@ class Engine:
         """Received seals not yet applied (see `catch_up`)."""
         return self.store.feed.backlog()
 
-    def _learn_key(self, doc: Doc) -> str | None:
-        """Record the key a node document vouches for; return the node if it is new here."""
-        key = admission.vouched_key(doc)
-        if key is None or not self.store.keys.learn(doc.scope, key):
-            return None
-        if (transit := admission.vouched_transit(doc)) is not None:
-            self.store.keys.learn_transit(doc.scope, *transit)
-        return doc.scope
+    def _learn(self, doc: Doc) -> bool:
+        """Record what a trust list document vouches for: the certificates of a node record
+        that verify here (a revoked key's too: its seals before the cut stay valid), the cuts
+        of a revocation. True if a key of the document's node is new here."""
+        if doc.kind == "revocation":
+            for kid, cut, reason in admission.revocations(doc):
+                self.store.keys.cut(kid, region.normalize(doc.scope), cut, "revoked", admission.revoked_reason(reason))
+            return False
+        new = False
+        for raw in admission.certificates(doc):
+            try:
+                cert = certs.verify(raw, self.store.keys, self.unix_now(), self.store.keys.revoked)
+            except certs.CertificateRevoked:
+                cert = certs.parse(raw)
+            except certs.BadCertificate as e:
+                log.warning("a certificate in %s is not taken: %s", doc.doc_id, e.en)
+                continue
+            if cert.region == region.normalize(doc.scope):
+                new = self.store.keys.add(cert) or new
+        return new
+
+    def unix_now(self) -> int:
+        """The engine's clock in Unix seconds (certificates' validity)."""
+        return int(datetime.fromisoformat(self.clock()).timestamp())
 
     def _quarantine(self, peer: str | None, body: bytes, sig: bytes, e: BadSeal, digest: bytes | None = None) -> bool:
         """Record why a seal was refused; False if these bytes were quarantined already.

@@ -3,15 +3,17 @@
 Canonical bytes are a msgpack array built in a fixed order (no maps), compressed once by
 the author; the bytes signed are the bytes stored and relayed (relays never recompress):
 
-    body = zlib([PROTOCOL, author, seq, scope, down, [[doc_id, kind, peer, start, end, blob], ...]])
+    body = zlib([PROTOCOL, author, seq, scope, flow, key_id, [[doc_id, kind, peer, start, end, blob], ...]])
     signature = Ed25519(SIGNING_CONTEXT + body)
 
 Compression matters because every hub keeps every seal in its feed: Loro change bytes of
 many similar cases compress to about a quarter.
 
-`author` is the author node's region code, `seq` its per-author sequence number (1, 2, ...),
-`down` whether the documents flow down (see visibility). Each change is one Loro change span
-`[start, end)` of one peer in one document.
+`author` is the author node's region code, `seq` its per-author sequence number (growing),
+`flow` how the documents flow (up, down, city-wide: see visibility), `key_id` which of the
+author's keys signed it (`certs.key_id`: a node that rotated its key has several, and its
+seals signed before the rotation stay valid). Each change is one Loro change span
+`[start, end)` of one peer in one document. (Protocol 1 had a `down` flag and no key id.)
 
 `decode` is where a received seal's fields meet their bounds, so that nothing later fails on
 them (a failure there would fail a whole batch): integers a SQLite row holds (no bools),
@@ -31,10 +33,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from yimen.schema import region
 from yimen.schema.region import InvalidRegionCode
+from yimen.sync.certs import KEY_ID_BYTES, key_id as key_id_of
 from yimen.sync.docs import KINDS
 from yimen.sync.errors import SyncError
+from yimen.sync.visibility import CITY, UP
 
-PROTOCOL = 1
+PROTOCOL = 2
 SIGNING_CONTEXT = b"yimen/seal/v1\x00"
 MAX_SEAL_BYTES = 256 * 1024
 MAX_SEAL_CHANGES = 1000
@@ -78,25 +82,33 @@ class Seal:
     author: str
     seq: int
     scope: str
-    down: bool
+    flow: int
+    key_id: bytes
     changes: tuple[SealedChange, ...]
     body: bytes
     signature: bytes
 
+    @property
+    def down(self) -> bool:
+        """Do its documents flow down as well as up (down or city-wide)?"""
+        return self.flow != UP
 
-def encode(author: str, seq: int, scope: str, down: bool, changes: list[SealedChange]) -> bytes:
+
+def encode(author: str, seq: int, scope: str, flow: int, kid: bytes, changes: list[SealedChange]) -> bytes:
     rows = [[c.doc_id, c.kind, c.peer, c.start, c.end, c.blob] for c in changes]
-    return zlib.compress(msgpack.packb([PROTOCOL, author, seq, scope, down, rows], use_bin_type=True), 6)
+    return zlib.compress(msgpack.packb([PROTOCOL, author, seq, scope, flow, kid, rows], use_bin_type=True), 6)
 
 
 def sign(key: Ed25519PrivateKey, body: bytes) -> bytes:
     return key.sign(SIGNING_CONTEXT + body)
 
 
-def make(key: Ed25519PrivateKey, author: str, seq: int, scope: str, down: bool,
+def make(key: Ed25519PrivateKey, author: str, seq: int, scope: str, flow: int,
          changes: list[SealedChange]) -> Seal:
-    body = encode(author, seq, scope, down, changes)
-    return Seal(author, seq, scope, down, tuple(changes), body, sign(key, body))
+    flow = int(flow)  # a bool says down or up
+    kid = key_id_of(key.public_key().public_bytes_raw())
+    body = encode(author, seq, scope, flow, kid, changes)
+    return Seal(author, seq, scope, flow, kid, tuple(changes), body, sign(key, body))
 
 
 def _bad(zh: str, en: str) -> BadSeal:
@@ -159,25 +171,25 @@ def decode(body: bytes, signature: bytes) -> Seal:
     if type(body) is not bytes or len(body) > MAX_EXPANDED:
         raise _bad("签封过大或格式错误", "seal too large or not bytes")
     try:
-        v, author, seq, scope, down, rows = msgpack.unpackb(_inflate(body), raw=False, strict_map_key=True)
+        v, author, seq, scope, flow, kid, rows = msgpack.unpackb(_inflate(body), raw=False, strict_map_key=True)
         changes = tuple(SealedChange(*row) for row in rows)
     except (ValueError, TypeError, zlib.error, msgpack.UnpackException) as e:
         raise _bad("签封无法解析", f"malformed seal: {e}") from e
     try:
-        _check(v, author, seq, scope, down, changes, signature)
+        _check(v, author, seq, scope, flow, kid, changes, signature)
     except BadSeal as e:  # the admin is told which seal it claims to be
         e.author = author if isinstance(author, str) and 0 < len(author) <= region.CODE_LEN else None
         e.seq = seq if _int(seq, 1) else None
         raise
-    return Seal(author, seq, scope, down, changes, body, signature)
+    return Seal(author, seq, scope, flow, kid, changes, body, signature)
 
 
-def _check(v: object, author: object, seq: object, scope: object, down: object,
+def _check(v: object, author: object, seq: object, scope: object, flow: object, kid: object,
            changes: tuple[SealedChange, ...], signature: object) -> None:
     if type(v) is not int or v != PROTOCOL:
         raise _bad(f"签封协议版本不支持：{v!r:.20}", f"unsupported seal protocol {v!r:.20}")
-    if not (_int(seq, 1) and type(down) is bool and type(signature) is bytes
-            and len(signature) == SIGNATURE_BYTES):
+    if not (_int(seq, 1) and type(flow) is int and UP <= flow <= CITY and type(kid) is bytes
+            and len(kid) == KEY_ID_BYTES and type(signature) is bytes and len(signature) == SIGNATURE_BYTES):
         raise _bad("签封头部字段错误", "malformed seal header")
     _region("author", author)
     _region("scope", scope)

@@ -2,10 +2,13 @@
 
 Scopes are region codes and containment is a prefix test (like Morango's scope strings).
 
-- `visible(scope, down, node)`: every document is visible at the node whose region is its
-  scope and at all that node's ancestors ("everything flows up"). A *down* document
-  (catalog items, node records, revocations) is also visible at every node inside its scope.
-  On-demand kinds (space_doc) are not built yet; they will go down only under consent.
+- `visible(scope, flow, node)`: every document is visible at the node whose region is its
+  scope and at all that node's ancestors ("everything flows up", `UP`). A *down* document
+  (catalog items, `DOWN`) is also visible at every node inside its scope. A *city-wide*
+  document (node records with their certificates, revocations: the trust list, `CITY`) is
+  visible at every node of its scope's city, so a village verifies anything signed anywhere
+  in the city with no link. On-demand kinds (space_doc) are not built yet; they will go
+  down only under consent.
 - `may_write(author, doc_id, kind, scope)`: a document's id names its owner, and one rule
   holds for every kind: the document's scope is its owner's region, and the author is the
   owner or one of its ancestors. So a village never writes another village's or its town's
@@ -21,9 +24,10 @@ Scopes are region codes and containment is a prefix test (like Morango's scope s
   | catalog_item                       | `item:<region>:<code>`   | the region (publisher)  |
 
   A node record is written by the parent that admitted the node (the root writes its own);
-  the owner-or-ancestor rule lets the node itself write it too, which gains it nothing: keys
-  are learnt from a record only for a node not known yet, and a seal of the node's own can
-  only be checked by a receiver that knows its key already. A catalog item's id names its
+  the owner-or-ancestor rule lets the node itself write it too, which gains it nothing: the
+  keys it carries are certificates, each checked against its issuer (`yimen.sync.certs`),
+  and a key once learnt is never forgotten. A revocation is written only by a strict
+  ancestor of the node it names: a stolen key must not undo its own revocation. A catalog item's id names its
   publisher and its code: one code may be published at several levels (a village that
   imported a catalog while standing alone, then joined a chain whose city publishes the
   same items), each publication its own document, and which one a node uses is the
@@ -34,10 +38,11 @@ Scopes are region codes and containment is a prefix test (like Morango's scope s
   decisions to a village's case); which parts of a document each writer may write is the
   projections' check (a case's content is its owner's, each history event its signer's).
 
-A seal holds changes of one scope *and one direction* (down or not): the architecture says
-"one scope", but a scope holds both up-only cases and down catalog items, and a seal that
-mixed them would have to be split for a child. With the direction in the seal, every node
-that may see one change in a seal may see all of them, and relays forward seals unchanged.
+A seal holds changes of one scope *and one flow* (up, down or city-wide): the architecture
+says "one scope", but a scope holds up-only cases, down catalog items and the city-wide
+trust list, and a seal that mixed them would have to be split for a child. With the flow
+in the seal, every node that may see one change in a seal may see all of them, and relays
+forward seals unchanged.
 """
 
 from __future__ import annotations
@@ -47,9 +52,18 @@ from functools import lru_cache
 from yimen.schema import region
 from yimen.schema.errors import SchemaError
 
-DOWN_KINDS = frozenset({"catalog_item", "node", "revocation"})
-# SQL for "this row's document flows down" (one spelling: an index is built on it)
-DOWN_SQL = f"(kind IN ({', '.join(repr(k) for k in sorted(DOWN_KINDS))}))"
+UP, DOWN, CITY = 0, 1, 2  # a document's flow (a seal's, a feed row's)
+DOWN_KINDS = frozenset({"catalog_item"})
+CITY_KINDS = frozenset({"node", "revocation"})
+STRICT_ANCESTOR_KINDS = frozenset({"revocation"})  # never written by the node they name
+
+
+def _sql_in(kinds: frozenset[str]) -> str:
+    return f"kind IN ({', '.join(repr(k) for k in sorted(kinds))})"
+
+
+# SQL for a row's flow (one spelling: an index is built on it)
+FLOW_SQL = f"(CASE WHEN {_sql_in(CITY_KINDS)} THEN {CITY} WHEN {_sql_in(DOWN_KINDS)} THEN {DOWN} ELSE {UP} END)"
 
 OWNER_PREFIXED = frozenset({"case", "space_doc", "consent", "audit"})  # `<region>-<rest>`
 OWNER_NAMED = frozenset({"node", "revocation"})  # `<kind>:<region>`
@@ -58,13 +72,26 @@ CATALOG_PREFIX = "item:"  # `item:<region>:<code>`
 Refusal = tuple[str, str]  # (zh, en)
 
 
-def flows_down(kind: str) -> bool:
-    return kind in DOWN_KINDS
+def flow(kind: str) -> int:
+    """How documents of `kind` flow: UP, DOWN or CITY."""
+    return CITY if kind in CITY_KINDS else DOWN if kind in DOWN_KINDS else UP
 
 
-def visible(scope: str, down: bool, node: str) -> bool:
-    """May the node whose region is `node` see a document of `scope` (flowing `down`)?"""
-    return region.is_within(scope, node) or (down and region.is_within(node, scope))
+def visible(scope: str, flow: int, node: str) -> bool:
+    """May the node whose region is `node` see a document of `scope` that flows `flow`?"""
+    if region.is_within(scope, node):
+        return True
+    if flow == CITY:
+        return region.is_within(node, city_of(scope))
+    return flow == DOWN and region.is_within(node, scope)
+
+
+@lru_cache(maxsize=4096)
+def city_of(code: str) -> str:
+    """The city a region lies in (a province is its own: nothing above a city is a node's
+    but the province's, which sees its whole region)."""
+    full = region.normalize(code)
+    return full if region.level_rank(region.level(full)) <= region.level_rank("city") else full[:4].ljust(12, "0")
 
 
 def owner(doc_id: str, kind: str) -> str | None:
@@ -96,6 +123,8 @@ def write_refusal(author: str, doc_id: str, kind: str, scope: str) -> Refusal | 
         return (f"文档 {doc_id} 属于 {own}，不属于范围 {scope}", f"document {doc_id} belongs to {own}, not to scope {scope}")
     if not (_is_region(author) and region.is_within(own, author)):
         return (f"节点 {author} 无权写入 {own} 的文档", f"node {author} may not write documents of {own}")
+    if kind in STRICT_ANCESTOR_KINDS and region.normalize(author) == region.normalize(own):
+        return (f"节点 {author} 不能写入针对自己的吊销记录", f"node {author} may not write its own revocation")
     return None
 
 

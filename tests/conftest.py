@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
-
+import shutil
+import tempfile
 from datetime import datetime
 from pathlib import Path
 
@@ -12,9 +14,17 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from support import MINI_CATALOG, VILLAGE, Clock
-from yimen.node import home
+from yimen.node import home, vault
 from yimen.node.services import catalog, clerks
 from yimen.schema.catalog import parse_catalog_json
+
+# Every node the tests make is encrypted, unlocked by this one key file (as if on a USB
+# stick), set in the environment at import so that CLI runners and server subprocesses find
+# it too; no test types a passphrase, and only the tests of the passphrase pay for Argon2id.
+_KEYS = Path(tempfile.mkdtemp(prefix="yimen-test-key-"))
+os.environ[vault.ENV_KEY_FILE] = str(vault.new_key_file(_KEYS / "yimen.key").path)
+os.environ.pop(vault.ENV_PASSPHRASE, None)
+atexit.register(shutil.rmtree, _KEYS, ignore_errors=True)
 
 settings.register_profile("ci", max_examples=40, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])

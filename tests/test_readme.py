@@ -82,5 +82,5 @@ def test_the_readme_runs_as_written(tmp_path):
         "from pathlib import Path; from yimen.node import home; from yimen.node.services import catalog;"
         "n = home.open_node(Path('data/my-village'));"
         "print({r['publisher'] for r in catalog.list_items(n, include_cancelled=True)})")],
-        cwd=tmp_path, capture_output=True, text=True, check=True)
+        cwd=tmp_path, env=env, capture_output=True, text=True, check=True)  # unlocked by the README's key file
     assert with_town.stdout.strip() == "{'440608100000'}"  # the town's items are the ones used

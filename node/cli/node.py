@@ -11,7 +11,7 @@ from yimen.node import home, projections
 from yimen.node.cli.output import fields, table
 from yimen.node.cli.progress import shown
 from yimen.node.cli.signin import password_stdin_option, read_password, start_session
-from yimen.node.cli.util import admin_only, h, json_option, lang, open_node, print_json, signed_in, status_text
+from yimen.node.cli.util import admin_only, asker, h, json_option, lang, open_node, print_json, signed_in, status_text
 from yimen.node.replication import catch_up_all
 from yimen.node.services import backup as backup_service
 from yimen.node.services import clerks, sessions
@@ -29,8 +29,10 @@ from yimen.schema.region import LEVEL_ZH
 @click.pass_context
 def init(ctx: click.Context, region: str, name: str, parent: str, admin_id: str | None, admin_name: str | None,
          password_stdin: bool) -> None:
-    """Create a node (data folder, keys, database) and its first admin, who is signed in.
+    """Create a node (data folder, keys, encrypted database) and its first admin, who is signed in.
 
+    The database is unlocked by a key file (YIMEN_KEY_FILE: a path on a USB stick; created
+    there if missing) or else a passphrase (typed twice at a terminal, or YIMEN_PASSPHRASE).
     The admin's password is asked twice (or read with --password-stdin). In a script
     without --admin-id the node starts with no admin; `yimen clerk bootstrap` adds one.
 
@@ -49,7 +51,7 @@ def init(ctx: click.Context, region: str, name: str, parent: str, admin_id: str 
     password = read_password(ctx, password_stdin, new=True) if admin_id is not None else None
     if password is not None:
         clerks.check_password(password, admin_id, admin_name)  # before anything is created
-    node = home.init(Path(obj["home"]), region, name, parent)
+    node = home.init(Path(obj["home"]), region, name, parent, ask=asker(ctx))
     obj["node"] = node
     ctx.find_root().call_on_close(node.close)
     click.echo(h(ctx, f"已创建节点 {node.node_id}（{node.config.name}，{LEVEL_ZH[node.level]}）于 {node.home}",
@@ -166,7 +168,7 @@ def _position_fields(ctx: click.Context, p: dict) -> list[tuple[str, str]]:
 @click.pass_context
 @admin_only
 def backup(ctx: click.Context, folder: Path, as_json: bool) -> None:
-    """Write a consistent copy of this node (database, key, config) into a folder; safe while it serves.
+    """Write a consistent, encrypted copy of this node (database, keyslot, config) into a folder; safe while it serves.
 
     \b
     Example:
@@ -195,7 +197,7 @@ def restore(ctx: click.Context, folder: Path, as_json: bool) -> None:
     if (target / "node.json").exists():  # a node is there: its admin replaces it
         clerks.require_admin(signed_in(ctx))
         ctx.find_root().obj.pop("node").close()  # the restore replaces the file under it
-    s = backup_service.restore(target, folder, home.china_now().isoformat(timespec="seconds"))
+    s = backup_service.restore(target, folder, home.china_now().isoformat(timespec="seconds"), ask=asker(ctx))
     if as_json:
         return print_json(s)
     click.echo(h(ctx, f"已将 {s['node_id']} 的备份恢复到 {s['home']}", f"restored {s['node_id']} into {s['home']}"))

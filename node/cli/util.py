@@ -8,20 +8,21 @@ import hashlib
 import json
 import logging
 import os
-import sqlite3
 import stat
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
 import click
 
-from yimen.node import home
+from yimen.node import home, vault
 from yimen.node.errors import CONTROL_FLOW
+from yimen.node import logs
 from yimen.node.files import unusable
 from yimen.node.services import clerks, sessions
 from yimen.schema.case import STATUS_ZH
 from yimen.schema.errors import YimenError
-from yimen.sync.store import wrap
+from yimen.sync.store import driver, wrap
 
 log = logging.getLogger("yimen.cli")
 LOG_FILE = "yimen.log"
@@ -49,7 +50,7 @@ class YimenGroup(click.Group):
             raise
         except YimenError as e:
             raise click.ClickException(e.text(_lang(ctx))) from e
-        except sqlite3.Error as e:
+        except driver.Error as e:
             raise click.ClickException(wrap(e).text(_lang(ctx))) from e
         except BaseException as e:  # noqa: BLE001 (the boundary: one sentence, details in the log)
             if isinstance(e, OSError) and e.filename is not None:  # a file the user named
@@ -67,7 +68,7 @@ def _lang(ctx: click.Context) -> str:
 def _log_unexpected(ctx: click.Context, e: BaseException) -> str:
     folder = Path((ctx.find_root().obj or {}).get("home", "."))
     path = folder / LOG_FILE if folder.is_dir() else Path(LOG_FILE).resolve()
-    handler = logging.FileHandler(path, encoding="utf-8")
+    handler = logs.PrivateFileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     log.addHandler(handler)
     try:
@@ -78,11 +79,28 @@ def _log_unexpected(ctx: click.Context, e: BaseException) -> str:
     return str(path)
 
 
+def asker(ctx: click.Context) -> vault.Ask | None:
+    """How the CLI asks for a passphrase: at a terminal only (a script sets YIMEN_KEY_FILE
+    or YIMEN_PASSPHRASE; waiting for input that never comes would hang it)."""
+    if not sys.stdin.isatty():
+        return None
+
+    def ask(new: bool) -> str:
+        text = h(ctx, "请设置节点口令（至少 8 个字符）" if new else "节点口令",
+                 "Choose the node's passphrase (8 characters or more)" if new else "Node passphrase")
+        return click.prompt(text, hide_input=True, confirmation_prompt=h(ctx, "再输入一次", "Again") if new else False)
+    return ask
+
+
 def open_node(ctx: click.Context) -> home.Node:
     obj = ctx.find_root().obj
     if "node" not in obj:
-        obj["node"] = home.open_node(Path(obj["home"]))
+        obj["node"] = home.open_node(Path(obj["home"]), ask=asker(ctx))
         ctx.find_root().call_on_close(obj["node"].close)
+        if obj["node"].encrypted_now:
+            click.echo(h(ctx, f"已加密 {obj['home']} 中未加密的旧节点数据库（密钥来源见 keyslot.json）",
+                         f"encrypted the unencrypted database of the node in {obj['home']} (how it unlocks: keyslot.json)"),
+                       err=True)
     return obj["node"]
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import sqlite3
 from typing import Awaitable, Callable
 
 from aiohttp import web
@@ -34,7 +33,7 @@ from yimen.node.server.throttle import FailureThrottle
 from yimen.schema.errors import YimenError
 from yimen.sync.engine import OutOfOrder
 from yimen.sync.session import Responder
-from yimen.sync.store import wrap
+from yimen.sync.store import driver, wrap
 from yimen.sync.transports import wire
 from yimen.sync.transports.replay import ReplayGuard
 from yimen.sync.transports.wire import WireError
@@ -53,7 +52,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return json_error(409, e.code, e.en, e.zh, recv_upto=e.recv_upto)
     except YimenError as e:
         return json_error(wire.ERROR_STATUS.get(e.code, 400), e.code, e.en, e.zh)
-    except sqlite3.Error as e:
+    except driver.Error as e:
         err = wrap(e)
         log.warning("%s %s: %s", request.method, request.path, e)
         return json_error(503, err.code, err.en, err.zh)

@@ -36,7 +36,7 @@ class HomeLock:
 
     def acquire(self) -> None:
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by children
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # not inherited by children
         except OSError as e:
             raise NodeError(f"无法创建锁文件 {self.path}：{os_reason(e)[0]}",
                             f"cannot create the lock file {self.path}: {os_reason(e)[1]}") from e

@@ -1,6 +1,7 @@
 """The node's HTTP routes: the sync routes for enrolled descendants (the answering side of
 a session, `yimen.sync.session.Responder`), reconcile, enrollment with an invitation code,
-and a liveness route. Handlers are a few lines that call services; every database call
+a child's key rotation, and a liveness route. A descendant whose key is revoked is refused
+every signed route at once (`revoked_node`). Handlers are a few lines that call services; every database call
 runs on the node's database thread (`in_db`).
 
 What a stranger (no enrolled key) learns is kept to what it needs: that the node is up
@@ -26,7 +27,7 @@ from yimen.node.replication import catch_up_all, engine, in_db
 from yimen.node.server.feedwatch import FEED_WATCH
 from yimen.node.server.materializer import MATERIALIZER
 from yimen.node.server.throttle import FailureThrottle
-from yimen.node.services import enrollment
+from yimen.node.services import enrollment, trust
 from yimen.schema import region
 from yimen.schema.errors import YimenError
 from yimen.sync import digests
@@ -75,17 +76,25 @@ async def _signed(request: web.Request) -> tuple[str, dict[str, Any]]:
         sender = region.normalize(sender)
     except YimenError:
         raise WireError("unknown_node", "未知节点", f"unknown node {sender[:40]!r}")
-    key = await _db(request.app, engine(node).public_key, sender)
+    key, revoked = await _db(request.app, _sender_key, node, sender)
     if key is None or sender == node.node_id or not region.is_within(sender, node.node_id):
         # Checked against a key nobody holds, so a node not enrolled here is answered exactly
         # as an enrolled one with a bad signature: the answers do not list the enrolled regions.
         key = STRANGER_KEY
     body = await request.read()
     stamp = wire.verify_request(key, request.headers, request.method, request.path, body, node.node_id)
+    if revoked is not None:  # after the signature: only the key's holder learns it was revoked
+        raise WireError("revoked_node", f"节点 {sender} 的密钥已被吊销（{revoked[2]}）",
+                        f"the key of node {sender} has been revoked ({revoked[1]})")
     request.app[REPLAY].admit(sender, stamp.nonce, stamp.time)
     message = wire.unpack(body)
     wire.check_protocol(message)
     return sender, message
+
+
+def _sender_key(node: Node, sender: str) -> tuple[bytes | None, tuple[int, str, str] | None]:
+    """The sender's current key and, if it is revoked, the revocation (cut, reason, reason_zh)."""
+    return engine(node).public_key(sender), node.store.keys.revocation(sender)
 
 
 async def hello(request: web.Request) -> web.Response:
@@ -219,6 +228,16 @@ async def enroll(request: web.Request) -> web.Response:
     return web.json_response(answer, dumps=lambda o: json.dumps(o, ensure_ascii=False))
 
 
+async def rotate(request: web.Request) -> web.Response:
+    """A child's key rotation, signed with its current key (see `services.trust`)."""
+    sender, message = await _signed(request)
+    try:
+        answer = await _db(request.app, trust.certify_rotation, request.app[NODE], message.get("request"), sender)
+    except trust.RotationRefused as e:
+        raise WireError("rotation_refused", e.zh, e.en) from e
+    return _packed(answer)
+
+
 async def status(request: web.Request) -> web.Response:
     """That the node is up and the protocol it speaks, nothing more: its name, counts and
     peers would tell a stranger the region codes to try (`yimen status` shows them)."""
@@ -233,4 +252,5 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/v1/seals", seals_for_docs)
     app.router.add_post("/v1/checkpoint", checkpoint)
     app.router.add_post("/v1/enroll", enroll)
+    app.router.add_post("/v1/rotate", rotate)
     app.router.add_get("/v1/status", status)

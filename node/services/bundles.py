@@ -74,10 +74,13 @@ class NoEncryptionKey(NodeError):
 
 
 def _known_key(node: Node, node_id: str) -> bytes:
+    """The key of a node this one exchanges bundles with: an ancestor or a descendant (the
+    trust list holds every key of the city, a sibling's too, but siblings never meet)."""
     key = node.store.keys.public_key(node_id)
-    if key is None or node_id == node.node_id:
-        raise UnknownPeer(f"未知节点 {node_id}：本节点没有它的公钥（尚未注册）",
-                          f"unknown node {node_id}: this node holds no key for it (not enrolled)")
+    if key is None or node_id == node.node_id or not (
+            region.is_within(node_id, node.node_id) or region.is_within(node.node_id, node_id)):
+        raise UnknownPeer(f"未知节点 {node_id}：它不是本节点的上级或已注册的下级",
+                          f"unknown node {node_id}: it is neither above this node nor enrolled below it")
     return key
 
 

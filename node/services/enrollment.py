@@ -2,11 +2,15 @@
 
 The parent's admin allows a child either with a one-time invitation code for online
 enrollment (`invite`, then the child's `POST /v1/enroll`) or by admitting the child's
-request file (`admit`). Admitting writes the child's *node record*: a `node` document of the
-child's scope, authored by the parent, which flows up to every ancestor (so they can verify
-the child's seals) and down to the child. The answer gives the child the keys of the parent
-and of every ancestor the parent knows. A node with no parent that admits its first child
-writes its own record: it is the root of the chain.
+request file (`admit`). Admitting issues the child's certificate (`yimen.sync.certs`) and
+writes the child's *node record*: a `node` document of the child's scope, authored by the
+parent, carrying the certificate, which flows to the city and from there to every node of
+the city (the trust list). The answer gives the child its certificate and the chain of
+certificates up to the root, which the child pins. A node with no parent that admits its
+first child issues its own certificate and writes its own record: it is the root.
+
+A region whose node's key was revoked may enroll again, with a new key and a new approval
+(an invitation code or an admitted request file); a revoked key is refused.
 
 A request is checked for its form first (`MalformedEnrollment`: types, lengths, and for
 an online body its size and nesting before it is parsed), then against the node's state
@@ -24,6 +28,8 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
+from base64 import b64decode, b64encode
+
 from pyrage import x25519
 
 from yimen.node.errors import NodeError
@@ -32,6 +38,8 @@ from yimen.node.replication import engine
 from yimen.node.services import audit
 from yimen.schema import region
 from yimen.schema.errors import YimenError
+from yimen.sync import certs
+from yimen.sync.certs import Certificate
 from yimen.sync.engine import public_bytes
 
 PROTOCOL = 1
@@ -41,6 +49,8 @@ MAX_CODE, MAX_NAME, MAX_ADDRESS = 128, 100, 300
 _KEY_HEX = re.compile(r"[0-9a-fA-F]{64}")
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 MAX_AGE_KEY = 100  # an age X25519 recipient is 62 characters
+CERT_DAYS = 5 * 365  # a node's certificate; `yimen key rotate` renews it
+ROOT_DAYS = 20 * 365
 REFUSED_ZH = "请与上级管理员核对邀请码和本节点的区划代码（原因已记入上级的日志）"
 REFUSED_EN = "check the invitation code and this node's region code with the parent's admin (the parent's log holds the reason)"
 
@@ -182,31 +192,64 @@ def request(node: Node, address: str = "") -> dict[str, Any]:
 
 
 def admit(node: Node, req: dict[str, Any], code: str | None = None) -> dict[str, Any]:
-    """Admit a child: check the request (and the invitation code, online), write the
-    child's node record and seal it, and return the answer for the child."""
+    """Admit a child: check the request (and the invitation code, online), issue its
+    certificate, write its node record and seal it, and return the answer for the child."""
     child, key_hex = _validate(node, req)
     with node.store.transaction():
         if code is not None:
             _use_invitation(node, child, code)
-        if node.store.get(f"node:{node.node_id}") is None and not node.config.parent_url \
-                and not _knows_parent(node):
-            _write_record(node, node.node_id, node.config.name, node.keys.public(), "", "")
+        if own_certificate(node) is None and not node.config.parent_url and not _knows_parent(node):
+            _become_root(node)
         public = {"public_key": key_hex, "encryption_key": req["encryption_key"],
                   "tls_fingerprint": req["tls_fingerprint"]}
-        _write_record(node, child, req.get("name", ""), public, req.get("address", ""), node.node_id)
-        node.store.keys.trust(child, bytes.fromhex(key_hex))
+        cert = issue(node, child, req.get("name", ""), public)
+        write_record(node, cert, req.get("address", ""))
         engine(node).seal_pending()
         audit.record(node, "admit", None, child=child, online=code is not None)
-    return {"type": "enroll_answer", "protocol": PROTOCOL, "parent": node.node_id,
-            "child": child, "nodes": known_ancestry(node)}
+    return {"type": "enroll_answer", "protocol": PROTOCOL, "parent": node.node_id, "child": child,
+            "certificate": b64encode(cert.raw).decode(), "chain": [b64encode(c.raw).decode() for c in chain(node)],
+            "nodes": known_ancestry(node)}
+
+
+def own_certificate(node: Node) -> Certificate | None:
+    """This node's certificate for its current signing key, once enrolled (or root)."""
+    return node.store.keys.certificate(certs.key_id(node.keys.public_key))
+
+
+def issue(node: Node, child: str, name: str, public: dict[str, str],
+          retires: tuple[bytes, int] | None = None) -> Certificate:
+    """A certificate for `child`, signed by this node (which must hold its own)."""
+    if own_certificate(node) is None:
+        raise EnrollmentRefused("本节点尚未注册到上级，不能接纳下级", "this node is not enrolled itself: it cannot admit children")
+    now = engine(node).unix_now()
+    return certs.issue(node.keys.signing, node.node_id, child, name, public, now, now + CERT_DAYS * 86400, retires)
+
+
+def _become_root(node: Node) -> None:
+    now = engine(node).unix_now()
+    root = certs.issue(node.keys.signing, node.node_id, node.node_id, node.config.name, node.keys.public(),
+                       now, now + ROOT_DAYS * 86400)
+    write_record(node, root, "", source="pinned")
+
+
+def chain(node: Node) -> list[Certificate]:
+    """This node's certificate and its issuers' up to the root."""
+    out, cert = [], own_certificate(node)
+    while cert is not None and len(out) <= len(region.ancestors(node.node_id)):
+        out.append(cert)
+        cert = None if cert.self_issued else node.store.keys.certificate(cert.issuer_key_id)
+    return out
 
 
 def _validate(node: Node, req: dict[str, Any]) -> tuple[str, str]:
     _check_form(req)
     child = _check_child(node, req["region"])
     key_hex = req["public_key"].lower()
+    if node.store.keys.revoked(certs.key_id(bytes.fromhex(key_hex)), child):
+        raise EnrollmentRefused(f"{child} 的这把密钥已被吊销，须以新密钥重新注册",
+                                f"this key of {child} has been revoked: enroll again with a new key")
     known = node.store.keys.public_key(child)
-    if known and known.hex() != key_hex:
+    if known and known.hex() != key_hex and node.store.keys.revocation(child) is None:
         raise EnrollmentRefused(f"区划 {child} 已有节点", f"region {child} already has a node")
     return child, key_hex
 
@@ -228,13 +271,17 @@ def _knows_parent(node: Node) -> bool:
     return parent is not None and node.store.keys.public_key(parent) is not None
 
 
-def _write_record(node: Node, rc: str, name: str, public: dict[str, str], address: str, parent: str) -> None:
+def write_record(node: Node, cert: Certificate, address: str | None = None, source: str = "record") -> None:
+    """Put a certificate this node issued into its subject's node record (seal pending) and
+    hold it; `address` (the subject's URL, None: keep it) goes beside it."""
+    rc = cert.region
     doc = node.store.get(f"node:{rc}") or node.store.new_doc(f"node:{rc}", "node", rc)
-    doc.update("node", {"region": rc, "name": name, **public, "address": address,
-                        "parent": parent, "admitted_at": node.now()})
+    info = {"region": rc, "name": cert.name, "parent": "" if cert.self_issued else node.node_id,
+            "admitted_at": node.now()}
+    doc.update("node", info if address is None else {**info, "address": address})
+    doc.put("certificates", cert.key_id.hex(), cert.raw)
     node.store.save(doc, node.node_id)
-    node.store.keys.learn(rc, bytes.fromhex(public["public_key"]))
-    node.store.keys.learn_transit(rc, public["encryption_key"], public["tls_fingerprint"])
+    node.store.keys.add(cert, source)
 
 
 def known_ancestry(node: Node) -> list[dict[str, Any]]:
@@ -254,22 +301,46 @@ def known_ancestry(node: Node) -> list[dict[str, Any]]:
 
 
 def apply_answer(node: Node, answer: dict[str, Any]) -> list[str]:
-    """At the child: trust the keys the parent sent. Returns the regions learnt."""
+    """At the child: pin the chain's root, check the chain down to this node's own
+    certificate, and hold them. Returns the regions learnt (parent first)."""
     if not isinstance(answer, dict) or answer.get("type") != "enroll_answer" or \
             answer.get("child") != node.node_id or answer.get("parent") != region.parent_code(node.node_id):
         raise EnrollmentRefused("注册答复不是给本节点的", "the enrollment answer is not for this node")
-    learnt = []
+    given = answer.get("chain")
+    if not isinstance(given, list) or not 0 < len(given) <= len(region.ancestors(node.node_id)):
+        raise EnrollmentRefused("注册答复缺少证书链", "the enrollment answer holds no certificate chain")
+    ancestry = [_decoded(c) for c in given]
     with node.store.transaction():
-        for n in answer.get("nodes", []):
-            rc = region.normalize(n["region"])
-            if rc not in region.ancestors(node.node_id):
-                raise EnrollmentRefused(f"答复中的 {rc} 不是本节点的上级", f"{rc} in the answer is not an ancestor")
-            enc, fp = check_transit(n, EnrollmentRefused)
-            node.store.keys.trust(rc, bytes.fromhex(n["public_key"]))
-            node.store.keys.learn_transit(rc, enc, fp)
-            learnt.append(rc)
-        audit.record(node, "enroll", None, parent=answer["parent"], learnt=learnt)
-    return learnt
+        now = engine(node).unix_now()
+        learnt = []
+        for i, raw in enumerate(reversed(ancestry)):  # root first: each verifies against the one before
+            cert = _verified(node, raw, now, pinned_root=i == 0)
+            if cert.region not in region.ancestors(node.node_id) or (i == 0) != cert.self_issued:
+                raise EnrollmentRefused(f"答复中的 {cert.region} 不是本节点的上级", f"{cert.region} in the answer is not an ancestor")
+            node.store.keys.add(cert, "pinned")
+            learnt.append(cert.region)
+        own = _verified(node, _decoded(answer.get("certificate")), now)
+        if own.region != node.node_id or own.signing_key != node.keys.public_key or learnt[-1] != answer["parent"]:
+            raise EnrollmentRefused("答复中的证书不是本节点的", "the certificate in the answer is not this node's")
+        node.store.keys.add(own, "pinned")
+        audit.record(node, "enroll", None, parent=answer["parent"], learnt=learnt[::-1])
+    return learnt[::-1]
+
+
+def _decoded(text: Any) -> bytes:
+    try:
+        if not isinstance(text, str) or len(text) > 4 * certs.MAX_CERT_BYTES:
+            raise ValueError("not a certificate's text")
+        return b64decode(text, validate=True)
+    except ValueError as e:
+        raise EnrollmentRefused("注册答复中的证书格式错误", "a certificate in the enrollment answer is malformed") from e
+
+
+def _verified(node: Node, raw: bytes, now: int, pinned_root: bool = False) -> Certificate:
+    try:
+        return certs.verify(raw, node.store.keys, now, node.store.keys.revoked, pinned_root=pinned_root)
+    except certs.BadCertificate as e:
+        raise EnrollmentRefused(f"注册答复中的证书未通过检查：{e.zh}", f"a certificate in the enrollment answer: {e.en}") from e
 
 
 def dumps(message: dict[str, Any]) -> str:

@@ -97,6 +97,7 @@ class Bench:
 
 def setup(b: Bench) -> None:
     b.logdir.mkdir()
+    procs.ensure_key_file(b.root)
     homes = b.homes
     nodes = {name: home.init(homes[name], rc, title, clock=b.clock if name == "village" else home.china_now)
              for name, rc, title in NODES}

@@ -16,7 +16,6 @@ import pstats
 import resource
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -24,7 +23,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from yimen.node.home import DB_FILE
+from yimen.sync.store import driver
+from yimen.node import vault
+from yimen.node.home import DB_FILE, database_key
 
 REPO = Path(__file__).resolve().parents[2]
 RUNNING: set[subprocess.Popen] = set()  # subprocesses to stop if the benchmark is stopped
@@ -42,9 +43,15 @@ def yimen_cmd() -> list[str]:
     return [found] if found else [sys.executable, "-c", "from yimen.node.cli.main import main; main()"]
 
 
+def ensure_key_file(folder: Path) -> None:
+    """Unlock the benchmark's nodes with a key file in `folder` unless YIMEN_KEY_FILE names one."""
+    os.environ.setdefault(vault.ENV_KEY_FILE, str(folder / "yimen.key"))
+
+
 def child_env() -> dict[str, str]:
-    """The environment of node subprocesses: no YIMEN_* settings leak in from ours."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("YIMEN_")}
+    """The environment of node subprocesses: no YIMEN_* settings leak in from ours, but
+    the key file that unlocks the nodes (see `ensure_key_file`)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YIMEN_") or k == vault.ENV_KEY_FILE}
     env["YIMEN_LANG"] = "en"
     return env
 
@@ -77,7 +84,7 @@ def own_peak_rss_kb() -> int:
 
 # -- reading a node's database from outside ---------------------------------------------------------
 def ro_count(db: Path, sql: str) -> int:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+    conn = driver.connect(f"file:{db}?mode=ro", database_key(db.parent), uri=True, timeout=5)
     try:
         return conn.execute(sql).fetchone()[0]
     finally:
@@ -108,7 +115,8 @@ class Poller:
     node under test next to nothing."""
 
     def __init__(self, db: Path, sql: str, want: int):
-        self.conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5, check_same_thread=False)
+        self.conn = driver.connect(f"file:{db}?mode=ro", database_key(db.parent), uri=True, timeout=5,
+                                   check_same_thread=False)
         self.sql, self.want, self.version, self.held = sql, want, None, False
 
     def __call__(self) -> bool:

@@ -1,5 +1,8 @@
 """The node's SQLite file: the connection, transactions, and the documents table.
 
+The file is opened through `driver` (SQLCipher): with a key, every page on disk is
+encrypted; nothing else in the code names the driver.
+
 Every write happens inside `transaction()`: one `BEGIN IMMEDIATE` ... `COMMIT`, rolled back
 whole on any exception. The connection runs in autocommit mode so that nothing but
 `transaction()` opens or closes transactions. The other sync tables are reached through
@@ -12,7 +15,6 @@ sentence for the clerk (`wrap`); boundaries (CLI, HTTP) wrap reads the same way.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 import zlib
 from contextlib import contextmanager
@@ -24,10 +26,12 @@ import sqlite_utils
 from yimen.sync import seal as seals
 from yimen.sync.docs import Change, Doc, new_peer_id
 from yimen.sync.errors import StoreError
-from yimen.sync.store import schema
-from yimen.sync.store.repos import Changes, Feed, KeyRing, Peers, Quarantine
+from yimen.sync.store import driver, schema
+from yimen.sync.store.keys import KeyRing
+from yimen.sync.store.repos import Changes, Feed, Peers, Quarantine
 
 BUSY_S = 5.0  # how long a write waits for another process's transaction
+CACHE_KB = 64 * 1024  # the page cache of a connection, at most (filled only as pages are read)
 
 
 class NodeBusy(StoreError):
@@ -36,17 +40,17 @@ class NodeBusy(StoreError):
     code = "node_busy"
 
 
-def database_failure(e: sqlite3.Error) -> bool:
+def database_failure(e: driver.Error) -> bool:
     """Is `e` the database failing (disk full, I/O, busy, corrupt, closed), rather than
     SQLite refusing a value it was given (a type it cannot bind, a constraint)?"""
-    if isinstance(e, (sqlite3.InterfaceError, sqlite3.IntegrityError, sqlite3.DataError)):
+    if isinstance(e, (driver.InterfaceError, driver.IntegrityError, driver.DataError)):
         return False
-    return not isinstance(e, sqlite3.ProgrammingError) or "closed" in str(e)
+    return not isinstance(e, driver.ProgrammingError) or "closed" in str(e)
 
 
-def wrap(e: sqlite3.Error) -> StoreError:
+def wrap(e: driver.Error) -> StoreError:
     """One sentence for a database error (the details go to the log, by the boundary)."""
-    if isinstance(e, sqlite3.OperationalError) and ("locked" in str(e) or "busy" in str(e)):
+    if isinstance(e, driver.OperationalError) and ("locked" in str(e) or "busy" in str(e)):
         return NodeBusy("节点正忙（另一个程序正在写入数据库），请稍后再试",
                         "the node is busy (another program is writing to its database); try again shortly")
     return StoreError(f"数据库读写失败：{e}", f"the node's database could not be read or written: {e}")
@@ -75,16 +79,23 @@ class Store:
     schema sets the caller needs (the sync tables always)."""
 
     def __init__(self, path: Path | str, peer: int | None = None,
-                 schemas: Iterable[schema.Schema] = ()):
+                 schemas: Iterable[schema.Schema] = (), key: bytes | None = None):
+        """`key`: the database's 32-byte key (see `driver`); None for a plain file."""
         try:
-            self.conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            if key is not None:
+                driver.create_private(path)
+            self.conn = driver.connect(path, key, isolation_level=None, check_same_thread=False)
             self.db = sqlite_utils.Database(self.conn)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             # checkpoint every ~16 MB of WAL, not every 4 MB: fewer fsyncs at the window
             self.conn.execute("PRAGMA wal_autocheckpoint=4000")
+            # SQLite's page cache is the only cache of decrypted pages (the OS caches them
+            # encrypted, and each read from it is decrypted again): 64 MB holds a village's
+            # whole file, so an accept's index pages are not decrypted anew each time
+            self.conn.execute(f"PRAGMA cache_size={-CACHE_KB}")
             self.conn.execute(f"PRAGMA busy_timeout={int(BUSY_S * 1000)}")
-        except sqlite3.Error as e:
+        except driver.Error as e:
             raise StoreError(f"无法打开数据库 {path}：{e}", f"cannot open database {path}: {e}") from e
         self.peer = peer if peer is not None else new_peer_id()
         self._bound: set[tuple[int, str]] = set()  # own peers bound on save by this process
@@ -100,7 +111,7 @@ class Store:
     def _migrate(self, sets: list[schema.Schema]) -> None:
         try:
             missing = schema.check(self.db, sets)
-        except sqlite3.Error as e:
+        except driver.Error as e:
             raise wrap(e) from e
         if missing:
             with self.transaction():
@@ -122,12 +133,12 @@ class Store:
             return
         try:
             self._begin()
-        except sqlite3.Error as e:
+        except driver.Error as e:
             raise wrap(e) from e
         self._depth = 1
         try:
             yield
-        except sqlite3.Error as e:
+        except driver.Error as e:
             self._rollback()
             raise wrap(e) from e
         except BaseException:
@@ -136,7 +147,7 @@ class Store:
         else:
             try:
                 self.conn.execute("COMMIT")
-            except sqlite3.Error as e:
+            except driver.Error as e:
                 self._rollback()
                 raise wrap(e) from e
         finally:
@@ -170,7 +181,7 @@ class Store:
                 try:
                     self.conn.execute("BEGIN IMMEDIATE")
                     return
-                except sqlite3.OperationalError as e:
+                except driver.OperationalError as e:
                     if "locked" not in str(e) or time.monotonic() > deadline:
                         raise
                     time.sleep(0.002)

@@ -1,5 +1,5 @@
 """The sync tables behind small repositories: the feed, the change index and pending
-changes, per-peer positions and traffic, known node keys and peer owners, quarantine.
+changes, per-peer positions and traffic, peer owners, quarantine (node keys: `keys`).
 
 Each takes the `Store` and writes only inside the caller's transaction. Times are given by
 the caller (the engine's clock), never taken from SQLite's `datetime('now')`.
@@ -12,7 +12,7 @@ import re
 from typing import TYPE_CHECKING, Any, Collection, Iterable
 
 from yimen.sync.docs import Change
-from yimen.sync.visibility import DOWN_SQL
+from yimen.sync.visibility import FLOW_SQL
 
 if TYPE_CHECKING:
     from yimen.sync.seal import Seal
@@ -49,7 +49,7 @@ class Feed(_Repo):
         return self._write(
             "INSERT INTO feed(author, seq, scope, down, body, signature, received_from, received_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (s.author, s.seq, s.scope, int(s.down), s.body, s.signature, received_from, at)).lastrowid
+            (s.author, s.seq, s.scope, s.flow, s.body, s.signature, received_from, at)).lastrowid
 
     def has(self, author: str, seq: int) -> bool:
         return self._one("SELECT 1 FROM feed WHERE author = ? AND seq = ?", author, seq) is not None
@@ -130,11 +130,11 @@ class Changes(_Repo):
         return self._one("SELECT count(*) FROM changes WHERE seal_seq IS NULL")
 
     def unsealed_page(self, limit: int) -> list[tuple]:
-        """Unsealed own changes, down documents first, in the order of the index
-        `changes_unsealed_order`: (doc_id, kind, scope, peer, start, end, down)."""
+        """Unsealed own changes, city-wide then down documents first, in the order of the
+        index `changes_unsealed_flow`: (doc_id, kind, scope, peer, start, end, flow)."""
         return self.conn.execute(
-            f"SELECT doc_id, kind, scope, peer, counter_start, counter_end, {DOWN_SQL} FROM changes"
-            f" WHERE seal_seq IS NULL ORDER BY {DOWN_SQL} DESC, scope, doc_id, peer, counter_start"
+            f"SELECT doc_id, kind, scope, peer, counter_start, counter_end, {FLOW_SQL} FROM changes"
+            f" WHERE seal_seq IS NULL ORDER BY {FLOW_SQL} DESC, scope, doc_id, peer, counter_start"
             " LIMIT ?", (limit,)).fetchall()
 
     def mark_sealed(self, rows: list[tuple], scope: str, author: str, seq: int) -> None:
@@ -228,40 +228,6 @@ class Peers(_Repo):
             " bytes_out FROM peers ORDER BY node_id")
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, r)) for r in cur]
-
-
-class KeyRing(_Repo):
-    """Public keys of known nodes, and which author node each Loro peer id belongs to."""
-
-    def public_key(self, node_id: str) -> bytes | None:
-        return self._one("SELECT public_key FROM node_keys WHERE node_id = ?", node_id)
-
-    def trust(self, node_id: str, key: bytes) -> None:
-        """A key learnt from enrollment (replaces what was known)."""
-        self._write("INSERT OR REPLACE INTO node_keys VALUES (?, ?, 'trusted')", (node_id, key))
-
-    def learn(self, node_id: str, key: bytes) -> bool:
-        """A key a node record vouches for; True if the node was not known before."""
-        return self._write("INSERT OR IGNORE INTO node_keys VALUES (?, ?, 'record')",
-                                 (node_id, key)).rowcount > 0
-
-    def learn_transit(self, node_id: str, encryption_key: str, tls_fingerprint: str) -> None:
-        """The age recipient and TLS pin of a node (from the same source as its key)."""
-        self._write("INSERT OR REPLACE INTO node_transit VALUES (?, ?, ?)", (node_id, encryption_key, tls_fingerprint))
-
-    def transit(self, node_id: str) -> tuple[str, str] | None:
-        """(encryption key, TLS fingerprint) of a node, if known."""
-        row = self.conn.execute("SELECT encryption_key, tls_fingerprint FROM node_transit WHERE node_id = ?",
-                                (node_id,)).fetchone()
-        return (row[0], row[1]) if row else None
-
-    def bind_peers(self, peers: Iterable[int], author: str) -> None:
-        """Peer ids bind to the first author that signed them."""
-        self._write_many("INSERT OR IGNORE INTO peer_owners(peer, author) VALUES (?, ?)",
-                              [(p, author) for p in set(peers)])
-
-    def owners(self, peers: Iterable[int]) -> dict[int, str | None]:
-        return {p: self._one("SELECT author FROM peer_owners WHERE peer = ?", p) for p in set(peers)}
 
 
 def seal_digest(body: bytes, signature: bytes) -> bytes:

@@ -26,8 +26,11 @@ Tables (the sync side; the node adds its own set, see `yimen.node.storage`):
   position we hold everything visible to us up to; `sent_upto`: ours it acknowledged) and
   traffic counters.
 - `peer_owners`: which author node each Loro peer id belongs to (bound by signed seals).
-- `node_keys`: public keys of known nodes (`trusted` from enrollment, `record` from node
-  documents); `node_transit`: their bundle encryption key and TLS pin.
+- `node_certs`: every known key of every known node by key id, with the certificate that
+  vouches for it (`pinned` at enrollment, `record` from the trust list; a bare pinned key
+  has none); `key_cuts`: "refuse this key's seals after seq N" from revocations and key
+  rotations; `node_transit`: each node's bundle encryption key and TLS pin (from its
+  current certificate).
 - `meta`: small key/value facts (schema version, per-node sequences, sync health).
 """
 
@@ -40,7 +43,8 @@ from sqlite_utils import Migrations
 
 from yimen.sync.errors import StoreError
 from yimen.sync.store import repos
-from yimen.sync.visibility import DOWN_SQL
+from yimen.sync import certs
+from yimen.sync.visibility import FLOW_SQL
 
 
 class NewerSchema(StoreError):
@@ -116,7 +120,8 @@ def _unsealed_order(db: sqlite_utils.Database) -> None:
     run(db,
         "DROP INDEX IF EXISTS changes_unsealed",
         "CREATE INDEX IF NOT EXISTS changes_unsealed_order ON changes("
-        f"{DOWN_SQL} DESC, scope, doc_id, peer, counter_start) WHERE seal_seq IS NULL")
+        "(kind IN ('catalog_item', 'node', 'revocation')) DESC, scope, doc_id, peer, counter_start)"
+        " WHERE seal_seq IS NULL")
 
 
 @SYNC_SCHEMA(name="0003_quarantine_bounds")
@@ -171,6 +176,27 @@ def _node_transit(db: sqlite_utils.Database) -> None:
     its TLS certificate (learnt with its key: enrollment, node records)."""
     run(db, "CREATE TABLE IF NOT EXISTS node_transit (node_id TEXT PRIMARY KEY, encryption_key TEXT,"
             " tls_fingerprint TEXT)")
+
+
+@SYNC_SCHEMA(name="0006_certificates")
+def _certificates(db: sqlite_utils.Database) -> None:
+    """Keys by key id with their certificates, several per node (rotation), and the cuts
+    set on them; the unsealed-order index by flow (city-wide, down, up). Keys an older
+    file knew are kept as bare pinned keys."""
+    run(db,
+        "CREATE TABLE IF NOT EXISTS node_certs (key_id BLOB PRIMARY KEY, node_id TEXT NOT NULL,"
+        " public_key BLOB NOT NULL, cert BLOB, not_before INTEGER NOT NULL, source TEXT)",
+        "CREATE INDEX IF NOT EXISTS node_certs_by_node ON node_certs(node_id, not_before)",
+        "CREATE TABLE IF NOT EXISTS key_cuts (key_id BLOB, node_id TEXT, cut INTEGER NOT NULL, kind TEXT,"
+        " reason TEXT, reason_zh TEXT, PRIMARY KEY (key_id, node_id)) WITHOUT ROWID")
+    db.conn.executemany("INSERT OR IGNORE INTO node_certs VALUES (?, ?, ?, NULL, 0, 'pinned')",
+                        [(certs.key_id(key), node, key)
+                         for node, key in db.execute("SELECT node_id, public_key FROM node_keys").fetchall()])
+    run(db,
+        "DROP TABLE node_keys",
+        "DROP INDEX IF EXISTS changes_unsealed_order",
+        f"CREATE INDEX IF NOT EXISTS changes_unsealed_flow ON changes({FLOW_SQL} DESC, scope, doc_id, peer,"
+        " counter_start) WHERE seal_seq IS NULL")
 
 
 def check(db: sqlite_utils.Database, sets: Iterable[Schema]) -> bool:

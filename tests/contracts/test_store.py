@@ -28,14 +28,18 @@ from typing import Callable
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from yimen.sync import certs
+from yimen.sync.store import driver
 from yimen.sync import seal as seals
 from yimen.sync.docs import Change, Doc, new_peer_id
 from yimen.sync.errors import StoreError
 from yimen.sync.seal import Seal, SealedChange
 from yimen.sync.store import Store
+from yimen.sync.engine import public_bytes
 from yimen.sync.store.repos import seal_digest
 
 VILLAGE, TOWN = "440608100201", "440608100000"
+VILLAGE_B, CITY = "440608100202", "440600000000"
 NOW = "2026-11-16T09:00:00+08:00"
 KEY = Ed25519PrivateKey.generate()
 MakeStore = Callable[[], Store]
@@ -46,7 +50,7 @@ class Boom(Exception):
 
 
 def snapshot(store) -> list[str]:
-    return list(store.conn.iterdump())
+    return list(driver.iterdump(store.conn))
 
 
 def a_case(store, n: int = 1) -> Doc:
@@ -172,7 +176,8 @@ def repository_writes_outside_a_transaction_are_refused(make_store: MakeStore) -
         "peers.acknowledged": lambda s: s.peers.acknowledged(TOWN, 0, NOW),
         "peers.sent": lambda s: s.peers.sent(TOWN, 1, 10, NOW),
         "keys.trust": lambda s: s.keys.trust(TOWN, b"k" * 32),
-        "keys.learn": lambda s: s.keys.learn(VILLAGE, b"k" * 32),
+        "keys.add": lambda s: s.keys.add(A_CERT),
+        "keys.cut": lambda s: s.keys.cut(b"k" * 8, VILLAGE, 3, "revoked", ("原因", "why")),
         "keys.bind_peers": lambda s: s.keys.bind_peers([7], VILLAGE),
         "quarantine.add": lambda s: s.quarantine.add(TOWN, NOW, None, None, "why", b"x", b"y"),
         "feed.mark_unapplied": lambda s: s.feed.mark_unapplied(1),
@@ -282,19 +287,49 @@ def peer_positions_move_as_the_protocol_says(make_store: MakeStore) -> None:
 
 
 # -- keys --------------------------------------------------------------------------------------
-def key_ring_learns_and_trusts(make_store: MakeStore) -> None:
+ROOT_KEY, TOWN_KEY = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+PUBLIC_REST = {"encryption_key": "age1test", "tls_fingerprint": "0" * 64}
+
+
+def a_certificate(issuer_key: Ed25519PrivateKey, issuer: str, subject: str, key: Ed25519PrivateKey,
+                  not_before: int = 100, retires: tuple[bytes, int] | None = None) -> certs.Certificate:
+    return certs.issue(issuer_key, issuer, subject, subject, {"public_key": public_bytes(key).hex(), **PUBLIC_REST},
+                       not_before, 10**9, retires)
+
+
+A_CERT = a_certificate(ROOT_KEY, CITY, CITY, ROOT_KEY)
+
+
+def key_ring_holds_every_key_of_a_node_and_its_cuts(make_store: MakeStore) -> None:
     store = make_store()
-    k1, k2 = b"1" * 32, b"2" * 32
-    assert store.keys.public_key(TOWN) is None
+    k1, k2 = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    first = a_certificate(TOWN_KEY, TOWN, VILLAGE, k1)
+    assert store.keys.public_key(VILLAGE) is None and store.keys.certificate(first.key_id) is None
     with store.transaction():
-        assert store.keys.learn(TOWN, k1) is True
-        assert store.keys.learn(TOWN, k2) is False  # a record never replaces a known key
-    assert store.keys.public_key(TOWN) == k1
+        assert store.keys.add(first) is True
+        assert store.keys.add(first) is False  # known
+    assert store.keys.public_key(VILLAGE) == public_bytes(k1)
+    assert store.keys.certificate(first.key_id) == first
+    assert store.keys.transit(VILLAGE) == ("age1test", "0" * 64)
+    second = a_certificate(TOWN_KEY, TOWN, VILLAGE, k2, not_before=200, retires=(first.key_id, 41))
     with store.transaction():
-        store.keys.trust(TOWN, k2)  # enrollment does
-        store.keys.trust(VILLAGE, k1)
-        assert store.keys.learn(VILLAGE, k2) is False
-    assert (store.keys.public_key(TOWN), store.keys.public_key(VILLAGE)) == (k2, k1)
+        store.keys.add(second)  # a rotation: the new key is current, the old one cut after 41
+        store.keys.cut(first.key_id, VILLAGE_B, 1, "revoked", ("原因", "why"))  # another node's: no effect
+    assert store.keys.public_key(VILLAGE) == public_bytes(k2)
+    assert store.keys.for_seal(VILLAGE, first.key_id)[:2] == (public_bytes(k1), 41)
+    assert store.keys.for_seal(VILLAGE, second.key_id)[:2] == (public_bytes(k2), None)
+    assert store.keys.for_seal(TOWN, second.key_id) is None  # a key is its node's only
+    assert store.keys.revocation(VILLAGE) is None
+    with store.transaction():
+        store.keys.cut(second.key_id, VILLAGE, 50, "revoked", ("丢失", "lost"))
+        store.keys.cut(second.key_id, VILLAGE, 60, "revoked", ("丢失", "lost"))  # the lowest cut holds
+        store.keys.cut(first.key_id, VILLAGE, 30, "revoked", ("被盗", "stolen"))  # outranks the retirement
+    assert store.keys.revocation(VILLAGE) == (50, "lost", "丢失")
+    assert store.keys.for_seal(VILLAGE, first.key_id)[1:] == (30, "stolen", "被盗")
+    assert store.keys.revoked(second.key_id, VILLAGE) and not store.keys.revoked(second.key_id, TOWN)
+    with store.transaction():
+        store.keys.trust(TOWN, b"t" * 32)  # a bare pinned key (enrollment of an older node, tests)
+    assert store.keys.public_key(TOWN) == b"t" * 32 and store.keys.certificate(certs.key_id(b"t" * 32)) is None
     with store.transaction():
         store.keys.bind_peers([7, 8, 8], VILLAGE)
         store.keys.bind_peers([8, 9], TOWN)  # a peer id binds to the first author that signed it
@@ -364,7 +399,7 @@ CONTRACT = (transaction_is_all_or_nothing, nested_transactions_join_the_outer_on
             a_savepoint_undoes_only_its_part, writes_outside_a_transaction_are_refused,
             repository_writes_outside_a_transaction_are_refused, documents_round_trip,
             feed_appends_and_answers, peer_positions_move_as_the_protocol_says,
-            key_ring_learns_and_trusts, quarantine_keeps_refused_seals_with_their_reason,
+            key_ring_holds_every_key_of_a_node_and_its_cuts, quarantine_keeps_refused_seals_with_their_reason,
             quarantine_is_bounded_per_peer)
 
 

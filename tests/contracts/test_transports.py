@@ -23,7 +23,6 @@ keeps the same promises, checked by the same scenarios run against each harness
 
 from __future__ import annotations
 
-import sqlite3
 from contextlib import closing
 
 import aiohttp
@@ -33,6 +32,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from contracts.harness import HARNESSES, make_template, open_copy, open_pair
 from support import dump, id_number
 from support.chain import push
+from yimen.sync.store import driver
+from yimen.node import home
 from yimen.node.replication import engine
 from yimen.node.services import cases, enrollment
 from yimen.sync import positions
@@ -103,14 +104,14 @@ def assert_same_docs(here, there, doc_ids) -> None:
 
 def save_copy(node, path) -> None:
     """The node's whole database into a file (SQLite's online backup)."""
-    with closing(sqlite3.connect(path)) as target:
+    with closing(driver.connect(path, home.database_key(node.home))) as target:
         node.store.conn.backup(target)
 
 
 def restore_copy(node, path) -> None:
     """The node's database back to a saved copy, in place (its server keeps running), and
     a new Loro peer id, as the restart after a restore would give it."""
-    with closing(sqlite3.connect(path)) as source:
+    with closing(driver.connect(path, home.database_key(node.home))) as source:
         source.backup(node.store.conn)
     node.store.peer = new_peer_id()
 
@@ -147,7 +148,7 @@ def forge_stranger(village) -> tuple[str, tuple[str, int]]:
                    [SealedChange(doc.doc_id, "case", change.peer, change.counter_start, change.counter_end, blob)])
     with village.store.transaction():
         village.store.feed.append(s, STRANGER, village.now())
-    return f"seal from unknown node {STRANGER}", (STRANGER, 1)
+    return f"seal from unknown node {STRANGER} (key {s.key_id.hex()})", (STRANGER, 1)
 
 
 FORGERIES = {"bad_signature": forge_signature, "unknown_author": forge_stranger}

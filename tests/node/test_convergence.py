@@ -36,6 +36,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from support.chain import PARENT, make_chain, push, sync_all
 from support import MINI_CATALOG, Clock, id_number
+from yimen.sync.store import driver
 from yimen.node.services import cases, catalog
 from yimen.node import home
 from yimen.node.home import CHINA_TZ, Node
@@ -45,7 +46,7 @@ from yimen.schema import case as lifecycle
 from yimen.schema.catalog import parse_catalog_json
 from yimen.schema.errors import YimenError
 from yimen.sync.engine import Batch, OutOfOrder
-from yimen.sync.visibility import flows_down, visible
+from yimen.sync.visibility import flow, visible
 
 VILLAGES = ("village_a", "village_b")
 LINKS = tuple(PARENT)  # a link is named by its child; it carries both directions
@@ -153,14 +154,14 @@ class Chain:
         s, d = self.nodes[src], self.nodes[dst]
         held = engine(d).positions(s.node_id)[0]
         if batch.start > held:  # a gap: refused whole, nothing written
-            before = list(d.store.conn.iterdump())
+            before = list(driver.iterdump(d.store.conn))
             try:
                 engine(d).receive(s.node_id, batch)
             except OutOfOrder:
                 pass
             else:
                 raise AssertionError(f"batch from {batch.start} accepted while holding {held}")
-            assert list(d.store.conn.iterdump()) == before
+            assert list(driver.iterdump(d.store.conn)) == before
             self.stats["gaps"] += 1
             return True
         receipt = engine(d).receive(s.node_id, batch, defer=defer)
@@ -232,7 +233,7 @@ class Chain:
         """No node ever holds a document it may not see."""
         for name, n in self.nodes.items():
             for doc_id, (kind, scope) in _held(n).items():
-                assert visible(scope, flows_down(kind), n.node_id), f"{doc_id} ({scope}) at {name}"
+                assert visible(scope, flow(kind), n.node_id), f"{doc_id} ({scope}) at {name}"
 
     def converge(self) -> None:
         """Heal, forget everything in flight, sync until nothing moves."""
@@ -255,7 +256,7 @@ class Chain:
         # (3) every node holds exactly the documents it may see
         for name, n in nodes.items():
             for doc_id, (kind, scope) in everywhere.items():
-                may = visible(scope, flows_down(kind), n.node_id)
+                may = visible(scope, flow(kind), n.node_id)
                 assert (doc_id in held[name]) == may, \
                     f"{doc_id} (kind {kind}, scope {scope}) {'missing at' if may else 'leaked to'} {name}"
                 if doc_id in held[name]:

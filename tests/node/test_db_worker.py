@@ -5,11 +5,11 @@ connection closed under a running query crashes the process."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import threading
 
 import pytest
 
+from yimen.sync.store import driver
 from yimen.node.replication import in_db
 
 
@@ -80,5 +80,5 @@ async def test_closing_the_node_waits_for_the_running_call(fresh_node):
     assert await running == 0
     with pytest.raises(RuntimeError):  # the node is closed: no more calls
         await in_db(node, _count_docs, node)
-    with pytest.raises(sqlite3.ProgrammingError):
+    with pytest.raises(driver.ProgrammingError):
         _count_docs(node)

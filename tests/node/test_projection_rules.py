@@ -4,12 +4,12 @@ reason (`invalid`), and a history event counts only if the node it names wrote i
 
 from __future__ import annotations
 
-import sqlite3
 
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from yimen.sync.store import driver
 from yimen.node.projection_rules import (CASE_SPEC, EVENT_SPEC, ITEM_SPEC, RowSpec, Unprojectable, forgeries, invalid,
                                          short)
 from yimen.sync.docs import Doc
@@ -32,7 +32,7 @@ def test_a_row_either_binds_or_is_refused_with_a_reason(spec, data):
     if reason is not None:
         assert isinstance(reason, str) and reason.split()[0] in spec and len(reason) < 200
         return
-    conn = sqlite3.connect(":memory:")
+    conn = driver.connect(":memory:")
     conn.execute(f"CREATE TABLE t ({', '.join(spec)})")
     conn.execute(f"INSERT INTO t VALUES ({', '.join('?' * len(spec))})", [row[c] for c in spec])
     assert conn.execute("SELECT * FROM t").fetchone() == tuple(row[c] for c in spec)

@@ -7,6 +7,7 @@ import pytest
 
 from support.chain import make_chain, push, sync_all
 from support import MINI_CATALOG, id_number
+from yimen.sync.store import driver
 from yimen.node.services import cases, catalog
 from yimen.node.projections import dump, rebuild
 from yimen.node.replication import catch_up_all, engine, signing_key
@@ -57,12 +58,12 @@ def test_receiving_twice_changes_nothing(chain):
     town, va = chain["town"], chain["village_a"]
     cases.accept(va, "c01", cases.Application("T-IMM", id_number(), "陈", {"居民身份证": None}, {}))
     push(va, town)
-    before = list(town.store.conn.iterdump())
+    before = list(driver.iterdump(town.store.conn))
     from yimen.node.replication import engine
     batch = engine(va).next_batch(town.node_id, 0)
     receipt = engine(town).receive(va.node_id, batch)
     assert receipt.imported == 0 and receipt.duplicates == len(batch.seals) > 0
-    after = [line for line in town.store.conn.iterdump()]
+    after = [line for line in driver.iterdump(town.store.conn)]
     assert [l for l in after if "peers" not in l] == [l for l in before if "peers" not in l]
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import sqlite3
 from contextlib import closing
 from dataclasses import replace
 
@@ -32,7 +31,6 @@ from support import MINI_CATALOG, id_number
 from support.chain import CHAIN, PARENT, make_chain, run_coroutine, settle
 from support.forge import case_doc, change_of, decision, next_receipts, refusal, sealed
 from yimen.node import home, projections
-from yimen.node.home import DB_FILE
 from yimen.node.replication import catch_up_all, engine, signing_key
 from yimen.node.server.app import create_app
 from yimen.node.services import cases, catalog, clerks, enrollment, reports
@@ -516,7 +514,7 @@ async def test_replayed_requests_are_refused(chain):
         assert {path for _, path, _, _ in sent} >= {"/v1/hello", "/v1/push", "/v1/pull"}
         async with aiohttp.ClientSession() as session:
             for name, server in servers.items():
-                with closing(sqlite3.connect(chain[name].home / DB_FILE)) as side:
+                with closing(home.connect(chain[name].home)) as side:
                     for method, path, headers, body in sent:
                         version = side.execute("PRAGMA data_version").fetchone()[0]
                         async with session.request(method, server.make_url(path), data=body, headers=headers) as r:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 
 from support import id_number, in_supplement
 from yimen.node import home, projections
@@ -17,7 +16,7 @@ def test_a_file_from_before_the_clock_columns_gets_them_counted(node, clock) -> 
     cases.act(node, cid, "supply", "c01")
     node.close()
     # make the file what Yimen wrote before migration 0005: no clock columns, no calendar digest
-    conn = sqlite3.connect(node.home / home.DB_FILE)
+    conn = home.connect(node.home)
     for c in CLOCK_COLUMNS:
         conn.execute(f"ALTER TABLE cases DROP COLUMN {c}")
     conn.execute("UPDATE cases SET deadline = '2026-12-14'")

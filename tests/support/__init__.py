@@ -4,6 +4,7 @@ a window and a full database dump (fixtures that use them live in tests/conftest
 from __future__ import annotations
 
 
+from yimen.sync.store import driver
 from yimen.node import home
 from yimen.node.services import cases
 from yimen.schema.idnumber import check_digit
@@ -40,7 +41,7 @@ Clock = home.SettableClock
 
 def dump(node) -> list[str]:
     """Every row of every table: compared before and after a refused request."""
-    return list(node.store.conn.iterdump())
+    return list(driver.iterdump(node.store.conn))
 
 
 def accept(node, seq: int = 1) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import http.client
 import logging
-import sqlite3
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Coroutine, TypeVar
@@ -21,7 +20,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from yimen.node.home import DB_FILE, Node
+from yimen.node import home
+from yimen.node.home import Node
 from yimen.node.replication import in_db
 from yimen.node.server.app import create_app
 
@@ -77,7 +77,7 @@ class ServedNode:
         self.thread.start()
         logging.getLogger().addHandler(self.errors)
         self.url = self.run(self._listen())
-        self.side = sqlite3.connect(self.node.home / DB_FILE, check_same_thread=False)
+        self.side = home.connect(self.node.home, check_same_thread=False)
         return self
 
     async def _listen(self) -> str:

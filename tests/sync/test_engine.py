@@ -5,7 +5,6 @@ application) and visibility of what is offered."""
 from __future__ import annotations
 
 import os
-import sqlite3
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from yimen.sync import certs
+from yimen.sync.certs import key_id
+from yimen.sync.store import driver
 from yimen.sync import seal as seals
 from yimen.sync.docs import Doc, change_spans, new_peer_id
 from yimen.sync.engine import Batch, Engine, OutOfOrder, Receipt, public_bytes
@@ -104,7 +106,7 @@ def pending_of(node: Node, *doc_ids: str) -> dict[str, list]:
 
 
 def dump(node: Node) -> list[str]:
-    return list(node.store.conn.iterdump())
+    return list(driver.iterdump(node.store.conn))
 
 
 def dump_but_traffic(node: Node) -> list[str]:
@@ -153,6 +155,12 @@ def sealed(author: str, seq: int, scope: str, changes: list[SealedChange], down:
            key: Ed25519PrivateKey | None = None) -> tuple[bytes, bytes]:
     s = seals.make(key or KEYS[author], author, seq, scope, down, changes)
     return s.body, s.signature
+
+
+def forged_signature(author: str, seq: int, scope: str, changes: list[SealedChange]) -> tuple[bytes, bytes]:
+    """A seal naming `author`'s key but signed by another."""
+    body = seals.encode(author, seq, scope, 0, key_id(public_bytes(KEYS[author])), changes)
+    return body, seals.sign(FORGER, body)
 
 
 # -------------------------------------------------------------------------- sealing own changes
@@ -377,13 +385,15 @@ def test_bad_seals_are_quarantined_with_their_reason_and_the_good_go_in(net):
     ch = copy.commit()
     whole = SealedChange(of(VILLAGE, "shared"), "case", ch.peer, ch.counter_start, ch.counter_end, copy.oplog())
     bad = {
-        "bad signature": sealed(VILLAGE, 50, VILLAGE, [crafted(of(VILLAGE, "forged"), VILLAGE)], key=FORGER),
+        "bad signature": forged_signature(VILLAGE, 50, VILLAGE, [crafted(of(VILLAGE, "forged"), VILLAGE)]),
+        f"seal from unknown node {VILLAGE} (key": sealed(VILLAGE, 55, VILLAGE, [crafted(of(VILLAGE, "k"), VILLAGE)],
+                                                         key=FORGER),
         f"seal from unknown node {STRANGER}": sealed(STRANGER, 1, STRANGER, [crafted(of(STRANGER, "stranger"), STRANGER)]),
         f"node {VILLAGE} may not write documents of {TOWN}": sealed(VILLAGE, 51, TOWN, [crafted(of(TOWN, "up"), TOWN)]),
         f"node {VILLAGE} may not write documents of {VILLAGE_B}":
             sealed(VILLAGE, 52, VILLAGE_B, [crafted(of(VILLAGE_B, "sideways"), VILLAGE_B)]),
         "holds ops": sealed(VILLAGE, 53, VILLAGE, [whole]),
-        "with down=True": sealed(VILLAGE, 54, VILLAGE, [crafted(of(VILLAGE, "case-down"), VILLAGE)], down=True),
+        "with flow=1": sealed(VILLAGE, 54, VILLAGE, [crafted(of(VILLAGE, "case-down"), VILLAGE)], down=True),
         "malformed seal": (b"\x78\x9cnot a seal", b"s" * 64),
     }
     batch = Batch(VILLAGE, 0, 2, [good_1, *bad.values(), good_2])
@@ -395,9 +405,9 @@ def test_bad_seals_are_quarantined_with_their_reason_and_the_good_go_in(net):
     rows = quarantine(t)
     assert [row[3] for row in rows] == r.quarantined
     assert all(row[2] == VILLAGE for row in rows)
-    assert [row[:2] for row in rows][:6] == [(VILLAGE, 50), (STRANGER, 1), (VILLAGE, 51), (VILLAGE, 52),
-                                             (VILLAGE, 53), (VILLAGE, 54)]
-    assert rows[6][:2] == (None, None)  # undecodable: no author known
+    assert [row[:2] for row in rows][:7] == [(VILLAGE, 50), (VILLAGE, 55), (STRANGER, 1), (VILLAGE, 51),
+                                             (VILLAGE, 52), (VILLAGE, 53), (VILLAGE, 54)]
+    assert rows[7][:2] == (None, None)  # undecodable: no author known
     assert sorted(docs_of(t)) == [of(VILLAGE, "good-1"), of(VILLAGE, "good-2")]
     assert ids_in(feed(t)) == [(VILLAGE, 1), (VILLAGE, 2)]  # refused seals are never relayed
 
@@ -445,8 +455,8 @@ def test_a_change_must_keep_the_kind_and_scope_of_the_document_held(net, defer):
 
 
 CONTENT_ERRORS = [RuntimeError("projection failed"), OverflowError("Python int too large to convert to SQLite INTEGER"),
-                  sqlite3.ProgrammingError("Error binding parameter 8: type 'list' is not supported"),
-                  sqlite3.IntegrityError("UNIQUE constraint failed"), sqlite3.InterfaceError("bad parameter")]
+                  driver.ProgrammingError("Error binding parameter 8: type 'list' is not supported"),
+                  driver.IntegrityError("UNIQUE constraint failed"), driver.InterfaceError("bad parameter")]
 POISON = of(VILLAGE, "poison")
 
 
@@ -483,9 +493,9 @@ def test_a_document_the_hook_cannot_project_is_kept_and_its_seal_goes_in(tmp_pat
 
 
 @pytest.mark.parametrize("defer", [False, True])
-@pytest.mark.parametrize("error", [sqlite3.OperationalError("database or disk is full"),
-                                   sqlite3.DatabaseError("database disk image is malformed"),
-                                   sqlite3.ProgrammingError("Cannot operate on a closed database.")],
+@pytest.mark.parametrize("error", [driver.OperationalError("database or disk is full"),
+                                   driver.DatabaseError("database disk image is malformed"),
+                                   driver.ProgrammingError("Cannot operate on a closed database.")],
                          ids=lambda e: str(e).split()[0])
 def test_a_failing_database_ends_the_whole_transaction(tmp_path, error, defer):
     """The database failing is no seal's fault: nothing of the batch (or of the catch-up)
@@ -536,10 +546,7 @@ def test_a_seal_from_an_unknown_node_goes_in_once_a_node_record_vouches_for_its_
     introduce(t.store, STRANGER, public_bytes(KEYS[STRANGER]))
     write(stranger, of(STRANGER, "s1"), applicant="新村民")
     push(stranger, t)
-    record = t.store.new_doc(f"node:{STRANGER}", "node", STRANGER)
-    record.update("node", {"region": STRANGER, "public_key": public_bytes(KEYS[STRANGER]).hex()})
-    with t.store.transaction():
-        t.store.save(record, TOWN)
+    vouch(t, d, STRANGER)
     t.engine.seal_pending()
     assert d.engine.public_key(STRANGER) is None
     # the stranger's seal comes first in the batch, the record vouching for it after
@@ -559,14 +566,32 @@ def test_a_seal_admitted_later_in_the_batch_is_not_reported_quarantined(net, tmp
     introduce(t.store, STRANGER, public_bytes(KEYS[STRANGER]))
     write(stranger, of(STRANGER, "s1"))
     push(stranger, t)
-    record = t.store.new_doc(f"node:{STRANGER}", "node", STRANGER)
-    record.update("node", {"region": STRANGER, "public_key": public_bytes(KEYS[STRANGER]).hex()})
-    with t.store.transaction():
-        t.store.save(record, TOWN)
+    vouch(t, d, STRANGER)
     [r] = push(t, d)
     assert (r.imported, r.quarantined) == (2, [])
     assert d.store.quarantine.count() == 0 and d.store.quarantine.summary() == []
     stranger.store.close()
+
+
+STRANGER_KID = key_id(public_bytes(KEYS[STRANGER])).hex()
+PUBLIC_REST = {"encryption_key": "age1test", "tls_fingerprint": "0" * 64}
+
+
+def certificate(issuer: str, subject: str, key: Ed25519PrivateKey | None = None) -> certs.Certificate:
+    public = {"public_key": public_bytes(key or KEYS[subject]).hex(), **PUBLIC_REST}
+    return certs.issue(KEYS[issuer], issuer, subject, "", public, 0, 2**39)
+
+
+def vouch(t: Node, d: Node, subject: str) -> None:
+    """Town `t` writes `subject`'s node record with the certificate it issues; district `d`
+    holds the town's own certificate (as the trust list would have brought it)."""
+    with d.store.transaction():
+        d.store.keys.add(certificate(DISTRICT, TOWN))
+    record = t.store.new_doc(f"node:{subject}", "node", subject)
+    cert = certificate(TOWN, subject)
+    record.put("certificates", cert.key_id.hex(), cert.raw)
+    with t.store.transaction():
+        t.store.save(record, TOWN)
 
 
 def malformed_record(node: Node, make) -> None:
@@ -578,14 +603,14 @@ def malformed_record(node: Node, make) -> None:
 
 
 MALFORMED_RECORDS = {
-    "a list": lambda doc: doc._loro.get_list("node").insert(0, "x"),
-    "a text": lambda doc: doc._loro.get_text("node").insert(0, "x"),
-    "key not text": lambda doc: doc.update("node", {"region": STRANGER, "public_key": 5}),
-    "key not hex": lambda doc: doc.update("node", {"region": STRANGER, "public_key": "zz" * 32}),
-    "key short": lambda doc: doc.update("node", {"region": STRANGER, "public_key": "ab" * 31}),
-    "key with spaces": lambda doc: doc.update("node", {"region": STRANGER, "public_key": "ab" * 31 + "  "}),
-    "key a map": lambda doc: doc.update("node", {"region": STRANGER, "public_key": {"k": "ab"}}),
-    "region a list": lambda doc: doc.update("node", {"region": [STRANGER], "public_key": "ab" * 32}),
+    "a list": lambda doc: doc._loro.get_list("certificates").insert(0, "x"),
+    "a text": lambda doc: doc._loro.get_text("certificates").insert(0, "x"),
+    "not bytes": lambda doc: doc.put("certificates", "k", 5),
+    "a map": lambda doc: doc.put("certificates", "k", {"k": b"ab"}),
+    "garbage": lambda doc: doc.put("certificates", "k", b"\x92\xc4\x01x"),
+    "too large": lambda doc: doc.put("certificates", "k", bytes(4000)),
+    "forged": lambda doc: doc.put("certificates", "k", certificate(STRANGER, STRANGER).raw),  # self-issued
+    "another node's": lambda doc: doc.put("certificates", "k", certificate(TOWN, VILLAGE_B, KEYS[STRANGER]).raw),
 }
 
 
@@ -609,7 +634,7 @@ def test_a_malformed_node_record_vouches_for_nothing_and_fails_nothing(net, shap
 
 def forged(n: int, first: int = 100, author: str = VILLAGE) -> list[tuple[bytes, bytes]]:
     """`n` distinct seals claiming `author`, signed with a key that is not its own."""
-    return [sealed(author, first + i, author, [crafted(of(author, f"f{i}"), author)], key=FORGER) for i in range(n)]
+    return [forged_signature(author, first + i, author, [crafted(of(author, f"f{i}"), author)]) for i in range(n)]
 
 
 def bodies_kept(node: Node) -> list[tuple]:
@@ -632,8 +657,8 @@ def test_the_same_refusal_of_one_seal_number_is_kept_once(net):
     """Other bytes claiming the same seal, refused for the same reason: refused again (the
     sender is told), but no second row."""
     t = net["town"]
-    a = sealed(VILLAGE, 100, VILLAGE, [crafted(of(VILLAGE, "a"), VILLAGE)], key=FORGER)
-    b = sealed(VILLAGE, 100, VILLAGE, [crafted(of(VILLAGE, "b"), VILLAGE)], key=FORGER)
+    a = forged_signature(VILLAGE, 100, VILLAGE, [crafted(of(VILLAGE, "a"), VILLAGE)])
+    b = forged_signature(VILLAGE, 100, VILLAGE, [crafted(of(VILLAGE, "b"), VILLAGE)])
     r = t.engine.receive(VILLAGE, Batch(VILLAGE, 0, 0, [a, b]))
     assert r.quarantined == [f"bad signature on seal {VILLAGE}#100"] * 2
     assert quarantine(t) == [(VILLAGE, 100, VILLAGE, f"bad signature on seal {VILLAGE}#100")]
@@ -692,13 +717,10 @@ def test_a_retried_seal_refused_for_another_reason_is_recorded_with_that_reason(
     """Waiting for its author's key, then the key comes and the signature does not hold:
     the row now says so, and no longer keeps the bytes."""
     t, d = net["town"], net["district"]
-    fake = sealed(STRANGER, 1, STRANGER, [crafted("s", STRANGER)], key=FORGER)
+    fake = forged_signature(STRANGER, 1, STRANGER, [crafted("s", STRANGER)])
     d.engine.receive(TOWN, Batch(TOWN, 0, 0, [fake]))
-    assert [q[3] for q in quarantine(d)] == [f"seal from unknown node {STRANGER}"]
-    record = t.store.new_doc(f"node:{STRANGER}", "node", STRANGER)
-    record.update("node", {"region": STRANGER, "public_key": public_bytes(KEYS[STRANGER]).hex()})
-    with t.store.transaction():
-        t.store.save(record, TOWN)
+    assert [q[3] for q in quarantine(d)] == [f"seal from unknown node {STRANGER} (key {STRANGER_KID})"]
+    vouch(t, d, STRANGER)
     [r] = push(t, d)
     assert r.imported == 1
     assert [q[3] for q in quarantine(d)] == [f"bad signature on seal {STRANGER}#1"]

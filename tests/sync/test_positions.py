@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
 
+from yimen.sync.store import driver
 from yimen.sync import positions
 from yimen.sync.docs import KINDS
 from yimen.sync import seal as seals
@@ -209,14 +210,14 @@ def test_own_seals_after_the_restated_position_are_sealed_again(store):
 def test_a_batch_is_refused_whole_unless_its_positions_can_be_a_stretch_of_a_feed(store):
     from yimen.sync.engine import Batch, Engine, OutOfOrder
     eng = Engine(store, ME, KEY)
-    before = list(store.conn.iterdump())
+    before = list(driver.iterdump(store.conn))
     for start, next_ in ((5, 4), (-1, 3), (0, 2**63)):
         with pytest.raises(BadPosition):
             eng.receive(CHILD, Batch(CHILD, start, next_, []))
     with pytest.raises(OutOfOrder) as gap:
         eng.receive(CHILD, Batch(CHILD, 3, 4, []))
     assert gap.value.recv_upto == 0 and gap.value.code == "out_of_order"
-    assert list(store.conn.iterdump()) == before
+    assert list(driver.iterdump(store.conn)) == before
     assert eng.receive(CHILD, Batch(CHILD, 0, 2**62, [])).recv_upto == 2**62
     assert eng.receive(CHILD, Batch(CHILD, 0, 9, [])).recv_upto == 2**62  # an old batch: forward only
     assert eng.receive(CHILD, Batch(CHILD, 0, 9, [], rewind=True)).recv_upto == 9  # the sender restates

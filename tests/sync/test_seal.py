@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from yimen.schema import region
 from yimen.sync import seal
+from yimen.sync.certs import key_id
 from yimen.sync.docs import KINDS
 from yimen.sync.engine import public_bytes
 from yimen.sync.seal import MAX_SEAL_BYTES, MAX_SEAL_CHANGES, PROTOCOL, BadSeal, Seal, SealedChange
@@ -21,6 +22,7 @@ from yimen.sync.seal import MAX_SEAL_BYTES, MAX_SEAL_CHANGES, PROTOCOL, BadSeal,
 KEY = Ed25519PrivateKey.generate()
 OTHER = Ed25519PrivateKey.generate()
 PUB, OTHER_PUB = public_bytes(KEY), public_bytes(OTHER)
+KID = key_id(PUB)
 VILLAGE = "440608100201"
 EXPANDED_LIMIT = MAX_SEAL_BYTES + 64 * 1024  # what decode lets a body expand to
 SIG = bytes(64)  # a signature's shape (decode does not check it verifies)
@@ -55,7 +57,7 @@ headers = st.fixed_dictionaries({
     "author": region_codes(),
     "seq": st.integers(1, INT64),
     "scope": region_codes(),
-    "down": st.booleans(),
+    "flow": st.integers(0, 2),
 })
 change_lists = st.lists(sealed_changes(), min_size=1, max_size=6)
 
@@ -75,12 +77,13 @@ def good_change(**kw) -> list:
 
 
 def raw_body(*fields) -> bytes:
-    """A body built by hand from the six top-level fields, compressed as `encode` does."""
+    """A body built by hand from the seven top-level fields, compressed as `encode` does."""
     return zlib.compress(msgpack.packb(list(fields), use_bin_type=True))
 
 
 def header_body(**kw) -> bytes:
-    f = {"v": PROTOCOL, "author": VILLAGE, "seq": 1, "scope": VILLAGE, "down": False, "rows": [good_change()]}
+    f = {"v": PROTOCOL, "author": VILLAGE, "seq": 1, "scope": VILLAGE, "flow": 0, "kid": KID,
+         "rows": [good_change()]}
     f.update(kw)
     return raw_body(*f.values())
 
@@ -93,12 +96,12 @@ def flip(data: bytes, i: int, mask: int) -> bytes:
 
 @given(headers, change_lists)
 def test_decode_gives_back_what_make_sealed(h, changes):
-    made = seal.make(KEY, h["author"], h["seq"], h["scope"], h["down"], changes)
+    made = seal.make(KEY, h["author"], h["seq"], h["scope"], h["flow"], changes)
     got = seal.decode(made.body, made.signature)
     assert isinstance(got, Seal)
-    assert (got.author, got.seq, got.scope, got.down) == (h["author"], h["seq"], h["scope"], h["down"])
+    assert (got.author, got.seq, got.scope, got.flow, got.key_id) == (h["author"], h["seq"], h["scope"], h["flow"], KID)
     assert got.changes == tuple(changes)
-    assert type(got.down) is bool and all(type(c.blob) is bytes for c in got.changes)
+    assert type(got.flow) is int and all(type(c.blob) is bytes for c in got.changes)
     assert (got.body, got.signature) == (made.body, made.signature)
     assert got == made
     seal.verify(got, PUB)
@@ -106,8 +109,8 @@ def test_decode_gives_back_what_make_sealed(h, changes):
 
 @given(headers, change_lists)
 def test_encode_is_deterministic_and_the_body_is_what_is_signed(h, changes):
-    body = seal.encode(h["author"], h["seq"], h["scope"], h["down"], changes)
-    made = seal.make(KEY, h["author"], h["seq"], h["scope"], h["down"], changes)
+    body = seal.encode(h["author"], h["seq"], h["scope"], h["flow"], KID, changes)
+    made = seal.make(KEY, h["author"], h["seq"], h["scope"], h["flow"], changes)
     assert made.body == body
     assert made.signature == seal.sign(KEY, body)  # Ed25519 is deterministic
     assert len(made.signature) == 64
@@ -115,7 +118,7 @@ def test_encode_is_deterministic_and_the_body_is_what_is_signed(h, changes):
 
 @given(headers, change_lists)
 def test_verify_refuses_another_key(h, changes):
-    made = seal.make(KEY, h["author"], h["seq"], h["scope"], h["down"], changes)
+    made = seal.make(KEY, h["author"], h["seq"], h["scope"], h["flow"], changes)
     with pytest.raises(BadSeal) as e:
         seal.verify(seal.decode(made.body, made.signature), OTHER_PUB)
     assert e.value.code == "bad_seal"
@@ -124,7 +127,7 @@ def test_verify_refuses_another_key(h, changes):
 
 @given(headers, change_lists, st.data())
 def test_any_flipped_byte_of_the_body_is_refused(h, changes, data):
-    made = seal.make(KEY, h["author"], h["seq"], h["scope"], h["down"], changes)
+    made = seal.make(KEY, h["author"], h["seq"], h["scope"], h["flow"], changes)
     i = data.draw(st.integers(0, len(made.body) - 1), label="index")
     mask = data.draw(st.integers(1, 255), label="mask")
     with pytest.raises(BadSeal):
@@ -133,7 +136,7 @@ def test_any_flipped_byte_of_the_body_is_refused(h, changes, data):
 
 @given(headers, change_lists, st.data())
 def test_any_flipped_byte_of_the_signature_is_refused(h, changes, data):
-    made = seal.make(KEY, h["author"], h["seq"], h["scope"], h["down"], changes)
+    made = seal.make(KEY, h["author"], h["seq"], h["scope"], h["flow"], changes)
     i = data.draw(st.integers(0, len(made.signature) - 1), label="index")
     mask = data.draw(st.integers(1, 255), label="mask")
     s = seal.decode(made.body, flip(made.signature, i, mask))  # the signature is not parsed
@@ -169,17 +172,17 @@ def test_a_body_expanding_to_exactly_the_limit_is_accepted_one_byte_more_is_not(
     def rows(n: int) -> list:
         return [good_change(blob=b"\0" * n)]
     n = EXPANDED_LIMIT - 200
-    while len(msgpack.packb([PROTOCOL, VILLAGE, 1, VILLAGE, False, rows(n)], use_bin_type=True)) < EXPANDED_LIMIT:
+    while len(msgpack.packb([PROTOCOL, VILLAGE, 1, VILLAGE, 0, KID, rows(n)], use_bin_type=True)) < EXPANDED_LIMIT:
         n += 1
-    assert len(msgpack.packb([PROTOCOL, VILLAGE, 1, VILLAGE, False, rows(n)], use_bin_type=True)) == EXPANDED_LIMIT
-    assert len(seal.decode(raw_body(PROTOCOL, VILLAGE, 1, VILLAGE, False, rows(n)), SIG).changes[0].blob) == n
+    assert len(msgpack.packb([PROTOCOL, VILLAGE, 1, VILLAGE, 0, KID, rows(n)], use_bin_type=True)) == EXPANDED_LIMIT
+    assert len(seal.decode(raw_body(PROTOCOL, VILLAGE, 1, VILLAGE, 0, KID, rows(n)), SIG).changes[0].blob) == n
     with pytest.raises(BadSeal, match="too large when expanded"):
-        seal.decode(raw_body(PROTOCOL, VILLAGE, 1, VILLAGE, False, rows(n + 1)), SIG)
+        seal.decode(raw_body(PROTOCOL, VILLAGE, 1, VILLAGE, 0, KID, rows(n + 1)), SIG)
 
 
 # -------------------------------------------------------------------------- malformed input
 
-@pytest.mark.parametrize("v", [0, 2, -1, "1", None, b"\x01", [1]])
+@pytest.mark.parametrize("v", [0, 1, 3, -1, "2", None, b"\x02", [2]])
 def test_decode_refuses_another_protocol(v):
     with pytest.raises(BadSeal, match="protocol"):
         seal.decode(header_body(v=v), SIG)
@@ -189,7 +192,8 @@ def test_decode_refuses_another_protocol(v):
     ("author", 440608100201), ("author", None), ("author", b"440608100201"),
     ("scope", 440608100201), ("scope", None), ("scope", b"440608100201"),
     ("seq", 0), ("seq", -1), ("seq", "1"), ("seq", 1.0), ("seq", None),
-    ("down", 0), ("down", 1), ("down", "yes"), ("down", None),
+    ("flow", True), ("flow", 3), ("flow", -1), ("flow", "yes"), ("flow", None),
+    ("kid", b"short"), ("kid", KID.hex()), ("kid", None),
 ])
 def test_decode_refuses_bad_header_types(field, value):
     with pytest.raises(BadSeal, match="header"):
@@ -295,8 +299,8 @@ def test_decode_refuses_header_fields_out_of_bounds(field, value):
     assert len(e.value.en) < 300
 
 
-@pytest.mark.parametrize("v", [True, 1.0])
-def test_decode_refuses_a_protocol_that_only_equals_one(v):
+@pytest.mark.parametrize("v", [2.0])
+def test_decode_refuses_a_protocol_that_only_equals_ours(v):
     with pytest.raises(BadSeal, match="protocol"):
         seal.decode(header_body(v=v), SIG)
 
@@ -370,7 +374,7 @@ def test_a_non_region_scope_reason_is_bounded():
 
 def assert_in_bounds(s: Seal) -> None:
     """What the receiver may store and look up as it is."""
-    assert type(s.seq) is int and 1 <= s.seq <= INT64 and type(s.down) is bool
+    assert type(s.seq) is int and 1 <= s.seq <= INT64 and type(s.flow) is int and type(s.key_id) is bytes
     assert region.normalize(s.author) and region.normalize(s.scope)
     assert 1 <= len(s.changes) <= MAX_SEAL_CHANGES and type(s.signature) is bytes and len(s.signature) == 64
     for c in s.changes:
@@ -397,14 +401,14 @@ def test_decode_of_any_compressed_msgpack_value_raises_only_badseal(value, sig):
     decode_or_badseal(zlib.compress(msgpack.packb(value, use_bin_type=True)), sig)
 
 
-@given(st.lists(msgpack_values, min_size=6, max_size=6),
+@given(st.lists(msgpack_values, min_size=7, max_size=7),
        st.lists(st.lists(msgpack_values, min_size=6, max_size=6) | msgpack_values, max_size=4),
-       st.integers(0, 5), st.data())
+       st.integers(0, 6), st.data())
 def test_decode_of_near_valid_seals_raises_only_badseal(fields, rows, keep, data):
-    """Six fields and six-field rows of arbitrary types, some of them made right, so the
+    """Seven fields and six-field rows of arbitrary types, some of them made right, so the
     checks after the parse are reached."""
-    good = [PROTOCOL, VILLAGE, 1, VILLAGE, False, rows]
-    fields = [good[i] if i < keep or i == 5 else fields[i] for i in range(6)]
+    good = [PROTOCOL, VILLAGE, 1, VILLAGE, 0, KID, rows]
+    fields = [good[i] if i < keep or i == 6 else fields[i] for i in range(7)]
     body = raw_body(*fields)
     s = decode_or_badseal(body, data.draw(st.binary(min_size=64, max_size=64) | st.binary(max_size=80) | st.none()))
     if s is not None:  # whatever decode accepts is well typed
@@ -413,7 +417,7 @@ def test_decode_of_near_valid_seals_raises_only_badseal(fields, rows, keep, data
 
 @given(headers, change_lists, st.data())
 def test_decode_of_damaged_seals_raises_only_badseal(h, changes, data):
-    body = seal.make(KEY, h["author"], h["seq"], h["scope"], h["down"], changes).body
+    body = seal.make(KEY, h["author"], h["seq"], h["scope"], h["flow"], changes).body
     raw = bytearray(zlib.decompress(body))
     for _ in range(data.draw(st.integers(1, 4), label="flips")):
         i = data.draw(st.integers(0, len(raw) - 1))

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from yimen.schema import region
 from yimen.sync.docs import KINDS
-from yimen.sync.visibility import may_write, owner, write_refusal
+from yimen.sync import visibility
+from yimen.sync.visibility import flow, may_write, owner, visible, write_refusal
 
 CITY, DISTRICT, TOWN, OTHER_TOWN = "4406", "440608", "440608100", "440608200"
 VILLAGE, VILLAGE_B, OTHER_VILLAGE = "440608100201", "440608100202", "440608200201"
@@ -68,6 +69,8 @@ def test_the_owner_is_read_from_the_id(doc_id, kind, scope, expected):
     (VILLAGE, f"node:{VILLAGE_B}", "node", VILLAGE, f"document node:{VILLAGE_B} belongs to {VILLAGE_B}"),
     (VILLAGE, f"item:{TOWN}:T-IMM", "catalog_item", TOWN, f"node {VILLAGE} may not write documents of {TOWN}"),
     (VILLAGE, "c1", "case", VILLAGE, "names no owner"),
+    (TOWN, f"revocation:{VILLAGE}", "revocation", VILLAGE, None),  # an ancestor revokes
+    (VILLAGE, f"revocation:{VILLAGE}", "revocation", VILLAGE, "may not write its own revocation"),
     ("not-a-node", f"{VILLAGE}-2026-000001", "case", VILLAGE, "may not write"),
     (VILLAGE, f"{VILLAGE}-1", "case", "not-a-region", "not to scope not-a-region"),
 ])
@@ -87,7 +90,9 @@ def test_a_document_is_written_only_in_its_owners_scope_by_the_owner_or_an_ances
     doc_id = {"node": f"node:{own}", "revocation": f"revocation:{own}",
               "catalog_item": f"item:{own}:{rest}"}.get(kind, f"{own}-{rest}")
     assert owner(doc_id, kind) == own
-    assert may_write(author, doc_id, kind, scope) == (scope == own and region.is_within(own, author))
+    self_revoking = kind == "revocation" and author == own
+    assert may_write(author, doc_id, kind, scope) == (scope == own and region.is_within(own, author)
+                                                      and not self_revoking)
 
 
 @given(author=st.text(), doc_id=st.text(), kind=st.text(), scope=st.text())
@@ -96,3 +101,26 @@ def test_any_text_gets_an_answer_never_an_error(author, doc_id, kind, scope):
     assert refusal is None or all(isinstance(t, str) and t for t in refusal)
     if refusal is None:  # whatever it was given, what may be written is owned and in scope
         assert owner(doc_id, kind) == scope and region.is_within(scope, author)
+
+
+OTHER_CITY_VILLAGE = "440701100201"
+
+
+@pytest.mark.parametrize("scope, kind, node, seen", [
+    (VILLAGE, "case", TOWN, True), (VILLAGE, "case", CITY, True),  # everything flows up
+    (VILLAGE, "case", VILLAGE_B, False), (TOWN, "case", VILLAGE, False),
+    (TOWN, "catalog_item", VILLAGE, True), (TOWN, "catalog_item", OTHER_VILLAGE, False),  # down: inside the scope
+    (VILLAGE, "node", OTHER_VILLAGE, True), (VILLAGE, "revocation", VILLAGE_B, True),  # the city's trust list
+    (OTHER_TOWN, "node", VILLAGE, True), (CITY, "revocation", VILLAGE, True),
+    (VILLAGE, "node", OTHER_CITY_VILLAGE, False),  # another city's nodes are not this city's
+])
+def test_visible_by_flow(scope, kind, node, seen):
+    assert visible(scope, flow(kind), node) is seen
+
+
+@given(scope=REGIONS, node=REGIONS, kind=st.sampled_from(KINDS))
+def test_the_flows_nest_city_wide_above_down_above_up(scope, node, kind):
+    """What a document flowing up may be seen by, a down one may too, and a city-wide one."""
+    ups, downs, city = (visible(scope, f, node) for f in (visibility.UP, visibility.DOWN, visibility.CITY))
+    assert (not ups or downs) and (not downs or city)
+    assert visible(scope, flow(kind), node) in (ups, downs, city)

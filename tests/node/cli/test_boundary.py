@@ -5,7 +5,6 @@ file. An exit a command asks for keeps its code."""
 
 from __future__ import annotations
 
-import sqlite3
 
 import pytest
 from click.testing import CliRunner
@@ -41,7 +40,7 @@ def one_sentence(result) -> str:
 
 def test_a_write_while_another_process_holds_the_database(node_home, monkeypatch):
     monkeypatch.setattr(store_db, "BUSY_S", 0.2)
-    other = sqlite3.connect(node_home / home.DB_FILE, isolation_level=None)
+    other = home.connect(node_home, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     try:
         line = one_sentence(run("clerk", "add", "--id", "c01", "--name", "李敏", "--role", "民政", "--password-stdin"))
@@ -55,7 +54,7 @@ def test_a_write_while_another_process_holds_the_database(node_home, monkeypatch
 
 
 def test_a_node_file_from_a_newer_yimen(node_home):
-    conn = sqlite3.connect(node_home / home.DB_FILE)
+    conn = home.connect(node_home)
     conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version:yimen.sync'")
     conn.commit()
     conn.close()

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from support import id_number
+from yimen.sync.store import driver
 from yimen.node import home
 from yimen.node.cli.main import main
 
@@ -19,7 +20,7 @@ SAMPLE = ROOT / "node" / "data"
 
 def _db_dump(tmp_path) -> list[str]:
     with home.open_node(tmp_path / "node") as node:
-        return list(node.store.conn.iterdump())
+        return list(driver.iterdump(node.store.conn))
 
 
 def test_a_clerks_day(cli):

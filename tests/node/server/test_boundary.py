@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sqlite3
 from dataclasses import replace
 
 import aiohttp
@@ -17,6 +16,7 @@ import pytest
 from aiohttp.test_utils import TestServer, make_mocked_request
 
 from support import MINI_CATALOG
+from yimen.sync.store import driver
 from yimen.node import home
 from yimen.node.replication import engine, in_db, signing_key
 from yimen.node.server import feedwatch
@@ -77,7 +77,7 @@ async def test_a_busy_database_is_a_503_the_sender_can_retry(pair, monkeypatch):
     town, village, server, link = pair
 
     def busy(self, peer):
-        raise sqlite3.OperationalError("database is locked")
+        raise driver.OperationalError("database is locked")
     monkeypatch.setattr(Responder, "hello", busy)
     status, body = await _answer(link, "/v1/hello")
     assert status == 503 and body["error"] == "node_busy" and "try again" in body["message"]

@@ -11,7 +11,6 @@ import os
 import random
 import select
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -74,7 +73,7 @@ def check_after_crash(town_home: Path, village: home.Node) -> tuple[int, int]:
     projections of the seals applied so far committed together).
     Returns how many of the village's seals it holds, and how many of those were not yet
     applied."""
-    conn = sqlite3.connect(town_home / home.DB_FILE)
+    conn = home.connect(town_home)
     try:
         q = lambda sql, *a: conn.execute(sql, a).fetchone()  # noqa: E731
         held = q("SELECT count(*) FROM feed WHERE author = ?", village.node_id)[0]

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from support import accept_cases, listed
 from support.chain import settle, synced_chain
+from yimen.sync.store import driver
 from yimen.node import home
 from yimen.node.cli.main import main
 from yimen.node.replication import engine, signing_key
@@ -149,7 +150,7 @@ async def test_the_sync_routes_tell_and_check_the_numbering(online):
         assert welcome["last_seal"] == max(seal_numbers)
         _, year, number = max(ids).rsplit("-", 2)
         assert welcome["numbers"] == {f"case:{year}": int(number)}
-        before = list(town.store.conn.iterdump())
+        before = list(driver.iterdump(town.store.conn))
         held = engine(town).positions(village.node_id)[0]
         for path, message in (("/v1/pull", {"since": 0, "last_seal": -1}),
                               ("/v1/pull", {"since": 0, "last_seal": "7"}),
@@ -161,4 +162,4 @@ async def test_the_sync_routes_tell_and_check_the_numbering(online):
         with pytest.raises(OutOfOrder) as gap:
             await link.push(Batch(village.node_id, held + 5, held + 6, []))
         assert gap.value.recv_upto == held
-        assert list(town.store.conn.iterdump()) == before
+        assert list(driver.iterdump(town.store.conn)) == before

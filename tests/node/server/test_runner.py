@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import sqlite3
 import sys
 import threading
 from dataclasses import replace
@@ -19,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from support.fake_parent import FakeParent, good_round_ended
+from yimen.sync.store import driver
 from yimen.node.cli.main import main
 from yimen.node.server import runner
 from yimen.node.server.lock import HomeBusy, HomeLock
@@ -46,7 +46,7 @@ def _assert_all_ended(node) -> None:
     """Nothing of the node is left running, and its connection is closed."""
     assert not _db_threads()
     assert [t for t in asyncio.all_tasks() if t.get_name().startswith("yimen:")] == []
-    with pytest.raises(sqlite3.ProgrammingError):
+    with pytest.raises(driver.ProgrammingError):
         node.store.conn.execute("SELECT 1")
 
 

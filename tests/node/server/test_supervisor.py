@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from dataclasses import replace
 
 from aiohttp.test_utils import TestServer
 
 from support import MINI_CATALOG, id_number
 from support.chain import push
+from yimen.sync.store import driver
 from yimen.node import home
 from yimen.node.server.app import MATERIALIZER, create_app
 from yimen.node.server.supervisor import Supervisor
@@ -130,7 +130,7 @@ async def test_a_recorder_that_fails_does_not_stop_the_restarts(caplog):
     task = Flaky(up=2)
 
     async def broken(name: str, error: Exception, delay: float) -> None:
-        raise sqlite3.OperationalError("database is locked")
+        raise driver.OperationalError("database is locked")
 
     tasks = Supervisor(first_delay_s=0.01, on_crash=broken)
     tasks.start("t", task)
@@ -154,7 +154,7 @@ async def test_the_materializer_survives_a_failure(tmp_path, monkeypatch, caplog
     def failing_once() -> int:  # the first call of each background task (materializer, feed watch)
         calls.append(1)
         if len(calls) <= 2:
-            raise sqlite3.OperationalError("disk I/O error")
+            raise driver.OperationalError("disk I/O error")
         return real()
 
     monkeypatch.setattr(town.store, "data_version", failing_once)

@@ -3,7 +3,7 @@ restored from a backup whose new cases go up by USB stick."""
 
 from __future__ import annotations
 
-import sqlite3
+import shutil
 from contextlib import closing
 
 import pytest
@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from support import accept_cases, id_number
 from support.chain import push, synced_chain
 from support.signin import login, sign_in
+from support.legacy import make_legacy
 from yimen.node import home
 from yimen.node.cli.main import main
 from yimen.node.replication import engine
@@ -20,6 +21,7 @@ from yimen.node.services import backup, cases
 from yimen.node.services import status as node_status
 from yimen.node.services.backup import BackupError
 from yimen.node.services.bundles import export_bundle, import_bundle
+from yimen.sync.store import driver
 
 AT = "2026-11-20T09:00:00+08:00"
 
@@ -46,9 +48,14 @@ def test_a_backup_is_a_consistent_copy_that_restores_to_the_same_node(chain, tmp
     ids = accept_cases(va, 3)
     summary = backup.backup(va, tmp_path / "backup")
     assert summary["node_id"] == va.node_id and summary["bytes"] > 0
-    assert sorted(p.name for p in (tmp_path / "backup").iterdir()) == ["node.json", "node.key", "yimen.db"]
-    assert (tmp_path / "backup" / "node.key").stat().st_mode & 0o077 == 0
-    with closing(sqlite3.connect(tmp_path / "backup" / "yimen.db")) as copy:
+    folder = tmp_path / "backup"
+    assert sorted(p.name for p in folder.iterdir()) == ["keyslot.json", "node.json", "yimen.db"]
+    assert folder.stat().st_mode & 0o777 == 0o700
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in folder.iterdir())
+    assert not driver.is_plain(folder / "yimen.db")  # encrypted with the node's own key
+    with pytest.raises(driver.WrongKey):
+        driver.connect(folder / "yimen.db")
+    with closing(driver.connect(folder / "yimen.db", home.database_key(va.home))) as copy:
         assert copy.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     restored = backup.restore(tmp_path / "elsewhere", tmp_path / "backup", AT)
     assert restored == {"home": str(tmp_path / "elsewhere"), "node_id": va.node_id, "restored_at": AT,
@@ -157,3 +164,23 @@ def test_a_village_restored_from_a_backup_gets_its_new_cases_up_by_stick(chain, 
         assert node_status.status(again)["positions"]["restating_to"] == []
         assert export_bundle(again, town.node_id, stick / "6-up.yimen")["seals"] == 0
         assert engine(town).positions(again.node_id)[0] == engine(again).feed_head()
+
+
+def test_a_backup_from_before_encryption_restores_and_is_encrypted_at_first_open(chain, tmp_path):
+    va = chain["village_a"]
+    ids = accept_cases(va, 2)
+    before = applicants(va, ids)
+    public = va.public_key_hex()
+    shutil.copytree(va.home, tmp_path / "copy", ignore=shutil.ignore_patterns("*.lock"))
+    copy = home.open_node(tmp_path / "copy")
+    make_legacy(copy)  # closes it
+    folder = tmp_path / "old-backup"
+    folder.mkdir()
+    for name in ("yimen.db", "node.key", "node.json"):
+        shutil.copy2(tmp_path / "copy" / name, folder / name)
+    backup.restore(tmp_path / "restored", folder, AT)
+    with home.open_node(tmp_path / "restored") as again:
+        assert again.encrypted_now and again.public_key_hex() == public
+        assert applicants(again, ids) == before
+    assert not driver.is_plain(tmp_path / "restored" / "yimen.db")
+    assert not (tmp_path / "restored" / "node.key").exists()

@@ -13,8 +13,9 @@ from click.testing import CliRunner
 
 from support.chain import push, synced_chain
 from support import id_number
+from yimen.sync.store import driver
 from yimen.node.services import bundles, cases
-from yimen.node import home
+from yimen.node import home, identity
 from yimen.node.services.bundles import UnknownPeer, WrongRecipient, export_bundle, import_bundle
 from yimen.node.cli.main import main
 from yimen.node.replication import engine, signing_key
@@ -26,7 +27,7 @@ from yimen.sync.docs import Doc
 from yimen.sync.errors import SyncError
 from yimen.sync.seal import SealedChange
 
-REPLICATED = ("docs", "changes", "feed", "pending", "quarantine", "cases", "case_events", "node_keys")
+REPLICATED = ("docs", "changes", "feed", "pending", "quarantine", "cases", "case_events", "node_certs")
 
 
 @pytest.fixture
@@ -45,7 +46,7 @@ def _tables(node):
 
 
 def _dump(node):
-    return list(node.store.conn.iterdump())
+    return list(driver.iterdump(node.store.conn))
 
 
 APPLICANTS = itertools.count(1)
@@ -259,11 +260,10 @@ def test_a_reinstalled_node_recovers_through_an_acknowledgement_bundle(chain, tm
     fresh = home.init(tmp_path / "town2", town.node_id, "重装的镇")
     try:
         # the reinstalled town keeps its key and is told its neighbours' keys again
-        (fresh.home / "node.key").write_bytes((town.home / "node.key").read_bytes())
         with fresh.store.transaction():
-            for table, columns in (("node_keys", "?, ?, ?"), ("node_transit", "?, ?, ?")):
-                fresh.store.conn.executemany(f"INSERT OR REPLACE INTO {table} VALUES ({columns})",
-                                             town.store.conn.execute(f"SELECT * FROM {table}").fetchall())
+            identity.save(fresh.store, town.keys)
+            fresh.store.conn.executemany("INSERT OR REPLACE INTO node_certs VALUES (?, ?, ?, ?, ?, ?)",
+                                         town.store.conn.execute("SELECT * FROM node_certs").fetchall())
         with pytest.raises(OutOfOrder, match="acknowledgement"):
             import_bundle(fresh, export_bundle(va, town.node_id, tmp_path / "2.yimen")["file"])
         import_bundle(va, export_bundle(fresh, va.node_id, tmp_path / "ack2.yimen")["file"])

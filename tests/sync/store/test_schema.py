@@ -5,10 +5,10 @@ written."""
 
 from __future__ import annotations
 
-import sqlite3
 
 import pytest
 
+from yimen.sync.store import driver
 from yimen.node.storage import NODE_SCHEMA
 from yimen.sync.store import SYNC_SCHEMA, NewerSchema, Store
 from yimen.sync.store import schema as schema_mod
@@ -33,13 +33,15 @@ V1 = [
     "INSERT INTO meta VALUES ('schema_version', '1'), ('seq:seal', '7')",
     "INSERT INTO peers(node_id, recv_upto, sent_upto) VALUES ('440608100', 3, 5)",
     "INSERT INTO clerks VALUES ('c01', '李敏', '[\"民政\"]', '2026-11-16T09:00:00+08:00')",
+    "CREATE TABLE node_keys (node_id TEXT PRIMARY KEY, public_key BLOB, source TEXT)",
+    f"INSERT INTO node_keys VALUES ('440608100000', x'{'ab' * 32}', 'trusted')",
 ]
 
 
 @pytest.fixture
 def v1_file(tmp_path):
     path = tmp_path / "yimen.db"
-    conn = sqlite3.connect(path)
+    conn = driver.connect(path)
     for sql in V1:
         conn.execute(sql)
     conn.commit()
@@ -48,9 +50,9 @@ def v1_file(tmp_path):
 
 
 def dump(path) -> list[str]:
-    conn = sqlite3.connect(path)
+    conn = driver.connect(path)
     try:
-        return list(conn.iterdump())
+        return list(driver.iterdump(conn))
     finally:
         conn.close()
 
@@ -64,7 +66,7 @@ def test_a_fresh_file_gets_every_table_and_records_its_versions(tmp_path):
     try:
         tables = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert {"docs", "changes", "feed", "pending", "unapplied", "quarantine", "peers", "peer_owners",
-                "node_keys", "meta", "cases", "case_events", "catalog_items", "clerks", "invitations"} <= tables
+                "node_certs", "key_cuts", "meta", "cases", "case_events", "catalog_items", "clerks", "invitations"} <= tables
         assert store.meta(SYNC_SCHEMA.version_key) == str(SYNC_SCHEMA.version)
         assert store.meta(NODE_SCHEMA.version_key) == str(NODE_SCHEMA.version)
         assert [m.name for m in SYNC_SCHEMA.applied(store.db)] == SYNC_SCHEMA.names
@@ -75,10 +77,11 @@ def test_a_fresh_file_gets_every_table_and_records_its_versions(tmp_path):
 def test_an_old_node_file_is_upgraded_with_its_rows_kept(v1_file):
     store = Store(v1_file, schemas=[NODE_SCHEMA])
     try:
-        assert "changes_unsealed" not in indexes(store) and "changes_unsealed_order" in indexes(store)
+        assert "changes_unsealed" not in indexes(store) and "changes_unsealed_flow" in indexes(store)
         assert store.peers.positions("440608100") == (3, 5)
         assert store.meta("seq:seal") == "7"
         assert store.conn.execute("SELECT name FROM clerks").fetchall() == [("李敏",)]
+        assert store.keys.public_key("440608100000") == bytes.fromhex("ab" * 32)  # kept, as a bare pinned key
         assert store.quarantine.count() == 0 and store.feed.backlog() == 0  # tables v1 lacked exist now
         assert store.meta(SYNC_SCHEMA.version_key) == str(SYNC_SCHEMA.version)
     finally:
@@ -100,7 +103,7 @@ def test_an_old_quarantine_is_deduplicated_bounded_and_counted(v1_file, monkeypa
     rows = [(v, "t0", v, 5, f"bad signature on seal {v}#5", b"b5", b"s")] * 3 + \
         [(v, f"t{i}", v, i, f"bad signature on seal {v}#{i}", f"b{i}".encode(), b"s") for i in range(10, 16)] + \
         [(w, "t9", None, None, "malformed seal: Error -3 while decompressing", b"junk", b"")]
-    conn = sqlite3.connect(v1_file)
+    conn = driver.connect(v1_file)
     conn.execute(OLD_QUARANTINE)
     conn.executemany("INSERT INTO quarantine(received_from, received_at, author, seq, reason, body, signature)"
                      " VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
@@ -138,7 +141,7 @@ def test_a_failed_upgrade_leaves_the_old_file_as_it_was(v1_file, monkeypatch):
 def test_a_file_from_a_newer_yimen_is_refused_and_left_alone(tmp_path, newer):
     path = tmp_path / "newer.db"
     Store(path).close()
-    conn = sqlite3.connect(path)
+    conn = driver.connect(path)
     conn.execute(newer)
     conn.commit()
     conn.close()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import zlib
 
-import sqlite3
 from collections import defaultdict
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from yimen.sync.store import driver
 from yimen.sync.docs import Change
 from yimen.sync.errors import StoreError
 from yimen.sync.seal import MAX_CHANGE_BYTES, Unsealable
@@ -34,7 +34,7 @@ def store(path):
 
 
 def dump(store):
-    return list(store.conn.iterdump())
+    return list(driver.iterdump(store.conn))
 
 
 def new_case(store, n=1, author=AUTHOR):
@@ -125,7 +125,7 @@ def test_exception_in_a_nested_transaction_rolls_back_the_outer_one(store):
 
 
 def test_other_connections_see_nothing_until_commit(store, path):
-    other = sqlite3.connect(str(path))
+    other = driver.connect(str(path))
     try:
         with store.transaction():
             store.set_meta("note", "未提交")
