@@ -102,7 +102,8 @@ def revoke(node: Node, target: str, reason: str) -> dict[str, Any]:
 def revocation_written(node: Node, revocation: dict[str, Any]) -> None:
     """Called once per revocation written at this node, inside its transaction: the audit
     log's entry."""
-    audit.record(node, "revoke", None, **revocation)
+    audit.record(node, "revoke", None, revoked=revocation["node"],
+                 **{k: v for k, v in revocation.items() if k != "node"})
 
 
 # -- rotation, at the child -----------------------------------------------------------------------

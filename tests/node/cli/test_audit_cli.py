@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 from tests.node.cli.conftest import SAMPLE
+from yimen.node import home
 
 CASE = "440608100201-2026-000001"
 ID = "440608199001011235"
@@ -37,7 +37,7 @@ def test_verify_show_and_reads_recorded(cli, tmp_path):
 
 def test_verify_names_the_first_broken_entry(cli, tmp_path):
     _accept(cli)
-    db = sqlite3.connect(Path(tmp_path / "node" / "yimen.db"))
+    db = home.connect(tmp_path / "node")
     accept = db.execute("SELECT seq FROM audit_log WHERE action = 'accept'").fetchone()[0]
     db.execute("DROP TRIGGER audit_log_no_update")
     db.execute("UPDATE audit_log SET clerk = 'c99' WHERE action = 'accept'")

@@ -15,6 +15,7 @@ import pytest
 
 from support import id_number
 from support.signin import ADMIN_PASSWORD, PASSWORD
+from yimen.sync.store import driver
 from yimen.node import home
 
 SAMPLE = Path(__file__).resolve().parents[3] / "node" / "data" / "catalog_sample.json"
@@ -180,12 +181,12 @@ def test_the_admins_commands_are_refused_to_a_clerk(village, tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     village.sign_in("c01")
     with home.open_node(tmp_path / "node") as node:
-        before = list(node.store.conn.iterdump())
+        before = list(driver.iterdump(node.store.conn))
     out = village(*args, ok=False).output
     assert "李敏（c01）不是管理员" in out or "本节点已有管理员" in out, out
     assert not any((tmp_path / name).exists() for name in ("backup", "answer.json", "request.json"))
     with home.open_node(tmp_path / "node") as node:
-        assert list(node.store.conn.iterdump()) == before
+        assert list(driver.iterdump(node.store.conn)) == before
 
 
 def test_reading_cases_needs_a_signed_in_clerk_and_the_catalog_does_not(village):

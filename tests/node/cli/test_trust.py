@@ -6,11 +6,15 @@ import json
 
 from click.testing import CliRunner
 
+from support.signin import ADMIN_INIT, ADMIN_PASSWORD
 from yimen.node.cli.main import main
 
 
 def run(*args: str, ok: bool = True):
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    """A command; `init` makes the node's admin, who stays signed in there."""
+    input = ADMIN_PASSWORD + "\n" if "init" in args else None
+    args = (*args, *ADMIN_INIT) if "init" in args else args
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False, input=input)
     assert (result.exit_code == 0) == ok, result.output
     return result
 

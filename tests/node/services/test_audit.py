@@ -5,7 +5,6 @@ first broken entry found whatever byte changed, checkpoints countersigned by the
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from types import SimpleNamespace
 
 import pytest
@@ -14,6 +13,7 @@ from hypothesis import strategies as st
 from pymerkle import InmemoryTree
 
 from support import TOWN, accept, id_number
+from yimen.sync.store import driver
 from yimen.node import home
 from yimen.node.audit import exchange, log, note
 from yimen.node.services import audit, cases, enrollment
@@ -105,8 +105,14 @@ def template(tmp_path_factory):
     n.close()
 
 
+def _memory(node):
+    """An in-memory database to copy the node's into (SQLCipher copies only between
+    databases under the same key)."""
+    return driver.connect(":memory:", home.database_key(node.home))
+
+
 def _copy(node) -> SimpleNamespace:
-    conn = sqlite3.connect(":memory:")
+    conn = _memory(node)
     node.store.conn.backup(conn)
     for t in ("update", "delete"):
         conn.execute(f"DROP TRIGGER audit_log_no_{t}")
@@ -229,7 +235,7 @@ def test_any_changed_byte_of_a_checkpoint_is_found(checkpointed, data):
     text = village.store.conn.execute("SELECT note FROM audit_checkpoints").fetchone()[0].encode()
     changed = bytearray(text)
     changed[data.draw(st.integers(0, len(text) - 1))] ^= data.draw(st.integers(1, 255))
-    conn = sqlite3.connect(":memory:")
+    conn = _memory(village)
     village.store.conn.backup(conn)
     conn.execute("DROP TRIGGER audit_checkpoints_no_update")
     conn.execute("UPDATE audit_checkpoints SET note = CAST(? AS TEXT)", (bytes(changed),))
@@ -238,7 +244,7 @@ def test_any_changed_byte_of_a_checkpoint_is_found(checkpointed, data):
     try:
         bytes(changed).decode()
     except UnicodeDecodeError:
-        with pytest.raises(sqlite3.OperationalError):
+        with pytest.raises(driver.OperationalError):
             audit.verify(copy)  # (SQLite will not hand it back as text at all: no verdict of "intact")
         return
     assert audit.verify(copy).checkpoint_broken is not None
