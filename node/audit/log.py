@@ -78,29 +78,25 @@ def head(store: Store) -> tuple[int, bytes]:
 
 
 def _leaf(seq: int, *values: str | bytes | None) -> bytes:
-    """`yimen_audit_leaf(seq, at, node, clerk, action, case_id, person, detail, prev)`."""
+    """The hash of entry `seq` of (at, node, clerk, action, case_id, person, detail) after `prev`."""
     *fields, prev = (v.encode() if isinstance(v, str) else v for v in values)
     return leaf_hash(canonical(seq, fields, prev))
 
 
-# One statement reads the head and writes the entry after it (its hash by `_leaf`, called
-# by SQLite): an entry is written at every action, and a second statement was a fifth of its cost.
-_LAST = "(SELECT {} FROM audit_log ORDER BY seq DESC LIMIT 1)"
-_INSERT = (f"INSERT INTO audit_log ({', '.join(COLUMNS)}) SELECT h.seq + 1, ?1, ?2, ?3, ?4, ?5, ?6, ?7,"
-           " yimen_audit_leaf(h.seq + 1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, h.hash)"
-           f" FROM (SELECT COALESCE({_LAST.format('seq')}, 0) AS seq,"
-           f" COALESCE({_LAST.format('hash')}, ?8) AS hash) h")
+_INSERT = f"INSERT INTO audit_log ({', '.join(COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 def append(store: Store, node_id: str, at: str, action: str, clerk: str | None, case_id: str | None,
            person: bytes | None, detail: dict[str, Any]) -> int:
-    """Add one entry inside the caller's transaction; returns its number."""
+    """Add one entry inside the caller's transaction; returns its number. (The hash is
+    computed here, not by an SQL function: a Python function called by SQLite needs the
+    GIL while SQLite holds the connection's mutex, and the SQLCipher binding waits for that
+    mutex holding the GIL when another thread uses the connection: a deadlock.)"""
     store.require_tx()
-    if not vars(store).get("_audit_leaf"):
-        store.conn.create_function("yimen_audit_leaf", 9, _leaf, deterministic=True)
-        store._audit_leaf = True  # type: ignore[attr-defined]
-    cur = store.conn.execute(_INSERT, (at, node_id, clerk, action, case_id, person, _detail(detail), GENESIS))
-    return cur.lastrowid
+    seq, prev = head(store)
+    values = (at, node_id, clerk, action, case_id, person, _detail(detail))
+    store.conn.execute(_INSERT, (seq + 1, *values, _leaf(seq + 1, *values, prev)))
+    return seq + 1
 
 
 @dataclass(frozen=True)
