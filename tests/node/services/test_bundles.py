@@ -262,8 +262,10 @@ def test_a_reinstalled_node_recovers_through_an_acknowledgement_bundle(chain, tm
         # the reinstalled town keeps its key and is told its neighbours' keys again
         with fresh.store.transaction():
             identity.save(fresh.store, town.keys)
-            fresh.store.conn.executemany("INSERT OR REPLACE INTO node_certs VALUES (?, ?, ?, ?, ?, ?)",
-                                         town.store.conn.execute("SELECT * FROM node_certs").fetchall())
+            for table, columns in (("node_certs", "?, ?, ?, ?, ?, ?"), ("node_transit", "?, ?, ?")):
+                fresh.store.conn.executemany(f"INSERT OR REPLACE INTO {table} VALUES ({columns})",
+                                             town.store.conn.execute(f"SELECT * FROM {table}").fetchall())
+        vars(fresh).pop("_keys", None)  # read the town's keys, just saved
         with pytest.raises(OutOfOrder, match="acknowledgement"):
             import_bundle(fresh, export_bundle(va, town.node_id, tmp_path / "2.yimen")["file"])
         import_bundle(va, export_bundle(fresh, va.node_id, tmp_path / "ack2.yimen")["file"])
