@@ -309,7 +309,7 @@ def apply_answer(node: Node, answer: dict[str, Any]) -> list[str]:
     given = answer.get("chain")
     if not isinstance(given, list) or not 0 < len(given) <= len(region.ancestors(node.node_id)):
         raise EnrollmentRefused("注册答复缺少证书链", "the enrollment answer holds no certificate chain")
-    ancestry = [_decoded(c) for c in given]
+    ancestry = [decoded(c) for c in given]
     with node.store.transaction():
         now = engine(node).unix_now()
         learnt = []
@@ -319,7 +319,7 @@ def apply_answer(node: Node, answer: dict[str, Any]) -> list[str]:
                 raise EnrollmentRefused(f"答复中的 {cert.region} 不是本节点的上级", f"{cert.region} in the answer is not an ancestor")
             node.store.keys.add(cert, "pinned")
             learnt.append(cert.region)
-        own = _verified(node, _decoded(answer.get("certificate")), now)
+        own = _verified(node, decoded(answer.get("certificate")), now)
         if own.region != node.node_id or own.signing_key != node.keys.public_key or learnt[-1] != answer["parent"]:
             raise EnrollmentRefused("答复中的证书不是本节点的", "the certificate in the answer is not this node's")
         node.store.keys.add(own, "pinned")
@@ -327,13 +327,14 @@ def apply_answer(node: Node, answer: dict[str, Any]) -> list[str]:
     return learnt[::-1]
 
 
-def _decoded(text: Any) -> bytes:
+def decoded(text: Any, error: type[NodeError] = EnrollmentRefused) -> bytes:
+    """A certificate's bytes from an answer's base64 text (bounded), else `error`."""
     try:
         if not isinstance(text, str) or len(text) > 4 * certs.MAX_CERT_BYTES:
             raise ValueError("not a certificate's text")
         return b64decode(text, validate=True)
     except ValueError as e:
-        raise EnrollmentRefused("注册答复中的证书格式错误", "a certificate in the enrollment answer is malformed") from e
+        raise error("答复中的证书格式错误", "a certificate in the answer is malformed") from e
 
 
 def _verified(node: Node, raw: bytes, now: int, pinned_root: bool = False) -> Certificate:

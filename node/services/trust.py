@@ -19,7 +19,7 @@ later one is refused. The request goes online over the signed request path
 from __future__ import annotations
 
 import re
-from base64 import b64decode, b64encode
+from base64 import b64encode
 from dataclasses import replace
 from typing import Any
 
@@ -137,7 +137,7 @@ def apply_rotation(node: Node, answer: dict[str, Any]) -> str:
         raise RotationRefused("本节点没有待完成的密钥更换", "this node has no key rotation waiting")
     if not isinstance(answer, dict) or answer.get("type") != "rotate_answer" or answer.get("child") != node.node_id:
         raise RotationRefused("密钥更换答复不是给本节点的", "the rotation answer is not for this node")
-    raw = _decoded(answer.get("certificate"))
+    raw = enrollment.decoded(answer.get("certificate"), RotationRefused)
     with node.store.transaction():
         try:
             cert = certs.verify(raw, node.store.keys, engine(node).unix_now(), node.store.keys.revoked)
@@ -158,15 +158,6 @@ def _reload(node: Node) -> None:
     """Forget the keys and engine cached on the node (they hold the old signing key)."""
     vars(node).pop("_keys", None)
     vars(node).pop("_engine", None)
-
-
-def _decoded(text: Any) -> bytes:
-    try:
-        if not isinstance(text, str) or len(text) > 4 * certs.MAX_CERT_BYTES:
-            raise ValueError("not a certificate's text")
-        return b64decode(text, validate=True)
-    except ValueError as e:
-        raise RotationRefused("答复中的证书格式错误", "the certificate in the answer is malformed") from e
 
 
 # -- rotation, at the parent ----------------------------------------------------------------------
