@@ -26,7 +26,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from benchlib import report
+from benchlib import procs, report
 from yimen.node import home
 from yimen.node.audit import exchange
 from yimen.node.cli.progress import counted
@@ -102,6 +102,7 @@ def main() -> None:
     ap.add_argument("entries", nargs="?", type=int, default=100_000, help="entries to append (default 100000)")
     n = ap.parse_args().entries
     folder = Path(tempfile.mkdtemp(prefix="yimen-bench-audit-"))
+    procs.ensure_key_file(folder)
     try:
         r = run(n, folder)
     finally:

@@ -19,11 +19,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
 
-from yimen.node import home
+from yimen.node import home, vault
 from yimen.schema import region
 from yimen.node.replication import engine
 from yimen.node.services import enrollment, trust
@@ -67,6 +68,7 @@ def refusing(nodes: dict[str, home.Node], revoked: str) -> int:
 
 def measure(size: int, order: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
+        os.environ[vault.ENV_KEY_FILE] = str(Path(tmp) / "yimen.key")  # made at the first init, unlocks all
         nodes, parent = build(Path(tmp), size)
         try:
             for _ in range(3):  # the trust list everywhere
