@@ -23,7 +23,7 @@ from typing import Any
 from benchlib import procs, workload
 from benchlib.proxy import Proxy, ProxyThread
 from yimen.node import config as config_mod
-from yimen.node import home
+from yimen.node import home, identity
 from yimen.node.replication import catch_up_all, engine
 from yimen.node.services import bundles, enrollment
 from yimen.node.services.uplink import sync_once
@@ -101,9 +101,13 @@ def setup(b: Bench) -> None:
     homes = b.homes
     nodes = {name: home.init(homes[name], rc, title, clock=b.clock if name == "village" else home.china_now)
              for name, rc, title in NODES}
+    # the village's simulated weeks lie before its parents' certificates were issued: it
+    # enrolls at the wall clock's time (a certificate is checked against the node's clock)
+    simulated, b.clock.now = b.clock.now, home.china_now()
     for child in ("district", "town", "village"):
         parent = nodes[PARENT[child]]
         enrollment.apply_answer(nodes[child], enrollment.admit(parent, enrollment.request(nodes[child])))
+    b.clock.now = simulated
     b.cat_text = workload.sample_catalog_text()
     workload.publish_catalog(nodes["city"], b.cat_text)
     workload.add_clerks(nodes["village"])
@@ -139,8 +143,13 @@ def fresh_town(b: Bench, name: str, village_home: Path) -> Path:
     """A new town node with the town's keys, enrolled offline with the village at
     `village_home`, the catalog published locally: the recipient of the bundle."""
     fresh = home.init(b.root / name, TOWN, "荷城街道（新节点）")
-    # the town reinstalled with its own keys: the village's bundle is encrypted to them
-    (fresh.home / "node.key").write_bytes((b.homes["town"] / "node.key").read_bytes())
+    # the town reinstalled with its own keys and trust list: the village's bundle is encrypted to them
+    with b.opened("town") as town, fresh.store.transaction():
+        identity.save(fresh.store, town.keys)
+        for table, columns in (("node_certs", "?, ?, ?, ?, ?, ?"), ("node_transit", "?, ?, ?")):
+            fresh.store.conn.executemany(f"INSERT OR REPLACE INTO {table} VALUES ({columns})",
+                                         town.store.conn.execute(f"SELECT * FROM {table}").fetchall())
+    vars(fresh).pop("_keys", None)
     workload.publish_catalog(fresh, b.cat_text)
     with home.open_node(village_home) as vnode:
         enrollment.admit(fresh, enrollment.request(vnode))
