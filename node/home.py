@@ -62,6 +62,7 @@ class Node:
     calendar: WorkCalendar
     clock: Callable[[], datetime] = field(default=china_now)
     encrypted_now: bool = False  # this open encrypted a node from before (see `open_node`)
+    signed_in: str | None = None  # the clerk a CLI command acts for (see cli.util.signed_in), for the audit log
 
     @property
     def region_code(self) -> str:

@@ -207,6 +207,9 @@ def signed_in(ctx: click.Context) -> dict[str, Any]:
             raise sessions.NotSignedIn("尚未登录：请先运行 yimen login", "not signed in: run `yimen login`")
         try:
             obj["clerk"] = clerks.get(node, sessions.resolve(node, token))
+            # what this command writes in the audit log is the signed-in clerk's, also where a
+            # service takes no clerk (invite, admit, enroll, revoke, backup)
+            node.signed_in = obj["clerk"]["clerk_id"]
         except sessions.NotSignedIn:
             session_file(ctx).unlink(missing_ok=True)
             raise

@@ -39,9 +39,11 @@ def person(node: Node, id_number: str) -> bytes:
 
 def record(node: Node, action: str, clerk: str | None, case: str | None = None, person: str | None = None,
            **detail: Any) -> int:
-    """Add one entry for `action` (in the caller's transaction, or one of its own).
+    """Add one entry for `action` (in the caller's transaction, or one of its own), by
+    `clerk`, else by the clerk signed in for this command (`Node.signed_in`).
     `person` is the ID number as stored (normalised): only its keyed hash is written."""
     who = log.person_hash(_secret(node), person) if person else None
+    clerk = clerk if clerk is not None else node.signed_in
     if node.store.conn.in_transaction:  # the action's own: the entry is part of it (and cheaper so)
         return log.append(node.store, node.node_id, node.now(), action, clerk, case, who, detail)
     with node.store.transaction():

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from tests.node.cli.conftest import SAMPLE
+from support.signin import ADMIN_ID, ADMIN_INIT, ADMIN_PASSWORD
 from yimen.node import home
 
 CASE = "440608100201-2026-000001"
@@ -47,3 +48,14 @@ def test_verify_names_the_first_broken_entry(cli, tmp_path):
     assert f"审计日志第 {accept} 条" in r.output and "受理" in r.output and "Traceback" not in r.output
     r = cli("--lang", "en", "audit", "verify", "--json", ok=False)
     assert json.loads(r.output)["error"] == "audit_broken"
+
+
+
+def test_an_admins_action_names_the_signed_in_admin(cli, tmp_path):
+    """A service that takes no clerk (invite) still records who acted: the signed-in admin."""
+    town = ["--home", str(tmp_path / "town")]
+    cli(*town, "init", "--region", "440608100", "--name", "荷城街道", *ADMIN_INIT, input=ADMIN_PASSWORD + "\n")
+    cli(*town, "invite", "--region", "440608100201")
+    with home.connect(tmp_path / "town") as db:
+        rows = db.execute("SELECT clerk FROM audit_log WHERE action = 'invite'").fetchall()
+    assert rows == [(ADMIN_ID,)]
