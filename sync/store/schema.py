@@ -199,6 +199,16 @@ def _certificates(db: sqlite_utils.Database) -> None:
         " counter_start) WHERE seal_seq IS NULL")
 
 
+@SYNC_SCHEMA(name="0007_space_flow")
+def _space_flow(db: sqlite_utils.Database) -> None:
+    """The unsealed-order index again, its flow expression now knowing space documents
+    and credential revocations (the query must spell the index's expression exactly)."""
+    run(db,
+        "DROP INDEX IF EXISTS changes_unsealed_flow",
+        f"CREATE INDEX IF NOT EXISTS changes_unsealed_flow ON changes({FLOW_SQL} DESC, scope, doc_id, peer,"
+        " counter_start) WHERE seal_seq IS NULL")
+
+
 def check(db: sqlite_utils.Database, sets: Iterable[Schema]) -> bool:
     """Refuse a file from a newer Yimen; return whether migrations are missing."""
     missing = False
