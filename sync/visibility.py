@@ -51,6 +51,7 @@ forward seals unchanged.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Iterable
 
 from yimen.schema import region
 from yimen.schema.errors import SchemaError
@@ -90,6 +91,14 @@ def visible(scope: str, flow: int, node: str) -> bool:
     if flow == CITY:
         return region.is_within(node, city_of(scope))
     return flow == DOWN and region.is_within(node, scope)
+
+
+def may_hold(scope: str, node: str, consented: Iterable[str]) -> bool:
+    """May node `node` hold a space document of `scope`, given the nodes `consented` whose
+    live consents cover it (the citizen's, for its type)? Its home and every ancestor may;
+    so may a node X holding such a consent and X's ancestors (they relay it down to X). The
+    one rule for serving a space document or its files on demand, and for purging them."""
+    return region.is_within(scope, node) or any(region.is_within(x, node) for x in consented)
 
 
 @lru_cache(maxsize=4096)

@@ -209,6 +209,13 @@ def _space_flow(db: sqlite_utils.Database) -> None:
         " counter_start) WHERE seal_seq IS NULL")
 
 
+@SYNC_SCHEMA(name="0008_chunks")
+def _chunks(db: sqlite_utils.Database) -> None:
+    """File chunks by the SHA-256 of their bytes (see `chunks`). A rowid table: rows of up to
+    1 MiB belong in overflow pages, not in the key's B-tree."""
+    run(db, "CREATE TABLE IF NOT EXISTS chunks (id INTEGER PRIMARY KEY, hash TEXT NOT NULL UNIQUE, data BLOB NOT NULL)")
+
+
 def check(db: sqlite_utils.Database, sets: Iterable[Schema]) -> bool:
     """Refuse a file from a newer Yimen; return whether migrations are missing."""
     missing = False
