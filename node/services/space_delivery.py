@@ -155,7 +155,8 @@ def answer(node: Node, requester: str, message: dict[str, Any]) -> dict[str, Any
     for cid in ids:
         c = named.get(cid)
         if c is None:
-            raise WireError("not_found", f"本节点没有编号为 {cid} 的同意书", f"no consent {cid} is held here")
+            raise WireError("not_found", f"本节点没有编号为 {cid} 的同意书",
+                            f"no consent {cid} is held here")
         if not region.is_within(c.node, requester):
             raise WireError("consent_refused", f"同意书 {cid} 不是给节点 {requester} 或其下级的",
                             f"consent {cid} is not for node {requester} nor below it")

@@ -141,7 +141,8 @@ def _measure(nodes: dict[str, home.Node], size: int, progress: Progress) -> tupl
             (f"purge at village C ({len(given)} withdrawals), ms", round(at_window * 1000, 1), ""),
             ("purge at town 2 (C's round carrying them up), ms", round(in_town * 1000, 1), ""),
             ("documents the home's ancestors keep", kept, f"{size}")]
-    figures = {"purge_docs": size, "purge_delivered": delivered, "purge_delivery_rounds": delivery, "purge_rounds": purge_rounds,
+    figures = {"purge_docs": size, "purge_delivered": delivered, "purge_delivery_rounds": delivery,
+               "purge_rounds": purge_rounds,
                "purge_window_ms": round(at_window * 1000, 1), "purge_town_round_ms": round(in_town * 1000, 1),
                "purge_left": _held(c) + _held(nodes["town2"]), "purge_ancestors_keep": kept}
     return rows, figures

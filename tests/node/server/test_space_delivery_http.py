@@ -32,7 +32,8 @@ ORDER = ("village_a", "village_b", "village_c", "town", "town2", "district", "to
 @pytest.fixture
 async def chain(tmp_path):
     nodes = {name: home.init(tmp_path / name, rc, title) for name, rc, title in CHAIN + TOWN2}
-    servers = {name: TestServer(create_app(n, materialize=False), host="127.0.0.1", port=0) for name, n in nodes.items()}
+    servers = {name: TestServer(create_app(n, materialize=False), host="127.0.0.1", port=0)
+               for name, n in nodes.items()}
     for s in servers.values():
         await s.start_server()
     async with aiohttp.ClientSession() as session:
