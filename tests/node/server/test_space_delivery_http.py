@@ -148,3 +148,17 @@ async def test_forged_requests_are_refused_with_4xx_json_and_change_nothing(chai
         async with session.post(url, data=body, headers=headers) as r:  # signed for another node
             assert r.status == 421 and (await r.json())["error"] == "wrong_recipient"
     assert _state(nodes) == before
+
+
+async def test_space_fetch_asks_the_first_ancestor_that_answers(chain):
+    nodes, servers = chain
+    citizen = id_number(24)
+    doc = document(nodes["village_a"], citizen)
+    await converge(nodes, 1)
+    consent(nodes["village_c"], citizen)
+    await one_round(nodes, "village_c")
+    await one_round(nodes, "town2")  # town 2 holds it now
+    await servers["town2"].close()  # village C's parent is down: the district answers
+    stats = await space_delivery.request_documents(nodes["village_c"])
+    assert stats["peer"] == nodes["district"].node_id and stats["received"] == 1
+    assert doc in held(nodes["village_c"])

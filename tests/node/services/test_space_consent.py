@@ -125,3 +125,18 @@ def test_by_bundle_the_request_goes_up_and_the_documents_come_back_in_the_next_b
     assert got["space"]["received"] == 1 and doc in held(c)
     again = bundles.import_bundle(c, out["file"])  # the same stick twice: nothing twice
     assert again["space"]["received"] == 0 and c.store.on_demand.count() == 1
+
+
+def test_a_bundle_with_a_malformed_space_entry_is_refused_whole(chain, tmp_path, monkeypatch):
+    from yimen.node.services import space_delivery
+    from yimen.sync.transports.bundle_records import BadBundle
+    nodes = chain
+    c, town2 = nodes["village_c"], nodes["town2"]
+    consent(c, id_number(16))
+    monkeypatch.setattr(space_delivery, "bundle_header", lambda node, to: {"space": {"want": {"consents": "all"}}})
+    path = bundles.export_bundle(c, town2.node_id, tmp_path / "bad.ymb")["file"]
+    before = (town2.store.feed.count(), town2.store.count("consent"), town2.store.meta(f"space:want:{c.node_id}"))
+    with pytest.raises(BadBundle, match="space"):
+        bundles.import_bundle(town2, path)
+    assert (town2.store.feed.count(), town2.store.count("consent"),
+            town2.store.meta(f"space:want:{c.node_id}")) == before
