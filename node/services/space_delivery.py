@@ -234,6 +234,8 @@ def from_bundle(node: Node, sender: str, space: Any) -> dict[str, Any] | None:
     """Read a bundle header's `space` entry (in the import's transaction): a descendant's
     request is kept for the next bundle to it, an ancestor's answer seals are stored like
     those fetched online. Malformed, it refuses the whole bundle."""
+    if region.is_within(sender, node.node_id) and not (isinstance(space, dict) and "want" in space):
+        node.store.delete_meta(_want_key(sender))  # it wants nothing now (no live consent there)
     if space is None:
         return None
     try:

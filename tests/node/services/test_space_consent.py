@@ -140,3 +140,14 @@ def test_a_bundle_with_a_malformed_space_entry_is_refused_whole(chain, tmp_path,
         bundles.import_bundle(town2, path)
     assert (town2.store.feed.count(), town2.store.count("consent"),
             town2.store.meta(f"space:want:{c.node_id}")) == before
+
+
+def test_a_childs_bundle_without_a_request_ends_the_request_it_carried_before(chain, tmp_path):
+    nodes, citizen = chain, id_number(17)
+    c, town2 = nodes["village_c"], nodes["town2"]
+    given = consent(c, citizen)
+    bundles.import_bundle(town2, bundles.export_bundle(c, town2.node_id, tmp_path / "1.ymb")["file"])
+    assert town2.store.meta(f"space:want:{c.node_id}") is not None
+    space.withdraw_consent(c, given, "c01")
+    bundles.import_bundle(town2, bundles.export_bundle(c, town2.node_id, tmp_path / "2.ymb")["file"])
+    assert town2.store.meta(f"space:want:{c.node_id}") is None
