@@ -9,6 +9,7 @@ without a credential (the contract allows it: `has_credential` says which)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -28,18 +29,26 @@ CREDENTIALS = "yimen.node.services.credentials"
 _HELD = "doc_id, doc_type, source, issued_on, valid_until, deposited_at"
 
 
-def credential_maker(node: Node) -> Callable[[str, dict[str, Any]], bytes] | None:
-    """`credentials.issue` bound to `node`, or None while that module is not installed."""
+@functools.cache
+def _issuer() -> Callable[..., bytes] | None:
+    """`credentials.issue` if that module is installed (looked up once: a deposit is on the
+    path of every `complete`)."""
     if importlib.util.find_spec(CREDENTIALS) is None:
         return None
-    issue = getattr(importlib.import_module(CREDENTIALS), "issue", None)
+    return getattr(importlib.import_module(CREDENTIALS), "issue", None)
+
+
+def credential_maker(node: Node) -> Callable[[str, dict[str, Any]], bytes] | None:
+    """`credentials.issue` bound to `node`, or None while that module is not installed."""
+    issue = _issuer()
     return None if issue is None else (lambda doc_id, space_map: issue(node, doc_id, space_map))
 
 
 def deposited(node: Node, case_id: str) -> str | None:
     """The space document a case's result was deposited as, if any."""
-    row = node.store.conn.execute("SELECT doc_id FROM space_docs WHERE case_id = ? AND source = 'result' LIMIT 1",
-                                  (case_id,)).fetchone()
+    # `case_id != ''` lets SQLite use the partial index on case_id (scans have none)
+    row = node.store.conn.execute("SELECT doc_id FROM space_docs WHERE case_id = ? AND case_id != ''"
+                                  " AND source = 'result' LIMIT 1", (case_id,)).fetchone()
     return row[0] if row else None
 
 

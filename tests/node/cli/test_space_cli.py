@@ -172,3 +172,13 @@ def test_every_space_command_has_an_example(yimen):
     for command in ("show", "add", "consent", "withdraw"):
         assert "Example:" in yimen("space", command, "--help").output
     assert "--keep-in-space" in yimen("case", "accept", "--help").output
+
+
+def test_the_longest_consent_is_a_setting(yimen, monkeypatch, tmp_path):
+    monkeypatch.setenv("YIMEN_CONSENT_MAX_DAYS", "7")
+    before = db(tmp_path)
+    line = one_line(yimen("space", "consent", "--person", PERSON, "--name", "陈美玲", "--types", "收入证明",
+                          "--days", "8", "--purpose", "x", ok=False))
+    assert "1 到 7 天" in line and db(tmp_path) == before
+    assert json.loads(yimen("space", "consent", "--person", PERSON, "--name", "陈美玲", "--types", "收入证明",
+                            "--purpose", "x", "--json").output)["days"] == 7

@@ -11,12 +11,10 @@ import time
 import pytest
 
 from support import MINI_CATALOG, dump, id_number
-from support.space import document
+from support.space import document, foreign_document
 from yimen.node.errors import MaterialsIncomplete
 from yimen.node.files import FileUnusable
-from yimen.node.projections import refresh
 from yimen.node.services import audit, catalog, cases, space_reuse
-from yimen.personal_space.documents import SpaceDocument
 from yimen.schema.catalog import parse_catalog_json
 
 WITH_RESULT = MINI_CATALOG.replace('"name": "社保参保证明打印", "department": "社保", ',
@@ -142,22 +140,6 @@ def test_the_first_files_hash_is_recorded_and_a_result_is_preferred(node, tmp_pa
     result = document(node, id_number(1), "income_proof", source="result", case_id="440608100201-2026-000099")
     again = cases.accept(node, "c01", app("T-DIBAO", ("居民身份证",)), duplicate_ok=True)
     assert again["reused"]["收入证明"]["doc_id"] == result
-
-
-def foreign_document(node, home: str, citizen_id: str, doc_type: str) -> str:
-    """A space document of another village, as a consent brings it here (written straight
-    into this node's store: delivery is tested with the chain)."""
-    doc_id = f"{home}-D2026-000007"
-    d = SpaceDocument(doc_type=doc_type, title="收入证明", citizen_id=citizen_id, citizen_name="陈美玲", issuer=home,
-                      issuer_name="另一村", issued_on="2026-10-01", source="result", deposited_at="2026-10-01T09:00:00+08:00",
-                      clerk_id="x01", case_id=f"{home}-2026-000003")
-    with node.store.transaction():
-        doc = node.store.new_doc(doc_id, "space_doc", home)
-        doc.update("space", d.space_map())
-        doc.update("files", {})
-        node.store.save(doc, node.node_id)
-        refresh(node.store, doc, node.calendar, new=True)
-    return doc_id
 
 
 def test_a_document_received_under_consent_is_reused(node):
