@@ -84,6 +84,10 @@ def accept_notes(ctx: click.Context, row: dict) -> None:
     if row["kept_in_space"]:
         kept = sep.join(f"{n}{h(ctx, '（', ' (')}{d}{h(ctx, '）', ')')}" for n, d in row["kept_in_space"].items())
         click.echo(h(ctx, f"扫描件已存入我的空间：{kept}", f"scans kept in My Space: {kept}"))
+    if row.get("not_kept"):
+        names = sep.join(row["not_kept"])
+        click.echo(h(ctx, f"未存入我的空间（目录未定证照类型）：{names}",
+                     f"not kept in My Space (the catalog gives no document type): {names}"))
 
 
 

@@ -138,4 +138,4 @@ def after_accept(node: Node, case_id: str, item: CatalogItem, applicant_id: str,
         audit.record(node, "space_reuse", clerk_id, case_id, applicant_id,
                      docs={name: r["doc_id"] for name, r in reused.items()})
     kept = keep_scans(node, item, applicant_id, applicant_name, clerk_id, keep) if keep else {}
-    return {"reused": dict(reused), "kept_in_space": kept}
+    return {"reused": dict(reused), "kept_in_space": kept, "not_kept": sorted(set(keep) - set(kept))}

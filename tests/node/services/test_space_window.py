@@ -185,3 +185,13 @@ def test_the_lookup_and_the_deposit_are_quick(node):
     for _ in range(20):
         assert space_reuse.offers(node, id_number(1), item, set())
     assert (time.perf_counter() - start) / 20 < 0.05  # the benchmark measures it; this is a gross check
+
+
+def test_a_scan_of_a_material_the_catalog_gives_no_type_is_not_kept(node, tmp_path):
+    untyped = MINI_CATALOG.replace('"居民身份证", "requirement": "mandatory", "doc_type": "id_card"}]}',
+                                   '"居民身份证", "requirement": "mandatory"}]}', 1)
+    catalog.import_items(node, parse_catalog_json(untyped, "2026-11-16"))
+    scan = tmp_path / "身份证.jpg"
+    scan.write_bytes(b"id card")
+    row = cases.accept(node, "c01", app("T-IMM", scans={"居民身份证": cases.file_sha256(scan)}), keep={"居民身份证": scan})
+    assert row["kept_in_space"] == {} and row["not_kept"] == ["居民身份证"] and space_rows(node) == []
