@@ -195,3 +195,15 @@ def test_a_scan_of_a_material_the_catalog_gives_no_type_is_not_kept(node, tmp_pa
     scan.write_bytes(b"id card")
     row = cases.accept(node, "c01", app("T-IMM", scans={"居民身份证": cases.file_sha256(scan)}), keep={"居民身份证": scan})
     assert row["kept_in_space"] == {} and row["not_kept"] == ["居民身份证"] and space_rows(node) == []
+
+
+def test_a_result_deposited_at_a_village_is_reused_at_its_town_after_sync(tmp_path):
+    from support.chain import synced_chain, sync_all
+    with synced_chain(tmp_path) as nodes:
+        village, town = nodes["village_a"], nodes["town"]
+        kept = document(village, id_number(1), "income_proof")
+        sync_all(nodes)  # the space flows up: the town finds the citizen by the city's key
+        row = cases.accept(town, "t01", app("T-DIBAO", ("居民身份证",)))
+        assert row["reused"]["收入证明"]["doc_id"] == kept and row["deferred_open"] == 0
+        assert cases.accept(nodes["village_b"], "c01", app("T-DIBAO", ("居民身份证",), deferred=("收入证明",)))[
+            "reused"] == {}  # another village holds no one's space without a consent
