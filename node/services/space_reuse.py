@@ -22,6 +22,7 @@ from yimen.node.services import audit, space, space_files
 from yimen.personal_space import citizen
 from yimen.personal_space import reuse
 from yimen.personal_space.documents import SpaceDocument, read_space_doc
+from yimen.schema import region
 from yimen.schema.catalog import CatalogItem
 from yimen.schema.doc_types import DOC_TYPES
 
@@ -77,15 +78,27 @@ def city_key(node: Node) -> bytes | None:
 
 
 def held(node: Node, id_number: str, types: set[str]) -> list[reuse.Held]:
-    """The documents of `types` the citizen's space holds here (every `space_docs` row:
-    this node's own, its subtree's and those received under a consent)."""
+    """The documents of `types` the citizen's space holds here and this window may use:
+    this node's own and its subtree's, and another's under a consent given at this window
+    or below that is live now (one withdrawn or expired may linger until it is purged,
+    but is used no more)."""
     key = city_key(node)
     if key is None or not types:
         return []
+    subject = citizen.subject(key, id_number)
     marks = ",".join("?" * len(types))
-    rows = node.store.conn.execute(f"SELECT {_HELD} FROM space_docs WHERE subject = ? AND doc_type IN ({marks})",
-                                   (citizen.subject(key, id_number), *sorted(types)))
-    return [reuse.Held(*r) for r in rows]
+    rows = node.store.conn.execute(f"SELECT {_HELD}, home FROM space_docs WHERE subject = ? AND doc_type IN ({marks})",
+                                   (subject, *sorted(types))).fetchall()
+    allowed: dict[str, bool] = {}
+
+    def usable_here(home: str, doc_type: str) -> bool:
+        if region.is_within(home, node.node_id):
+            return True
+        if doc_type not in allowed:
+            allowed[doc_type] = any(region.is_within(n, node.node_id)
+                                    for n in space.consent_nodes(node, subject, doc_type))
+        return allowed[doc_type]
+    return [reuse.Held(*r[:-1]) for r in rows if usable_here(r[-1], r[1])]
 
 
 def fingerprint(node: Node, doc_id: str) -> str:

@@ -150,6 +150,22 @@ def test_a_document_received_under_consent_is_reused(node):
     assert row["reused"]["收入证明"]["doc_id"] == doc_id
 
 
+@pytest.mark.parametrize("ended", ["withdrawn", "expired", "none", "other types"])
+def test_a_document_held_under_a_consent_that_ended_is_not_reused(node, clock, ended):
+    from support.space import consent
+    from yimen.node.services import space
+    given = consent(node, id_number(1), ("id_card",) if ended == "other types" else ("income_proof",), days=1)
+    if ended == "withdrawn":
+        space.withdraw_consent(node, given, "c01", "本人申请")
+    elif ended == "expired":
+        clock.advance(days=2)
+    elif ended == "none":
+        node.store.conn.execute("DELETE FROM space_consents")  # as if it had never reached here
+    foreign_document(node, "440608100202", id_number(1), "income_proof")
+    row = cases.accept(node, "c01", app("T-DIBAO", ("居民身份证",), deferred=("收入证明",)))
+    assert row["reused"] == {} and row["deferred_open"] == 1
+
+
 def test_scans_are_kept_in_the_space_only_when_asked(node, tmp_path):
     scan = tmp_path / "身份证.jpg"
     scan.write_bytes(b"\xff\xd8 id card")
