@@ -5,9 +5,9 @@ Scopes are region codes and containment is a prefix test (like Morango's scope s
 - `visible(scope, flow, node)`: every document is visible at the node whose region is its
   scope and at all that node's ancestors ("everything flows up", `UP`). A *down* document
   (catalog items, `DOWN`) is also visible at every node inside its scope. A *city-wide*
-  document (node records with their certificates, revocations: the trust list, `CITY`) is
-  visible at every node of its scope's city, so a village verifies anything signed anywhere
-  in the city with no link. On-demand kinds (space_doc) are not built yet; they will go
+  document (node records with their certificates, revocations of keys and of e-certificates:
+  the trust list, `CITY`) is visible at every node of its scope's city, so a village
+  verifies anything signed anywhere in the city with no link. On-demand kinds (space_doc) are not built yet; they will go
   down only under consent.
 - `may_write(author, doc_id, kind, scope)`: a document's id names its owner, and one rule
   holds for every kind: the document's scope is its owner's region, and the author is the
@@ -20,7 +20,8 @@ Scopes are region codes and containment is a prefix test (like Morango's scope s
   |------------------------------------|--------------------------|-------------------------|
   | case, space_doc, consent, audit    | `<region>-<rest>`        | the region (a case id is|
   |                                    |                          | `<region>-<year>-<seq>`)|
-  | node, revocation                   | `<kind>:<region>`        | the region named        |
+  | node, revocation,                  | `<kind>:<region>`        | the region named        |
+  | credential_revocation              |                          |                         |
   | catalog_item                       | `item:<region>:<code>`   | the region (publisher)  |
 
   A node record is written by the parent that admitted the node (the root writes its own);
@@ -54,7 +55,7 @@ from yimen.schema.errors import SchemaError
 
 UP, DOWN, CITY = 0, 1, 2  # a document's flow (a seal's, a feed row's)
 DOWN_KINDS = frozenset({"catalog_item"})
-CITY_KINDS = frozenset({"node", "revocation"})
+CITY_KINDS = frozenset({"node", "revocation", "credential_revocation"})
 STRICT_ANCESTOR_KINDS = frozenset({"revocation"})  # never written by the node they name
 
 
@@ -66,7 +67,7 @@ def _sql_in(kinds: frozenset[str]) -> str:
 FLOW_SQL = f"(CASE WHEN {_sql_in(CITY_KINDS)} THEN {CITY} WHEN {_sql_in(DOWN_KINDS)} THEN {DOWN} ELSE {UP} END)"
 
 OWNER_PREFIXED = frozenset({"case", "space_doc", "consent", "audit"})  # `<region>-<rest>`
-OWNER_NAMED = frozenset({"node", "revocation"})  # `<kind>:<region>`
+OWNER_NAMED = frozenset({"node", "revocation", "credential_revocation"})  # `<kind>:<region>`
 CATALOG_PREFIX = "item:"  # `item:<region>:<code>`
 
 Refusal = tuple[str, str]  # (zh, en)

@@ -199,6 +199,18 @@ def _certificates(db: sqlite_utils.Database) -> None:
         " counter_start) WHERE seal_seq IS NULL")
 
 
+@SYNC_SCHEMA(name="0007_credential_revocation_flow")
+def _credential_revocation_flow(db: sqlite_utils.Database) -> None:
+    """The unsealed-order index again, on the flow expression of today's kinds
+    (`credential_revocation` joined the city-wide ones): an index on an expression serves
+    only a query that spells it the same, and `repos.Changes.unsealed_page` spells it
+    from the current kind sets."""
+    run(db,
+        "DROP INDEX IF EXISTS changes_unsealed_flow",
+        f"CREATE INDEX IF NOT EXISTS changes_unsealed_flow ON changes({FLOW_SQL} DESC, scope, doc_id, peer,"
+        " counter_start) WHERE seal_seq IS NULL")
+
+
 def check(db: sqlite_utils.Database, sets: Iterable[Schema]) -> bool:
     """Refuse a file from a newer Yimen; return whether migrations are missing."""
     missing = False
