@@ -71,6 +71,11 @@ def test_the_owner_is_read_from_the_id(doc_id, kind, scope, expected):
     (VILLAGE, "c1", "case", VILLAGE, "names no owner"),
     (TOWN, f"revocation:{VILLAGE}", "revocation", VILLAGE, None),  # an ancestor revokes
     (VILLAGE, f"revocation:{VILLAGE}", "revocation", VILLAGE, "may not write its own revocation"),
+    # an e-certificate's revocation: by its issuer or an ancestor, never by another village
+    (VILLAGE, f"credential_revocation:{VILLAGE}", "credential_revocation", VILLAGE, None),
+    (TOWN, f"credential_revocation:{VILLAGE}", "credential_revocation", VILLAGE, None),
+    (VILLAGE_B, f"credential_revocation:{VILLAGE}", "credential_revocation", VILLAGE,
+     f"node {VILLAGE_B} may not write documents of {VILLAGE}"),
     ("not-a-node", f"{VILLAGE}-2026-000001", "case", VILLAGE, "may not write"),
     (VILLAGE, f"{VILLAGE}-1", "case", "not-a-region", "not to scope not-a-region"),
 ])
@@ -87,8 +92,8 @@ REGIONS = st.sampled_from([CITY, DISTRICT, TOWN, OTHER_TOWN, VILLAGE, VILLAGE_B,
 
 @given(author=REGIONS, own=REGIONS, scope=REGIONS, kind=st.sampled_from(KINDS), rest=st.text(min_size=1))
 def test_a_document_is_written_only_in_its_owners_scope_by_the_owner_or_an_ancestor(author, own, scope, kind, rest):
-    doc_id = {"node": f"node:{own}", "revocation": f"revocation:{own}",
-              "catalog_item": f"item:{own}:{rest}"}.get(kind, f"{own}-{rest}")
+    doc_id = {"node": f"node:{own}", "revocation": f"revocation:{own}", "catalog_item": f"item:{own}:{rest}",
+              "credential_revocation": f"credential_revocation:{own}"}.get(kind, f"{own}-{rest}")
     assert owner(doc_id, kind) == own
     self_revoking = kind == "revocation" and author == own
     assert may_write(author, doc_id, kind, scope) == (scope == own and region.is_within(own, author)
@@ -113,6 +118,8 @@ OTHER_CITY_VILLAGE = "440701100201"
     (VILLAGE, "node", OTHER_VILLAGE, True), (VILLAGE, "revocation", VILLAGE_B, True),  # the city's trust list
     (OTHER_TOWN, "node", VILLAGE, True), (CITY, "revocation", VILLAGE, True),
     (VILLAGE, "node", OTHER_CITY_VILLAGE, False),  # another city's nodes are not this city's
+    (VILLAGE, "credential_revocation", OTHER_VILLAGE, True),  # a certificate's revocation: city-wide
+    (VILLAGE, "credential_revocation", OTHER_CITY_VILLAGE, False),
 ])
 def test_visible_by_flow(scope, kind, node, seen):
     assert visible(scope, flow(kind), node) is seen
