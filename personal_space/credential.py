@@ -230,7 +230,8 @@ def _check(c: Claims) -> None:
     if not ok:
         raise _bad("字段不合规", "a claim is out of bounds")
     try:
-        dates = [datetime.date.fromisoformat(d) for d in (c.issued_on, c.valid_until) if d]
+        dates = [datetime.date.fromisoformat(c.issued_on)] + (
+            [datetime.date.fromisoformat(c.valid_until)] if c.valid_until else [])
     except (TypeError, ValueError) as e:
         raise _bad("日期无效", "a date is not an ISO date") from e
     if any(not 0 <= (d - EPOCH).days < MAX_DAYS for d in dates) or (len(dates) == 2 and dates[1] < dates[0]):
@@ -330,7 +331,10 @@ def parse(cose: bytes) -> Parsed:
 
 
 def decode(text: object) -> Parsed:
-    """A YM1 text's key id and claims (no signature check)."""
+    """The key id and claims of a YM1 text, of its ASCII bytes, or of the COSE_Sign1 bytes
+    themselves (a space document's `credential`); no signature check."""
+    if isinstance(text, bytes) and not text.startswith(PREFIX.encode()):
+        return parse(text)
     return parse(from_text(text))
 
 

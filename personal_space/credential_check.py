@@ -25,7 +25,7 @@ this node heard from its parent): a node that has been offline still verifies, a
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from yimen.personal_space import credential
@@ -67,14 +67,13 @@ class Verdict:
     issuer: dict[str, Any] | None = None  # region, name, key id of the signing node
     data_as_of: int | None = None
     data_age_days: int | None = None
-    notes: list[Reason] = field(default_factory=list)
 
     def as_dict(self, lang: str = "en") -> dict[str, Any]:
         pick = 0 if lang == "zh" else 1
         return {"valid": self.valid, "reason": self.reason[pick], "reason_zh": self.reason[0], "reason_en": self.reason[1],
                 "claims": self.claims.as_dict() if self.claims else None, "issuer": self.issuer,
                 "data_as_of": self.data_as_of, "data_age_days": self.data_age_days,
-                "data_age": age_text(self.data_age_days)[pick], "notes": [n[pick] for n in self.notes]}
+                "data_age": age_text(self.data_age_days)[pick]}
 
 
 def age_text(days: int | None) -> Reason:

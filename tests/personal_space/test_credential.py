@@ -103,6 +103,13 @@ def test_decode_raises_only_its_own_error(garbage):
     assert not credential.check_signature(parsed, PUBLIC)
 
 
+def test_the_cose_bytes_themselves_decode_too():
+    c = claims()
+    cose = credential.sign(c, KEY)
+    assert credential.decode(cose).claims == c
+    assert credential.decode(credential.to_text(cose).encode()).cose == cose
+
+
 def test_decompression_is_bounded():
     bomb = _text_of_bytes(zlib.compress(b"\0" * 500_000, 9))
     assert len(bomb) < credential.MAX_TEXT
@@ -138,7 +145,7 @@ def test_a_type_code_after_v1_travels_as_text():
 
 
 @pytest.mark.parametrize("bad", [dict(id_number="123"), dict(issuer="abc"), dict(holder_name=""),
-                                 dict(issued_on="2026-13-01"), dict(valid_until="2020-01-01"), dict(cert_id="a b")])
+                                 dict(issued_on="2026-13-01"), dict(issued_on=""), dict(valid_until="2020-01-01"), dict(cert_id="a b")])
 def test_bad_claims_are_refused_when_made(bad):
     with pytest.raises(Exception) as e:
         claims(**bad)
