@@ -5,8 +5,8 @@ EdDSA (Ed25519) by the node that issued the result, its key id (`yimen.sync.cert
 in the protected header; then zlib (kept only when it makes the bytes shorter: a
 COSE_Sign1 is mostly a signature and rarely shrinks; a zlib stream starts with 0x78, a
 tagged COSE_Sign1 with 0xD2, so the decoder tells them apart, as EU DCC verifiers do),
-Base45 (RFC 9285, the QR code's alphanumeric set) and the prefix `YM1:`; the QR code is
-segno's at error level Q.
+Base45 (RFC 9285, the QR code's alphanumeric set) and the prefix `YM1:`; the QR code
+(`credential_qr`) is segno's at error level Q.
 
 Claims (keys: the registered CWT ones, and private negative ones for the rest; kept
 short, so that a certificate fits a QR version of at most 12 at level Q):
@@ -36,16 +36,13 @@ from __future__ import annotations
 import datetime
 import hashlib
 import hmac
-import io
 import secrets
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
 import base45
 import cbor2
-import segno
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cwt import COSE, COSEKey
 
@@ -59,7 +56,6 @@ MAX_COSE = 800  # bytes of the COSE_Sign1 (about 190)
 MAX_NAME = 50
 MAX_ID = 64  # a certificate id or a case id
 MAX_CODE = 64
-ERROR_LEVEL = "q"
 EDDSA = -8  # COSE algorithm id
 COSE_SIGN1_TAG = 18
 SALT_BYTES = HASH_BYTES = 8
@@ -85,12 +81,6 @@ class BadCredential(YimenError):
     """A text, bytes or picture is not a Yimen e-certificate this code can read."""
 
     code = "bad_credential"
-
-
-class NoQrCode(BadCredential):
-    """A picture holds no QR code that could be read."""
-
-    code = "no_qr_code"
 
 
 def _bad(zh: str, en: str) -> BadCredential:
@@ -345,51 +335,3 @@ def check_signature(parsed: Parsed, public_key: bytes) -> bool:
     except Exception:  # noqa: BLE001 (cwt's VerifyError and whatever it raises on odd bytes: not signed so)
         return False
     return True
-
-
-# -- QR codes ----------------------------------------------------------------------------------
-def qr(text: str) -> segno.QRCode:
-    return segno.make(text, error=ERROR_LEVEL, micro=False, boost_error=False)
-
-
-def qr_png(text: str, scale: int = 4) -> bytes:
-    out = io.BytesIO()
-    qr(text).save(out, kind="png", scale=scale, border=4)
-    return out.getvalue()
-
-
-def qr_svg(text: str, scale: int = 4) -> bytes:
-    out = io.BytesIO()
-    qr(text).save(out, kind="svg", scale=scale, border=4)
-    return out.getvalue()
-
-
-MAX_IMAGE_BYTES = 20 << 20
-MAX_PIXELS = 40_000_000
-
-
-def read_image(path: Path) -> str:
-    """The YM1 text of the first QR code in a picture (PNG, JPEG, ...); NoQrCode if none.
-    Pillow loads the picture (bounded in bytes and pixels), zxing-cpp finds the code."""
-    import zxingcpp
-    from PIL import Image
-
-    try:
-        if path.stat().st_size > MAX_IMAGE_BYTES:
-            raise NoQrCode("图片文件过大", "the picture file is too large")
-        with Image.open(path) as im:
-            if im.width * im.height > MAX_PIXELS:
-                raise NoQrCode("图片尺寸过大", "the picture is too large")
-            found = zxingcpp.read_barcodes(im.convert("L"), formats=zxingcpp.BarcodeFormat.QRCode)
-    except NoQrCode:
-        raise
-    except OSError as e:
-        if isinstance(e, FileNotFoundError) or e.errno is not None:
-            raise
-        raise NoQrCode("无法读取图片", f"the picture cannot be read ({type(e).__name__})") from e
-    except Exception as e:  # noqa: BLE001 (Pillow and zxing-cpp raise many types on odd files)
-        raise NoQrCode("无法读取图片", f"the picture cannot be read ({type(e).__name__})") from e
-    texts = [b.text for b in found if b.valid and b.text.startswith(PREFIX)]
-    if not texts:
-        raise NoQrCode("图片中没有电子证照二维码", "no e-certificate QR code was found in the picture")
-    return texts[0]

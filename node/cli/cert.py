@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from yimen.node.cli.output import fields
 from yimen.node.cli.util import YimenGroup, acting_clerk, admin_clerk, h, json_option, lang, open_node, print_json
-from yimen.node.services import credentials
-from yimen.personal_space import credential
-from yimen.personal_space.credential_check import Verdict
 from yimen.schema.doc_types import DOC_TYPES
+
+if TYPE_CHECKING:
+    from yimen.personal_space.credential_check import Verdict
+
+# The services (and through them cwt, cbor2, segno) are imported by the commands that use
+# them: every other `yimen` command would pay ~45 ms for loading them.
 
 
 @click.group("cert", cls=YimenGroup)
@@ -60,11 +64,14 @@ def cert_show(ctx: click.Context, cert_id: str, png: Path | None, svg: Path | No
     Example:
         yimen cert show 440608100201-D2026-000001 --png cert.png
     """
+    from yimen.node.services import credentials
+    from yimen.personal_space import credential_qr
+
     r = credentials.show(open_node(ctx), cert_id, clerk)
     if png:
-        png.write_bytes(credential.qr_png(r["text"]))
+        png.write_bytes(credential_qr.qr_png(r["text"]))
     if svg:
-        svg.write_bytes(credential.qr_svg(r["text"]))
+        svg.write_bytes(credential_qr.qr_svg(r["text"]))
     if as_json:
         return print_json({**r, "verdict": r["verdict"].as_dict(lang(ctx))})
     click.echo(_verdict_lines(ctx, r["verdict"]))
@@ -93,8 +100,11 @@ def cert_verify(ctx: click.Context, text: str | None, image: Path | None, as_jso
     """
     if (text is None) == (image is None):
         raise click.UsageError(h(ctx, "请给出证照文本或 --image 图片（二者选一）", "give the certificate's TEXT or --image FILE (one of them)"))
+    from yimen.node.services import credentials
+    from yimen.personal_space import credential_qr
+
     node = open_node(ctx)
-    verdict = credentials.verify(node, credential.read_image(image) if image else text)
+    verdict = credentials.verify(node, credential_qr.read_image(image) if image else text)
     if as_json:
         print_json(verdict.as_dict(lang(ctx)))
     else:
@@ -116,6 +126,8 @@ def cert_revoke(ctx: click.Context, cert_id: str, reason: str, as_json: bool, cl
     Example:
         yimen cert revoke 440608100201-D2026-000001 --reason 证件信息有误，已重新签发
     """
+    from yimen.node.services import credentials
+
     r = credentials.revoke(open_node(ctx), cert_id, reason, clerk)
     if as_json:
         return print_json(r)

@@ -17,7 +17,7 @@ from yimen.node.errors import NodeError
 from yimen.node.home import Node
 from yimen.node.replication import engine
 from yimen.node.services import audit
-from yimen.personal_space import credential, credential_check
+from yimen.personal_space import credential, credential_check, credential_qr
 from yimen.personal_space.credential import BadCredential, Claims
 from yimen.personal_space.credential_check import Verdict
 from yimen.schema import region
@@ -158,7 +158,7 @@ def show(node: Node, cert_id: str, clerk: str | None = None) -> dict[str, Any]:
     person = space.get("citizen_id") if isinstance(space.get("citizen_id"), str) else None
     case = verdict.claims.case_id if verdict.claims and verdict.claims.case_id else None
     audit.record(node, "cert_show", clerk, case, person, cert_id=cert_id)
-    return {"cert_id": cert_id, "text": text, "chars": len(text), "qr_version": credential.qr(text).version,
+    return {"cert_id": cert_id, "text": text, "chars": len(text), "qr_version": credential_qr.qr(text).version,
             "title": space.get("title"), "verdict": verdict}
 
 
