@@ -1,32 +1,31 @@
 """Projections: plain SQL tables derived from the documents, for lists, filters and reports.
 
-Each row is a pure function of one document (plus, for a case, the catalog version it was
-accepted under, the working-day calendar, and which node signed each part of it). `refresh`
-rewrites the rows of one document inside the caller's transaction; `rebuild` drops every
-row and recomputes all of them, and must reproduce exactly what the incremental path wrote.
-Nothing else writes these tables.
+Each row is a pure function of one document (plus, for a case, the catalog version it was accepted
+under, the working-day calendar, and which node signed each part of it). `refresh` rewrites the
+rows of one document inside the caller's transaction; `rebuild` drops every row and recomputes all
+of them, and must reproduce exactly what the incremental path wrote. Nothing else writes these
+tables.
 
-What a document is comes from verified metadata, never from its body: a row's id, scope
-and kind are the document row's, a case's node is the owner its id names
-(`visibility.owner`), and which node wrote each part of a case is read from the signers
-of its Loro peers (`projection_rules.forgeries`): a history event not written by the node
-it names is kept in `case_events`, flagged as a conflict and not applied, like an event
-that lost a merge. A review event resolves a flagged one (`resolves` / `resolved_by`;
-`cases.conflicts_open` counts the unresolved), and `case_waits` holds one row per reviewer
-a case in review waits for (the inbox): both derived by replaying the history.
+What a document is comes from verified metadata, never from its body: a row's id, scope and kind
+are the document row's, a case's node is the owner its id names (`visibility.owner`), and which
+node wrote each part of a case is read from the signers of its Loro peers
+(`projection_rules.forgeries`): a history event not written by the node it names is kept in
+`case_events`, flagged as a conflict and not applied, like an event that lost a merge. A review
+event resolves a flagged one (`resolves` / `resolved_by`; `cases.conflicts_open` counts the
+unresolved), and `case_waits` holds one row per reviewer a case in review waits for (the inbox):
+both derived by replaying the history.
 
-A document that cannot be projected (not of its kind's shape, a value of the wrong type
-or absurd size, content written by another node than its owner) is kept and replicated
-like any other but listed nowhere: it has no rows but one in `projection_refused` (id,
-kind, scope, reason) for the admin. Every value is checked before SQLite is asked to bind
-it (`projection_rules.invalid`), so nothing one document holds stops a sync, an apply or
-a rebuild.
+A document that cannot be projected (not of its kind's shape, a value of the wrong type or absurd
+size, content written by another node than its owner) is kept and replicated like any other but
+listed nowhere: it has no rows but one in `projection_refused` (id, kind, scope, reason) for the
+admin. Every value is checked before SQLite is asked to bind it (`projection_rules.invalid`), so
+nothing one document holds stops a sync, an apply or a rebuild.
 
-Catalog items: one code may be published at several levels (see `visibility`), each
-publication its own document with its own rows (`catalog_items` and `catalog_versions` are
-keyed by publisher and code); which one a node uses is decided where the node reads its
-catalog (`services.catalog`), not here, so every row stays a function of one document. A
-case names the publisher of the item version it was accepted under.
+Catalog items: one code may be published at several levels (see `visibility`), each publication its
+own document with its own rows (`catalog_items` and `catalog_versions` are keyed by publisher and
+code); which one a node uses is decided where the node reads its catalog (`services.catalog`), not
+here, so every row stays a function of one document. A case names the publisher of the item version
+it was accepted under.
 """
 
 from __future__ import annotations
@@ -44,6 +43,7 @@ from yimen.schema.catalog import CatalogItem
 from yimen.node.projection_rules import (CASE_COLUMNS, CASE_SPEC, EVENT_COLUMNS, EVENT_FIELDS, EVENT_SPEC,
                                          ITEM_COLUMNS, ITEM_REF, ITEM_SPEC, VERSION_SPEC, WAIT_COLUMNS, WAIT_SPEC,
                                          Authors, Unprojectable, checked, forgeries, invalid, short)
+from yimen.node import space_projections
 from yimen.sync.docs import Doc, entry_ids, peers
 from yimen.sync.store import Store
 from yimen.sync.visibility import owner
@@ -51,7 +51,7 @@ from yimen.sync.visibility import owner
 log = logging.getLogger("yimen.projections")
 CALENDAR_META = "projections_calendar"  # digest of the calendar the deadlines were counted with
 PROJECTION_TABLES = ("catalog_items", "catalog_versions", "cases", "case_events", "case_waits",
-                     "projection_waiting", "projection_refused")
+                     "projection_waiting", "projection_refused", *space_projections.SPACE_TABLES)
 
 @lru_cache(maxsize=1024)
 def parse_definition(text: str, publisher: str = "") -> CatalogItem:
@@ -192,6 +192,7 @@ def item_at(store: Store, publisher: str, code: str, version: int) -> CatalogIte
 
 ItemLookup = Callable[[str, str, int], CatalogItem]  # (publisher, code, version)
 _ORDER = {"catalog_item": 0, "node": 1, "case": 2}
+SPACE_ROWS = ("space_doc", "consent", "node")  # kinds `space_projections` derives rows from
 Projected = tuple[dict[str, Any], list[dict[str, Any]]]
 
 
@@ -205,6 +206,8 @@ def refresh(store: Store, doc: Doc, calendar: WorkCalendar, lookup: ItemLookup |
     `cases` row (None when it is not listed)."""
     if doc.kind == "catalog_item":
         _refresh_item(store, doc, calendar, new)
+    elif doc.kind in SPACE_ROWS:
+        space_projections.refresh(store, doc, new, _refuse, _insert)
     elif doc.kind == "case":
         authors = store.keys.owners(peers(doc))
         got = _case_projection(store, doc, doc.value(), calendar, lookup or (lambda p, c, v: item_at(store, p, c, v)),
@@ -338,17 +341,13 @@ def _refuse(store: Store, doc: Doc, new: bool, error: Exception) -> None:
         store.conn.execute("DELETE FROM case_events WHERE case_id = ?", (doc.doc_id,))
         store.conn.execute("DELETE FROM case_waits WHERE case_id = ?", (doc.doc_id,))
         store.conn.execute("DELETE FROM projection_waiting WHERE doc_id = ?", (doc.doc_id,))
+    elif doc.kind in SPACE_ROWS:
+        space_projections.drop(store, doc.doc_id)
     elif doc.kind == "catalog_item":
         code = doc.doc_id.removeprefix(f"item:{doc.scope}:")
         for table in ("catalog_items", "catalog_versions"):
             store.conn.execute(f"DELETE FROM {table} WHERE scope = ? AND code = ?", (doc.scope, code))
     return None
-
-
-def refused(store: Store) -> list[dict[str, Any]]:
-    """Documents kept but listed nowhere, with the reason (for the admin)."""
-    cur = store.conn.execute("SELECT doc_id, kind, scope, reason FROM projection_refused ORDER BY doc_id")
-    return [dict(zip(("doc_id", "kind", "scope", "reason"), r)) for r in cur]
 
 
 def rebuild(store: Store, calendar: WorkCalendar,
@@ -369,6 +368,7 @@ def rebuild(store: Store, calendar: WorkCalendar,
                 refresh(store, doc, calendar, new=True)
                 n += 1
                 progress("rebuild", n, total)
+        n += space_projections.rebuild(store, _refuse, _insert)
     return n
 
 

@@ -10,6 +10,7 @@ import os
 import sqlite_utils
 
 from yimen.node.projections import CASE_COLUMNS, EVENT_COLUMNS, ITEM_COLUMNS, WAIT_COLUMNS
+from yimen.node.space_projections import SPACE_KINDS
 from yimen.sync.store import Schema
 from yimen.sync.store.schema import run
 
@@ -156,3 +157,26 @@ def _clerk_sign_in(db: sqlite_utils.Database) -> None:
         "CREATE TABLE IF NOT EXISTS clerk_sessions (token_sha256 TEXT PRIMARY KEY, clerk_id TEXT NOT NULL,"
         " created_at TEXT NOT NULL, last_used_at TEXT NOT NULL)",
         "CREATE INDEX IF NOT EXISTS clerk_sessions_clerk ON clerk_sessions(clerk_id)")
+
+
+@NODE_SCHEMA(name="0010_my_space")
+def _my_space(db: sqlite_utils.Database) -> None:
+    """My Space's projections (see `space_projections`): a citizen's documents and the
+    files they carry, and consents, each found by the citizen's keyed hash (`subject`),
+    never by the ID number. Documents of these kinds held before are projected now."""
+    run(db,
+        "CREATE TABLE IF NOT EXISTS space_docs (doc_id TEXT PRIMARY KEY, subject TEXT NOT NULL,"
+        " doc_type TEXT NOT NULL, title TEXT, citizen_name TEXT, citizen_masked TEXT, home TEXT NOT NULL,"
+        " issuer TEXT, issued_on TEXT, valid_until TEXT, source TEXT, case_id TEXT, deposited_at TEXT,"
+        " has_credential INTEGER)",
+        "CREATE INDEX IF NOT EXISTS space_docs_subject ON space_docs(subject, doc_type)",
+        "CREATE INDEX IF NOT EXISTS space_docs_case ON space_docs(case_id) WHERE case_id != ''",
+        "CREATE TABLE IF NOT EXISTS space_files (doc_id TEXT NOT NULL, file_hash TEXT NOT NULL, name TEXT,"
+        " mime TEXT, size INTEGER, chunk_size INTEGER, chunks TEXT, PRIMARY KEY (doc_id, file_hash)) WITHOUT ROWID",
+        "CREATE INDEX IF NOT EXISTS space_files_hash ON space_files(file_hash)",
+        "CREATE TABLE IF NOT EXISTS space_consents (consent_id TEXT PRIMARY KEY, subject TEXT NOT NULL,"
+        " node TEXT NOT NULL, types TEXT NOT NULL, purpose TEXT, granted_at TEXT, expires_at TEXT NOT NULL,"
+        " clerk_id TEXT, withdrawn_at TEXT)",
+        "CREATE INDEX IF NOT EXISTS space_consents_subject ON space_consents(subject)",
+        "CREATE INDEX IF NOT EXISTS space_consents_node ON space_consents(node)")
+    assert SPACE_KINDS == ("space_doc", "consent")  # no document of these kinds was written before

@@ -14,7 +14,7 @@ from yimen.sync import seal as seals
 from yimen.sync.docs import Doc, change_spans
 from yimen.sync.seal import BadSeal, Seal
 from yimen.sync.store import Store
-from yimen.sync.visibility import flow, write_refusal
+from yimen.sync.visibility import SPACE, flow, write_refusal
 
 UNKNOWN_AUTHOR = "seal from unknown node"
 MAX_REASON = 200
@@ -31,6 +31,8 @@ def check(store: Store, s: Seal) -> None:
     if cut is not None and s.seq > cut:
         raise BadSeal(f"节点 {s.author} 的密钥在签封 #{cut} 之后已停用（{reason_zh}），签封 #{s.seq} 不予接收",
                       f"the key of {s.author} is cut after seal #{cut} ({reason}): seal #{s.seq} is refused")
+    if s.flow == SPACE and len({c.doc_id for c in s.changes}) != 1:
+        raise BadSeal("个人空间签封只能包含一份文档", "a space seal holds changes of exactly one document")
     owners = store.keys.owners(c.peer for c in s.changes)
     for c in s.changes:
         refusal = write_refusal(s.author, c.doc_id, c.kind, s.scope)

@@ -20,7 +20,7 @@ from loro import CounterSpan, ExportMode, IdSpan, LoroDoc, LoroMap, VersionVecto
 from yimen.sync.errors import SyncError
 
 T = TypeVar("T")
-KINDS = ("catalog_item", "case", "space_doc", "consent", "node", "revocation", "audit", "credential_revocation")
+KINDS = ("catalog_item", "case", "space_doc", "consent", "node", "revocation", "credential_revocation", "audit")
 
 
 class LoroError(SyncError, ValueError):

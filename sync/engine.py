@@ -47,7 +47,7 @@ from yimen.sync.seal import BadSeal, Seal, SealedChange
 from yimen.sync.sealing import chunks, merge_runs
 from yimen.sync.store import Store, database_failure, driver
 from yimen.sync.store.repos import seal_digest
-from yimen.sync.visibility import UP, visible
+from yimen.sync.visibility import SPACE, UP, visible
 
 log = logging.getLogger("yimen.sync")
 DEFAULT_BATCH_BYTES = 1 << 20
@@ -63,6 +63,12 @@ def public_bytes(key: Ed25519PrivateKey) -> bytes:
 
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _seal_group(row: tuple) -> tuple[int, str, str]:
+    """Own changes that go in one seal: one flow and one scope; a space document's go alone
+    (a hub hands that seal on, by itself, to a node holding the citizen's consent)."""
+    return row[6], row[2], row[0] if row[6] == SPACE else ""
 
 
 class Engine:
@@ -94,7 +100,7 @@ class Engine:
             while rows := self.store.changes.unsealed_page(SEAL_PAGE):
                 if len(rows) == SEAL_PAGE:  # the last document may go on past the page: next time
                     rows = [r for r in rows if r[0] != rows[-1][0]] or rows
-                for (flow, scope), group in groupby(rows, key=lambda r: (r[6], r[2])):
+                for (flow, scope, _), group in groupby(rows, key=_seal_group):
                     for chunk in chunks(self._sealed_changes(group)):
                         self._seal(scope, flow, chunk)
                         made += 1
@@ -207,7 +213,7 @@ class Engine:
             admission.check(self.store, s)
         except BadSeal as e:
             return e
-        deferred, part = defer and s.flow == UP, Receipt(recv_upto=0)
+        deferred, part = defer and s.flow in (UP, SPACE), Receipt(recv_upto=0)
         error, records = self._in_part(lambda: self._store_seal(peer, s, deferred, part))
         if error is not None:
             return error

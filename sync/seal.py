@@ -36,7 +36,7 @@ from yimen.schema.region import InvalidRegionCode
 from yimen.sync.certs import KEY_ID_BYTES, key_id as key_id_of
 from yimen.sync.docs import KINDS
 from yimen.sync.errors import SyncError
-from yimen.sync.visibility import CITY, UP
+from yimen.sync.visibility import SPACE, UP
 
 PROTOCOL = 2
 SIGNING_CONTEXT = b"yimen/seal/v1\x00"
@@ -188,7 +188,7 @@ def _check(v: object, author: object, seq: object, scope: object, flow: object, 
            changes: tuple[SealedChange, ...], signature: object) -> None:
     if type(v) is not int or v != PROTOCOL:
         raise _bad(f"签封协议版本不支持：{v!r:.20}", f"unsupported seal protocol {v!r:.20}")
-    if not (_int(seq, 1) and type(flow) is int and UP <= flow <= CITY and type(kid) is bytes
+    if not (_int(seq, 1) and type(flow) is int and UP <= flow <= SPACE and type(kid) is bytes
             and len(kid) == KEY_ID_BYTES and type(signature) is bytes and len(signature) == SIGNATURE_BYTES):
         raise _bad("签封头部字段错误", "malformed seal header")
     _region("author", author)

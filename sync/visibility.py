@@ -5,10 +5,12 @@ Scopes are region codes and containment is a prefix test (like Morango's scope s
 - `visible(scope, flow, node)`: every document is visible at the node whose region is its
   scope and at all that node's ancestors ("everything flows up", `UP`). A *down* document
   (catalog items, `DOWN`) is also visible at every node inside its scope. A *city-wide*
-  document (node records with their certificates, revocations of keys and of e-certificates:
-  the trust list, `CITY`) is visible at every node of its scope's city, so a village
-  verifies anything signed anywhere in the city with no link. On-demand kinds (space_doc) are not built yet; they will go
-  down only under consent.
+  document (node records with their certificates, revocations: the trust list, `CITY`) is
+  visible at every node of its scope's city, so a village verifies anything signed anywhere
+  in the city with no link. A *space* document (a citizen's My Space, `SPACE`) travels in
+  the stream like an up document (its home and every ancestor); it also goes down, outside
+  the stream, to a node holding the citizen's live consent (`yimen.personal_space`), so a
+  space seal holds exactly one document and can be handed on by itself.
 - `may_write(author, doc_id, kind, scope)`: a document's id names its owner, and one rule
   holds for every kind: the document's scope is its owner's region, and the author is the
   owner or one of its ancestors. So a village never writes another village's or its town's
@@ -49,13 +51,15 @@ forward seals unchanged.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Iterable
 
 from yimen.schema import region
 from yimen.schema.errors import SchemaError
 
-UP, DOWN, CITY = 0, 1, 2  # a document's flow (a seal's, a feed row's)
+UP, DOWN, CITY, SPACE = 0, 1, 2, 3  # a document's flow (a seal's, a feed row's)
 DOWN_KINDS = frozenset({"catalog_item"})
 CITY_KINDS = frozenset({"node", "revocation", "credential_revocation"})
+SPACE_KINDS = frozenset({"space_doc"})
 STRICT_ANCESTOR_KINDS = frozenset({"revocation"})  # never written by the node they name
 
 
@@ -64,7 +68,8 @@ def _sql_in(kinds: frozenset[str]) -> str:
 
 
 # SQL for a row's flow (one spelling: an index is built on it)
-FLOW_SQL = f"(CASE WHEN {_sql_in(CITY_KINDS)} THEN {CITY} WHEN {_sql_in(DOWN_KINDS)} THEN {DOWN} ELSE {UP} END)"
+FLOW_SQL = (f"(CASE WHEN {_sql_in(CITY_KINDS)} THEN {CITY} WHEN {_sql_in(DOWN_KINDS)} THEN {DOWN}"
+            f" WHEN {_sql_in(SPACE_KINDS)} THEN {SPACE} ELSE {UP} END)")
 
 OWNER_PREFIXED = frozenset({"case", "space_doc", "consent", "audit"})  # `<region>-<rest>`
 OWNER_NAMED = frozenset({"node", "revocation", "credential_revocation"})  # `<kind>:<region>`
@@ -74,17 +79,26 @@ Refusal = tuple[str, str]  # (zh, en)
 
 
 def flow(kind: str) -> int:
-    """How documents of `kind` flow: UP, DOWN or CITY."""
-    return CITY if kind in CITY_KINDS else DOWN if kind in DOWN_KINDS else UP
+    """How documents of `kind` flow: UP, DOWN, CITY or SPACE."""
+    return CITY if kind in CITY_KINDS else DOWN if kind in DOWN_KINDS else SPACE if kind in SPACE_KINDS else UP
 
 
 def visible(scope: str, flow: int, node: str) -> bool:
-    """May the node whose region is `node` see a document of `scope` that flows `flow`?"""
+    """May the node whose region is `node` see, in the seal stream, a document of `scope`
+    that flows `flow`? (A space document also goes down under consent, outside the stream.)"""
     if region.is_within(scope, node):
         return True
     if flow == CITY:
         return region.is_within(node, city_of(scope))
     return flow == DOWN and region.is_within(node, scope)
+
+
+def may_hold(scope: str, node: str, consented: Iterable[str]) -> bool:
+    """May node `node` hold a space document of `scope`, given the nodes `consented` whose
+    live consents cover it (the citizen's, for its type)? Its home and every ancestor may;
+    so may a node X holding such a consent and X's ancestors (they relay it down to X). The
+    one rule for serving a space document or its files on demand, and for purging them."""
+    return region.is_within(scope, node) or any(region.is_within(x, node) for x in consented)
 
 
 @lru_cache(maxsize=4096)

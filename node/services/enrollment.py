@@ -34,6 +34,8 @@ from pyrage import x25519
 
 from yimen.node.errors import NodeError
 from yimen.node.home import Node
+from yimen.node.projections import refresh
+from yimen.personal_space import citizen
 from yimen.node.replication import engine
 from yimen.node.services import audit
 from yimen.schema import region
@@ -230,6 +232,12 @@ def _become_root(node: Node) -> None:
     root = certs.issue(node.keys.signing, node.node_id, node.node_id, node.config.name, node.keys.public(),
                        now, now + ROOT_DAYS * 86400)
     write_record(node, root, "", source="pinned")
+    # The city key citizens are found by (`personal_space.citizen`): the root's, in its record.
+    doc = node.store.get(f"node:{node.node_id}")
+    if not doc.value().get("node", {}).get(citizen.RECORD_FIELD):
+        doc.put("node", citizen.RECORD_FIELD, citizen.new_key())
+        node.store.save(doc, node.node_id)
+    refresh(node.store, doc, node.calendar)  # this node now derives subjects with it
 
 
 def chain(node: Node) -> list[Certificate]:

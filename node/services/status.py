@@ -9,7 +9,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from yimen.node import projections
+from yimen.sync.store import Store
 from yimen.node.audit import exchange
 from yimen.node.home import Node
 from yimen.node.services import catalog
@@ -59,7 +59,7 @@ def _in_lang(rows: list[dict[str, Any]], lang: str) -> list[dict[str, Any]]:
 def quarantine(node: Node, lang: str = "en") -> list[dict[str, Any]]:
     """Refused seals (reasons in `lang`), then documents kept but listed nowhere (`doc_id`,
     `kind`, `scope`, `reason`: see `projections`)."""
-    return _in_lang(_localised(node, node.store.quarantine.rows(), "received_at"), lang) + projections.refused(node.store)
+    return _in_lang(_localised(node, node.store.quarantine.rows(), "received_at"), lang) + refused(node.store)
 
 
 def quarantine_summary(node: Node, lang: str = "en") -> list[dict[str, Any]]:
@@ -99,7 +99,7 @@ def status(node: Node, lang: str = "en") -> dict[str, Any]:
         "feed": store.feed.count(), "unsealed_changes": store.changes.unsealed_count(),
         "pending_changes": store.changes.pending_count(), "unapplied_seals": store.feed.backlog(),
         "quarantined": store.quarantine.count(), "quarantine": quarantine_summary(node, lang),
-        "unlisted_documents": len(projections.refused(store)), "peers": peer_rows(node),
+        "unlisted_documents": len(refused(store)), "peers": peer_rows(node),
         "sync": sync_outcome(node, lang), "positions": _positions(node, lang),
         "audit_refusals": _localised(node, exchange.refusals(node), "at"),
         "audit_refused_by_parent": exchange.refused_by_parent(node, "zh" if lang == "zh" else "en"),
@@ -111,3 +111,9 @@ def _positions(node: Node, lang: str) -> dict[str, Any]:
     if p["last_notice"]:
         p["last_notice"] = {**p["last_notice"], "at": local_time(node, p["last_notice"]["at"])}
     return p
+
+
+def refused(store: Store) -> list[dict[str, Any]]:
+    """Documents kept but listed nowhere, with the reason (for the admin)."""
+    cur = store.conn.execute("SELECT doc_id, kind, scope, reason FROM projection_refused ORDER BY doc_id")
+    return [dict(zip(("doc_id", "kind", "scope", "reason"), r)) for r in cur]

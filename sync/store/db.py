@@ -27,6 +27,7 @@ from yimen.sync import seal as seals
 from yimen.sync.docs import Change, Doc, new_peer_id
 from yimen.sync.errors import StoreError
 from yimen.sync.store import driver, schema
+from yimen.sync.store.chunks import Chunks
 from yimen.sync.store.keys import KeyRing
 from yimen.sync.store.repos import Changes, Feed, Peers, Quarantine
 
@@ -101,7 +102,7 @@ class Store:
         self._bound: set[tuple[int, str]] = set()  # own peers bound on save by this process
         self._depth = 0
         self.feed, self.changes, self.peers = Feed(self), Changes(self), Peers(self)
-        self.keys, self.quarantine = KeyRing(self), Quarantine(self)
+        self.keys, self.quarantine, self.chunks = KeyRing(self), Quarantine(self), Chunks(self)
         try:
             self._migrate([schema.SYNC_SCHEMA, *schemas])
         except BaseException:

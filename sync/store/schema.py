@@ -199,16 +199,21 @@ def _certificates(db: sqlite_utils.Database) -> None:
         " counter_start) WHERE seal_seq IS NULL")
 
 
-@SYNC_SCHEMA(name="0007_credential_revocation_flow")
-def _credential_revocation_flow(db: sqlite_utils.Database) -> None:
-    """The unsealed-order index again, on the flow expression of today's kinds
-    (`credential_revocation` joined the city-wide ones): an index on an expression serves
-    only a query that spells it the same, and `repos.Changes.unsealed_page` spells it
-    from the current kind sets."""
+@SYNC_SCHEMA(name="0007_space_flow")
+def _space_flow(db: sqlite_utils.Database) -> None:
+    """The unsealed-order index again, its flow expression now knowing space documents
+    and credential revocations (the query must spell the index's expression exactly)."""
     run(db,
         "DROP INDEX IF EXISTS changes_unsealed_flow",
         f"CREATE INDEX IF NOT EXISTS changes_unsealed_flow ON changes({FLOW_SQL} DESC, scope, doc_id, peer,"
         " counter_start) WHERE seal_seq IS NULL")
+
+
+@SYNC_SCHEMA(name="0008_chunks")
+def _chunks(db: sqlite_utils.Database) -> None:
+    """File chunks by the SHA-256 of their bytes (see `chunks`). A rowid table: rows of up to
+    1 MiB belong in overflow pages, not in the key's B-tree."""
+    run(db, "CREATE TABLE IF NOT EXISTS chunks (id INTEGER PRIMARY KEY, hash TEXT NOT NULL UNIQUE, data BLOB NOT NULL)")
 
 
 def check(db: sqlite_utils.Database, sets: Iterable[Schema]) -> bool:

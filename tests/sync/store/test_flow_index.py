@@ -31,7 +31,7 @@ def test_a_file_indexed_on_the_old_kinds_is_reindexed(tmp_path):
         store.conn.execute("DROP INDEX changes_unsealed_flow")
         store.conn.execute(f"CREATE INDEX changes_unsealed_flow ON changes({old} DESC, scope, doc_id, peer,"
                            " counter_start) WHERE seal_seq IS NULL")
-        store.conn.execute("DELETE FROM _sqlite_migrations WHERE name = '0007_credential_revocation_flow'")
+        store.conn.execute("DELETE FROM _sqlite_migrations WHERE name = '0007_space_flow'")
     assert "TEMP B-TREE" in plan(store)  # the stale index no longer orders the query
     store.close()
     store = Store(tmp_path / "old.db")
