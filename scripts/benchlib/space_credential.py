@@ -50,7 +50,8 @@ def _deposit(village: home.Node, n: int) -> list[str]:
             doc_id = f"{VILLAGE}-D2026-{seq:06d}"
             cred = credentials.issue(village, doc_id, _space(seq))
             doc = village.store.new_doc(doc_id, "space_doc", village.node_id)
-            doc.update("space", {**_space(seq), "source": "result", "credential": cred})
+            doc.update("space", {**_space(seq), "source": "result", "deposited_at": village.now(), "clerk_id": "c01",
+                                  "credential": cred})
             village.store.save(doc, village.node_id)
             texts.append(credential.to_text(cred))
     return texts

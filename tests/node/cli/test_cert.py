@@ -39,7 +39,7 @@ def chain(tmp_path):
         cred = credentials.issue(node, CERT, space)
         with node.store.transaction():
             doc = node.store.new_doc(CERT, "space_doc", node.node_id)
-            doc.update("space", {**space, "source": "result", "credential": cred})
+            doc.update("space", {**space, "source": "result", "deposited_at": node.now(), "clerk_id": "c01", "credential": cred})
             node.store.save(doc, node.node_id)
     return town, village
 

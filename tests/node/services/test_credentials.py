@@ -40,7 +40,7 @@ def deposit(node, doc_id: str = CERT, **fields) -> str:
     cred = credentials.issue(node, doc_id, space)
     with node.store.transaction():
         doc = node.store.new_doc(doc_id, "space_doc", node.node_id)
-        doc.update("space", {**space, "source": "result", "credential": cred})
+        doc.update("space", {**space, "source": "result", "deposited_at": node.now(), "clerk_id": "c01", "credential": cred})
         node.store.save(doc, node.node_id)
     return credential.to_text(cred)
 
