@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from support import Clock, id_number
 from support.chain import make_chain, push, sync_all
@@ -167,3 +168,30 @@ def test_revoke_needs_a_reason_and_an_id(chain):
         credentials.revoke(chain["village_a"], CERT, "  ")
     with pytest.raises(credentials.UnknownCertificate):
         credentials.revoke(chain["village_a"], "nonsense", "原因")
+
+
+@pytest.fixture(scope="module")
+def issued(tmp_path_factory):
+    """A village that issued one certificate, and its town (module-wide: for hypothesis)."""
+    nodes = make_chain(tmp_path_factory.mktemp("chain"), clock=Clock(datetime(2026, 11, 16, 9, 0, tzinfo=home.CHINA_TZ)))
+    sync_all(nodes)
+    text = deposit(nodes["village_a"])
+    yield nodes["town"], text
+    for n in nodes.values():
+        n.close()
+
+
+@settings(max_examples=60)
+@given(st.one_of(st.text(max_size=400), st.binary(max_size=400), st.integers(0, 400).flatmap(
+    lambda i: st.tuples(st.just(i), st.characters()))))
+def test_verify_never_raises_and_a_changed_text_never_passes(issued, garbage):
+    town, text = issued
+    if isinstance(garbage, tuple):  # one character of the real text changed
+        i, ch = garbage
+        i %= len(text)
+        if ch == text[i]:
+            return
+        garbage = text[:i] + ch + text[i + 1:]
+    v = credentials.verify(town, garbage)
+    assert not v.valid and v.reason[0] and v.reason[1]
+    assert credentials.verify(town, text).valid
