@@ -42,7 +42,7 @@ from typing import Any, Iterator
 from yimen.node.errors import NodeError
 from yimen.node.home import Node
 from yimen.node.replication import catch_up_all, engine, signing_key
-from yimen.node.services import Progress, audit, no_progress
+from yimen.node.services import Progress, audit, no_progress, space_delivery
 from yimen.schema import region
 from yimen.sync.transports import bundle as framing
 from yimen.sync.engine import Batch, OutOfOrder, Receipt
@@ -102,7 +102,7 @@ def export_bundle(node: Node, to_node: str, path: Path | str, progress: Progress
     resume = outbound.resume()
     header = {"protocol": framing.PROTOCOL, "from": node.node_id, "to": to_node,
               "created_at": node.clock().isoformat(timespec="microseconds"), "ack": held.upto, **held.wire(),
-              "rewind": resume.rewind}
+              "rewind": resume.rewind, **space_delivery.bundle_header(node, to_node)}
     state = {"complete": True, "upto": resume.since, "total": max(0, eng.feed_head() - resume.since), "size": 0}
     counts = framing.write_bundle(path, header, _batches(outbound, resume, state, progress), signing_key(node),
                                   recipient)
@@ -170,13 +170,15 @@ def import_bundle(node: Node, path: Path | str, progress: Progress = no_progress
         newer = _newest_from(node, sender, header["created_at"])
         resume = Outbound(eng, sender).resume(Holding.from_wire(header, "ack"), newer)
         audit.record(node, "bundle_import", None, sender=sender, seals=batches.seals, file=Path(path).name)
+        space = space_delivery.from_bundle(node, sender, header.get("space"))
     applied = Receipt(recv_upto=0)
     catch_up_all(node, progress, applied)
     total["changes"] += applied.changes
     return {"file": str(path), "from": sender, "created_at": header["created_at"],
             "seals": batches.seals, **total, "pending": node.store.changes.pending_count(),
             "quarantine_reasons": reasons, "ack": header["ack"],
-            "recv_upto": eng.positions(sender)[0], "notice": resume.notice and resume.notice._asdict()}
+            "recv_upto": eng.positions(sender)[0], "notice": resume.notice and resume.notice._asdict(),
+            "space": space}
 
 
 def _newest_from(node: Node, sender: str, created_at: str) -> bool:

@@ -19,7 +19,9 @@ MAX_SEALS_PER_BATCH = 100_000
 END_RECORD_MAX = 256
 
 HEADER_KEYS = frozenset({"protocol", "from", "to", "created_at", "ack"})
-OPTIONAL_HEADER_KEYS = frozenset({"last_seal", "numbers", "rewind"})
+# "space": on-demand space documents (a child's request, a parent's answer seals): a map
+# the node's bundle service reads (`yimen.node.services.space_delivery`)
+OPTIONAL_HEADER_KEYS = frozenset({"last_seal", "numbers", "rewind", "space"})
 BATCH_KEYS = frozenset({"start", "next", "seals"})
 END_KEYS = frozenset({"batches", "seals", "signature"})
 
@@ -144,7 +146,8 @@ def check_header(header: Any) -> None:
     if not (isinstance(header, dict) and HEADER_KEYS <= set(header) <= HEADER_KEYS | OPTIONAL_HEADER_KEYS
             and all(isinstance(header[k], str) and 0 < len(header[k]) <= 64 for k in ("from", "to", "created_at"))
             and is_count(header["ack"]) and is_count(header.get("last_seal", 0))
-            and valid_numbers(header.get("numbers", {})) and isinstance(header.get("rewind", False), bool)):
+            and valid_numbers(header.get("numbers", {})) and isinstance(header.get("rewind", False), bool)
+            and isinstance(header.get("space", {}), dict)):
         raise bad("头部记录格式错误", "malformed header record")
 
 
