@@ -21,7 +21,7 @@ AUDIT_ZH = {
     "clerk_password": "设置密码", "clerk_unlock": "解除锁定", "sign_in": "登录", "revoke": "吊销节点密钥", "sign_in_failed": "登录失败", "bundle_export": "导出数据包",
     "bundle_import": "导入数据包", "backup": "备份", "restore": "恢复备份", "invite": "生成邀请码",
     "admit": "接纳下级节点", "enroll": "注册到上级", "checkpoint_refused": "拒绝下级的审计检查点",
-    "audit_show": "查看审计记录",
+    "audit_show": "查看审计记录", "cert_show": "查看电子证照", "cert_revoke": "吊销电子证照",
 }
 WHY = {
     "hash": ("内容或与前一条的哈希链接不符", "its content or its link to the entry before does not match its hash"),

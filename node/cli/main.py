@@ -22,6 +22,7 @@ from yimen.node.cli.bundle import bundle_group
 from yimen.node.cli.case import case_group
 from yimen.node.cli import casework as _casework  # noqa: F401 (adds review and inbox to the case group)
 from yimen.node.cli.catalog import catalog_group
+from yimen.node.cli.cert import cert_group
 from yimen.node.cli.clerk import clerk_group
 from yimen.node.cli import key as _key  # noqa: F401 (adds change to the key group)
 from yimen.node.cli.language import argv_lang, clerk_language, speak_to_clerks
@@ -72,6 +73,6 @@ class ClerkFromEnvironment(YimenError):
 
 
 for group in (init, status, rebuild, backup, restore, clerk_group, catalog_group, case_group, report_group, bundle_group,
-              audit_group, space_group, *SIGNIN_COMMANDS, *SYNC_COMMANDS, *TRUST_COMMANDS):
+              audit_group, cert_group, space_group, *SIGNIN_COMMANDS, *SYNC_COMMANDS, *TRUST_COMMANDS):
     main.add_command(group)
 speak_to_clerks(main)

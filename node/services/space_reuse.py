@@ -4,15 +4,11 @@ handed in kept with the citizen's agreement. `cases` calls these inside its own
 transactions, so a case and what it deposits or reuses are written together or not at all.
 
 The e-certificate a result carries is made by `yimen.node.services.credentials.issue`
-when that module is installed (see `credential_maker`); without it a result is deposited
-without a credential (the contract allows it: `has_credential` says which)."""
+with the document's id, before the document is saved (see `credential_maker`)."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import importlib
-import importlib.util
 import mimetypes
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -26,23 +22,16 @@ from yimen.schema import region
 from yimen.schema.catalog import CatalogItem
 from yimen.schema.doc_types import DOC_TYPES
 
-CREDENTIALS = "yimen.node.services.credentials"
 _HELD = "doc_id, doc_type, source, issued_on, valid_until, deposited_at"
 
 
-@functools.cache
-def _issuer() -> Callable[..., bytes] | None:
-    """`credentials.issue` if that module is installed (looked up once: a deposit is on the
-    path of every `complete`)."""
-    if importlib.util.find_spec(CREDENTIALS) is None:
-        return None
-    return getattr(importlib.import_module(CREDENTIALS), "issue", None)
-
-
-def credential_maker(node: Node) -> Callable[[str, dict[str, Any]], bytes] | None:
-    """`credentials.issue` bound to `node`, or None while that module is not installed."""
-    issue = _issuer()
-    return None if issue is None else (lambda doc_id, space_map: issue(node, doc_id, space_map))
+def credential_maker(node: Node) -> Callable[[str, dict[str, Any]], bytes]:
+    """`credentials.issue` bound to `node` (imported when first used: the COSE and CBOR
+    libraries are not loaded by commands that issue nothing)."""
+    def issue(doc_id: str, space_map: dict[str, Any]) -> bytes:
+        from yimen.node.services import credentials
+        return credentials.issue(node, doc_id, space_map)
+    return issue
 
 
 def deposited(node: Node, case_id: str) -> str | None:

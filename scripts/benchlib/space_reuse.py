@@ -11,8 +11,8 @@ citizens the lookups are timed for, so a lookup also reads a real document where
 the e-certificate's hash. The lookup is `space_reuse.offers` for an item with six typed
 materials (the sample catalog's 最低生活保障审核确认), for citizens who hold documents and
 some who hold none. Then `complete` is timed, interleaved, on cases of two items that
-differ only in `result_type` (one deposits, one does not); with helper A's credentials
-module installed, the deposit includes issuing the e-certificate (`credential` says so).
+differ only in `result_type` (one deposits, one does not); the deposit includes issuing
+the e-certificate.
 """
 
 from __future__ import annotations
@@ -166,23 +166,22 @@ def run(size: int = DEFAULT_SIZE, progress: Callable[[str], None] = lambda _: No
             lookups, found = _lookups(node, timed, [_id_number(900_000 + i) for i in range(50)])
             progress(f"complete: {COMPLETES} cases with a deposit, {COMPLETES} without")
             completes = _completes(node)
-            credential = space_reuse.credential_maker(node) is not None
         finally:
             node.close()
-    return _report(rows, fill_s, lookups, found, completes, credential)
+    return _report(rows, fill_s, lookups, found, completes)
 
 
-def _report(rows: int, fill_s: float, lookups: list[float], found: int, completes: dict[str, list[float]],
-            credential: bool) -> tuple[list, dict[str, Any]]:
+def _report(rows: int, fill_s: float, lookups: list[float], found: int,
+            completes: dict[str, list[float]]) -> tuple[list, dict[str, Any]]:
     with_d, without = statistics.median(completes["B-DEPOSIT"]), statistics.median(completes["B-PLAIN"])
     figures = {"space_rows": rows, "fill_s": round(fill_s, 2), "reuse_lookup_p50_ms": round(pct(lookups, 50), 3),
                "reuse_lookup_p99_ms": round(pct(lookups, 99), 3), "reuse_lookups_found": found,
                "complete_with_deposit_p50_ms": round(with_d, 2), "complete_without_deposit_p50_ms": round(without, 2),
-               "deposit_adds_ms": round(with_d - without, 2), "deposit_credential": credential}
+               "deposit_adds_ms": round(with_d - without, 2)}
     table = [
         (f"reuse lookup at acceptance p50 ({rows:,} space rows)", f"{figures['reuse_lookup_p50_ms']} ms", ""),
         (f"reuse lookup at acceptance p99 ({rows:,} space rows)", f"{figures['reuse_lookup_p99_ms']} ms", "<= 10 ms"),
-        ("complete with a deposit p50" + (" (with e-certificate)" if credential else " (no e-certificate module)"),
+        ("complete with a deposit and its e-certificate p50",
          f"{figures['complete_with_deposit_p50_ms']} ms", ""),
         ("complete without a deposit p50", f"{figures['complete_without_deposit_p50_ms']} ms", ""),
         ("deposit adds to complete", f"{figures['deposit_adds_ms']} ms", "<= 10 ms"),

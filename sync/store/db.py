@@ -252,6 +252,12 @@ class Store:
         oplog, vv = self.conn.execute("SELECT oplog, vv FROM docs WHERE doc_id = ?", (doc_id,)).fetchone()
         return zlib.decompress(oplog), vv
 
+    def version(self, doc_id: str) -> bytes | None:
+        """A held document's version bytes (they change with every change it takes), without
+        loading it: what a cache of a document's parsed content is keyed by."""
+        row = self.conn.execute("SELECT vv FROM docs WHERE doc_id = ?", (doc_id,)).fetchone()
+        return row[0] if row else None
+
     def kinds(self, doc_ids: Collection[str]) -> dict[str, tuple[str, str]]:
         """doc_id -> (kind, scope) of the documents among `doc_ids` held here."""
         return {d: (k, s) for d, k, s in self.rows("SELECT doc_id, kind, scope FROM docs", doc_ids)}

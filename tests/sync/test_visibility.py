@@ -71,6 +71,11 @@ def test_the_owner_is_read_from_the_id(doc_id, kind, scope, expected):
     (VILLAGE, "c1", "case", VILLAGE, "names no owner"),
     (TOWN, f"revocation:{VILLAGE}", "revocation", VILLAGE, None),  # an ancestor revokes
     (VILLAGE, f"revocation:{VILLAGE}", "revocation", VILLAGE, "may not write its own revocation"),
+    # an e-certificate's revocation: by its issuer or an ancestor, never by another village
+    (VILLAGE, f"credential_revocation:{VILLAGE}", "credential_revocation", VILLAGE, None),
+    (TOWN, f"credential_revocation:{VILLAGE}", "credential_revocation", VILLAGE, None),
+    (VILLAGE_B, f"credential_revocation:{VILLAGE}", "credential_revocation", VILLAGE,
+     f"node {VILLAGE_B} may not write documents of {VILLAGE}"),
     ("not-a-node", f"{VILLAGE}-2026-000001", "case", VILLAGE, "may not write"),
     (VILLAGE, f"{VILLAGE}-1", "case", "not-a-region", "not to scope not-a-region"),
 ])
@@ -115,6 +120,7 @@ OTHER_CITY_VILLAGE = "440701100201"
     (VILLAGE, "node", OTHER_CITY_VILLAGE, False),  # another city's nodes are not this city's
     (VILLAGE, "space_doc", CITY, True), (VILLAGE, "space_doc", VILLAGE_B, False),  # in the stream: up only
     (VILLAGE, "credential_revocation", OTHER_VILLAGE, True),  # revoked e-certificates: the trust list
+    (VILLAGE, "credential_revocation", OTHER_CITY_VILLAGE, False),
 ])
 def test_visible_by_flow(scope, kind, node, seen):
     assert visible(scope, flow(kind), node) is seen
