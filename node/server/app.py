@@ -24,6 +24,7 @@ from aiohttp import web
 
 from yimen.node.errors import CONTROL_FLOW
 from yimen.node.home import Node
+from yimen.node.server.chunk_routes import setup_chunk_routes
 from yimen.node.replication import engine
 from yimen.node.server.feedwatch import FEED_WATCH, FeedWatch, watching
 from yimen.node.server.materializer import MATERIALIZER, Materializer, materializing
@@ -92,6 +93,7 @@ def create_app(node: Node, materialize: bool = True) -> web.Application:
     if materialize:
         app.cleanup_ctx.append(materializing)
     setup_routes(app)
+    setup_chunk_routes(app)  # file chunks (My Space)
     return app
 
 
