@@ -64,6 +64,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if e.status == 404:
             return json_error(404, "not_found", e.reason or "", "没有这个地址")
         return json_error(e.status, "bad_request", e.reason or "", f"请求无效（HTTP {e.status}）")
+    except ConnectionResetError:  # the client went away mid-body: nothing to log, no one to answer
+        return json_error(400, "connection_lost", "the connection was lost mid-request", "请求中途连接断开")
     except CONTROL_FLOW:
         raise
     except BaseException:  # noqa: BLE001 (the boundary, loro's bare BaseException too: logged, one sentence)

@@ -69,6 +69,8 @@ def _rows(node: Node, hashes: list[str] | None) -> Iterable[tuple[str, str, str,
     sql = ("SELECT f.doc_id, d.home, d.subject, d.doc_type, f.chunks FROM space_files f"
            " JOIN space_docs d ON d.doc_id = f.doc_id")
     args: list[str] = []
+    if hashes is not None and not hashes:
+        return
     if hashes is not None and len(hashes) <= _FEW:
         sql += " WHERE " + " OR ".join("instr(f.chunks, ?) > 0" for _ in hashes)
         args = list(hashes)
