@@ -57,7 +57,7 @@ headers = st.fixed_dictionaries({
     "author": region_codes(),
     "seq": st.integers(1, INT64),
     "scope": region_codes(),
-    "flow": st.integers(0, 2),
+    "flow": st.integers(0, 3),
 })
 change_lists = st.lists(sealed_changes(), min_size=1, max_size=6)
 
@@ -192,7 +192,7 @@ def test_decode_refuses_another_protocol(v):
     ("author", 440608100201), ("author", None), ("author", b"440608100201"),
     ("scope", 440608100201), ("scope", None), ("scope", b"440608100201"),
     ("seq", 0), ("seq", -1), ("seq", "1"), ("seq", 1.0), ("seq", None),
-    ("flow", True), ("flow", 3), ("flow", -1), ("flow", "yes"), ("flow", None),
+    ("flow", True), ("flow", 4), ("flow", -1), ("flow", "yes"), ("flow", None),
     ("kid", b"short"), ("kid", KID.hex()), ("kid", None),
 ])
 def test_decode_refuses_bad_header_types(field, value):

@@ -87,7 +87,7 @@ REGIONS = st.sampled_from([CITY, DISTRICT, TOWN, OTHER_TOWN, VILLAGE, VILLAGE_B,
 
 @given(author=REGIONS, own=REGIONS, scope=REGIONS, kind=st.sampled_from(KINDS), rest=st.text(min_size=1))
 def test_a_document_is_written_only_in_its_owners_scope_by_the_owner_or_an_ancestor(author, own, scope, kind, rest):
-    doc_id = {"node": f"node:{own}", "revocation": f"revocation:{own}",
+    doc_id = {"node": f"node:{own}", "revocation": f"revocation:{own}", "credential_revocation": f"credential_revocation:{own}",
               "catalog_item": f"item:{own}:{rest}"}.get(kind, f"{own}-{rest}")
     assert owner(doc_id, kind) == own
     self_revoking = kind == "revocation" and author == own
@@ -113,6 +113,8 @@ OTHER_CITY_VILLAGE = "440701100201"
     (VILLAGE, "node", OTHER_VILLAGE, True), (VILLAGE, "revocation", VILLAGE_B, True),  # the city's trust list
     (OTHER_TOWN, "node", VILLAGE, True), (CITY, "revocation", VILLAGE, True),
     (VILLAGE, "node", OTHER_CITY_VILLAGE, False),  # another city's nodes are not this city's
+    (VILLAGE, "space_doc", CITY, True), (VILLAGE, "space_doc", VILLAGE_B, False),  # in the stream: up only
+    (VILLAGE, "credential_revocation", OTHER_VILLAGE, True),  # revoked e-certificates: the trust list
 ])
 def test_visible_by_flow(scope, kind, node, seen):
     assert visible(scope, flow(kind), node) is seen
@@ -124,3 +126,12 @@ def test_the_flows_nest_city_wide_above_down_above_up(scope, node, kind):
     ups, downs, city = (visible(scope, f, node) for f in (visibility.UP, visibility.DOWN, visibility.CITY))
     assert (not ups or downs) and (not downs or city)
     assert visible(scope, flow(kind), node) in (ups, downs, city)
+
+
+@given(scope=REGIONS, node=REGIONS, consented=st.lists(REGIONS, max_size=3))
+def test_a_space_document_is_held_by_its_home_its_ancestors_and_the_path_to_a_consent(scope, node, consented):
+    held = visibility.may_hold(scope, node, consented)
+    assert held == (visible(scope, visibility.SPACE, node) or any(region.is_within(x, node) for x in consented))
+    assert visibility.may_hold(scope, node, []) == visible(scope, visibility.UP, node)
+    if held and consented:  # a consent only ever adds holders: X and X's ancestors
+        assert visibility.may_hold(scope, node, consented[:1] + consented)
