@@ -10,11 +10,10 @@ from __future__ import annotations
 from yimen.node.home import Node
 from yimen.node.replication import in_db
 from yimen.node.services import Progress, no_progress
-from yimen.node.services.file_transfer import FileStats, fetch_down, wanted
+from yimen.node.services.file_transfer import FileStats, chunk_link, fetch_down, wanted
 from yimen.node.services.uplink import LinkDown, with_first_ancestor
 from yimen.personal_space.transfer import Budget
 from yimen.sync.errors import SyncError
-from yimen.sync.transports.chunks import ChunkLink
 from yimen.sync.transports.http import LINK_ERRORS, HttpTransport
 
 STAGE = "fetch_files"
@@ -36,7 +35,7 @@ async def fetch_files(node: Node, progress: Progress = no_progress, retries: int
 
         async def attempt(transport: HttpTransport) -> None:
             base = done["fetched"]
-            await fetch_down(node, ChunkLink(transport), Budget(1 << 62, float("inf")), stats,
+            await fetch_down(node, chunk_link(node, transport), Budget(1 << 62, float("inf")), stats,
                              lambda n: progress(STAGE, base + n, total))
         try:
             await with_first_ancestor(node, attempt)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import weakref
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
@@ -26,12 +27,11 @@ from typing import Callable, Iterable
 from yimen.node.errors import NodeError
 from yimen.node.home import Node
 from yimen.node.replication import in_db
-from yimen.node.services import Progress, no_progress, space
+from yimen.node.services import space
 from yimen.personal_space.transfer import Budget, Holder, may_move, missing, slices
 from yimen.schema.text import Text
 from yimen.sync.errors import SyncError
 from yimen.sync.store import Store
-from yimen.sync.store.chunks import MAX_CHUNK
 from yimen.sync.transports.chunks import ChunkLink
 from yimen.sync.transports.http import LINK_ERRORS, HttpTransport
 
@@ -61,6 +61,16 @@ _PEER_HOLDS: weakref.WeakKeyDictionary[Store, dict[str, set[str]]] = weakref.Wea
 
 def peer_holds(node: Node, peer: str) -> set[str]:
     return _PEER_HOLDS.setdefault(node.store, {}).setdefault(peer, set())
+
+
+# The part of a chunk that came down before a link was cut (kept in memory only: a new
+# process resumes from the last whole chunk), per node and peer.
+_PARTIALS: weakref.WeakKeyDictionary[Store, dict[str, dict[str, bytes]]] = weakref.WeakKeyDictionary()
+
+
+def chunk_link(node: Node, transport: HttpTransport) -> ChunkLink:
+    """The chunk routes of `transport`'s node, with what came of cut chunks kept between links."""
+    return ChunkLink(transport, partials=_PARTIALS.setdefault(node.store, {}).setdefault(transport.peer, {}))
 
 
 # -- the rule, over this node's tables ------------------------------------------------------
@@ -208,18 +218,38 @@ async def round_step(node: Node, transport: HttpTransport, budget: Budget | None
     within `budget`. It never fails the round: a cut link or a parent without the chunk
     routes ends the step (told in `failed` and the log); the next round goes on."""
     budget = budget or Budget(ROUND_BYTES, ROUND_SECONDS)
-    stats, link = FileStats(), ChunkLink(transport)
+    stats, chunks = FileStats(), chunk_link(node, transport)
+    rows = await in_db(node, _file_rows, node)
+    if not _due(node, transport.peer, rows):
+        return stats
     try:
-        await push_up(node, link, budget, stats)
-        await fetch_down(node, link, budget, stats)
+        await push_up(node, chunks, budget, stats)
+        await fetch_down(node, chunks, budget, stats)
     except (*LINK_ERRORS, SyncError, NodeError) as e:
         stats.failed.append(f"{type(e).__name__}: {e}")
         log.info(Text("文件分块传输中断：%s（下一轮继续）", "file chunk transfer stopped: %s (next round goes on)"), e)
     if stats.pushed or stats.fetched:
         log.info(Text("与 %s 传输文件分块：上传 %d 个，下载 %d 个", "file chunks with %s: pushed %d, fetched %d"),
                  transport.peer, stats.pushed, stats.fetched)
+    _LAST_STEP.setdefault(node.store, {})[transport.peer] = (time.monotonic(), rows,
+                                                              bool(stats.pushed or stats.fetched or stats.failed))
     return stats
 
 
-__all__ = ["MAX_CHUNK", "ChunkNotHere", "ChunkRefused", "FileStats", "accept", "answer_want", "fetch_down",
-           "no_progress", "Progress", "push_up", "round_step", "serve", "wanted"]
+# A hub's step reads every file row it holds (JSON lists of chunk hashes): with many, it
+# runs at most every RESCAN_S seconds while nothing moved and no file row came.
+SCAN_FREE_ROWS = 2000
+RESCAN_S = 15.0
+_LAST_STEP: weakref.WeakKeyDictionary[Store, dict[str, tuple[float, int, bool]]] = weakref.WeakKeyDictionary()
+
+
+def _file_rows(node: Node) -> int:
+    return node.store.conn.execute("SELECT count(*) FROM space_files").fetchone()[0]
+
+
+def _due(node: Node, peer: str, rows: int) -> bool:
+    last = _LAST_STEP.get(node.store, {}).get(peer)
+    if rows <= SCAN_FREE_ROWS or last is None:
+        return True
+    when, rows_then, moved = last
+    return moved or rows != rows_then or time.monotonic() - when >= RESCAN_S

@@ -64,10 +64,10 @@ def hand_over(src: home.Node, dst: home.Node, doc_id: str) -> None:
 
 class CuttingProxy:
     """A TCP relay in front of `target_port` that counts bytes each way and, once `cut_after`
-    bytes have gone down in all, closes every connection it holds (once)."""
+    bytes have gone down (`up`: up) in all, resets every connection it holds (once)."""
 
-    def __init__(self, target_port: int, cut_after: int | None = None):
-        self.target, self.cut_after = target_port, cut_after
+    def __init__(self, target_port: int, cut_after: int | None = None, up: bool = False):
+        self.target, self.cut_after, self.cut_up = target_port, cut_after, up
         self.up = self.down = self.cuts = 0
         self.writers: set[asyncio.StreamWriter] = set()
 
@@ -100,7 +100,7 @@ class CuttingProxy:
                     self.down += len(data)
                 w.write(data)
                 await w.drain()
-                if not up and self.cut_after is not None and self.down >= self.cut_after:
+                if up == self.cut_up and self.cut_after is not None and (self.up if up else self.down) >= self.cut_after:
                     self.cut_after, self.cuts = None, self.cuts + 1
                     for other in list(self.writers):
                         other.transport.abort()
