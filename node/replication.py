@@ -29,10 +29,17 @@ def engine(node: Node) -> Engine:
     """The node's engine (cached on the node: the key is read once)."""
     cached = getattr(node, "_engine", None)
     if cached is None:
-        cached = Engine(node.store, node.node_id, signing_key(node),
-                        lambda docs: refresh_many(node.store, docs, node.calendar), clock=node.now)
+        cached = Engine(node.store, node.node_id, signing_key(node), lambda docs: imported(node, docs), clock=node.now)
         object.__setattr__(node, "_engine", cached)
     return cached
+
+
+def imported(node: Node, docs: list) -> None:
+    """The engine's hook: project what moved; a consent that moved may end documents held
+    on demand here (purged in the same transaction, see `services.space_purge`)."""
+    from yimen.node.services import space_purge  # (the services import this module)
+    refresh_many(node.store, docs, node.calendar)
+    space_purge.on_consents(node, docs)
 
 
 def catch_up_all(node: Node, progress: Callable[[str, int, int], None] | None = None,

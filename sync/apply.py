@@ -136,6 +136,7 @@ def _sealed_as(store: Store, cache: dict, author: str, seq: int) -> dict[tuple[s
     """(doc_id, peer, start) -> (kind, scope) of every change the seal `author#seq` carries."""
     if (author, seq) not in cache:
         held = store.feed.seal(author, seq)  # (it was decoded and checked when it came)
-        s = decode(held[2], held[3]) if held else None
+        held = held[2:] if held else store.on_demand.seal(author, seq)  # (or held on demand)
+        s = decode(held[-2], held[-1]) if held else None
         cache[author, seq] = {(c.doc_id, c.peer, c.start): (c.kind, s.scope) for c in s.changes} if s else {}
     return cache[author, seq]

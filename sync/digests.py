@@ -79,9 +79,14 @@ def check_seals(seals: Any) -> list[tuple[bytes, bytes]]:
 
 
 def listing(store: Store, for_node: str | None = None) -> Listing:
-    """Documents held here (only those `for_node` may see, if given), by scope."""
+    """Documents held here (only those `for_node` may see, if given), by scope. Space
+    documents held on demand (under a consent, outside the stream) are never compared: no
+    peer holds them in the stream, so they are no difference to repair."""
     out: Listing = {}
+    on_demand = set(store.on_demand.doc_ids())
     for doc_id, kind, scope, vv in store.versions():
+        if doc_id in on_demand:
+            continue
         if for_node is None or visible(scope, flow(kind), for_node):
             out.setdefault(scope, {})[doc_id] = vv
     return out

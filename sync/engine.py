@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from yimen.schema import region
-from yimen.sync import admission, certs, positions
+from yimen.sync import admission, certs, on_demand, positions
 from yimen.sync import seal as seals
 from yimen.sync.apply import OnImported, Receipt, apply_seal
 from yimen.sync.batch import Batch, OutOfOrder
@@ -55,7 +55,6 @@ SEAL_PAGE = 20_000  # unsealed change rows read at a time
 SCAN = 512  # feed rows looked at a time by next_batch
 
 __all__ = ["Engine", "Batch", "Receipt", "OutOfOrder", "public_bytes", "DEFAULT_BATCH_BYTES"]
-
 
 def public_bytes(key: Ed25519PrivateKey) -> bytes:
     return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
@@ -188,6 +187,10 @@ class Engine:
             receipt.recv_upto = self.store.peers.received(peer, batch.next, receipt.imported, batch.size,
                                                           self.clock(), rewind=batch.rewind)
         return receipt
+
+    def receive_on_demand(self, peer: str, given: list[tuple[bytes, bytes]]) -> Receipt:
+        """Space seals `peer` gave outside the stream, kept outside the feed (see `on_demand`)."""
+        return on_demand.receive(self, peer, given)
 
     def _take(self, peer: str, body: bytes, sig: bytes, receipt: Receipt, defer: bool) -> None:
         """Admit one seal or quarantine it. Bytes quarantined already are a duplicate (a

@@ -97,7 +97,13 @@ def may_hold(scope: str, node: str, consented: Iterable[str]) -> bool:
     """May node `node` hold a space document of `scope`, given the nodes `consented` whose
     live consents cover it (the citizen's, for its type)? Its home and every ancestor may;
     so may a node X holding such a consent and X's ancestors (they relay it down to X). The
-    one rule for serving a space document or its files on demand, and for purging them."""
+    one rule for serving a space document or its files on demand, and for purging them.
+
+    `yimen.personal_space.consent_rule` gathers `consented` from the consents a node holds
+    (`covered`: what a requester may be handed; `may_keep`: what a node outside the stream
+    keeps). A node may be handed a document on demand only if it does not get it in the
+    stream (`visible` is false: not the home, not an ancestor); such a node holds it
+    outside its feed (`yimen.sync.on_demand`) and purges it once this rule no longer holds."""
     return region.is_within(scope, node) or any(region.is_within(x, node) for x in consented)
 
 

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("schema", "sync", "node", "personal_space")
 SOURCES = sorted(p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py"))
 SYNC_TABLES = ("docs", "changes", "feed", "pending", "unapplied", "quarantine", "quarantine_counts", "peers",
-               "peer_owners", "node_certs", "key_cuts", "node_transit", "chunks", "meta", "_sqlite_migrations")
+               "peer_owners", "on_demand", "node_certs", "key_cuts", "node_transit", "chunks", "meta", "_sqlite_migrations")
 SQL_ON_SYNC_TABLE = re.compile(r"\b(FROM|INTO|UPDATE|JOIN|TABLE)\s+(" + "|".join(SYNC_TABLES) + r")\b")
 
 

@@ -27,7 +27,7 @@ from yimen.node.replication import catch_up_all, engine, in_db
 from yimen.node.server.feedwatch import FEED_WATCH
 from yimen.node.server.materializer import MATERIALIZER
 from yimen.node.server.throttle import FailureThrottle
-from yimen.node.services import enrollment, trust
+from yimen.node.services import enrollment, space_delivery, trust
 from yimen.schema import region
 from yimen.schema.errors import YimenError
 from yimen.sync import digests
@@ -215,6 +215,14 @@ async def checkpoint(request: web.Request) -> web.Response:
     return _packed({"countersigned": await _db(request.app, exchange.countersign_child, node, sender, message)})
 
 
+async def space_documents(request: web.Request) -> web.Response:
+    """Space seals under the consents a descendant names (see `services.space_delivery`)."""
+    sender, message = await _signed(request)
+    node = request.app[NODE]
+    await _db(request.app, catch_up_all, node)  # a consent just pushed may be stored but not applied
+    return _packed(await _db(request.app, space_delivery.answer, node, sender, message))
+
+
 async def _read_bounded(request: web.Request, limit: int) -> bytes:
     """The body, refused past `limit` bytes without reading the rest."""
     if (request.content_length or 0) <= limit:
@@ -266,6 +274,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/v1/reconcile", reconcile_digests)
     app.router.add_post("/v1/seals", seals_for_docs)
     app.router.add_post("/v1/checkpoint", checkpoint)
+    app.router.add_post(space_delivery.ROUTE, space_documents)
     app.router.add_post("/v1/enroll", enroll)
     app.router.add_post("/v1/rotate", rotate)
     app.router.add_get("/v1/status", status)

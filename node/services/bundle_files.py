@@ -4,7 +4,8 @@ rule as over HTTP (`file_transfer.movable`: a chunk of a document held here that
 recipient may hold).
 
 What the exporter sends, as far as it knows the recipient lacks it: the chunks of the
-space documents whose seals are in this bundle (`--files only`: those the seals of a
+space documents whose seals are in this bundle, in its batches or in the header's answer
+to a consent holder's request (`space_delivery`; `--files only`: those the seals of a
 `with` bundle would be, without the seals), and the chunks the recipient asked for in the
 header (`wanted`) of the last bundle it sent here. What the importer keeps: every whole
 chunk that a document it holds lists, once the seals of the same bundle went in (so a
@@ -46,8 +47,18 @@ def asked_by(node: Node, peer: str) -> list[str]:
 
 def space_docs_in(batch: Batch) -> list[str]:
     """The space documents a batch's seals carry (seals from our own feed: decoded as is)."""
+    return docs_of_seals(batch.seals)
+
+
+def docs_in_header(header: dict[str, Any]) -> list[str]:
+    """The space documents the header's on-demand answer carries (`space_delivery`)."""
+    space = header.get("space")
+    return docs_of_seals(space.get("seals", [])) if isinstance(space, dict) else []
+
+
+def docs_of_seals(pairs: Iterable[Any]) -> list[str]:
     out = []
-    for body, signature in batch.seals:
+    for body, signature in pairs:
         s = seals.decode(body, signature)
         if s.flow == SPACE:
             out.extend(c.doc_id for c in s.changes)

@@ -42,7 +42,7 @@ from typing import Any, Iterator
 from yimen.node.errors import NodeError
 from yimen.node.home import Node
 from yimen.node.replication import catch_up_all, engine, signing_key
-from yimen.node.services import Progress, audit, bundle_files, no_progress
+from yimen.node.services import Progress, audit, bundle_files, no_progress, space_delivery
 from yimen.schema import region
 from yimen.sync.transports import bundle as framing
 from yimen.sync.engine import Batch, OutOfOrder, Receipt
@@ -106,10 +106,11 @@ def export_bundle(node: Node, to_node: str, path: Path | str, progress: Progress
     only = files == "only"
     header = {"protocol": framing.PROTOCOL, "from": node.node_id, "to": to_node,
               "created_at": node.clock().isoformat(timespec="microseconds"), "ack": held.upto, **held.wire(),
-              "rewind": resume.rewind and not only, "wanted": bundle_files.header_wanted(node)}
+              "rewind": resume.rewind and not only, "wanted": bundle_files.header_wanted(node),
+              **space_delivery.bundle_header(node, to_node)}
     state = {"complete": True, "upto": resume.since, "total": max(0, eng.feed_head() - resume.since), "size": 0,
              "chunks": 0, "files_complete": True}
-    docs: list[str] = []
+    docs = bundle_files.docs_in_header(header)
     batches = _batches(outbound, resume, state, progress, docs)
     chunks = () if files == "without" else bundle_files.export_chunks(
         node, to_node, docs, state, framing.MAX_BUNDLE_BYTES - _FRAMING_ROOM, progress)
@@ -194,6 +195,7 @@ def import_bundle(node: Node, path: Path | str, progress: Progress = no_progress
             bundle_files.remember_wanted(node, sender, header)
         audit.record(node, "bundle_import", None, sender=sender, seals=batches.seals, chunks=batches.chunks,
                      file=Path(path).name)
+        space = space_delivery.from_bundle(node, sender, header.get("space"))
     applied = Receipt(recv_upto=0)
     catch_up_all(node, progress, applied)
     total["changes"] += applied.changes
@@ -201,7 +203,8 @@ def import_bundle(node: Node, path: Path | str, progress: Progress = no_progress
     return {"file": str(path), "from": sender, "created_at": header["created_at"],
             "seals": batches.seals, **total, "pending": node.store.changes.pending_count(),
             "quarantine_reasons": reasons, "ack": header["ack"],
-            "recv_upto": eng.positions(sender)[0], "notice": resume.notice and resume.notice._asdict()}
+            "recv_upto": eng.positions(sender)[0], "notice": resume.notice and resume.notice._asdict(),
+            "space": space}
 
 
 def _newest_from(node: Node, sender: str, created_at: str) -> bool:

@@ -8,7 +8,7 @@ import json
 
 from yimen.node.home import Node
 from yimen.node.projections import refresh
-from yimen.node.services import audit
+from yimen.node.services import audit, space_purge
 from yimen.node.errors import NodeError
 from yimen.personal_space.documents import Consent, SpaceDocument, covers, live, read_consent, read_space_doc
 
@@ -68,6 +68,7 @@ def withdraw_consent(node: Node, consent_id: str, clerk_id: str, reason: str = "
             store.save(doc, node.node_id)
             refresh(store, doc, node.calendar)
             audit.record(node, "space_withdraw", clerk_id or None, None, c.citizen_id, consent=consent_id)
+            space_purge.sweep(node)  # what this node held only through it goes at once
 
 
 def consent_nodes(node: Node, subject: str, doc_type: str, now: str | None = None) -> list[str]:

@@ -134,6 +134,8 @@ def _consent(village: home.Node) -> None:
 
 def _hand_over(src: home.Node, dst: home.Node, doc_id: str) -> None:
     """What consent delivery leaves at the consent holder: the document, not its file."""
+    if dst.store.exists(doc_id):
+        return
     oplog, _ = src.store.oplog(doc_id)
     kind, scope = src.store.kinds([doc_id])[doc_id]
     doc = Doc.from_bytes(doc_id, kind, scope, oplog, dst.store.peer)

@@ -29,6 +29,7 @@ from yimen.sync.errors import StoreError
 from yimen.sync.store import driver, schema
 from yimen.sync.store.chunks import Chunks
 from yimen.sync.store.keys import KeyRing
+from yimen.sync.store.on_demand import OnDemand, purge
 from yimen.sync.store.repos import Changes, Feed, Peers, Quarantine
 
 BUSY_S = 5.0  # how long a write waits for another process's transaction
@@ -103,6 +104,7 @@ class Store:
         self._depth = 0
         self.feed, self.changes, self.peers = Feed(self), Changes(self), Peers(self)
         self.keys, self.quarantine, self.chunks = KeyRing(self), Quarantine(self), Chunks(self)
+        self.on_demand = OnDemand(self)  # space seals held under a consent, outside the feed
         try:
             self._migrate([schema.SYNC_SCHEMA, *schemas])
         except BaseException:
@@ -300,6 +302,10 @@ class Store:
                 out.setdefault(*named)
                 below = f"{owner}-{row[0][len(owner) + 1:].rpartition('-')[0]}-"  # the rest of this series is lower
         return out
+
+    def purge(self, doc_ids: Collection[str]) -> int:
+        """Drop documents held here (a space document whose consent ended): see `on_demand.purge`."""
+        return purge(self, doc_ids)
 
     def exists(self, doc_id: str) -> bool:
         return self.conn.execute("SELECT 1 FROM docs WHERE doc_id = ?", (doc_id,)).fetchone() is not None

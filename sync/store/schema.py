@@ -216,6 +216,18 @@ def _chunks(db: sqlite_utils.Database) -> None:
     run(db, "CREATE TABLE IF NOT EXISTS chunks (id INTEGER PRIMARY KEY, hash TEXT NOT NULL UNIQUE, data BLOB NOT NULL)")
 
 
+@SYNC_SCHEMA(name="0009_on_demand")
+def _on_demand(db: sqlite_utils.Database) -> None:
+    """Space seals held on demand (under a consent) by a node that is neither their home nor
+    an ancestor: outside the feed, which is append-only, so that a purge can drop them (see
+    `on_demand`). One seal holds one document."""
+    run(db,
+        "CREATE TABLE IF NOT EXISTS on_demand (author TEXT NOT NULL, seq INTEGER NOT NULL, doc_id TEXT NOT NULL,"
+        " body BLOB NOT NULL, signature BLOB NOT NULL, received_from TEXT, received_at TEXT NOT NULL,"
+        " PRIMARY KEY (author, seq)) WITHOUT ROWID",
+        "CREATE INDEX IF NOT EXISTS on_demand_by_doc ON on_demand(doc_id)")
+
+
 def check(db: sqlite_utils.Database, sets: Iterable[Schema]) -> bool:
     """Refuse a file from a newer Yimen; return whether migrations are missing."""
     missing = False

@@ -23,7 +23,10 @@ END_RECORD_MAX = 256
 MAX_WANTED = 50_000  # chunk hashes a header asks for (3.3 MB of hex)
 
 HEADER_KEYS = frozenset({"protocol", "from", "to", "created_at", "ack"})
-OPTIONAL_HEADER_KEYS = frozenset({"last_seal", "numbers", "rewind", "wanted"})
+# "space": on-demand space documents (a child's request, a parent's answer seals): a map
+# the node's bundle service reads (`yimen.node.services.space_delivery`); "wanted": the file
+# chunks the sender lacks (`yimen.node.services.bundle_files`)
+OPTIONAL_HEADER_KEYS = frozenset({"last_seal", "numbers", "rewind", "space", "wanted"})
 BATCH_KEYS = frozenset({"start", "next", "seals"})
 CHUNK_KEYS = frozenset({"chunk"})
 END_KEYS = frozenset({"batches", "seals", "signature"})  # and "chunks" (a count) when any were written
@@ -173,7 +176,7 @@ def check_header(header: Any) -> None:
             and all(isinstance(header[k], str) and 0 < len(header[k]) <= 64 for k in ("from", "to", "created_at"))
             and is_count(header["ack"]) and is_count(header.get("last_seal", 0))
             and valid_numbers(header.get("numbers", {})) and isinstance(header.get("rewind", False), bool)
-            and _wanted(header.get("wanted", []))):
+            and isinstance(header.get("space", {}), dict) and _wanted(header.get("wanted", []))):
         raise bad("头部记录格式错误", "malformed header record")
 
 

@@ -54,6 +54,8 @@ def deposit(node: home.Node, tmp: Path, citizen_id: str, size: int, seed: int = 
 
 def hand_over(src: home.Node, dst: home.Node, doc_id: str) -> None:
     """Give `dst` the document `doc_id` as `src` holds it, with its projection rows."""
+    if dst.store.exists(doc_id):
+        return
     oplog, _ = src.store.oplog(doc_id)
     kind, scope = src.store.kinds([doc_id])[doc_id]
     doc = Doc.from_bytes(doc_id, kind, scope, oplog, dst.store.peer)

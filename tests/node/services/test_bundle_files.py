@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from support import id_number
 from support.chain import synced_chain
 from support.files_chain import deposit
+from support.space import consent
 from yimen.node.cli.main import main
 from yimen.node.replication import signing_key
 from yimen.node.services import space_files
@@ -137,3 +138,16 @@ def test_the_cli_takes_files_with_without_only(chain, tmp_path):
     bad = runner.invoke(main, ["--home", str(va.home), "bundle", "export", "--to", town.node_id, "--files", "some",
                                str(tmp_path / "g.yimen")])
     assert bad.exit_code != 0
+
+
+def test_a_consent_holder_gets_the_document_and_its_file_on_one_stick(chain, tmp_path):
+    va, town, vb = chain["village_a"], chain["town"], chain["village_b"]
+    cid = id_number(7)
+    _, data, ref = deposit(va, tmp_path, cid, SIZE)
+    import_bundle(town, export_bundle(va, town.node_id, tmp_path / "up.yimen")["file"])  # the file reaches the town
+    consent(vb, cid)
+    import_bundle(town, export_bundle(vb, town.node_id, tmp_path / "ask.yimen")["file"])  # the consent asks
+    down = export_bundle(town, vb.node_id, tmp_path / "down.yimen")
+    assert down["chunks"] == 3
+    got = import_bundle(vb, tmp_path / "down.yimen")
+    assert got["chunks"] == 3 and whole(vb, ref) == data
