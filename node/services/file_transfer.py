@@ -12,7 +12,7 @@ In each sync round, after the session (`uplink.sync_once` calls `round_step`), t
 pushes its parent the chunks the parent lacks (so a hub ends up holding every file of its
 subtree), then fetches the chunks it wants that the parent may give; both bounded by one
 `Budget` (bytes and seconds), so files never hold up cases for long: the rest goes next
-round. Chunks travel one per request, each stored when whole. `fetch_files` is the same
+round. Chunks travel one per request, each stored when whole. `file_fetch.fetch_files` is the same
 fetch run until nothing more comes (`yimen space fetch`)."""
 
 from __future__ import annotations
