@@ -27,8 +27,9 @@ from typing import Callable, Iterable
 from yimen.node.errors import NodeError
 from yimen.node.home import Node
 from yimen.node.replication import in_db
-from yimen.node.services import space
+from yimen.node.services import audit, space, space_purge
 from yimen.personal_space.transfer import Budget, Holder, may_move, missing, slices
+from yimen.schema import region
 from yimen.schema.text import Text
 from yimen.sync.errors import SyncError
 from yimen.sync.store import Store
@@ -143,14 +144,26 @@ def accept(node: Node, peer: str, digest: str, data: bytes) -> bool:
 
 def serve(node: Node, peer: str, digest: str) -> bytes:
     """A chunk for `peer` (ChunkRefused unless the rule lets it move; ChunkNotHere if it may
-    but is not held yet)."""
-    if digest not in movable(node, peer, [digest]):
+    but is not held yet). A file's first chunk handed to a node that holds it only under a
+    consent (not its home nor an ancestor) is in the audit log: a citizen's file left here."""
+    docs = holders(node, [digest]).get(digest, [])
+    if not may_move(docs, peer):
         raise _refused(digest)
     data = node.store.chunks.get(digest)
     if data is None:
         raise ChunkNotHere(f"本节点尚未收到文件分块 {digest[:16]}…，稍后再试",
                            f"chunk {digest[:16]}… is not here yet: try again later")
+    _audit_first(node, peer, digest, [d for d in docs if not region.is_within(d.home, peer)])
     return data
+
+
+def _audit_first(node: Node, peer: str, digest: str, consented: list[Holder]) -> None:
+    firsts = {doc_id for doc_id, *_, chunks in _rows(node, [digest]) if chunks[:1] == [digest]}
+    with node.store.transaction():
+        for d in consented:
+            if d.doc_id in firsts:
+                audit.record(node, "space_file_serve", None, None, space_purge.citizen_of(node.store, d.doc_id),
+                             doc=d.doc_id, to=peer)
 
 
 def _refused(digest: str) -> ChunkRefused:

@@ -77,6 +77,8 @@ async def test_a_consent_holder_gets_the_document_then_its_file_in_its_rounds(ch
     await converge(nodes, rounds=4)  # up to the town; the consent up; the document down, then its file
     vb = nodes["village_b"]
     assert vb.store.exists(doc_id) and whole(vb, ref) == data
+    served = nodes["town"].store.conn.execute("SELECT count(*) FROM audit_log WHERE action = 'space_file_serve'")
+    assert served.fetchone()[0] == 1  # the file left the town for a consent holder: said once
 
 
 async def test_a_consent_holder_fetches_the_file_and_a_cut_link_loses_at_most_one_chunk(chain, tmp_path, monkeypatch):
