@@ -22,7 +22,7 @@ from yimen.schema.errors import os_reason
 
 CONFIG_FILE = "node.json"
 PASSWORD_PROFILES = ("standard", "cheapest")
-INT_SETTINGS = ("yellow_days", "session_idle_hours")
+INT_SETTINGS = ("yellow_days", "session_idle_hours", "consent_max_days")
 # Environment variables of Yimen that are not settings of this file (the CLI's options).
 ENV_NOT_SETTINGS = {"YIMEN_HOME", "YIMEN_CLERK", "YIMEN_LANG", "YIMEN_HOST", "YIMEN_PORT", "YIMEN_LOG_FILE",
                     "YIMEN_KEY_FILE", "YIMEN_PASSPHRASE"}
@@ -40,6 +40,7 @@ class Config:
     yellow_days: int = 1  # a case is yellow with at most this many working days left
     calendar_file: str = ""  # a province's own days (JSON) over the chinese-calendar package's; "" = none
     session_idle_hours: int = 8  # a clerk's sign-in ends after this many hours without a command
+    consent_max_days: int = 30  # the longest a citizen's consent to share their space may run
     # Argon2id cost of clerks' password hashes: "standard" (RFC 9106's low-memory profile:
     # 64 MiB, 3 passes) or "cheapest" (for tests only; `yimen status` reports it as weak).
     password_profile: str = "standard"
@@ -56,6 +57,9 @@ class Config:
             raise InvalidConfig("yellow_days 必须是非负整数", "yellow_days must be a non-negative integer")
         if not isinstance(self.session_idle_hours, int) or self.session_idle_hours < 1:
             raise InvalidConfig("session_idle_hours 必须是正整数", "session_idle_hours must be a positive integer")
+        if not isinstance(self.consent_max_days, int) or not 1 <= self.consent_max_days <= 366:
+            raise InvalidConfig("consent_max_days 必须是 1 到 366 之间的整数",
+                                "consent_max_days must be an integer from 1 to 366")
         if self.password_profile not in PASSWORD_PROFILES:
             raise InvalidConfig(f"password_profile 只能是 {'、'.join(PASSWORD_PROFILES)}",
                                 f"password_profile must be one of {', '.join(PASSWORD_PROFILES)}")

@@ -14,7 +14,6 @@ Every `CatalogItem` is valid once constructed: the checks run in `__post_init__`
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field, fields
@@ -162,6 +161,7 @@ class CatalogItem:
     version: int = 1
     effective_date: str = ""
     clock_pauses_on_supplement: bool = True
+    result_type: str = ""  # the document type its result is, deposited in My Space ("" = none)
     publisher: str = field(default="", compare=False)  # read from a node: who published it; not stored
 
     def __post_init__(self) -> None:
@@ -193,6 +193,7 @@ class CatalogItem:
             "version": self.version, "effective_date": self.effective_date,
             # the default is left out: an item reads the same to nodes older than the field
             **({} if self.clock_pauses_on_supplement else {"clock_pauses_on_supplement": False}),
+            **({"result_type": self.result_type} if self.result_type else {}),
         }
 
     @classmethod
@@ -237,6 +238,9 @@ def _validate_item(item: CatalogItem) -> None:
                    f"effective date {item.effective_date!r} is not an ISO date (YYYY-MM-DD)")
     if not isinstance(item.clock_pauses_on_supplement, bool):
         raise _bad("clock_pauses_on_supplement", "补正期间是否暂停计时须为 true 或 false", "must be true or false")
+    if item.result_type != "":
+        _check_choice(item.result_type, DOC_TYPES, "result_type", "办理结果证照类型", "result document type",
+                      show=False)
 
 
 def _check_steps(steps: Any, accept_level: str) -> None:
@@ -279,7 +283,7 @@ def _check_materials(materials: Any) -> None:
 
 _ITEM_REQUIRED = ("code", "name", "department", "legal_basis", "accept_level", "steps",
                   "materials", "time_limit_days", "fee")
-_ITEM_KEYS = _ITEM_REQUIRED + ("status", "version", "effective_date", "clock_pauses_on_supplement")
+_ITEM_KEYS = _ITEM_REQUIRED + ("status", "version", "effective_date", "clock_pauses_on_supplement", "result_type")
 
 
 def _check_keys(d: Any, allowed: tuple[str, ...], required: tuple[str, ...], zh: str,
@@ -337,7 +341,8 @@ def _item_from_dict(d: Any, default_effective_date: str, where: str,
             steps=_steps_from(d["steps"]), materials=_materials_from(d["materials"]),
             time_limit_days=d["time_limit_days"], fee=d["fee"],
             status=_strip(d.get("status", "active")), version=d.get("version", 1),
-            effective_date=effective_date, clock_pauses_on_supplement=d.get("clock_pauses_on_supplement", True))
+            effective_date=effective_date, clock_pauses_on_supplement=d.get("clock_pauses_on_supplement", True),
+            result_type=_strip(d.get("result_type") or ""))
     except InvalidCatalog as exc:
         raise exc.locate(where=where, where_en=where_en,
                          item_code=code if isinstance(code, str) else "") from None
@@ -354,40 +359,7 @@ def _check_unique(items: list[CatalogItem], places: list[tuple[str, str]]) -> No
         first[item.code] = n
 
 
-# ---------------------------------------------------------------- JSON
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [key for key, _ in pairs]
-    for key in keys:
-        if keys.count(key) > 1:
-            raise _bad(key, "JSON 对象中该字段重复", "duplicate key in a JSON object")
-    return dict(pairs)
-
-
-def parse_catalog_json(text: str, default_effective_date: str = "") -> list[CatalogItem]:
-    """Parse a JSON list of items, or {"catalog": title, "items": [...]}."""
-    try:
-        data = json.loads(text.removeprefix("\ufeff"), object_pairs_hook=_no_duplicate_keys)
-    except json.JSONDecodeError as exc:
-        raise InvalidCatalog(f"JSON 格式错误（第{exc.lineno}行第{exc.colno}列）：{exc.msg}",
-                             f"malformed JSON at line {exc.lineno} column {exc.colno}: "
-                             f"{exc.msg}") from None
-    except RecursionError:
-        raise InvalidCatalog("JSON 嵌套过深", "JSON is nested too deeply") from None
-    if isinstance(data, dict):
-        _check_keys(data, ("catalog", "items"), ("items",), "目录", "a catalog")
-        if not isinstance(data.get("catalog", ""), str):
-            raise _bad("catalog", "目录标题必须是字符串", "the catalog title must be a string")
-        data = data["items"]
-    if not isinstance(data, list):
-        raise _bad("items", "目录必须是事项列表，或含 items 列表的对象",
-                   "a catalog must be a list of items or an object with an 'items' list")
-    places = [(f"第{i + 1}条", f"items[{i}]") for i in range(len(data))]
-    items = [_item_from_dict(d, default_effective_date, *places[i]) for i, d in enumerate(data)]
-    _check_unique(items, places)
-    return items
-
-
+from yimen.schema.catalog_json import parse_catalog_json  # noqa: E402 (it uses the above)
 from yimen.schema.catalog_csv import items_to_csv, parse_catalog_csv  # noqa: E402,F401 (it uses the above)
 
 

@@ -1,6 +1,6 @@
 """The catalog's CSV format: one item a row, steps as `village:村委会;town:民政+town:残联`,
 materials as `name:requirement[:doc_type]|...`, `clock_pauses_on_supplement` as true or false
-(empty: true). Rows become the same dicts as the JSON
+(empty: true), `result_type` a document type code (empty: none). Rows become the same dicts as the JSON
 format and are validated by the same code (`yimen.schema.catalog`)."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from yimen.schema.catalog import (_INT_RE, _ITEM_REQUIRED, _NUMBER_RE, CatalogIt
                                   _check_unique, _item_from_dict)
 
 
-CSV_COLUMNS: tuple[str, ...] = _ITEM_REQUIRED + ("status", "effective_date", "version", "clock_pauses_on_supplement")
+CSV_COLUMNS: tuple[str, ...] = _ITEM_REQUIRED + ("status", "effective_date", "version", "clock_pauses_on_supplement",
+                                                 "result_type")
 _BOOLEANS = {"true": True, "false": False}
 
 
@@ -48,7 +49,7 @@ def _csv_row_dict(cells: dict[str, str]) -> dict[str, Any]:
                       for m in _split(cells["materials"], "|")]
     d["time_limit_days"] = _csv_number(cells["time_limit_days"], "time_limit_days", True)
     d["fee"] = _csv_number(cells["fee"], "fee", False)
-    for key in ("status", "effective_date"):
+    for key in ("status", "effective_date", "result_type"):
         if cells.get(key):
             d[key] = cells[key]
     if cells.get("version"):
@@ -124,7 +125,7 @@ def _csv_row(item: CatalogItem) -> list[str]:
                          for m in item.materials)
     return [item.code, item.name, item.department, item.legal_basis, item.accept_level, steps,
             materials, str(item.time_limit_days), fee, item.status,
-            item.effective_date, str(item.version), str(item.clock_pauses_on_supplement).lower()]
+            item.effective_date, str(item.version), str(item.clock_pauses_on_supplement).lower(), item.result_type]
 
 
 def items_to_csv(items: Iterable[CatalogItem]) -> str:

@@ -1,5 +1,6 @@
 """Document types of My Space (我的空间): what kind of document a catalog material can be
-satisfied by, code -> Chinese name."""
+satisfied by, and what a catalog item's result is (`CatalogItem.result_type`), code -> Chinese
+name."""
 
 from __future__ import annotations
 
@@ -19,5 +20,6 @@ DOC_TYPES: dict[str, str] = {
     "social_insurance_record": "参保证明", "social_security_card": "社会保障卡",
     "mediation_agreement": "调解协议书", "application_form": "申请表",
     "commitment_letter": "承诺书", "authorization_letter": "授权委托书",
+    "residence_proof": "居住情况证明", "family_relation_proof": "家庭成员关系证明",
 }
 

@@ -15,6 +15,7 @@ from yimen.node.cli.util import (YimenGroup, acting_clerk, any_clerk, h, json_op
 from yimen.node.cli.output import fields, table
 from yimen.node.cli.tables import Column, export_options, one_output
 from yimen.node.cli import tables
+from yimen.node.cli.space import accept_notes
 from yimen.schema.case import ACTION_ZH, ACTIONS, STATUS_ZH
 from yimen.schema.dates import iso_date
 from yimen.schema.errors import SchemaError, YimenError
@@ -22,7 +23,8 @@ from yimen.schema.words import action_code, code_of, status_code
 from yimen.schema.idnumber import mask
 from yimen.schema.region import LEVEL_ZH
 
-MATERIAL_ZH = {"provided": "已提交", "deferred": "容缺待补交", "delivered": "已补交", "missing": "未提交"}
+MATERIAL_ZH = {"provided": "已提交", "deferred": "容缺待补交", "delivered": "已补交", "missing": "未提交",
+               "reused": "取自我的空间"}
 
 ACT_ACTIONS = [a for a in ACTIONS if a not in ("accept", "not_accepted", "review")]  # those are commands
 
@@ -124,23 +126,35 @@ def case_group() -> None:
                    "deadline) or the deadline.")
 @click.option("--duplicate-ok", is_flag=True,
               help="Accept even though the applicant has an open case of the same item.")
+@click.option("--no-reuse", is_flag=True, help="Do not satisfy materials from the applicant's space (我的空间).")
+@click.option("--keep-in-space", is_flag=True,
+              help="The applicant agrees: keep the scans given with --material NAME=FILE in their space.")
 @json_option
 @click.pass_context
 @acting_clerk
 def case_accept(ctx: click.Context, clerk: str, item_code: str, applicant_id: str,
                 applicant_name: str, phone: str, materials: tuple[str, ...], all_materials: bool,
-                deferred: tuple[str, ...], duplicate_ok: bool, as_json: bool) -> None:
+                deferred: tuple[str, ...], duplicate_ok: bool, no_reuse: bool, keep_in_space: bool,
+                as_json: bool) -> None:
     """Accept a case at the window (受理). Immediate items are completed at once.
 
     An applicant's second open case of the same item needs --duplicate-ok (on a terminal,
-    a yes to the question asked instead).
+    a yes to the question asked instead). Every material whose type the applicant's space
+    holds is taken from it (the document and its hash recorded on the case) unless
+    --no-reuse; a scan given for it keeps the scan.
 
     \b
     Example:
         yimen case accept --item MZ-001 --applicant-id 440608199001011235 \\
             --applicant-name 陈美玲 --all-materials --defer 收入证明
+        yimen case accept --item CL-001 --applicant-id 440608199001011235 \\
+            --applicant-name 陈美玲 --material 户口簿=户口簿.pdf --all-materials --keep-in-space
     """
     node = open_node(ctx)
+    files = {n: Path(f) for n, f in _pairs(materials, "材料").items() if f}
+    if keep_in_space and not files:
+        raise SchemaError("--keep-in-space 须与 --material 名称=文件 一起使用",
+                          "--keep-in-space needs scans given as --material NAME=FILE")
     given = {n: (cases.file_sha256(Path(f), n) if f else None) for n, f in _pairs(materials, "材料").items()}
     defer = _pairs(deferred, "材料")
     if all_materials:
@@ -148,13 +162,14 @@ def case_accept(ctx: click.Context, clerk: str, item_code: str, applicant_id: st
         given.update({m.name: None for m in item.materials if m.name not in defer and m.name not in given
                       and m.requirement != "optional"})
     app = cases.Application(item_code, applicant_id, applicant_name, given, defer, phone)
-    row = _accept(ctx, node, clerk, app, duplicate_ok)
+    row = _accept(ctx, node, clerk, app, duplicate_ok, not no_reuse, files if keep_in_space else {})
     if as_json:
         return print_json(row)
     click.echo(h(ctx, f"已受理：{row['case_id']}（{row['item_name']}，{status_text(ctx, row['status'])}"
                       f"{'，办结时限 ' + deadline_text(ctx, row) if row['deadline'] else ''}）",
                  f"accepted: {row['case_id']} ({row['item_name']}, {row['status']}"
                  f"{', deadline ' + deadline_text(ctx, row) if row['deadline'] else ''})"))
+    accept_notes(ctx, row)
 
 
 def _interactive() -> bool:
@@ -162,11 +177,12 @@ def _interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
-def _accept(ctx: click.Context, node: Any, clerk: str, app: cases.Application, duplicate_ok: bool) -> dict:
+def _accept(ctx: click.Context, node: Any, clerk: str, app: cases.Application, duplicate_ok: bool,
+            reuse: bool = True, keep: dict[str, Path] | None = None) -> dict:
     """`cases.accept`; a duplicate of an open case is asked about at a terminal and refused
     elsewhere (`DuplicateCase`, naming the open cases); one accepted anyway is told."""
     try:
-        row = cases.accept(node, clerk, app, duplicate_ok)
+        row = cases.accept(node, clerk, app, duplicate_ok, reuse, keep)
     except cases.DuplicateCase as e:
         if not _interactive():
             raise
@@ -175,7 +191,7 @@ def _accept(ctx: click.Context, node: Any, clerk: str, app: cases.Application, d
                                f"the applicant already has an open case of this item: {', '.join(ids)}. "
                                f"Accept another one?"), default=False, err=True):
             raise DuplicateDeclined("未受理：该申请人已有同一事项的在办件", "not accepted: the applicant has an open case of this item") from e
-        row = cases.accept(node, clerk, app, duplicate_ok=True)
+        row = cases.accept(node, clerk, app, True, reuse, keep)
     if row["open_duplicates"]:
         click.echo(h(ctx, f"注意：该申请人另有同一事项的在办件：{'、'.join(row['open_duplicates'])}",
                      f"note: the applicant has other open cases of this item: {', '.join(row['open_duplicates'])}"),
@@ -351,6 +367,8 @@ def _material_text(ctx: click.Context, m: dict) -> str:
     state = MATERIAL_ZH.get(m["status"], m["status"]) if lang(ctx) == "zh" else m["status"]
     if m["status"] == "delivered":
         return f"{state} {m['delivered_at']}"
+    if m["status"] == "reused":
+        return f"{state} {m['doc_id']}"
     due = f" {h(ctx, '承诺补交日期', 'due')} {m['due']}" if m.get("due") else ""
     return state + due + (h(ctx, "（已逾期）", " (overdue)") if m.get("overdue") else "")
 

@@ -28,6 +28,7 @@ from yimen.node.cli.language import argv_lang, clerk_language, speak_to_clerks
 from yimen.node.cli.node import backup, init, rebuild, restore, status
 from yimen.node.cli.report import report_group
 from yimen.node.cli.signin import COMMANDS as SIGNIN_COMMANDS
+from yimen.node.cli.space import space_group
 from yimen.node.cli.sync import COMMANDS as SYNC_COMMANDS
 from yimen.node.cli.trust import COMMANDS as TRUST_COMMANDS
 from yimen.node.cli.util import YimenGroup
@@ -71,6 +72,6 @@ class ClerkFromEnvironment(YimenError):
 
 
 for group in (init, status, rebuild, backup, restore, clerk_group, catalog_group, case_group, report_group, bundle_group,
-              audit_group, *SIGNIN_COMMANDS, *SYNC_COMMANDS, *TRUST_COMMANDS):
+              audit_group, space_group, *SIGNIN_COMMANDS, *SYNC_COMMANDS, *TRUST_COMMANDS):
     main.add_command(group)
 speak_to_clerks(main)

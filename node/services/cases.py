@@ -19,7 +19,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Mapping
 
-from yimen.node.services import audit, catalog, clerks
+from yimen.node.services import audit, catalog, clerks, space_reuse
 from yimen.node.errors import MaterialsIncomplete, NodeError, UnknownCase
 from yimen.node.home import CHINA_TZ, Node
 from yimen.node.projections import CASE_COLUMNS, Unprojectable, case_state, deferred_materials, refresh
@@ -96,7 +96,8 @@ def _due(name: str, text: str | None, today: date, deadline: str) -> str:
     return due.isoformat()
 
 
-def _materials(item: CatalogItem, app: Application, today: date, deadline: str) -> dict[str, dict[str, Any]]:
+def _materials(item: CatalogItem, app: Application, today: date, deadline: str,
+               reused: Mapping[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     names = {m.name for m in item.materials}
     unknown = sorted((set(app.provided) | set(app.deferred)) - names)
     if unknown:
@@ -105,7 +106,9 @@ def _materials(item: CatalogItem, app: Application, today: date, deadline: str) 
     out: dict[str, dict[str, Any]] = {}
     missing, undeferrable = [], []
     for m in item.materials:
-        if m.name in app.provided:
+        if m.name in reused:  # satisfied from My Space (see `space_reuse.offers`)
+            out[m.name] = dict(reused[m.name])
+        elif m.name in app.provided:
             out[m.name] = {"status": "provided", "sha256": app.provided[m.name], "doc_type": m.doc_type}
         elif m.name in app.deferred:
             if m.requirement != "deferrable" or item.immediate:
@@ -145,10 +148,12 @@ def open_duplicates(node: Node, item_code: str, applicant_id: str) -> list[str]:
         (applicant_id[-4:], applicant_id, item_code))]
 
 
-def accept(node: Node, clerk_id: str, app: Application, duplicate_ok: bool = False) -> dict[str, Any]:
+def accept(node: Node, clerk_id: str, app: Application, duplicate_ok: bool = False, reuse: bool = True,
+           keep: Mapping[str, Path] | None = None) -> dict[str, Any]:
     """Accept a case (受理). An immediate item (即办件) is completed in the same action.
     An applicant's second open case of one item is most often a clerk's double entry:
-    `DuplicateCase` unless `duplicate_ok`; the row names the open ones (`open_duplicates`)."""
+    `DuplicateCase` unless `duplicate_ok`; the row names the open ones (`open_duplicates`).
+    Materials the applicant's space holds are `reused` unless not `reuse`; scans in `keep` are kept there."""
     clerk = clerks.get(node, clerk_id)
     item = catalog.current(node, app.item_code, active=True)
     clerks.require_role(clerk, item.department)
@@ -159,14 +164,19 @@ def accept(node: Node, clerk_id: str, app: Application, duplicate_ok: bool = Fal
     app = replace(app, phone=normalize_phone(app.phone))
     today = node.clock().date()
     deadline = node.calendar.add_working_days(today, item.time_limit_days).isoformat()
-    materials = _materials(item, app, today, deadline)
+    reused = space_reuse.offers(node, applicant_id, item, {n for n, h in app.provided.items() if h}) if reuse else {}
+    materials = _materials(item, app, today, deadline, reused)
     duplicates = open_duplicates(node, item.code, applicant_id)
     if duplicates and not duplicate_ok:
         raise DuplicateCase(duplicates)
     events = [_event(node, clerk, "accept", item.department)]
     if item.immediate:
         events.append(_event(node, clerk, "complete", item.department))
-    return {**record(node, item, applicant_id, app, materials, events), "open_duplicates": duplicates}
+    with node.store.transaction():
+        row = record(node, item, applicant_id, app, materials, events)
+        row.update(space_reuse.after_accept(node, row["case_id"], item, applicant_id, row["applicant_name"],
+                                            clerk["clerk_id"], reused, keep or {}))
+    return {**row, "open_duplicates": duplicates}
 
 
 def not_accept(node: Node, clerk_id: str, item_code: str, applicant_id: str, applicant_name: str,
@@ -214,6 +224,8 @@ def record(node: Node, item: CatalogItem, applicant_id: str, app: Application,
         row = _listed(refresh(store, doc, node.calendar, lambda *_: item, new=True))
         audit.record(node, events[0].action, events[0].actor, case_id, applicant_id, item=item.code,
                      **({"then": [ev.action for ev in events[1:]]} if len(events) > 1 else {}))
+        if any(ev.action == "complete" for ev in events):
+            space_reuse.deposit(node, item, case_id, applicant_id, row["applicant_name"], events[-1].actor)
     return {**row, "card": card(node, row)}
 
 
@@ -236,6 +248,8 @@ def act(node: Node, case_id: str, action: str, clerk_id: str, reason: str = "",
         node.store.save(doc, node.node_id)
         _listed(refresh(node.store, doc, node.calendar, lambda *_: item))
         audit.record(node, action, clerk["clerk_id"], case_id, value["case"].get("applicant_id"), role=role)
+        if action == "complete":  # the result into the applicant's space (once, if the item names its type)
+            space_reuse.deposit(node, item, case_id, value["case"]["applicant_id"], value["case"]["applicant_name"], clerk_id)
     return get_row(node, case_id)
 
 
@@ -382,5 +396,5 @@ def in_time_order(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(history, key=key)
 
 
-__all__ = ["Application", "DuplicateCase", "NumbersUnconfirmed", "accept", "open_duplicates", "not_accept", "record",
-           "act", "show", "get_row", "materials", "in_time_order", "CASE_COLUMNS", "file_sha256"]
+__all__ = ["Application", "DuplicateCase", "NumbersUnconfirmed", "accept", "open_duplicates", "not_accept", "record", "act",
+           "show", "get_row", "materials", "in_time_order", "CASE_COLUMNS", "file_sha256"]

@@ -5,6 +5,7 @@ results, reuse at the window, consent and withdrawal build on these."""
 from __future__ import annotations
 
 import json
+from typing import Any, Callable
 
 from yimen.node.home import Node
 from yimen.node.projections import refresh
@@ -19,17 +20,23 @@ class UnknownConsent(NodeError):
     code = "unknown_consent"
 
 
-def write_document(node: Node, d: SpaceDocument, action: str = "space_deposit") -> str:
+def write_document(node: Node, d: SpaceDocument, action: str = "space_deposit",
+                   credential: Callable[[str, dict[str, Any]], bytes] | None = None) -> str:
     """Store a new space document of this node's (its home) with its projection rows and an
     audit entry, in the caller's transaction or one of its own; returns its id
-    (`<home>-D<year>-<seq>`)."""
-    read_space_doc({"space": d.space_map(), "files": d.files_map()})  # what others will check
+    (`<home>-D<year>-<seq>`). `credential(doc_id, space_map)`, if given, makes the
+    e-certificate the document carries: it names the document, so it is made once the id
+    is known and before anything is saved."""
     store = node.store
     with store.transaction():
         year = node.clock().year
         doc_id = f"{node.node_id}-D{year}-{store.next_sequence(f'space_doc:D{year}'):06d}"
+        space_map = d.space_map()
+        if credential is not None:
+            space_map["credential"] = credential(doc_id, space_map)
+        read_space_doc({"space": space_map, "files": d.files_map()})  # what others will check
         doc = store.new_doc(doc_id, "space_doc", node.node_id)
-        doc.update("space", d.space_map())
+        doc.update("space", space_map)
         doc.update("files", d.files_map())
         store.save(doc, node.node_id)
         refresh(store, doc, node.calendar, new=True)

@@ -113,7 +113,8 @@ def catalog_items(draw: st.DrawFn) -> CatalogItem:
         fee=draw(st.one_of(st.integers(0, 10_000).map(float), st.floats(
             min_value=0, max_value=1e12, allow_nan=False, allow_infinity=False))),
         status=draw(st.sampled_from(STATUSES)), version=draw(st.integers(1, 10**6)),
-        effective_date=draw(iso_dates), clock_pauses_on_supplement=draw(st.booleans()))
+        effective_date=draw(iso_dates), clock_pauses_on_supplement=draw(st.booleans()),
+        result_type=draw(st.one_of(st.just(""), st.sampled_from(sorted(DOC_TYPES)))))
 
 
 def _unique_codes(items: list[CatalogItem]) -> bool:
@@ -130,7 +131,30 @@ def test_dict_round_trip(item: CatalogItem) -> None:
     assert list(d) == ["code", "name", "department", "legal_basis", "accept_level", "steps",
                        "materials", "time_limit_days", "fee", "status", "version",
                        "effective_date"] + ([] if item.clock_pauses_on_supplement
-                                            else ["clock_pauses_on_supplement"])
+                                            else ["clock_pauses_on_supplement"]) + (
+                           ["result_type"] if item.result_type else [])
+
+
+def test_an_item_names_the_document_type_of_its_result() -> None:
+    item = CatalogItem.from_dict(_base())
+    assert item.result_type == "" and "result_type" not in item.to_dict()  # older documents read the same
+    made = CatalogItem.from_dict({**_base(), "result_type": "residence_proof"})
+    assert made.to_dict()["result_type"] == "residence_proof" and not made.same_standard(item)
+    assert parse_catalog_csv(items_to_csv([made])) == [made]
+    for bad in ("passport", 7, " residence_proof x"):
+        with pytest.raises(InvalidCatalog) as e:
+            CatalogItem.from_dict({**_base(), "result_type": bad})
+        assert e.value.field == "result_type"
+    with pytest.raises(InvalidCatalog) as e:
+        parse_catalog_csv(f"{HEADER},result_type\n{ROW},passport\n")
+    assert e.value.field == "result_type" and e.value.where == "第2行"
+
+
+def test_the_sample_catalog_says_which_items_deposit_a_document() -> None:
+    results = {item.code: item.result_type for item in _load_json() if item.result_type}
+    assert len(results) >= 12
+    assert results["CL-001"] == "disability_certificate" and results["CW-001"] == "residence_proof"
+    assert set(results.values()) <= set(DOC_TYPES)
 
 
 def test_the_clock_pauses_on_supplement_unless_the_item_says_not() -> None:

@@ -17,7 +17,7 @@ MINI_CATALOG = """{"items": [
   "accept_level": "village", "steps": [], "time_limit_days": 0, "fee": 0,
   "materials": [{"name": "居民身份证", "requirement": "mandatory", "doc_type": "id_card"}]},
  {"code": "T-LOCAL", "name": "村级居住情况核实", "department": "村委会", "legal_basis": "《村民委员会组织法》",
-  "accept_level": "village", "time_limit_days": 3, "fee": 0,
+  "accept_level": "village", "time_limit_days": 3, "fee": 0, "result_type": "residence_proof",
   "steps": [[{"level": "village", "department": "村委会"}, {"level": "village", "department": "民政"}]],
   "materials": [{"name": "居民身份证", "requirement": "mandatory", "doc_type": "id_card"},
                 {"name": "户口簿", "requirement": "deferrable", "doc_type": "household_register"},

@@ -25,3 +25,21 @@ def consent(node, citizen_id: str, types: tuple[str, ...] = ("income_proof",), d
         node=node.node_id, citizen_id=citizen_id, citizen_name=name, types=types, purpose="办理临时救助",
         granted_at=now.isoformat(timespec="seconds"), expires_at=(now + timedelta(days=days)).isoformat(timespec="seconds"),
         clerk_id="c01", clerk_name="李敏"))
+
+
+def foreign_document(node, home: str, citizen_id: str, doc_type: str = "income_proof", seq: int = 7) -> str:
+    """A space document deposited at `home` (another node), as sync or a consent brings it:
+    written straight into `node`'s store with its projection rows (for unit tests; the
+    delivery itself is tested with a chain)."""
+    from yimen.node.projections import refresh
+    doc_id = f"{home}-D2026-{seq:06d}"
+    d = SpaceDocument(doc_type=doc_type, title="收入证明", citizen_id=citizen_id, citizen_name="陈美玲", issuer=home,
+                      issuer_name="另一村", issued_on="2026-10-01", source="result",
+                      deposited_at="2026-10-01T09:00:00+08:00", clerk_id="x01", case_id=f"{home}-2026-{seq:06d}")
+    with node.store.transaction():
+        doc = node.store.new_doc(doc_id, "space_doc", home)
+        doc.update("space", d.space_map())
+        doc.update("files", {})
+        node.store.save(doc, node.node_id)
+        refresh(node.store, doc, node.calendar, new=True)
+    return doc_id
