@@ -24,6 +24,7 @@ from aiohttp import web
 
 from yimen.node.errors import CONTROL_FLOW
 from yimen.node.home import Node
+from yimen.node.server.chunk_routes import setup_chunk_routes
 from yimen.node.replication import engine
 from yimen.node.server.feedwatch import FEED_WATCH, FeedWatch, watching
 from yimen.node.server.materializer import MATERIALIZER, Materializer, materializing
@@ -63,6 +64,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if e.status == 404:
             return json_error(404, "not_found", e.reason or "", "没有这个地址")
         return json_error(e.status, "bad_request", e.reason or "", f"请求无效（HTTP {e.status}）")
+    except ConnectionResetError:  # the client went away mid-body: nothing to log, no one to answer
+        return json_error(400, "connection_lost", "the connection was lost mid-request", "请求中途连接断开")
     except CONTROL_FLOW:
         raise
     except BaseException:  # noqa: BLE001 (the boundary, loro's bare BaseException too: logged, one sentence)
@@ -92,6 +95,7 @@ def create_app(node: Node, materialize: bool = True) -> web.Application:
     if materialize:
         app.cleanup_ctx.append(materializing)
     setup_routes(app)
+    setup_chunk_routes(app)  # file chunks (My Space)
     return app
 
 

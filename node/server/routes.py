@@ -16,7 +16,7 @@ import asyncio
 import json
 import logging
 import math
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -70,6 +70,19 @@ async def _signed(request: web.Request) -> tuple[str, dict[str, Any]]:
     """The verified sender and its message. Only enrolled descendants may call sync routes,
     and only with a request signed for this node that it has not taken before. The body is
     read once the sender is known to be enrolled."""
+    sender, body = await signed_body(request)
+    message = wire.unpack(body)
+    wire.check_protocol(message)
+    return sender, message
+
+
+Reader = Callable[[web.Request, str, bool], Awaitable[bytes]]
+
+
+async def signed_body(request: web.Request, limit: int | None = None, read: Reader | None = None) -> tuple[str, bytes]:
+    """The verified sender and the raw body (at most `limit` bytes, when given), as `_signed`.
+    `read(request, sender, enrolled)`: how to read the body instead (it may keep what came
+    of a body cut short, for an enrolled sender: see `chunk_routes`)."""
     node = request.app[NODE]
     sender = request.headers.get(wire.SENDER, "")
     try:
@@ -77,19 +90,21 @@ async def _signed(request: web.Request) -> tuple[str, dict[str, Any]]:
     except YimenError:
         raise WireError("unknown_node", "未知节点", f"unknown node {sender[:40]!r}")
     key, revoked = await _db(request.app, _sender_key, node, sender)
-    if key is None or sender == node.node_id or not region.is_within(sender, node.node_id):
+    enrolled = not (key is None or sender == node.node_id or not region.is_within(sender, node.node_id))
+    if not enrolled:
         # Checked against a key nobody holds, so a node not enrolled here is answered exactly
         # as an enrolled one with a bad signature: the answers do not list the enrolled regions.
         key = STRANGER_KEY
-    body = await request.read()
+    if read is not None:
+        body = await read(request, sender, enrolled)
+    else:
+        body = await request.read() if limit is None else await _read_bounded(request, limit)
     stamp = wire.verify_request(key, request.headers, request.method, request.path, body, node.node_id)
     if revoked is not None:  # after the signature: only the key's holder learns it was revoked
         raise WireError("revoked_node", f"节点 {sender} 的密钥已被吊销（{revoked[2]}）",
                         f"the key of node {sender} has been revoked ({revoked[1]})")
     request.app[REPLAY].admit(sender, stamp.nonce, stamp.time)
-    message = wire.unpack(body)
-    wire.check_protocol(message)
-    return sender, message
+    return sender, body
 
 
 def _sender_key(node: Node, sender: str) -> tuple[bytes | None, tuple[int, str, str] | None]:

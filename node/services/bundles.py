@@ -42,7 +42,7 @@ from typing import Any, Iterator
 from yimen.node.errors import NodeError
 from yimen.node.home import Node
 from yimen.node.replication import catch_up_all, engine, signing_key
-from yimen.node.services import Progress, audit, no_progress, space_delivery
+from yimen.node.services import Progress, audit, bundle_files, no_progress, space_delivery
 from yimen.schema import region
 from yimen.sync.transports import bundle as framing
 from yimen.sync.engine import Batch, OutOfOrder, Receipt
@@ -85,12 +85,15 @@ def _known_key(node: Node, node_id: str) -> bytes:
 
 
 # -- export ---------------------------------------------------------------------------------
-def export_bundle(node: Node, to_node: str, path: Path | str, progress: Progress = no_progress) -> dict[str, Any]:
+def export_bundle(node: Node, to_node: str, path: Path | str, progress: Progress = no_progress,
+                  files: str = "with") -> dict[str, Any]:
     """Write to `path` every seal `to_node` may see and has not acknowledged. Returns a
     summary: seals, batches, bytes, file, and `complete` (false when the size bound cut the
     bundle short: export again once the recipient's acknowledgement has come back). A bundle
     is a session carried by hand: its header is the hello (`ack`, what we hold of the
-    recipient's feed), its batches the push from the last acknowledged position."""
+    recipient's feed), its batches the push from the last acknowledged position. `files`:
+    carry file chunks after the seals (`with`), none (`without`), or only them (`only`: the
+    chunks a `with` bundle would carry, no seals); see `bundle_files`."""
     to_node = region.normalize(to_node)
     if to_node == node.node_id:
         raise WrongRecipient("不能给本节点自己导出数据包", "a bundle cannot be addressed to this node itself")
@@ -100,21 +103,37 @@ def export_bundle(node: Node, to_node: str, path: Path | str, progress: Progress
     outbound, held = Outbound(eng, to_node, BATCH_BYTES), Inbound(eng, to_node).holding()
     outbound.seal()
     resume = outbound.resume()
+    only = files == "only"
     header = {"protocol": framing.PROTOCOL, "from": node.node_id, "to": to_node,
               "created_at": node.clock().isoformat(timespec="microseconds"), "ack": held.upto, **held.wire(),
-              "rewind": resume.rewind, **space_delivery.bundle_header(node, to_node)}
-    state = {"complete": True, "upto": resume.since, "total": max(0, eng.feed_head() - resume.since), "size": 0}
-    counts = framing.write_bundle(path, header, _batches(outbound, resume, state, progress), signing_key(node),
-                                  recipient)
+              "rewind": resume.rewind and not only, "wanted": bundle_files.header_wanted(node),
+              **space_delivery.bundle_header(node, to_node)}
+    state = {"complete": True, "upto": resume.since, "total": max(0, eng.feed_head() - resume.since), "size": 0,
+             "chunks": 0, "files_complete": True}
+    docs = bundle_files.docs_in_header(header)
+    batches = _batches(outbound, resume, state, progress, docs)
+    chunks = () if files == "without" else bundle_files.export_chunks(
+        node, to_node, docs, state, framing.MAX_BUNDLE_BYTES - _FRAMING_ROOM, progress)
+    counts = framing.write_bundle(path, header, _none_of(batches) if only else batches, signing_key(node),
+                                  recipient, chunks)
     # The one place a bundle has left this node (an audit entry of the export belongs here).
     with node.store.transaction():  # once the file is whole on the stick
-        eng.count_sent(to_node, counts["seals"], state["size"])
-        audit.record(node, "bundle_export", None, to=to_node, seals=counts["seals"], file=Path(path).name)
-        if resume.rewind:
+        eng.count_sent(to_node, counts["seals"], 0 if only else state["size"])
+        audit.record(node, "bundle_export", None, to=to_node, seals=counts["seals"], chunks=counts["chunks"],
+                     file=Path(path).name)
+        if resume.rewind and not only:
             positions.restated(eng.store, to_node, state["upto"])
     return {"file": str(path), "to": to_node, "seals": counts["seals"], "batches": counts["batches"],
             "bytes": counts["bytes"], "since": resume.since, "upto": state["upto"], "ack": held.upto,
-            "rewind": resume.rewind, "complete": state["complete"]}
+            "rewind": resume.rewind, "complete": state["complete"], "files": files, "chunks": counts["chunks"],
+            "files_complete": state["files_complete"]}
+
+
+def _none_of(batches: Iterator[Batch]) -> Iterator[Batch]:
+    """Run through the batches (they name the documents whose files go) and write none."""
+    for _ in batches:
+        pass
+    yield from ()
 
 
 def _encryption_key(node: Node, to_node: str) -> str:
@@ -127,9 +146,11 @@ def _encryption_key(node: Node, to_node: str) -> str:
     return transit[0]
 
 
-def _batches(outbound: Outbound, resume: Resume, state: dict[str, Any], progress: Progress) -> Iterator[Batch]:
+def _batches(outbound: Outbound, resume: Resume, state: dict[str, Any], progress: Progress,
+             docs: list[str]) -> Iterator[Batch]:
     """The session's batches from `resume.since` on, as long as they fit in one file (the
-    first restating our feed, with `resume.rewind`)."""
+    first restating our feed, with `resume.rewind`); the space documents they carry are
+    added to `docs`."""
     budget = framing.MAX_BUNDLE_BYTES - _FRAMING_ROOM
     since = start = resume.since
     rewind = resume.rewind
@@ -140,6 +161,7 @@ def _batches(outbound: Outbound, resume: Resume, state: dict[str, Any], progress
             state["complete"] = False
             return
         if batch.seals or batch.next > batch.start or rewind:
+            docs.extend(bundle_files.space_docs_in(batch))
             yield batch
         progress("export", batch.next - start, state["total"])
         state["size"] += batch.size
@@ -169,11 +191,15 @@ def import_bundle(node: Node, path: Path | str, progress: Progress = no_progress
         total, reasons = _store_batches(Inbound(eng, sender), batches, progress, header.get("rewind", False))
         newer = _newest_from(node, sender, header["created_at"])
         resume = Outbound(eng, sender).resume(Holding.from_wire(header, "ack"), newer)
-        audit.record(node, "bundle_import", None, sender=sender, seals=batches.seals, file=Path(path).name)
+        if newer:
+            bundle_files.remember_wanted(node, sender, header)
+        audit.record(node, "bundle_import", None, sender=sender, seals=batches.seals, chunks=batches.chunks,
+                     file=Path(path).name)
         space = space_delivery.from_bundle(node, sender, header.get("space"))
     applied = Receipt(recv_upto=0)
     catch_up_all(node, progress, applied)
     total["changes"] += applied.changes
+    total.update(bundle_files.import_chunks(node, batches, progress))  # after the seals: their documents list them
     return {"file": str(path), "from": sender, "created_at": header["created_at"],
             "seals": batches.seals, **total, "pending": node.store.changes.pending_count(),
             "quarantine_reasons": reasons, "ack": header["ack"],

@@ -20,7 +20,7 @@ from yimen.node.audit import exchange
 from yimen.node.errors import NodeError
 from yimen.node.home import Node
 from yimen.node.replication import engine, in_db, signing_key
-from yimen.node.services import space_delivery, space_purge
+from yimen.node.services import file_transfer, space_delivery, space_purge
 from yimen.schema import region
 from yimen.schema.errors import YimenError
 from yimen.sync.errors import SyncError
@@ -91,6 +91,7 @@ async def sync_once(node: Node, wait: float = 0) -> RoundStats:
         stats = await Session(engine(node), transport, run).round(wait, RoundStats(transport.peer, transport.url))
         await exchange.send(node, transport)  # after the push: the log head to the parent
         await space_delivery.after_round(node, transport)  # documents under consents held here
+        await file_transfer.round_step(node, transport)  # then files, bounded: behind cases and documents
         return stats
     await in_db(node, space_purge.sweep, node)  # expired consents end documents even with no link
     return await with_first_ancestor(node, attempt)

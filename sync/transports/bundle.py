@@ -5,13 +5,21 @@ to its recipient's age X25519 key (`pyrage`, the age format), so whoever finds t
 learns who wrote it for whom and nothing else. The file is
 
     MAGIC                          b"YIMENBUNDLE\\x00"
-    envelope (readable)            {"protocol": 2, "from": node_id, "to": node_id}
+    envelope (readable)            {"protocol": 3, "from": node_id, "to": node_id}
     age file, to the recipient, of
-        header record              {"protocol": 2, "from": node_id, "to": node_id,
+        header record              {"protocol": 3, "from": node_id, "to": node_id,
                                     "created_at": iso time, "ack": int,
-                                    "last_seal": int, "numbers": {str: int}, "rewind": bool}
+                                    "last_seal": int, "numbers": {str: int}, "rewind": bool,
+                                    "wanted": [chunk sha256 hex, ...]}
         batch record, ...          {"start": int, "next": int, "seals": [[body, sig], ...]}
-        end record                 {"batches": int, "seals": int, "signature": bytes}
+        chunk record, ...          {"chunk": bytes}   (a file chunk, after every batch)
+        end record                 {"batches": int, "seals": int, "chunks": int, "signature": bytes}
+
+Protocol 3 added the chunk records (the files of space documents: each named by the
+SHA-256 of its bytes, so a record needs no name, and what may be stored is the importer's
+rule: a chunk a document it holds lists) and the header's `wanted` (the chunks the sender
+lacks: the recipient's next bundle carries those it may give). A protocol 2 bundle (no
+chunks, no `wanted`, no `chunks` count) is still read.
 
 The envelope holds only what a node needs to refuse a bundle before decrypting it: the
 version and the two region codes; the header repeats them and must match. Records are
@@ -81,10 +89,11 @@ class BundleIOError(SyncError):
 
 # -- writing -------------------------------------------------------------------------------
 def write_bundle(path: Path | str, header: dict[str, Any], batches: Iterable[Batch],
-                 key: Ed25519PrivateKey, recipient: str) -> dict[str, int]:
+                 key: Ed25519PrivateKey, recipient: str, chunks: Iterable[bytes] = ()) -> dict[str, int]:
     """Write a bundle atomically (a 0600 temp file, fsync, rename), signed with the
     sender's `key` and encrypted to `recipient` (an age X25519 recipient, `age1...`).
-    `batches` may be a generator: they are encrypted and written as they come. Returns counts."""
+    `batches`, then `chunks` (file chunks' bytes), may be generators: they are encrypted and
+    written as they come. Returns counts."""
     path = Path(path)
     check_header(header)
     to = x25519.Recipient.from_str(recipient)
@@ -92,7 +101,7 @@ def write_bundle(path: Path | str, header: dict[str, Any], batches: Iterable[Bat
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)  # mode 0600
         try:
             with os.fdopen(fd, "wb") as f:
-                counts = _write(f, header, batches, key, to)
+                counts = _write(f, header, batches, key, to, chunks)
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
@@ -131,11 +140,11 @@ class _Plaintext:
 
 
 def _write(f, header: dict[str, Any], batches: Iterable[Batch], key: Ed25519PrivateKey,
-           to: x25519.Recipient) -> dict[str, int]:
-    prefix = MAGIC + _pack({"protocol": PROTOCOL, "from": header["from"], "to": header["to"]})
+           to: x25519.Recipient, chunks: Iterable[bytes]) -> dict[str, int]:
+    prefix = MAGIC + _pack({"protocol": header["protocol"], "from": header["from"], "to": header["to"]})
     f.write(prefix)
-    counts = {"batches": 0, "seals": 0}
-    plain = _Plaintext(_records(prefix, header, batches, key, counts))
+    counts = {"batches": 0, "seals": 0, "chunks": 0}
+    plain = _Plaintext(_records(prefix, header, batches, key, counts, chunks))
     try:
         pyrage.encrypt_io(plain, f, [to])
     except pyrage.EncryptError:
@@ -146,7 +155,7 @@ def _write(f, header: dict[str, Any], batches: Iterable[Batch], key: Ed25519Priv
 
 
 def _records(prefix: bytes, header: dict[str, Any], batches: Iterable[Batch], key: Ed25519PrivateKey,
-             counts: dict[str, int]) -> Iterator[bytes]:
+             counts: dict[str, int], chunks: Iterable[bytes] = ()) -> Iterator[bytes]:
     """The packed records, the end record signed over everything before it."""
     digest = hashlib.sha256(prefix)
     written = 0
@@ -170,8 +179,14 @@ def _records(prefix: bytes, header: dict[str, Any], batches: Iterable[Batch], ke
         yield put(_pack({"start": b.start, "next": b.next, "seals": [[body, sig] for body, sig in b.seals]}))
         counts["batches"] += 1
         counts["seals"] += len(b.seals)
+    for data in chunks:
+        yield put(_pack({"chunk": data}))
+        counts["chunks"] += 1
     signature = key.sign(SIGNING_CONTEXT + digest.digest())
-    yield put(_pack({"batches": counts["batches"], "seals": counts["seals"], "signature": signature}))
+    end = {"batches": counts["batches"], "seals": counts["seals"], "signature": signature}
+    if counts["chunks"]:
+        end["chunks"] = counts["chunks"]
+    yield put(_pack(end))
 
 
 def _pack(record: dict[str, Any]) -> bytes:
@@ -203,18 +218,19 @@ class Batches:
     BadBundle, so an import inside one transaction writes nothing."""
 
     def __init__(self, path: Path, sender: str, count: int, seals: int, digest: bytes,
-                 identity: x25519.Identity):
+                 identity: x25519.Identity, chunks: int = 0):
         self.path, self.sender, self.count, self.seals, self.digest = path, sender, count, seals, digest
-        self.identity = identity
+        self.identity, self.chunks = identity, chunks
 
     def __len__(self) -> int:
         return self.count
 
-    def each(self, take: Callable[[Batch], Any]) -> None:
-        """Call `take` on every batch, in order."""
+    def each(self, take: Callable[[Batch], Any] | None, take_chunk: Callable[[bytes], Any] | None = None) -> None:
+        """Call `take` on every batch, then `take_chunk` on every file chunk, in order."""
         def batch(record: dict[str, Any]) -> None:
-            take(Batch(self.sender, record["start"], record["next"], [(b, s) for b, s in record["seals"]]))
-        records = _open(self.path, lambda envelope: None, self.identity, batch)[1]
+            if take is not None:
+                take(Batch(self.sender, record["start"], record["next"], [(b, s) for b, s in record["seals"]]))
+        records = _open(self.path, lambda envelope: None, self.identity, batch, take_chunk)[1]
         if records.whole.digest() != self.digest:
             raise bad("数据包在读取期间被改动", "the bundle changed while it was being read")
 
@@ -230,20 +246,22 @@ def read_bundle(path: Path | str, sender_key: SenderKey,
     keys: list[bytes | None] = []
     envelope, records = _open(path, lambda envelope: keys.append(sender_key(envelope)), identity)
     header, end, end_start = records.finish()
-    if any(header[k] != envelope[k] for k in ("from", "to")):
+    if any(header[k] != envelope[k] for k in ("from", "to", "protocol")):
         raise bad("封面与内容中的节点不符", "the envelope's nodes do not match the header's")
     _verify(header, end["signature"], records.signed_digest(end_start), keys[0])
-    return header, Batches(path, header["from"], records.n_batches, end["seals"], records.whole.digest(), identity)
+    return header, Batches(path, header["from"], records.n_batches, end["seals"], records.whole.digest(), identity,
+                           records.n_chunks)
 
 
 def _open(path: Path, check: Callable[[dict[str, Any]], None], identity: x25519.Identity,
-          on_batch: Callable[[dict[str, Any]], None] | None = None) -> tuple[dict[str, Any], Records]:
+          on_batch: Callable[[dict[str, Any]], None] | None = None,
+          on_chunk: Callable[[bytes], None] | None = None) -> tuple[dict[str, Any], Records]:
     """Read the envelope, let `check` refuse it, then decrypt the records through `Records`."""
     try:
         with open(path, "rb") as f:
             envelope, prefix = _envelope(f)
             check(envelope)
-            records = Records(prefix, on_batch)
+            records = Records(prefix, on_batch, on_chunk)
             _decrypt(f, records, identity)
     except OSError as e:
         raise BundleIOError(f"无法读取数据包 {path}：{os_reason(e)[0]}", f"cannot read bundle {path}: {os_reason(e)[1]}") from e

@@ -9,8 +9,10 @@ import msgpack
 
 from yimen.sync.positions import is_count, valid_numbers
 from yimen.sync.errors import SyncError
+from yimen.sync.store.chunks import MAX_CHUNK
 
-PROTOCOL = 2
+PROTOCOL = 3  # 3: chunk records after the batches, `wanted` in the header
+READABLE = (2, 3)  # a bundle of protocol 2 (no files) is still read
 MAX_BUNDLE_BYTES = 512 * 1024 * 1024  # of the records (the file is larger by age's framing)
 # One record: a batch is bounded by the engine (1 MiB plus at most one seal past it).
 MAX_RECORD_BYTES = 16 * 1024 * 1024
@@ -18,12 +20,16 @@ MAX_SEALS_PER_BATCH = 100_000
 # The end record holds two counts and a 64-byte signature: well under this many bytes.
 END_RECORD_MAX = 256
 
+MAX_WANTED = 50_000  # chunk hashes a header asks for (3.3 MB of hex)
+
 HEADER_KEYS = frozenset({"protocol", "from", "to", "created_at", "ack"})
 # "space": on-demand space documents (a child's request, a parent's answer seals): a map
-# the node's bundle service reads (`yimen.node.services.space_delivery`)
-OPTIONAL_HEADER_KEYS = frozenset({"last_seal", "numbers", "rewind", "space"})
+# the node's bundle service reads (`yimen.node.services.space_delivery`); "wanted": the file
+# chunks the sender lacks (`yimen.node.services.bundle_files`)
+OPTIONAL_HEADER_KEYS = frozenset({"last_seal", "numbers", "rewind", "space", "wanted"})
 BATCH_KEYS = frozenset({"start", "next", "seals"})
-END_KEYS = frozenset({"batches", "seals", "signature"})
+CHUNK_KEYS = frozenset({"chunk"})
+END_KEYS = frozenset({"batches", "seals", "signature"})  # and "chunks" (a count) when any were written
 
 
 class BadBundle(SyncError):
@@ -46,8 +52,9 @@ class Records:
     shows it is not the end. Keeps the digest of everything (`whole`) and, `END_RECORD_MAX`
     bytes behind, the digest the signature covers."""
 
-    def __init__(self, prefix: bytes, on_batch: Callable[[dict[str, Any]], None] | None):
-        self.on_batch = on_batch
+    def __init__(self, prefix: bytes, on_batch: Callable[[dict[str, Any]], None] | None,
+                 on_chunk: Callable[[bytes], None] | None = None):
+        self.on_batch, self.on_chunk = on_batch, on_chunk
         self.whole, self.signed = hashlib.sha256(prefix), hashlib.sha256(prefix)
         self.tail, self.tail_at, self.size = b"", 0, 0  # bytes not yet in `signed`, and from where
         self.unpacker = msgpack.Unpacker(raw=False, strict_map_key=True, max_buffer_size=MAX_RECORD_BYTES,
@@ -57,7 +64,7 @@ class Records:
         self.first: Any = None
         self.header: dict[str, Any] | None = None
         self.last: Any = None
-        self.last_start = self.n_batches = self.n_seals = 0
+        self.last_start = self.n_batches = self.n_seals = self.n_chunks = 0
         self.previous: int | None = None
 
     def write(self, data: bytes) -> int:
@@ -98,14 +105,25 @@ class Records:
         if self.header is None:  # a header is only a header if a record follows it
             check_header(self.first)
             self.header = self.first
-        if self.last is not None:  # not the last record, so a batch
-            check_batch(self.last, self.previous)
-            self.previous = self.last["next"]
-            self.n_batches += 1
-            self.n_seals += len(self.last["seals"])
-            if self.on_batch is not None:
-                self.on_batch(self.last)
+        if self.last is not None:  # not the last record, so a batch or a chunk
+            self._middle(self.last)
         self.last, self.last_start = record, start
+
+    def _middle(self, record: Any) -> None:
+        if isinstance(record, dict) and set(record) == CHUNK_KEYS:
+            check_chunk(record, self.header["protocol"])
+            self.n_chunks += 1
+            if self.on_chunk is not None:
+                self.on_chunk(record["chunk"])
+            return
+        if self.n_chunks:
+            raise bad("文件分块之后不能再有批次", "a batch after the file chunks")
+        check_batch(record, self.previous)
+        self.previous = record["next"]
+        self.n_batches += 1
+        self.n_seals += len(record["seals"])
+        if self.on_batch is not None:
+            self.on_batch(record)
 
     def finish(self) -> tuple[dict[str, Any], dict[str, Any], int]:
         """The header, the end record and where it starts, once everything is decrypted."""
@@ -115,10 +133,11 @@ class Records:
         end = self.last
         if self.header is None or end is None:
             raise bad("缺少头部或结束记录", "missing header or end record")
-        if not (isinstance(end, dict) and set(end) == END_KEYS and is_count(end["batches"]) and is_count(end["seals"])
+        if not (isinstance(end, dict) and END_KEYS <= set(end) <= END_KEYS | {"chunks"} and is_count(end["batches"])
+                and is_count(end["seals"]) and is_count(end.get("chunks", 0))
                 and isinstance(end["signature"], bytes) and len(end["signature"]) == 64):
             raise bad("结束记录格式错误", "malformed end record")
-        if end["batches"] != self.n_batches or end["seals"] != self.n_seals:
+        if end["batches"] != self.n_batches or end["seals"] != self.n_seals or end.get("chunks", 0) != self.n_chunks:
             raise bad("结束记录中的计数与内容不符", "the end record's counts do not match the content")
         return self.header, end, self.last_start
 
@@ -135,9 +154,19 @@ _NONE = object()
 
 
 def check_version(v: Any) -> None:
-    if not (type(v) is int and v == PROTOCOL):
+    if not (type(v) is int and v in READABLE):
         raise bad(f"协议版本 {v!r} 不受支持（本节点支持 {PROTOCOL}）",
                    f"unsupported protocol {v!r} (this node speaks {PROTOCOL})")
+
+
+def _wanted(v: Any) -> bool:
+    return isinstance(v, list) and len(v) <= MAX_WANTED and all(
+        type(h) is str and len(h) == 64 and all(c in "0123456789abcdef" for c in h) for h in v)
+
+
+def check_chunk(record: dict[str, Any], protocol: int) -> None:
+    if protocol < 3 or not (isinstance(record["chunk"], bytes) and len(record["chunk"]) <= MAX_CHUNK):
+        raise bad("文件分块记录格式错误", "malformed chunk record")
 
 
 def check_header(header: Any) -> None:
@@ -147,7 +176,7 @@ def check_header(header: Any) -> None:
             and all(isinstance(header[k], str) and 0 < len(header[k]) <= 64 for k in ("from", "to", "created_at"))
             and is_count(header["ack"]) and is_count(header.get("last_seal", 0))
             and valid_numbers(header.get("numbers", {})) and isinstance(header.get("rewind", False), bool)
-            and isinstance(header.get("space", {}), dict)):
+            and isinstance(header.get("space", {}), dict) and _wanted(header.get("wanted", []))):
         raise bad("头部记录格式错误", "malformed header record")
 
 

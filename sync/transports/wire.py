@@ -53,7 +53,8 @@ _SIGNATURE = re.compile(r"[0-9a-fA-F]{128}")
 ERROR_STATUS = {
     "bad_request": 400, "unsupported_protocol": 400, "invalid_input": 400,
     "bad_signature": 401, "stale_request": 401, "replayed_request": 401, "unknown_node": 403, "revoked_node": 403,
-    "rotation_refused": 403, "consent_refused": 403,
+    "rotation_refused": 403, "consent_refused": 403, "chunk_refused": 403, "chunk_not_here": 404, "bad_chunk": 400,
+    "resume_refused": 409,
     "enrollment_refused": 403, "not_found": 404, "out_of_order": 409,
     "body_too_large": 413, "wrong_recipient": 421, "seals_quarantined": 422, "too_many_attempts": 429,
 }

@@ -58,20 +58,24 @@ batch_shapes = st.lists(st.tuples(st.integers(0, 50), st.lists(seal, max_size=5)
 
 
 @given(frm=codes, to=codes, created=st.text(min_size=1, max_size=40), ack=st.integers(0, 2**63 - 1),
-       start=st.integers(0, 2**40), shapes=batch_shapes)
-def test_round_trip(frm, to, created, ack, start, shapes):
-    h = {"protocol": bundle.PROTOCOL, "from": frm, "to": to, "created_at": created, "ack": ack}
+       start=st.integers(0, 2**40), shapes=batch_shapes, chunks=st.lists(st.binary(max_size=3000), max_size=4),
+       wanted=st.lists(st.binary(min_size=32, max_size=32).map(bytes.hex), max_size=3))
+def test_round_trip(frm, to, created, ack, start, shapes, chunks, wanted):
+    h = {"protocol": bundle.PROTOCOL, "from": frm, "to": to, "created_at": created, "ack": ack, "wanted": wanted}
     batches, pos = [], start
     for step, seals in shapes:
         batches.append(Batch(frm, pos, pos + step, seals))
         pos += step
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "b.yimen"
-        counts = write_bundle(path, h, iter(batches), KEY, TO)
+        counts = write_bundle(path, h, iter(batches), KEY, TO, iter(chunks))
         assert counts == {"bytes": path.stat().st_size, "batches": len(batches),
-                          "seals": sum(len(b.seals) for b in batches)}
+                          "seals": sum(len(b.seals) for b in batches), "chunks": len(chunks)}
         got_header, got = read(path)
-        assert batches_of(got) == batches and len(got) == len(batches)
+        assert batches_of(got) == batches and len(got) == len(batches) and got.chunks == len(chunks)
+        taken: list[bytes] = []
+        got.each(None, taken.append)
+        assert taken == chunks
     assert got_header == h
 
 
@@ -150,7 +154,7 @@ def test_forged_content_with_a_valid_checksum_is_refused(tmp_path):
     forge(path, [header(), ok_batch, end])
     assert batches_of(read(path)[1])[0].seals == [(b"x", b"y")]
     cases = [
-        ([header(protocol=3), ok_batch, end], "unsupported protocol 3"),
+        ([header(protocol=4), ok_batch, end], "unsupported protocol 4"),
         ([header(protocol=True), ok_batch, end], "unsupported protocol True"),
         ([header(extra=1), ok_batch, end], "malformed header"),
         ([header(ack=-1), ok_batch, end], "malformed header"),
@@ -265,7 +269,7 @@ def test_the_envelope_is_checked_before_decrypting_and_bound_by_the_signature(tm
     forge(path, ok, envelope={"protocol": bundle.PROTOCOL, "from": VILLAGE, "to": "440608100202"})
     with pytest.raises(BadBundle, match="envelope's nodes do not match"):
         read(path)
-    for bad, message in (({"protocol": 3, "from": VILLAGE, "to": TOWN}, "unsupported protocol 3"),
+    for bad, message in (({"protocol": 4, "from": VILLAGE, "to": TOWN}, "unsupported protocol 4"),
                          ({"protocol": bundle.PROTOCOL, "from": VILLAGE}, "malformed envelope"),
                          ([1, 2], "malformed envelope")):
         forge(path, ok, envelope=bad)
