@@ -1,8 +1,9 @@
 """`yimen space ...`: a citizen's space (我的空间) at the window: show it, add a scan,
-record a consent, withdraw one. (`space fetch` is wired with the consent delivery.)"""
+record a consent, withdraw one, fetch what the consents allow."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import click
@@ -10,6 +11,7 @@ import click
 from yimen.node.cli.audit import reader
 from yimen.node.cli.output import table
 from yimen.node.cli.util import YimenGroup, acting_clerk, any_clerk, h, json_option, lang, open_node, print_json
+from yimen.node.cli.progress import shown
 from yimen.node.services import space_desk
 from yimen.schema.doc_types import DOC_TYPES
 
@@ -185,3 +187,35 @@ def space_withdraw(ctx: click.Context, clerk: str, consent_id: str, reason: str,
                           f"was already withdrawn at {r['withdrawn_at']}"))
     else:
         click.echo(h(ctx, f"已撤回同意书：{r['consent_id']}", f"consent withdrawn: {r['consent_id']}"))
+
+
+@space_group.command("fetch")
+@click.option("--wait", "wait_s", type=click.IntRange(0, 600), default=30, show_default=True,
+              help="Seconds to wait for documents a hub is still fetching itself.")
+@json_option
+@click.pass_context
+@any_clerk
+def space_fetch(ctx: click.Context, wait_s: int, as_json: bool) -> None:
+    """Fetch now what the consents given at this window allow: the citizens' documents,
+    from the nearest ancestor that holds them, then their files chunk by chunk (a link cut
+    on the way resumes where it stopped). A sync round runs first, so a consent just given
+    goes up with it.
+
+    \b
+    Example:
+        yimen space fetch --wait 60
+    """
+    from yimen.node.services import space_fetch as fetching
+    node = open_node(ctx)
+    with shown(lang(ctx)) as progress:
+        r = asyncio.run(fetching.fetch_now(node, progress, wait_s))
+    if as_json:
+        return print_json(r)
+    f = r["files"]
+    click.echo(h(ctx, f"凭 {r['consents']} 份同意书取得 {r['documents']} 份文档、{f['fetched']} 个文件分块"
+                      f"（{size_text(f['bytes'])}）",
+                 f"under {r['consents']} consent(s): {r['documents']} document(s), {f['fetched']} file chunk(s) "
+                 f"({size_text(f['bytes'])})"))
+    if f["missing"]:
+        click.echo(h(ctx, f"尚缺 {f['missing']} 个分块：上级尚未取得，稍后再次执行 yimen space fetch",
+                     f"{f['missing']} chunk(s) still missing: the hubs do not hold them yet; run yimen space fetch again later"))

@@ -22,14 +22,15 @@ from yimen.node.services import enrollment, space_files
 from yimen.sync.docs import Doc
 
 
-async def serve_chain(root: Path) -> tuple[dict[str, home.Node], dict[str, TestServer]]:
-    """The five nodes of `support.chain`, each served, enrolled online with its parent."""
-    nodes = {name: home.init(root / name, rc, title) for name, rc, title in CHAIN}
+async def serve_chain(root: Path, chain=CHAIN, parents=PARENT) -> tuple[dict[str, home.Node], dict[str, TestServer]]:
+    """The nodes of `chain` (by default the five of `support.chain`), each served, enrolled
+    online with its parent (`parents`: child name -> parent name)."""
+    nodes = {name: home.init(root / name, rc, title) for name, rc, title in chain}
     servers = {name: TestServer(create_app(n, materialize=False), host="127.0.0.1", port=0) for name, n in nodes.items()}
     for s in servers.values():
         await s.start_server()
     async with aiohttp.ClientSession() as session:
-        for child, parent in PARENT.items():
+        for child, parent in parents.items():
             code = enrollment.invite(nodes[parent], nodes[child].node_id)["code"]
             req = enrollment.request(nodes[child], str(servers[child].make_url("")))
             async with session.post(servers[parent].make_url("/v1/enroll"), json={"request": req, "code": code}) as r:

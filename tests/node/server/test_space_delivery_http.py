@@ -7,22 +7,20 @@ consent purges likewise; forged requests are refused with 4xx JSON and change no
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
 from support import id_number
 from support.chain import settle
 from support.space import consent, document
 from support.space_chain import PARENTS, TOWN2, held, purges
 from support.chain import CHAIN
+from support.files_chain import serve_chain
 from yimen.node import home
 from yimen.node.replication import signing_key
-from yimen.node.server.app import create_app
-from yimen.node.services import clerks, enrollment, reconcile, space, space_delivery
+from yimen.node.services import clerks, reconcile, space, space_delivery
 from yimen.node.services.uplink import sync_once
 from yimen.sync.transports import wire
 
@@ -31,19 +29,7 @@ ORDER = ("village_a", "village_b", "village_c", "town", "town2", "district", "to
 
 @pytest.fixture
 async def chain(tmp_path):
-    nodes = {name: home.init(tmp_path / name, rc, title) for name, rc, title in CHAIN + TOWN2}
-    servers = {name: TestServer(create_app(n, materialize=False), host="127.0.0.1", port=0)
-               for name, n in nodes.items()}
-    for s in servers.values():
-        await s.start_server()
-    async with aiohttp.ClientSession() as session:
-        for child, parent in PARENTS.items():
-            code = enrollment.invite(nodes[parent], nodes[child].node_id)["code"]
-            req = enrollment.request(nodes[child], str(servers[child].make_url("")))
-            async with session.post(servers[parent].make_url("/v1/enroll"), json={"request": req, "code": code}) as r:
-                assert r.status == 200, await r.text()
-                enrollment.apply_answer(nodes[child], await r.json())
-            nodes[child].config = replace(nodes[child].config, parent_url=str(servers[parent].make_url("")))
+    nodes, servers = await serve_chain(tmp_path, CHAIN + TOWN2, PARENTS)
     clerks.add(nodes["village_c"], "c01", "李敏", ["民政"])
     await converge(nodes)
     yield nodes, servers
