@@ -5,7 +5,10 @@ The checks, in order (the first that fails is the verdict's reason):
 1. the text decodes (`credential.decode`: bounded, shape-checked);
 2. the key id names a key of the trust list (`store.keys`), of a node whose region is the
    credential's issuer, and the signature holds under it;
-3. the issue time lies inside that key's certificate's validity;
+3. the issue time is not after that key's certificate expired. (An issue time before the
+   certificate's start is accepted: a village works before it joins a chain, with the key
+   its certificate later vouches for, and its results stay valid. A backdated one is the
+   limitation of check 4.);
 4. the key was not revoked when the credential was issued. A key revocation is "cut
    after seal N" (`yimen.sync.admission`), and a credential carries no seal number, so
    this compares the credential's `iat` with the time the revocation was written (its
@@ -114,8 +117,8 @@ def _first_failure(parsed: credential.Parsed, trust: Trust, now: int, verdict: V
                 f"the signing key belongs to {cert.region}, not to the issuer {c.issuer}")
     if not credential.check_signature(parsed, cert.signing_key):
         return "签名无效：内容被改动或不是该机构签发", "bad signature: altered, or not signed by the issuer"
-    if not cert.not_before <= c.issued_at <= cert.not_after:
-        return "签发时间不在签发节点证书的有效期内", "issued outside the validity of the issuing node's certificate"
+    if c.issued_at > cert.not_after:
+        return "签发时间晚于签发节点证书的有效期", "issued after the issuing node's certificate expired"
     return _key_failure(parsed, trust) or _revoked(c, trust) or _expired(c, now)
 
 

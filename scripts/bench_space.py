@@ -14,7 +14,10 @@
 Not a test: it prints a table and a FINAL line (one JSON object). Usage:
 
     python scripts/bench_space.py [N] [--file-mb MB] [--verifies V] [--purge-docs D]
-    # defaults: N=100000 documents, MB=20, V=5000, D=50 (about a minute in all)
+    # defaults: N=100000 documents, MB=20, V=20000, D=1000 (about a minute in all)
+
+Each part makes its nodes in a temporary folder of its own (deleted at the end). Progress
+goes to stderr: plain lines, and a bar for the file transfer on a terminal.
 """
 
 from __future__ import annotations
@@ -24,28 +27,30 @@ import os
 import tempfile
 from pathlib import Path
 
-from benchlib import report
+from benchlib import procs, report
 from yimen.node import vault
-from yimen.node.cli.progress import counted
+from yimen.node.cli.progress import shown
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("n", nargs="?", type=int, default=100_000, help="documents in the space table (reuse)")
     ap.add_argument("--file-mb", type=int, default=20)
-    ap.add_argument("--verifies", type=int, default=5000)
-    ap.add_argument("--purge-docs", type=int, default=50)
+    ap.add_argument("--verifies", type=int, default=20_000)
+    ap.add_argument("--purge-docs", type=int, default=1000)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="yimen-bench-space-") as tmp:
         os.environ.setdefault(vault.ENV_KEY_FILE, str(vault.new_key_file(Path(tmp) / "yimen.key").path))
         from benchlib import space_credential, space_files, space_purge, space_reuse
-        parts = [(space_credential, args.verifies), (space_files, args.file_mb), (space_reuse, args.n),
-                 (space_purge, args.purge_docs)]
         rows, figures = [], {}
-        for part, size in parts:
-            got_rows, got = part.run(size, counted)
-            rows += got_rows
-            figures.update(got)
+        with shown("en") as bar:
+            for run in (lambda: space_credential.run(args.verifies, procs.log),
+                        lambda: space_files.run(args.file_mb, bar),
+                        lambda: space_reuse.run(args.n, procs.log),
+                        lambda: space_purge.run(args.purge_docs, procs.log)):
+                got_rows, got = run()
+                rows += [(a, str(b), c) for a, b, c in got_rows]
+                figures.update(got)
     report.print_table("My Space", rows)
     report.print_final(report.rounded(figures))
 

@@ -164,7 +164,7 @@ def checks() -> list[str]:
     for name in ("town", "district", "city"):
         if count(name, "SELECT count(*) FROM cases") != a_cases:
             problems.append(f"{name} does not hold all of village A's cases")
-    if count("village-b", "SELECT count(*) FROM cases"):
+    if count("village-b", "SELECT count(*) FROM cases WHERE case_id LIKE '440608100201-%'"):
         problems.append("village B received cases of village A")
     for name in ("village-a", "village-b"):
         if not uses_city_catalog(name):
@@ -227,6 +227,7 @@ def main() -> int:
         run("village-a", "login", "--id", "c01", "--password-stdin", password=CLERK_PASSWORD)
         show()
         problems = checks()
+        problems += my_space()
         if problems:
             print("\nCHECK FAILED: " + "; ".join(problems), file=sys.stderr)
             return 1
@@ -236,13 +237,16 @@ def main() -> int:
         print(f"""
 == checks passed: cases reached the city, the town's decisions came back to village A (never
    to village B), both villages use the city's catalog, reconcile finds nothing to repair,
-   nothing quarantined, projections equal a rebuild.
+   nothing quarantined, projections equal a rebuild; a result deposited at village A was
+   reused at village B under the citizen's consent, its e-certificate verified there, and
+   village B purged it when the consent was withdrawn.
 
 Where to look{servers}:
   export YIMEN_KEY_FILE=data/demo/usb/yimen.key              # unlocks the nodes (the "USB stick")
   .venv/bin/yimen --home data/demo/city case list            # the city sees every case
   .venv/bin/yimen --home data/demo/village-a case list --card red
   .venv/bin/yimen --home data/demo/town status               # peers, traffic, quarantine{curl}
+  .venv/bin/yimen --home data/demo/village-b cert verify --image data/demo/certificate.png
   YIMEN_HOME=data/demo/village-a .venv/bin/yimen case accept --item SB-003 \\
       --applicant-id 440608199001011235 --applicant-name 陈美玲 --all-materials   # as c01, signed in
 Sign-ins (yimen login --id ID): each node's admin a01, password {ADMIN_PASSWORD}; clerks c01 and c02
@@ -264,6 +268,56 @@ Sign-ins (yimen login --id ID): each node's admin a01, password {ADMIN_PASSWORD}
             except subprocess.TimeoutExpired:
                 p.kill()
         print("== stopped every node the demo started", flush=True)
+
+
+def a_result_at_village_a() -> tuple[str, str, str, str]:
+    """A result deposited at village A (doc id, type, citizen's ID number and name) whose
+    type some village item asks for as a material."""
+    with home.open_node(DATA / "village-a") as node:
+        wanted = {m.doc_type for r in catalog.list_items(node) for m in catalog.current(node, r["code"]).materials}
+        for doc_id, doc_type in node.store.conn.execute(
+                "SELECT doc_id, doc_type FROM space_docs WHERE source = 'result' ORDER BY doc_id"):
+            if doc_type in wanted:
+                body = node.store.get(doc_id).value()["space"]
+                return doc_id, doc_type, body["citizen_id"], body["citizen_name"]
+    raise SystemExit("demo failed: village A deposited no result that another item reuses")
+
+
+def item_needing(doc_type: str) -> str:
+    with home.open_node(DATA / "village-b") as node:
+        for r in catalog.list_items(node):
+            item = catalog.current(node, r["code"])
+            if item.accept_level == "village" and any(m.doc_type == doc_type for m in item.materials):
+                return item.code
+    raise SystemExit(f"demo failed: no village item asks for {doc_type}")
+
+
+def my_space() -> list[str]:
+    """A citizen of village A at village B's window: consent, fetch, reuse, verify, withdraw."""
+    doc_id, doc_type, person, name = a_result_at_village_a()
+    print(f"\n== My Space: {name} brings nothing to village B that village A already issued", flush=True)
+    run("village-a", "space", "show", person)
+    text = json.loads(run("village-a", "cert", "show", doc_id, "--png", str(DATA / "certificate.png"), "--json",
+                          show=False))["text"]
+    print(f"   e-certificate {doc_id}: {len(text)} characters, QR in data/demo/certificate.png", flush=True)
+    run("village-b", "login", "--id", "c01", "--password-stdin", show=False, password=CLERK_PASSWORD)
+    consent = json.loads(run("village-b", "space", "consent", "--person", person, "--name", name, "--types", doc_type,
+                             "--days", "7", "--purpose", "办理本村事项", "--json"))["consent_id"]
+    run("village-b", "space", "fetch", "--wait", "60")
+    problems = []
+    accepted = json.loads(run("village-b", "case", "accept", "--item", item_needing(doc_type), "--applicant-id", person,
+                              "--applicant-name", name, "--all-materials", "--json", show=False))
+    if not any(r["doc_id"] == doc_id for r in accepted.get("reused", {}).values()):
+        problems.append("village B did not reuse village A's result")
+    print(f"   village B accepted {accepted['case_id']}: "
+          + "; ".join(f"{m} from My Space ({r['doc_id']})" for m, r in accepted.get("reused", {}).items()), flush=True)
+    run("village-b", "cert", "verify", "--image", str(DATA / "certificate.png"))  # the QR, as a phone photographs it
+    run("village-b", "space", "withdraw", consent, "--reason", "事项已受理")
+    if count("village-b", f"SELECT count(*) FROM docs WHERE doc_id = '{doc_id}'"):
+        problems.append("village B kept the document after the consent was withdrawn")
+    if not count("town", f"SELECT count(*) FROM docs WHERE doc_id = '{doc_id}'"):
+        problems.append("the town lost village A's document")
+    return problems
 
 
 def decide_at_town() -> None:

@@ -212,10 +212,10 @@ def space_fetch(ctx: click.Context, wait_s: int, as_json: bool) -> None:
     if as_json:
         return print_json(r)
     f = r["files"]
-    click.echo(h(ctx, f"凭 {r['consents']} 份同意书取得 {r['documents']} 份文档、{f['fetched']} 个文件分块"
-                      f"（{size_text(f['bytes'])}）",
-                 f"under {r['consents']} consent(s): {r['documents']} document(s), {f['fetched']} file chunk(s) "
-                 f"({size_text(f['bytes'])})"))
+    click.echo(h(ctx, f"凭 {r['consents']} 份同意书持有 {r['documents']} 份文档（本次新取得 {r['new_documents']} 份），"
+                      f"取得 {f['fetched']} 个文件分块（{size_text(f['bytes'])}）",
+                 f"under {r['consents']} consent(s): {r['documents']} document(s) held ({r['new_documents']} new), "
+                 f"{f['fetched']} file chunk(s) fetched ({size_text(f['bytes'])})"))
     if f["missing"]:
         click.echo(h(ctx, f"尚缺 {f['missing']} 个分块：上级尚未取得，稍后再次执行 yimen space fetch",
                      f"{f['missing']} chunk(s) still missing: the hubs do not hold them yet; run yimen space fetch again later"))

@@ -247,9 +247,9 @@ def run(size: int = 20, progress: Progress = lambda stage, done, total: None) ->
         rows += [(f"{size} MB file {name}, cut every {CUT_EVERY_S:g} s at {RATE >> 20} MB/s",
                   f"{r['seconds']:.1f} s, {r['cuts']} cuts", "complete" if r["complete"] else "INCOMPLETE"),
                  (f"  chunks asked again per cut ({key.split('_')[1]}: only the rest)",
-                  f"{figures[key + '_resent_per_cut']:.2f} ({figures[key + '_resent_chunks']} of {chunks})", "≤ 1"),
+                  f"{figures[key + '_resent_per_cut']:.2f} ({figures[key + '_resent_chunks']} of {chunks})", "<= 1"),
                  (f"  bytes on the wire / file size ({key.split('_')[1]})", f"{figures[key + '_wire_ratio']:.3f}",
-                  "≤ 1.05")]
+                  "<= 1.05")]
     return rows, figures
 
 

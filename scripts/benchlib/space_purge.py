@@ -136,7 +136,7 @@ def _measure(nodes: dict[str, home.Node], size: int, progress: Progress) -> tupl
             _round(nodes, "town2")
     kept = min(_held(nodes[n]) for n in ("village_a", "town", "district", "city"))
     rows = [("space documents delivered to village C (another town)", delivered, f"{size}"),
-            ("rounds to deliver under consent (two levels down)", delivery, "≤ 3"),
+            ("rounds to deliver under consent (two levels down)", delivery, "<= 3"),
             ("rounds until every non-ancestor purged", purge_rounds, "1"),
             (f"purge at village C ({len(given)} withdrawals), ms", round(at_window * 1000, 1), ""),
             ("purge at town 2 (C's round carrying them up), ms", round(in_town * 1000, 1), ""),

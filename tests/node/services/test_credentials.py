@@ -195,3 +195,17 @@ def test_verify_never_raises_and_a_changed_text_never_passes(issued, garbage):
     v = credentials.verify(town, garbage)
     assert not v.valid and v.reason[0] and v.reason[1]
     assert credentials.verify(town, text).valid
+
+
+def test_a_result_issued_before_the_village_joined_is_valid_one_after_its_certificate_ended_is_not(chain, clock):
+    """A village works before it joins a chain, with the key its certificate later vouches
+    for: its results stay valid. After its certificate ended, its key vouches for nothing."""
+    from yimen.node.services.enrollment import CERT_DAYS
+    a, b = chain["village_a"], chain["village_b"]
+    clock.advance(days=-30)
+    early = deposit(a)
+    assert credentials.verify(b, early).valid
+    clock.advance(days=30 + CERT_DAYS + 1)
+    late = deposit(a, "440608100201-D2026-000002")
+    v = credentials.verify(b, late)
+    assert not v.valid and "expired" in v.reason[1]
