@@ -6,12 +6,15 @@ answer through the wire's encoding)."""
 from __future__ import annotations
 
 import json
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+from support import MINI_CATALOG
 from support.chain import make_chain, push, run_coroutine
 from yimen.node import home
 from yimen.node.replication import catch_up_all
-from yimen.node.services import clerks, enrollment, space_delivery, space_purge
+from yimen.node.services import catalog, clerks, enrollment, space_delivery, space_purge
+from yimen.schema.catalog import parse_catalog_json
 from yimen.schema import region
 from yimen.sync.transports import wire
 
@@ -20,6 +23,7 @@ PARENTS = {"district": "city", "town": "district", "village_a": "town", "village
            "town2": "district", "village_c": "town2"}
 # the order of one pass of rounds: the lowest level first, each node with its parent
 ROUND_ORDER = ("village_a", "village_b", "village_c", "town", "town2", "district")
+HTTP_ORDER = ("village_a", "village_b", "village_c", "town", "town2", "district", "town", "town2", "village_c")
 
 
 def make_space_chain(root: Path, clock=home.china_now) -> dict[str, home.Node]:
@@ -74,3 +78,35 @@ def purges(node: home.Node) -> list[tuple[str, str]]:
     """(doc, reason) of the node's `space_purge` audit entries."""
     return [(d["doc"], d["reason"]) for (raw,) in node.store.conn.execute(
         "SELECT detail FROM audit_log WHERE action = 'space_purge' ORDER BY seq") for d in [json.loads(raw)]]
+
+
+@asynccontextmanager
+async def served_space_chain(root: Path):
+    """The seven nodes of the space chain, each an aiohttp server on 127.0.0.1, enrolled
+    online, the mini catalog published by the city, clerk c01 at villages A and C, synced
+    twice through (`converge`); everything closed on leaving."""
+    from support.files_chain import serve_chain
+    from support.chain import CHAIN
+    nodes, servers = await serve_chain(root, CHAIN + TOWN2, PARENTS)
+    try:
+        catalog.import_items(nodes["city"], parse_catalog_json(MINI_CATALOG, "2026-01-01"))
+        for name in ("village_a", "village_c"):
+            clerks.add(nodes[name], "c01", "李敏", ["民政", "社保", "村委会"])
+        await converge(nodes)
+        yield nodes, servers
+    finally:
+        for s in servers.values():
+            await s.close()
+        for n in nodes.values():
+            n.close()
+
+
+async def converge(nodes: dict[str, home.Node], passes: int = 2) -> None:
+    """`passes` passes of real sync rounds (lowest level first, hubs again after them), each
+    hub applying what was pushed as its materializer would."""
+    from support.chain import settle
+    from yimen.node.services.uplink import sync_once
+    for _ in range(passes):
+        for name in HTTP_ORDER:
+            await sync_once(nodes[name])
+            await settle(*nodes.values())

@@ -6,14 +6,13 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
-import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from support.chain import CHAIN, PARENT, make_chain, settle, sync_all
+from support.chain import make_chain, settle, sync_all
+from support.files_chain import serve_chain
 from support import MINI_CATALOG, id_number
-from yimen.node.services import cases, catalog, clerks, enrollment
-from yimen.node import home
+from yimen.node.services import cases, catalog, clerks
 from yimen.node.server.app import create_app
 from yimen.node.replication import engine
 from yimen.node.services.uplink import LinkDown, sync_once
@@ -22,18 +21,7 @@ from yimen.schema.catalog import parse_catalog_json
 
 @pytest.fixture
 async def http_chain(tmp_path):
-    nodes = {name: home.init(tmp_path / name, rc, title) for name, rc, title in CHAIN}
-    servers = {name: TestServer(create_app(n, materialize=False), host="127.0.0.1", port=0) for name, n in nodes.items()}
-    for s in servers.values():
-        await s.start_server()
-    async with aiohttp.ClientSession() as session:
-        for child, parent in PARENT.items():
-            code = enrollment.invite(nodes[parent], nodes[child].node_id)["code"]
-            req = enrollment.request(nodes[child], str(servers[child].make_url("")))
-            async with session.post(servers[parent].make_url("/v1/enroll"), json={"request": req, "code": code}) as r:
-                assert r.status == 200, await r.text()
-                enrollment.apply_answer(nodes[child], await r.json())
-            nodes[child].config = replace(nodes[child].config, parent_url=str(servers[parent].make_url("")))
+    nodes, servers = await serve_chain(tmp_path)
     catalog.import_items(nodes["city"], parse_catalog_json(MINI_CATALOG, "2026-01-01"))
     clerks.add(nodes["town"], "t01", "赵镇", ["民政"])
     clerks.add(nodes["village_a"], "c01", "李敏", ["民政", "社保", "村委会"])

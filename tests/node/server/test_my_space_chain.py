@@ -12,38 +12,21 @@ from datetime import timedelta
 
 import pytest
 
-from support import MINI_CATALOG, id_number
-from support.chain import CHAIN, settle
-from support.files_chain import CuttingProxy, serve_chain
-from support.space_chain import PARENTS, TOWN2, held, purges
-from yimen.node.services import cases, catalog, clerks, credentials, space, space_fetch, space_files, uplink
+from support import id_number
+from support.chain import settle
+from support.files_chain import CuttingProxy
+from support.space_chain import converge, held, purges, served_space_chain
+from yimen.node.services import cases, credentials, space, space_fetch, space_files, uplink
 from yimen.personal_space import credential
-from yimen.schema.catalog import parse_catalog_json
 from yimen.personal_space.documents import CHUNK_SIZE, Consent, read_space_doc
 
-ORDER = ("village_a", "village_b", "village_c", "town", "town2", "district", "town", "town2", "village_c")
 CITIZEN = id_number(31)
 
 
 @pytest.fixture
 async def chain(tmp_path):
-    nodes, servers = await serve_chain(tmp_path, CHAIN + TOWN2, PARENTS)
-    catalog.import_items(nodes["city"], parse_catalog_json(MINI_CATALOG, "2026-01-01"))
-    for name in ("village_a", "village_c"):
-        clerks.add(nodes[name], "c01", "李敏", ["民政", "社保", "村委会"])
-    await converge(nodes)
-    yield nodes, servers
-    for s in servers.values():
-        await s.close()
-    for n in nodes.values():
-        n.close()
-
-
-async def converge(nodes, passes=2):
-    for _ in range(passes):
-        for name in ORDER:
-            await uplink.sync_once(nodes[name])
-            await settle(*nodes.values())
+    async with served_space_chain(tmp_path) as served:
+        yield served
 
 
 def complete_at_a(node, scan) -> tuple[str, str]:

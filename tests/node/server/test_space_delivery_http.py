@@ -15,35 +15,19 @@ import pytest
 from support import id_number
 from support.chain import settle
 from support.space import consent, document
-from support.space_chain import PARENTS, TOWN2, held, purges
-from support.chain import CHAIN
-from support.files_chain import serve_chain
+from support.space_chain import PARENTS, converge, held, purges, served_space_chain
 from yimen.node import home
 from yimen.node.replication import signing_key
-from yimen.node.services import clerks, reconcile, space, space_delivery
+from yimen.node.services import reconcile, space, space_delivery
 from yimen.node.services.uplink import sync_once
 from yimen.sync.transports import wire
 
-ORDER = ("village_a", "village_b", "village_c", "town", "town2", "district", "town", "town2", "village_c")
 
 
 @pytest.fixture
 async def chain(tmp_path):
-    nodes, servers = await serve_chain(tmp_path, CHAIN + TOWN2, PARENTS)
-    clerks.add(nodes["village_c"], "c01", "李敏", ["民政"])
-    await converge(nodes)
-    yield nodes, servers
-    for s in servers.values():
-        await s.close()
-    for n in nodes.values():
-        n.close()
-
-
-async def converge(nodes, passes=2):
-    for _ in range(passes):
-        for name in ORDER:
-            await sync_once(nodes[name])
-            await settle(*nodes.values())
+    async with served_space_chain(tmp_path) as served:
+        yield served
 
 
 async def one_round(nodes, name):
