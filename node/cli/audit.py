@@ -22,6 +22,10 @@ AUDIT_ZH = {
     "bundle_import": "导入数据包", "backup": "备份", "restore": "恢复备份", "invite": "生成邀请码",
     "admit": "接纳下级节点", "enroll": "注册到上级", "checkpoint_refused": "拒绝下级的审计检查点",
     "audit_show": "查看审计记录", "cert_show": "查看电子证照", "cert_revoke": "吊销电子证照",
+    "space_deposit": "办理结果存入我的空间", "space_add": "扫描件存入我的空间", "space_keep": "受理时扫描件存入我的空间",
+    "space_show": "查看我的空间", "space_reuse": "复用我的空间中的材料", "space_consent": "登记同意书",
+    "space_withdraw": "撤回同意书", "space_purge": "清除凭同意书取得的文档", "space_serve": "向下级提供我的空间文档",
+    "space_file_serve": "向下级提供我的空间文件",
 }
 WHY = {
     "hash": ("内容或与前一条的哈希链接不符", "its content or its link to the entry before does not match its hash"),

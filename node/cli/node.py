@@ -78,7 +78,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
             "public_key": node.public_key_hex(), "clerks": len(clerks.all_clerks(node)),
             "weak_password_hashing": sessions.weak_hashing(node),
             "db_bytes": (node.home / home.DB_FILE).stat().st_size}
-    by_status = info["cases_by_status"]
+    by_status, sp = info["cases_by_status"], info["space"]
     if as_json:
         return print_json(info)
     click.echo(fields([
@@ -98,6 +98,11 @@ def status(ctx: click.Context, as_json: bool) -> None:
         (h(ctx, "已收到待入库签封", "received seals not yet applied"), info["unapplied_seals"]),
         (h(ctx, "已隔离签封", "quarantined seals"), info["quarantined"]),
         (h(ctx, "无法列出的文档", "documents not listed"), info["unlisted_documents"]),
+        (h(ctx, "我的空间文档", "My Space documents"), h(ctx, f"{sp['documents']}（凭同意书持有 {sp['under_consent']}）",
+                                                       f"{sp['documents']} ({sp['under_consent']} under consent)")),
+        (h(ctx, "本窗口有效同意书", "live consents given here"), sp["live_consents"]),
+        (h(ctx, "文件分块", "file chunks"), h(ctx, f"{sp['chunks']}（待取 {sp['chunks_wanted']}）",
+                                               f"{sp['chunks']} ({sp['chunks_wanted']} still wanted)")),
         (h(ctx, "数据库字节", "database bytes"), info["db_bytes"]),
         *_sync_fields(ctx, info["sync"]),
         *_position_fields(ctx, info["positions"]),

@@ -13,6 +13,7 @@ from yimen.sync.store import Store
 from yimen.node.audit import exchange
 from yimen.node.home import Node
 from yimen.node.services import catalog
+from yimen.personal_space import documents
 from yimen.schema.errors import YimenError
 from yimen.sync import positions
 
@@ -99,7 +100,7 @@ def status(node: Node, lang: str = "en") -> dict[str, Any]:
         "feed": store.feed.count(), "unsealed_changes": store.changes.unsealed_count(),
         "pending_changes": store.changes.pending_count(), "unapplied_seals": store.feed.backlog(),
         "quarantined": store.quarantine.count(), "quarantine": quarantine_summary(node, lang),
-        "unlisted_documents": len(refused(store)), "peers": peer_rows(node),
+        "unlisted_documents": len(refused(store)), "space": space_summary(node), "peers": peer_rows(node),
         "sync": sync_outcome(node, lang), "positions": _positions(node, lang),
         "audit_refusals": _localised(node, exchange.refusals(node), "at"),
         "audit_refused_by_parent": exchange.refused_by_parent(node, "zh" if lang == "zh" else "en"),
@@ -117,3 +118,14 @@ def refused(store: Store) -> list[dict[str, Any]]:
     """Documents kept but listed nowhere, with the reason (for the admin)."""
     cur = store.conn.execute("SELECT doc_id, kind, scope, reason FROM projection_refused ORDER BY doc_id")
     return [dict(zip(("doc_id", "kind", "scope", "reason"), r)) for r in cur]
+
+
+def space_summary(node: Node) -> dict[str, int]:
+    """My Space here: documents held (and how many only under a consent), consents given at
+    this window that are live, file chunks held and still wanted."""
+    from yimen.node.services import file_transfer, space_fetch
+    live = sum(1 for expires, withdrawn in node.store.conn.execute(
+        "SELECT expires_at, withdrawn_at FROM space_consents WHERE node = ?", (node.node_id,))
+        if documents.live(expires, withdrawn or "", node.now()))
+    return {"documents": node.store.count("space_doc"), "under_consent": space_fetch.held_on_demand(node),
+            "live_consents": live, "chunks": node.store.chunks.total()[0], "chunks_wanted": len(file_transfer.wanted(node))}

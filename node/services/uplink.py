@@ -63,7 +63,7 @@ async def with_first_ancestor(node: Node, attempt: Callable[[HttpTransport], Awa
     if not targets:
         raise LinkDown("未设置上级地址（yimen init --parent 或 yimen enroll --parent）",
                        "no parent address (yimen init --parent or yimen enroll --parent)")
-    errors: list[str] = []
+    errors: list[tuple[str, str]] = []  # (zh, en) per address tried
     refused: list[SyncError] = []
     async with aiohttp.ClientSession() as session:
         for peer, url in targets:
@@ -76,12 +76,27 @@ async def with_first_ancestor(node: Node, attempt: Callable[[HttpTransport], Awa
             except InsecureLink as e:
                 refused.append(e)
             except LINK_ERRORS as e:
-                errors.append(f"{url}: {e.__class__.__name__}")
+                zh, en = link_failure(e)
+                errors.append((f"{url}（{zh}）", f"{url}: {en}"))
                 continue
             log.warning(Text("跳过 %s：%s", "skipped %s: %s"), url, refused[-1])
     if refused:
         raise refused[0]
-    raise LinkDown(f"无法连接任何上级：{'; '.join(errors)}", f"no ancestor reachable: {'; '.join(errors)}")
+    raise LinkDown(f"无法连接任何上级：{'；'.join(z for z, _ in errors)}",
+                   f"no ancestor reachable: {'; '.join(e for _, e in errors)}")
+
+
+def link_failure(e: BaseException) -> tuple[str, str]:
+    """Why a link failed, (zh, en): the Chinese words for the usual cases, and the error's
+    class for the log in English."""
+    name = e.__class__.__name__
+    if isinstance(e, (TimeoutError, aiohttp.ServerTimeoutError)):
+        return "连接超时", name
+    if isinstance(e, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, ConnectionResetError)):
+        return "连接中断", name
+    if isinstance(e, (aiohttp.ClientConnectorError, ConnectionRefusedError)):
+        return "无法建立连接", name
+    return "网络错误", name
 
 
 async def sync_once(node: Node, wait: float = 0) -> RoundStats:

@@ -59,3 +59,16 @@ def test_an_admins_action_names_the_signed_in_admin(cli, tmp_path):
     with home.connect(tmp_path / "town") as db:
         rows = db.execute("SELECT clerk FROM audit_log WHERE action = 'invite'").fetchall()
     assert rows == [(ADMIN_ID,)]
+
+
+def test_every_action_the_node_records_has_a_chinese_name():
+    """`audit show` in zh names each action in Chinese: one named in the code but not in
+    AUDIT_ZH would show its code word to a clerk."""
+    import re
+    from pathlib import Path
+    from yimen.node.cli.audit import AUDIT_ZH
+    root = Path(__file__).resolve().parents[3] / "node"
+    used = {m for path in root.rglob("*.py") for m in re.findall(
+        r"audit\.(?:record|viewed)\(\s*node,\s*\"([a-z_]+)\"", path.read_text("utf-8"))}
+    used |= {m for path in root.rglob("*.py") for m in re.findall(r"\baction=\"([a-z_]+)\"\)", path.read_text("utf-8"))}
+    assert len(used) > 20 and used - set(AUDIT_ZH) == set()

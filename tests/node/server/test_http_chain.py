@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import replace
 
 import pytest
@@ -83,8 +84,12 @@ async def test_no_reachable_ancestor_is_a_clear_error(http_chain):
     await converge(nodes)
     for name in ("town", "district", "city"):
         await servers[name].close()
-    with pytest.raises(LinkDown):
+    with pytest.raises(LinkDown) as e:
         await sync_once(nodes["village_a"])
+    # in Chinese, every address with why in Chinese: no English word but the addresses'
+    assert re.sub(r"https?://[0-9.:]+/?", "", e.value.zh).isascii() is False
+    assert not re.search(r"[A-Za-z]", re.sub(r"https?://[0-9.:]+/?", "", e.value.zh)), e.value.zh
+    assert "ClientConnectorError" in e.value.en
 
 
 async def test_reconcile_repairs_what_a_parent_lost(http_chain):
