@@ -71,7 +71,8 @@ def learn(store: Store, doc: Doc) -> bool:
     before = store.meta(KEY_META)
     if before:
         held_region, held_key = before.split()
-        if held_key == hexkey or region.level_rank(region.level(held_region)) <= region.level_rank(region.level(doc.scope)):
-            return False
+        if held_key == hexkey or doc.scope != held_region and (
+                region.level_rank(region.level(held_region)) <= region.level_rank(region.level(doc.scope))):
+            return False  # the same key, or a lower root's (the root it holds replaces its own freely)
     store.set_meta(KEY_META, f"{doc.scope} {hexkey}")
     return (before or "").split()[-1:] != [hexkey] and (before is not None or store.meta(PROVISIONAL_META) is not None)

@@ -20,8 +20,11 @@ short, so that a certificate fits a QR version of at most 12 at level Q):
 | -1  | document type: index in `TYPES_V1`, or the code as text for a later one  |
 | -2  | holder's name                                                            |
 | -3  | holder's masked ID number: its first 6 and last 4 characters             |
-| -4  | salt (8 random bytes) + SHA-256(salt + ID number)[:8]: a clerk holding   |
-|     | the citizen's ID card checks it is theirs (`holder_matches`)             |
+| -4  | salt (8 random bytes) + HMAC-SHA256(city key, salt + ID number)[:8]: a   |
+|     | clerk at a node of the city, holding the citizen's ID card, checks it is |
+|     | theirs (`holder_matches`). Keyed, because the rest of the number is all  |
+|     | but printed: the mask leaves only the birth date (~36,000 guesses), and  |
+|     | a plain hash of it is undone in a tenth of a second from a photograph.   |
 | -5  | case id (`-<rest>` as for cti), "" for none                              |
 | -6  | issued on, days since 1970-01-01                                         |
 | -7  | valid until, days since 1970-01-01 (absent: no end)                      |
@@ -108,29 +111,31 @@ class Claims:
                 "issued_at": self.issued_at, "issued_on": self.issued_on, "valid_until": self.valid_until}
 
 
-def id_digest(salt: bytes, id_number: str) -> bytes:
-    return hashlib.sha256(salt + id_number.encode()).digest()[:HASH_BYTES]
+def id_digest(city_key: bytes, salt: bytes, id_number: str) -> bytes:
+    return hmac.new(city_key, salt + id_number.encode(), hashlib.sha256).digest()[:HASH_BYTES]
 
 
 def claims_for(cert_id: str, issuer: str, doc_type: str, holder_name: str, id_number: str, case_id: str,
-               issued_at: int, issued_on: str, valid_until: str = "", salt: bytes | None = None) -> Claims:
+               issued_at: int, issued_on: str, valid_until: str = "", salt: bytes | None = None,
+               city_key: bytes = b"") -> Claims:
     """The claims of a new credential (a fresh random salt unless given); the ID number is
-    validated and kept only masked and as a salted hash."""
+    validated and kept only masked and as a salted hash keyed with the city key."""
     number = idnumber.validate_id_number(id_number)
     salt = secrets.token_bytes(SALT_BYTES) if salt is None else salt
     c = Claims(cert_id, region.normalize(issuer), doc_type, holder_name, idnumber.mask(number), salt,
-               id_digest(salt, number), case_id, issued_at, issued_on, valid_until)
+               id_digest(city_key, salt, number), case_id, issued_at, issued_on, valid_until)
     _check(c)
     return c
 
 
-def holder_matches(claims: Claims, id_number: str) -> bool:
-    """Is `id_number` (as on the ID card shown) the holder's?"""
+def holder_matches(claims: Claims, id_number: str, city_key: bytes = b"") -> bool:
+    """Is `id_number` (as on the ID card shown) the holder's? (`city_key`: the issuer's
+    city's, `yimen.personal_space.citizen.key`.)"""
     try:
         number = idnumber.validate_id_number(id_number)
     except YimenError:
         return False
-    return hmac.compare_digest(id_digest(claims.id_salt, number), claims.id_hash)
+    return hmac.compare_digest(id_digest(city_key, claims.id_salt, number), claims.id_hash)
 
 
 # -- claims <-> CBOR map -----------------------------------------------------------------------

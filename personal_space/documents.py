@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Mapping
 
 from yimen.personal_space.errors import MalformedSpaceDocument
@@ -28,6 +28,9 @@ MAX_FILE_BYTES = 256 << 20
 MAX_TEXT = 200  # characters of a name, title or purpose
 MAX_CREDENTIAL = 2048  # bytes of an e-certificate (a CWT is ~200)
 MAX_CONSENT_TYPES = len(DOC_TYPES)
+# the longest consent any node honours, whatever its writer's `consent_max_days` (a window
+# asks for days; a modified node must not hand out a century)
+MAX_CONSENT_SPAN = timedelta(days=366)
 SOURCES = ("result", "scan")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -51,12 +54,16 @@ def _int(v: Mapping[str, Any], key: str, low: int, high: int) -> int:
 
 
 def _when(v: Mapping[str, Any], key: str, *, empty: bool = False, day: bool = False) -> str:
+    """An ISO date, or an ISO time with its offset (a time without one cannot be compared
+    with another node's: every rule comparing times would fail on it)."""
     text = _text(v, key, empty=empty, limit=40)
     if text:
         try:
-            (date if day else datetime).fromisoformat(text)
+            when = (date if day else datetime).fromisoformat(text)
         except ValueError:
             raise _bad(key) from None
+        if not day and when.tzinfo is None:
+            raise _bad(key)
     return text
 
 
@@ -186,10 +193,13 @@ def read_consent(value: Mapping[str, Any]) -> Consent:
     present = v.get("present", True)
     if type(present) is not bool:
         raise _bad("present")
+    granted, expires = _when(v, "granted_at"), _when(v, "expires_at")
+    if not timedelta(0) < datetime.fromisoformat(expires) - datetime.fromisoformat(granted) <= MAX_CONSENT_SPAN:
+        raise _bad("expires_at")
     return Consent(
         node=_text(v, "node", empty=False, limit=12), citizen_id=_text(v, "citizen_id", empty=False, limit=18),
         citizen_name=_text(v, "citizen_name", empty=False), types=tuple(sorted({_doc_type(t) for t in types})),
-        purpose=_text(v, "purpose"), granted_at=_when(v, "granted_at"), expires_at=_when(v, "expires_at"),
+        purpose=_text(v, "purpose"), granted_at=granted, expires_at=expires,
         clerk_id=_text(v, "clerk_id", limit=40), clerk_name=_text(v, "clerk_name"), present=present,
         withdrawn_at=_when(w, "at", empty=True), withdrawn_by=_text(w, "clerk_id", limit=40),
         withdraw_reason=_text(w, "reason"))
@@ -197,8 +207,14 @@ def read_consent(value: Mapping[str, Any]) -> Consent:
 
 def live(expires_at: str, withdrawn_at: str, now: str) -> bool:
     """Is a consent with these times live at `now` (ISO times with their offsets)? The one
-    spelling of the rule: not withdrawn, not expired."""
-    return not withdrawn_at and datetime.fromisoformat(now) < datetime.fromisoformat(expires_at)
+    spelling of the rule: not withdrawn, not expired. A time that cannot be compared (not
+    one `read_consent` lets through) is not live."""
+    if withdrawn_at:
+        return False
+    try:
+        return datetime.fromisoformat(now) < datetime.fromisoformat(expires_at)
+    except (TypeError, ValueError):
+        return False
 
 
 def covers(types: tuple[str, ...] | list[str], doc_type: str) -> bool:

@@ -3,7 +3,8 @@ shape of a list of chunk hashes taken from outside, and the bound of one round's
 
 The rule, for both directions between this node and a peer P: a chunk moves only if a
 space document held here lists it and P may hold that document (`visibility.may_hold`,
-given the nodes whose live consents held here cover it). So a node serves P only chunks of
+given the nodes whose live consents held here cover it); to a node below, only a document
+from outside its subtree counts (see `may_move`). So a node serves P only chunks of
 documents P may see, takes from P only chunks of documents it holds (and checks each
 against its hash: the signed document is what says which chunks make a file), and a hub
 ends up holding every file of its subtree because its children push what it lacks.
@@ -35,11 +36,16 @@ class Holder:
     consented: Callable[[], Sequence[str]]
 
 
-def may_move(holders: Iterable[Holder], peer: str) -> bool:
+def may_move(holders: Iterable[Holder], peer: str, down: bool = False) -> bool:
     """May a chunk listed by `holders` (the documents held here that list it) move between
-    this node and `peer`? Yes if `peer` may hold one of them."""
+    this node and `peer`? Yes if `peer` may hold one of them. Going `down` (given to a node
+    below this one), a document of the peer's own subtree does not count: its files came up
+    from there, and anyone there could write one listing any hash it has seen (a reused
+    material's hash is on a case), so only a document from outside, under a live consent,
+    lets a chunk go down."""
     for h in holders:
-        if region.is_within(h.home, peer) or may_hold(h.home, peer, h.consented()):
+        own = region.is_within(h.home, peer)
+        if own and not down or not own and may_hold(h.home, peer, h.consented()):
             return True
     return False
 

@@ -10,7 +10,7 @@ repair re-sends the seals that carry those documents' changes (repair batches, s
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from yimen.schema import region
 from yimen.schema.errors import YimenError
@@ -70,11 +70,12 @@ def check_doc_ids(docs: Any) -> list[str]:
     return docs
 
 
-def check_seals(seals: Any) -> list[tuple[bytes, bytes]]:
-    """Seals answered: a list of [body, signature] byte pairs."""
+def check_seals(seals: Any, bad: Callable[[], Exception] = lambda: _bad("应答", "answer")) -> list[tuple[bytes, bytes]]:
+    """Seals answered: a list of [body, signature] byte pairs (else `bad()` is raised: a
+    reconcile answer's error unless the caller names its own)."""
     if not (isinstance(seals, list) and all(
             isinstance(p, list) and len(p) == 2 and all(type(x) is bytes for x in p) for p in seals)):
-        raise _bad("应答", "answer")
+        raise bad()
     return [(b, s) for b, s in seals]
 
 

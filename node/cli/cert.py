@@ -87,16 +87,20 @@ def cert_show(ctx: click.Context, cert_id: str, png: Path | None, svg: Path | No
 @click.argument("text", required=False)
 @click.option("--image", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Read the QR code from a picture (PNG, JPEG, ...) instead of TEXT.")
+@click.option("--holder", "holder_id", metavar="ID-NUMBER",
+              help="The ID number on the card the bearer shows: is it the holder's?")
 @json_option
 @click.pass_context
-def cert_verify(ctx: click.Context, text: str | None, image: Path | None, as_json: bool) -> None:
+def cert_verify(ctx: click.Context, text: str | None, image: Path | None, holder_id: str | None,
+                as_json: bool) -> None:
     """Verify an e-certificate offline against this node's trust list: the issuer's
-    signature, its key, revocations. Exit 0 if valid, 1 if not, with one sentence why.
+    signature, its key, revocations (and with --holder, that it is the bearer's). Exit 0
+    if valid, 1 if not, with one sentence why.
 
     \b
     Example:
         yimen cert verify 'YM1:NCF...'
-        yimen cert verify --image scan.png --json
+        yimen cert verify --image scan.png --holder 440608199001011235 --json
     """
     if (text is None) == (image is None):
         raise click.UsageError(h(ctx, "请给出证照文本或 --image 图片（二者选一）", "give the certificate's TEXT or --image FILE (one of them)"))
@@ -105,11 +109,15 @@ def cert_verify(ctx: click.Context, text: str | None, image: Path | None, as_jso
 
     node = open_node(ctx)
     verdict = credentials.verify(node, credential_qr.read_image(image) if image else text)
+    bearer = None if holder_id is None else credentials.is_holder(node, verdict, holder_id)
     if as_json:
-        print_json(verdict.as_dict(lang(ctx)))
+        print_json({**verdict.as_dict(lang(ctx)), **({} if bearer is None else {"holder_matches": bearer})})
     else:
         click.echo(_verdict_lines(ctx, verdict))
-    ctx.exit(0 if verdict.valid else 1)
+        if bearer is not None:
+            click.echo(h(ctx, "持证人    " + ("与所出示的身份证相符" if bearer else "与所出示的身份证不符"),
+                         "holder    " + ("matches the ID card shown" if bearer else "does NOT match the ID card shown")))
+    ctx.exit(0 if verdict.valid and bearer is not False else 1)
 
 
 @cert_group.command("revoke")

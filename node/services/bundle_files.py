@@ -81,7 +81,7 @@ def export_chunks(node: Node, to_node: str, doc_ids: list[str], state: dict[str,
     state["room"] = room - state["size"]
     candidates = list(dict.fromkeys(chunks_of(node, doc_ids) + asked_by(node, to_node)))
     known = peer_holds(node, to_node)
-    ok = movable(node, to_node, [c for c in candidates if c not in known])
+    ok = movable(node, to_node, [c for c in candidates if c not in known], giving=True)
     held = node.store.chunks.held(ok)
     send = [c for c in candidates if c in held]
     for i, digest in enumerate(send):

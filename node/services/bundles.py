@@ -195,7 +195,7 @@ def import_bundle(node: Node, path: Path | str, progress: Progress = no_progress
             bundle_files.remember_wanted(node, sender, header)
         audit.record(node, "bundle_import", None, sender=sender, seals=batches.seals, chunks=batches.chunks,
                      file=Path(path).name)
-        space = space_delivery.from_bundle(node, sender, header.get("space"))
+        space = space_delivery.from_bundle(node, sender, header.get("space"), newer)
     applied = Receipt(recv_upto=0)
     catch_up_all(node, progress, applied)
     total["changes"] += applied.changes

@@ -17,7 +17,7 @@ from yimen.node.errors import NodeError
 from yimen.node.home import Node
 from yimen.node.replication import engine
 from yimen.node.services import audit
-from yimen.personal_space import credential, credential_check, credential_qr
+from yimen.personal_space import citizen, credential, credential_check, credential_qr
 from yimen.personal_space.credential import BadCredential, Claims
 from yimen.personal_space.credential_check import Verdict
 from yimen.schema import region
@@ -65,7 +65,8 @@ def issue(node: Node, doc_id: str, space: Mapping[str, Any]) -> bytes:
     try:
         claims = credential.claims_for(doc_id, node.node_id, str(space["doc_type"]), str(space["citizen_name"]),
                                        str(space["citizen_id"]), str(space.get("case_id") or ""),
-                                       unix(node.now()), str(space["issued_on"]), str(space.get("valid_until") or ""))
+                                       unix(node.now()), str(space["issued_on"]), str(space.get("valid_until") or ""),
+                                       city_key=citizen.key(node.store))
     except KeyError as e:
         raise BadCredential(f"缺少证照字段 {e.args[0]}", f"the certificate needs the field {e.args[0]}") from e
     return credential.sign(claims, node.keys.signing)
@@ -147,6 +148,12 @@ def _space(node: Node, cert_id: str) -> dict[str, Any]:
     if not isinstance(space, dict) or type(space.get("credential")) is not bytes:
         raise UnknownCertificate(f"本节点没有编号为 {cert_id} 的电子证照", f"no e-certificate {cert_id!r} is held here")
     return space
+
+
+def is_holder(node: Node, verdict: Verdict, id_number: str) -> bool:
+    """Is `id_number` (the card the bearer shows) the holder's? Checked against the salted
+    hash under the city key, which this node holds if it is of the issuer's city."""
+    return verdict.claims is not None and credential.holder_matches(verdict.claims, id_number, citizen.key(node.store))
 
 
 def show(node: Node, cert_id: str, clerk: str | None = None) -> dict[str, Any]:

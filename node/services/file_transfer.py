@@ -102,9 +102,15 @@ def holders(node: Node, hashes: list[str]) -> dict[str, list[Holder]]:
     return out
 
 
-def movable(node: Node, peer: str, hashes: list[str]) -> set[str]:
-    """Of `hashes`, those that may move between this node and `peer` (the rule above)."""
-    return {h for h, docs in holders(node, hashes).items() if may_move(docs, peer)}
+def movable(node: Node, peer: str, hashes: list[str], giving: bool = False) -> set[str]:
+    """Of `hashes`, those that may move between this node and `peer` (the rule above):
+    taken from it, or with `giving`, given to it."""
+    down = giving and _below(node, peer)
+    return {h for h, docs in holders(node, hashes).items() if may_move(docs, peer, down)}
+
+
+def _below(node: Node, peer: str) -> bool:
+    return peer != node.node_id and region.is_within(peer, node.node_id)
 
 
 def wanted(node: Node) -> list[str]:
@@ -117,7 +123,7 @@ def offered(node: Node, peer: str) -> list[str]:
     """Chunks held here of documents `peer` may hold, not known to be held by it."""
     known, out = peer_holds(node, peer), []
     for doc_id, home, subject, doc_type, chunks in _rows(node, None):
-        if may_move([_holder(node, doc_id, home, subject, doc_type)], peer):
+        if may_move([_holder(node, doc_id, home, subject, doc_type)], peer, _below(node, peer)):
             out.extend(c for c in chunks if c not in known)
     out = list(dict.fromkeys(out))
     held = node.store.chunks.held(out)
@@ -128,9 +134,10 @@ def offered(node: Node, peer: str) -> list[str]:
 def answer_want(node: Node, peer: str, hashes: list[str]) -> dict[str, list[str]]:
     """Of `hashes` (from `peer`), which this node lacks and would take from it, and which it
     holds and would give it."""
-    ok = movable(node, peer, hashes)
-    held = node.store.chunks.held(ok)
-    return {"lacks": [h for h in hashes if h in ok and h not in held], "gives": [h for h in hashes if h in held]}
+    takes, gives = movable(node, peer, hashes), movable(node, peer, hashes, giving=True)
+    held = node.store.chunks.held(takes | gives)
+    return {"lacks": [h for h in hashes if h in takes and h not in held],
+            "gives": [h for h in hashes if h in gives and h in held]}
 
 
 def accept(node: Node, peer: str, digest: str, data: bytes) -> bool:
@@ -147,7 +154,7 @@ def serve(node: Node, peer: str, digest: str) -> bytes:
     but is not held yet). A file's first chunk handed to a node that holds it only under a
     consent (not its home nor an ancestor) is in the audit log: a citizen's file left here."""
     docs = holders(node, [digest]).get(digest, [])
-    if not may_move(docs, peer):
+    if not may_move(docs, peer, _below(node, peer)):
         raise _refused(digest)
     data = node.store.chunks.get(digest)
     if data is None:

@@ -30,6 +30,7 @@ from yimen.node.home import Node
 from yimen.node.services import audit, space_purge
 from yimen.personal_space.consent_rule import HeldConsent, HeldDoc, covered
 from yimen.schema import region
+from yimen.sync import digests
 from yimen.sync.errors import SyncError
 from yimen.sync.seal import valid_doc_id
 from yimen.sync.transports.bundle_records import bad
@@ -82,10 +83,8 @@ def engine_of(node: Node):
 
 def check_seals(seals: Any) -> list[tuple[bytes, bytes]]:
     """An answer's seals: a list of [body, signature] byte pairs."""
-    if not (isinstance(seals, list) and all(
-            isinstance(p, list) and len(p) == 2 and all(type(x) is bytes for x in p) for p in seals)):
-        raise WireError("bad_request", "上级应答格式错误", "malformed space documents answer")
-    return [(b, s) for b, s in seals]
+    return digests.check_seals(seals, lambda: WireError("bad_request", "上级应答格式错误",
+                                                        "malformed space documents answer"))
 
 
 async def fetch(node: Node, link: Caller) -> dict[str, Any]:
@@ -230,18 +229,21 @@ def bundle_header(node: Node, to_node: str) -> dict[str, Any]:
     return {"space": {"seals": got["seals"], "more": got["more"], "not_live": got["not_live"]}}
 
 
-def from_bundle(node: Node, sender: str, space: Any) -> dict[str, Any] | None:
+def from_bundle(node: Node, sender: str, space: Any, newer: bool = True) -> dict[str, Any] | None:
     """Read a bundle header's `space` entry (in the import's transaction): a descendant's
-    request is kept for the next bundle to it, an ancestor's answer seals are stored like
-    those fetched online. Malformed, it refuses the whole bundle."""
-    if region.is_within(sender, node.node_id) and not (isinstance(space, dict) and "want" in space):
+    request is kept for the next bundle to it (unless the bundle is older than the last
+    one taken from it: `newer`), an ancestor's answer seals are stored like those fetched
+    online. Malformed, it refuses the whole bundle."""
+    below = region.is_within(sender, node.node_id)
+    if below and newer and not (isinstance(space, dict) and "want" in space):
         node.store.delete_meta(_want_key(sender))  # it wants nothing now (no live consent there)
     if space is None:
         return None
     try:
-        if "want" in space and region.is_within(sender, node.node_id):
+        if "want" in space and below:
             read_request(space["want"])
-            node.store.set_meta(_want_key(sender), json.dumps(space["want"]))
+            if newer:
+                node.store.set_meta(_want_key(sender), json.dumps(space["want"]))
             return {"wanted": len(space["want"]["consents"])}
         if "seals" in space and region.is_within(node.node_id, sender):
             return take(node, sender, check_seals(space["seals"]))

@@ -129,11 +129,14 @@ def test_a_typical_certificate_fits_a_version_12_qr_code_at_level_q():
     assert credential_qr.qr(text).version <= 12 and credential_qr.qr(text).error == "Q"
 
 
-def test_the_holder_is_checked_by_the_full_id_number_only():
-    c = claims()
-    assert credential.holder_matches(c, id_number(45))
-    assert not credential.holder_matches(c, id_number(46))
-    assert not credential.holder_matches(c, "not a number")
+def test_the_holder_is_checked_by_the_full_id_number_and_the_city_key_only():
+    key = bytes(range(32))
+    c = claims(city_key=key)
+    assert credential.holder_matches(c, id_number(45), key)
+    assert not credential.holder_matches(c, id_number(46), key)
+    assert not credential.holder_matches(c, "not a number", key)
+    # whoever photographs the QR and guesses every birth date behind the mask, without the key, finds nothing
+    assert not credential.holder_matches(c, id_number(45)) and not credential.holder_matches(c, id_number(45), bytes(32))
     assert c.holder_masked == id_number(45)[:6] + "*" * 8 + id_number(45)[-4:]
     assert id_number(45) not in repr(cbor2.loads(credential.decode(text_of(c)).cose))
 

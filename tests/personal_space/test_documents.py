@@ -3,6 +3,7 @@ MalformedSpaceDocument, never another exception."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, strategies as st
 
 from support import id_number
@@ -84,3 +85,19 @@ def test_a_citizen_is_found_by_a_keyed_hash_only():
     s = citizen.subject(key, id_number(1))
     assert len(s) == 32 and id_number(1) not in s
     assert s == citizen.subject(key, id_number(1).lower()) != citizen.subject(bytes([1]) * 32, id_number(1))
+
+
+@pytest.mark.parametrize("field, value", [
+    ("expires_at", "2026-12-16T09:00:00"),  # no offset: not comparable with any node's clock
+    ("granted_at", "2026-11-16"),
+    ("expires_at", "2127-11-16T09:00:00+08:00"),  # a century: more than any node honours
+    ("expires_at", "2026-11-15T09:00:00+08:00"),  # before it was given
+])
+def test_a_consent_whose_times_break_the_rules_is_malformed(field, value):
+    with pytest.raises(MalformedSpaceDocument):
+        read_consent({"consent": {**consent().consent_map(), field: value}})
+
+
+def test_a_time_that_cannot_be_compared_is_never_live():
+    assert not live("2026-12-16T09:00:00", "", "2026-11-16T09:00:00+08:00")
+    assert not live("not a time", "", "2026-11-16T09:00:00+08:00")

@@ -44,6 +44,15 @@ def test_a_chunk_moves_only_to_a_peer_that_may_hold_a_document_listing_it():
     assert may_move([no_consent, consented], B)  # any document listing it will do
 
 
+def test_going_down_a_document_of_the_peers_own_subtree_lets_nothing_through():
+    """A village that wrote a document listing a hash it saw (another's chunk) gets nothing
+    down by it; only a document from outside, under its consent, does."""
+    forged = Holder("d2", B, lambda: [])
+    assert may_move([forged], B) and not may_move([forged], B, down=True)  # taken from B, never given to it
+    assert not may_move([forged, Holder("d1", A, lambda: [])], B, down=True)
+    assert may_move([forged, Holder("d1", A, lambda: [B])], B, down=True)
+
+
 def test_the_home_decides_without_asking_for_consents():
     def boom():
         raise AssertionError("consents looked up")

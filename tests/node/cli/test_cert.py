@@ -83,3 +83,15 @@ def test_bad_input_is_one_sentence(tmp_path):
     assert "二者选一" in run(*town, "cert", "verify", code=2).output
     err = json.loads(run(*town, "--lang", "en", "cert", "show", "440608100201-D2026-000009", "--json", code=1).output)
     assert err["error"] == "unknown_certificate"
+
+
+def test_the_holder_is_checked_against_the_card_shown(tmp_path):
+    _, village = chain(tmp_path)
+    text = json.loads(run(*village, "cert", "show", CERT, "--json").output)["text"]
+    out = run(*village, "cert", "verify", text, "--holder", id_number(3)).output
+    assert "与所出示的身份证相符" in out
+    out = run(*village, "cert", "verify", text, "--holder", id_number(4), code=1).output
+    assert "与所出示的身份证不符" in out
+    en = json.loads(run(*village, "--lang", "en", "cert", "verify", text, "--holder", id_number(4), "--json",
+                        code=1).output)
+    assert en["valid"] and en["holder_matches"] is False

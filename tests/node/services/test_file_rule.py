@@ -8,7 +8,7 @@ import pytest
 from support import id_number
 from support.chain import sync_all, synced_chain
 from support.files_chain import deposit
-from support.space import consent
+from support.space import consent, document
 from yimen.node.services import file_transfer, space
 
 
@@ -35,7 +35,15 @@ def test_a_chunk_moves_to_the_home_its_ancestors_and_a_live_consent_holder_only(
     assert file_transfer.answer_want(town, vb.node_id, chunks) == {"lacks": chunks, "gives": []}
     space.withdraw_consent(vb, consent_id, "c01", "撤回")
     sync_all(chain)
-    assert file_transfer.movable(town, vb.node_id, chunks) == set()
+    assert file_transfer.movable(town, vb.node_id, chunks, giving=True) == set()
+    # B writes a document of its own listing A's chunks (hashes it saw on a case it reused
+    # them for): the town takes nothing from B by it and gives B nothing by it
+    document(vb, cid, files=(ref,))
+    sync_all(chain)
+    assert file_transfer.movable(town, vb.node_id, chunks, giving=True) == set()
+    with pytest.raises(file_transfer.ChunkRefused):
+        file_transfer.serve(town, vb.node_id, chunks[0])
+    assert file_transfer.answer_want(town, vb.node_id, chunks)["gives"] == []
 
 
 def test_a_big_hub_scans_its_files_again_only_when_something_changed(chain, monkeypatch):
