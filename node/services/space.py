@@ -4,14 +4,14 @@ results, reuse at the window, consent and withdrawal build on these."""
 
 from __future__ import annotations
 
-import json
 from typing import Any, Callable
 
 from yimen.node.home import Node
 from yimen.node.projections import refresh
 from yimen.node.services import audit, space_purge
 from yimen.node.errors import NodeError
-from yimen.personal_space.documents import Consent, SpaceDocument, covers, live, read_consent, read_space_doc
+from yimen.personal_space import consent_rule
+from yimen.personal_space.documents import Consent, SpaceDocument, read_consent, read_space_doc
 
 
 class UnknownConsent(NodeError):
@@ -80,9 +80,5 @@ def withdraw_consent(node: Node, consent_id: str, clerk_id: str, reason: str = "
 
 def consent_nodes(node: Node, subject: str, doc_type: str, now: str | None = None) -> list[str]:
     """The nodes whose consents held here are live and cover the citizen `subject`'s
-    documents of `doc_type` (see `visibility.may_hold`)."""
-    now = now or node.now()
-    rows = node.store.conn.execute("SELECT node, types, expires_at, withdrawn_at FROM space_consents WHERE subject = ?",
-                                   (subject,))
-    return sorted({n for n, types, expires, withdrawn in rows
-                   if live(expires, withdrawn or "", now) and covers(json.loads(types), doc_type)})
+    documents of `doc_type` (what `visibility.may_hold` is given)."""
+    return consent_rule.consented(space_purge.held_consents(node.store, [subject]), subject, doc_type, now or node.now())
