@@ -104,10 +104,11 @@ def export_bundle(node: Node, to_node: str, path: Path | str, progress: Progress
     outbound.seal()
     resume = outbound.resume()
     only = files == "only"
+    space, served = space_delivery.bundle_header(node, to_node)
     header = {"protocol": framing.PROTOCOL, "from": node.node_id, "to": to_node,
               "created_at": node.clock().isoformat(timespec="microseconds"), "ack": held.upto, **held.wire(),
               "rewind": resume.rewind and not only, "wanted": bundle_files.header_wanted(node),
-              **space_delivery.bundle_header(node, to_node)}
+              **space}
     state = {"complete": True, "upto": resume.since, "total": max(0, eng.feed_head() - resume.since), "size": 0,
              "chunks": 0, "files_complete": True}
     docs = bundle_files.docs_in_header(header)
@@ -123,6 +124,7 @@ def export_bundle(node: Node, to_node: str, path: Path | str, progress: Progress
                      file=Path(path).name)
         if resume.rewind and not only:
             positions.restated(eng.store, to_node, state["upto"])
+        space_delivery.record_served(node, to_node, served)
     return {"file": str(path), "to": to_node, "seals": counts["seals"], "batches": counts["batches"],
             "bytes": counts["bytes"], "since": resume.since, "upto": state["upto"], "ack": held.upto,
             "rewind": resume.rewind, "complete": state["complete"], "files": files, "chunks": counts["chunks"],

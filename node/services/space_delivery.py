@@ -145,9 +145,11 @@ def read_request(message: Any) -> tuple[list[str], set[tuple[str, int]]]:
     return list(dict.fromkeys(ids)), {(a, s) for a, s in held}
 
 
-def answer(node: Node, requester: str, message: dict[str, Any]) -> dict[str, Any]:
+def answer(node: Node, requester: str, message: dict[str, Any], record: bool = True) -> dict[str, Any]:
     """The seals of the documents `requester` may be handed under the consents it names
-    and does not hold yet (see the module docstring for what is refused)."""
+    and does not hold yet (see the module docstring for what is refused), and `sent`, the
+    documents they carry: in the audit log at once unless not `record` (a bundle records
+    them once its file is whole)."""
     ids, held = read_request(message)
     store, now = node.store, node.now()
     named = {c.consent_id: c for c in space_purge.held_consents(store, ids, by="consent_id")}
@@ -164,9 +166,9 @@ def answer(node: Node, requester: str, message: dict[str, Any]) -> dict[str, Any
     for c in named.values():
         docs.update(covered(c, _docs_of(node, c), requester, everyone, now))
     seals, sent, more = _seals(node, sorted(docs), held)
-    if sent:
-        _served(node, requester, sent)
-    return {"seals": seals, "more": more, "not_live": sorted(c for c in ids if not named[c].live(now))}
+    if record:
+        record_served(node, requester, sent)
+    return {"seals": seals, "more": more, "not_live": sorted(c for c in ids if not named[c].live(now)), "sent": sent}
 
 
 def _docs_of(node: Node, c: HeldConsent) -> list[HeldDoc]:
@@ -198,7 +200,7 @@ def _seals(node: Node, doc_ids: list[str], held: set[tuple[str, int]]) -> tuple[
     return out, sent, False
 
 
-def _served(node: Node, requester: str, doc_ids: list[str]) -> None:
+def record_served(node: Node, requester: str, doc_ids: list[str]) -> None:
     """One audit entry per document handed on (a citizen's document left this node)."""
     with node.store.transaction():
         for doc_id in doc_ids:
@@ -211,22 +213,23 @@ def _want_key(child: str) -> str:
     return f"space:want:{child}"
 
 
-def bundle_header(node: Node, to_node: str) -> dict[str, Any]:
+def bundle_header(node: Node, to_node: str) -> tuple[dict[str, Any], list[str]]:
     """The header's `space` entry of a bundle for `to_node`: to an ancestor, this node's
     request (`wanted`); to a descendant, the answer to the request its last bundle carried
-    (the seals, `more`); nothing when there is neither."""
+    (the seals, `more`); nothing when there is neither. With it, the documents the answer
+    hands on (`record_served` once the file is whole)."""
     if region.is_within(node.node_id, to_node):
         want = wanted(node)
-        return {"space": {"want": want}} if want else {}
+        return ({"space": {"want": want}} if want else {}), []
     raw = node.store.meta(_want_key(to_node))
     if raw is None:
-        return {}
+        return {}, []
     try:
-        got = answer(node, to_node, json.loads(raw))
+        got = answer(node, to_node, json.loads(raw), record=False)
     except (WireError, ValueError) as e:  # a consent withdrawn and gone, a request of an older bundle
         log.warning("space documents not answered to %s by bundle: %s", to_node, getattr(e, "en", e))
-        return {}
-    return {"space": {"seals": got["seals"], "more": got["more"], "not_live": got["not_live"]}}
+        return {}, []
+    return {"space": {"seals": got["seals"], "more": got["more"], "not_live": got["not_live"]}}, got["sent"]
 
 
 def from_bundle(node: Node, sender: str, space: Any, newer: bool = True) -> dict[str, Any] | None:

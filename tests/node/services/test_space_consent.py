@@ -14,6 +14,7 @@ from support.space import consent, document
 from support.space_chain import held, make_space_chain, purges, round_of, rounds
 from yimen.node.home import china_now
 from yimen.node.services import bundles, space, space_purge
+from yimen.sync.transports.bundle import BundleIOError
 from yimen.sync import digests
 
 ANCESTORS_OF_A = ("village_a", "town", "district", "city")
@@ -120,7 +121,14 @@ def test_by_bundle_the_request_goes_up_and_the_documents_come_back_in_the_next_b
     bundles.import_bundle(town2, bundles.export_bundle(c, town2.node_id, tmp_path / "up.ymb")["file"])
     round_of(nodes, "town2")  # town 2 fetches from the district online
     assert doc in held(town2)
+    served = lambda: town2.store.conn.execute(  # noqa: E731
+        "SELECT count(*) FROM audit_log WHERE action = 'space_serve'").fetchone()[0]
+    before = served()
+    with pytest.raises(BundleIOError):  # the stick is not there: nothing left this node, nothing is logged as served
+        bundles.export_bundle(town2, c.node_id, tmp_path / "no" / "stick" / "down.ymb")
+    assert served() == before
     out = bundles.export_bundle(town2, c.node_id, tmp_path / "down.ymb")
+    assert served() == before + 1
     got = bundles.import_bundle(c, out["file"])
     assert got["space"]["received"] == 1 and doc in held(c)
     again = bundles.import_bundle(c, out["file"])  # the same stick twice: nothing twice
@@ -133,7 +141,7 @@ def test_a_bundle_with_a_malformed_space_entry_is_refused_whole(chain, tmp_path,
     nodes = chain
     c, town2 = nodes["village_c"], nodes["town2"]
     consent(c, id_number(16))
-    monkeypatch.setattr(space_delivery, "bundle_header", lambda node, to: {"space": {"want": {"consents": "all"}}})
+    monkeypatch.setattr(space_delivery, "bundle_header", lambda node, to: ({"space": {"want": {"consents": "all"}}}, []))
     path = bundles.export_bundle(c, town2.node_id, tmp_path / "bad.ymb")["file"]
     before = (town2.store.feed.count(), town2.store.count("consent"), town2.store.meta(f"space:want:{c.node_id}"))
     with pytest.raises(BadBundle, match="space"):
