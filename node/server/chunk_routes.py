@@ -21,7 +21,8 @@ from yimen.node.server.routes import NODE, _db, _packed, signed_body
 from yimen.node.services import file_transfer
 from yimen.sync.store.chunks import MAX_CHUNK
 from yimen.sync.transports import wire
-from yimen.sync.transports.chunks import CHUNK_HEADER, MAX_HASHES, OFFSET_HEADER, RAW_TYPE, check_hashes, is_hash
+from yimen.sync.transports.chunks import (CHUNK_HEADER, MAX_HASHES, OFFSET_HEADER, RAW_TYPE, check_hashes, is_hash,
+                                          put_proof)
 from yimen.sync.transports.wire import WireError
 
 MAX_WANT_BODY = 64 * MAX_HASHES + 64 * 1024  # hashes packed, plus room; zlib would only shrink them
@@ -107,7 +108,9 @@ async def put(request: web.Request) -> web.Response:
     def keep(sender: str, enrolled: bool, got: bytearray) -> None:
         if enrolled and parts.size(sender, digest) >= offset:
             parts.keep(sender, digest, parts.take(sender, digest)[:offset] + bytes(got))
-    sender, rest = await signed_body(request, read=read)
+    if request.content_length is None:  # the signature covers the declared length
+        raise WireError("bad_request", "缺少 Content-Length 请求头", "a chunk is sent with its Content-Length")
+    sender, rest = await signed_body(request, read=read, proof=put_proof(digest, offset, request.content_length))
     head = parts.take(sender, digest)[:offset] if offset else b""
     if len(head) < offset:
         raise WireError("resume_refused", "本节点没有该分块的前半部分，请整块重发",

@@ -79,10 +79,13 @@ async def _signed(request: web.Request) -> tuple[str, dict[str, Any]]:
 Reader = Callable[[web.Request, str, bool], Awaitable[bytes]]
 
 
-async def signed_body(request: web.Request, limit: int | None = None, read: Reader | None = None) -> tuple[str, bytes]:
+async def signed_body(request: web.Request, limit: int | None = None, read: Reader | None = None,
+                      proof: bytes | None = None) -> tuple[str, bytes]:
     """The verified sender and the raw body (at most `limit` bytes, when given), as `_signed`.
-    `read(request, sender, enrolled)`: how to read the body instead (it may keep what came
-    of a body cut short, for an enrolled sender: see `chunk_routes`)."""
+    `read(request, sender, verified)`: how to read the body instead (it may keep what came
+    of a body cut short, for a verified sender: see `chunk_routes`). With `proof`, the
+    signature covers those bytes (what the request's headers say the body is) instead of the
+    body, and is checked before the body is read."""
     node = request.app[NODE]
     sender = request.headers.get(wire.SENDER, "")
     try:
@@ -95,16 +98,24 @@ async def signed_body(request: web.Request, limit: int | None = None, read: Read
         # Checked against a key nobody holds, so a node not enrolled here is answered exactly
         # as an enrolled one with a bad signature: the answers do not list the enrolled regions.
         key = STRANGER_KEY
+    if proof is not None:
+        _admit(request, wire.verify_request(key, request.headers, request.method, request.path, proof, node.node_id),
+               sender, revoked)
+        return sender, await read(request, sender, enrolled) if read is not None else await request.read()
     if read is not None:
-        body = await read(request, sender, enrolled)
+        body = await read(request, sender, False)  # (nothing is kept for a sender not yet verified)
     else:
         body = await request.read() if limit is None else await _read_bounded(request, limit)
     stamp = wire.verify_request(key, request.headers, request.method, request.path, body, node.node_id)
+    _admit(request, stamp, sender, revoked)
+    return sender, body
+
+
+def _admit(request: web.Request, stamp: wire.RequestStamp, sender: str, revoked: tuple[int, str, str] | None) -> None:
     if revoked is not None:  # after the signature: only the key's holder learns it was revoked
         raise WireError("revoked_node", f"节点 {sender} 的密钥已被吊销（{revoked[2]}）",
                         f"the key of node {sender} has been revoked ({revoked[1]})")
     request.app[REPLAY].admit(sender, stamp.nonce, stamp.time)
-    return sender, body
 
 
 def _sender_key(node: Node, sender: str) -> tuple[bytes | None, tuple[int, str, str] | None]:

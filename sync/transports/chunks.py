@@ -39,6 +39,14 @@ MAX_HASHES = 4096  # chunk hashes in one request or answer (~270 KB of msgpack)
 MAX_PARTIALS = 4  # chunks cut on the way down whose received part is kept
 CHUNK_HEADER = "X-Yimen-Chunk"
 OFFSET_HEADER = "X-Yimen-Offset"
+
+
+def put_proof(digest: str, offset: int, length: int) -> bytes:
+    """What a put request's signature covers: the chunk, where its bytes start and how many
+    there are, not the bytes themselves (they are checked by the chunk's hash). So the
+    receiver verifies the sender before it reads anything, and keeps what came of a body
+    cut short only for a sender it verified."""
+    return f"chunk-put\0{digest}\0{offset}\0{length}".encode()
 RAW_TYPE = "application/octet-stream"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -86,12 +94,13 @@ class ChunkLink:
         headers = {CHUNK_HEADER: digest, "Content-Type": RAW_TYPE}
         try:
             if 0 < offset < len(data):
-                raw = await self._post("/v1/chunks/put", data[offset:], {**headers, OFFSET_HEADER: str(offset)})
+                raw = await self._post("/v1/chunks/put", data[offset:], {**headers, OFFSET_HEADER: str(offset)},
+                                       proof=put_proof(digest, offset, len(data) - offset))
                 return bool(wire.unpack(raw).get("stored"))
         except wire.WireError as e:
             if e.code not in ("resume_refused", "bad_chunk"):  # (a wrong part there: the whole again)
                 raise
-        raw = await self._post("/v1/chunks/put", data, headers)
+        raw = await self._post("/v1/chunks/put", data, headers, proof=put_proof(digest, 0, len(data)))
         return bool(wire.unpack(raw).get("stored"))
 
     async def get(self, digest: str) -> bytes | None:
@@ -118,9 +127,11 @@ class ChunkLink:
             while len(self.partials) > MAX_PARTIALS:
                 self.partials.pop(next(iter(self.partials)))
 
-    async def _post(self, path: str, body: bytes, extra: dict[str, str], into: bytearray | None = None) -> bytes:
+    async def _post(self, path: str, body: bytes, extra: dict[str, str], into: bytearray | None = None,
+                    proof: bytes | None = None) -> bytes:
         t = self.t
-        headers = {**wire.sign_request(t.key, t.node_id, t.peer, "POST", path, body), **extra}
+        signed = body if proof is None else proof
+        headers = {**wire.sign_request(t.key, t.node_id, t.peer, "POST", path, signed), **extra}
         async with t.session.post(t.url + path, data=body, headers=headers, ssl=t.ssl, timeout=self.timeout) as resp:
             if resp.content_type == "application/json" and resp.status >= 400:
                 raise answered(t.peer, resp.status, await resp.json())

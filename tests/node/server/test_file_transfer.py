@@ -5,8 +5,10 @@ refused with a 4xx JSON answer and change nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
+import time
 
 import aiohttp
 import pytest
@@ -24,7 +26,7 @@ from yimen.node.services.uplink import sync_once
 from yimen.personal_space.documents import CHUNK_SIZE
 from yimen.sync.store.chunks import MAX_CHUNK
 from yimen.sync.transports import wire
-from yimen.sync.transports.chunks import CHUNK_HEADER, OFFSET_HEADER
+from yimen.sync.transports.chunks import CHUNK_HEADER, OFFSET_HEADER, put_proof
 
 SIZE = 3 * CHUNK_SIZE + 12345  # four chunks, the last short
 
@@ -177,7 +179,11 @@ async def test_a_hub_without_the_chunk_yet_says_so_and_fetches_it_in_its_own_rou
 
 # -- hostile requests -----------------------------------------------------------------------
 async def signed_post(session, server, sender, to, path, body, **headers):
-    signed = wire.sign_request(signing_key(sender), sender.node_id, to.node_id, "POST", path, body)
+    """`body` posted as `sender` would (a put's signature covers its chunk, offset and length)."""
+    offset = headers.get(OFFSET_HEADER, "0")
+    proof = put_proof(headers.get(CHUNK_HEADER, ""), int(offset) if offset.isdigit() else 0, len(body))
+    signed = wire.sign_request(signing_key(sender), sender.node_id, to.node_id, "POST", path,
+                               proof if path == "/v1/chunks/put" else body)
     data = io.BytesIO(body) if len(body) > CHUNK_SIZE else body  # (aiohttp warns of larger bytes)
     async with session.post(server.make_url(path), data=data, headers={**signed, **headers}) as r:
         return r.status, (await r.json() if r.content_type == "application/json" else await r.read())
@@ -223,3 +229,25 @@ async def test_hostile_chunk_requests_are_refused_and_change_nothing(chain, tmp_
         # and the one honest push goes in
         got, _ = await signed_post(session, srv, va, town, "/v1/chunks/put", data, **{CHUNK_HEADER: chunk})
         assert got == 200 and town.store.chunks.total() == (1, 5000)
+
+
+async def test_a_body_cut_short_under_a_name_it_cannot_sign_for_keeps_nothing(chain, tmp_path):
+    """A stranger naming a real child starts a put and closes it mid-body: refused at the
+    signature, before the body is read, so nothing is kept that would spoil the child's
+    resume."""
+    nodes, servers = chain
+    await converge(nodes, rounds=1)
+    _, data, ref = deposit(nodes["village_a"], tmp_path, id_number(5), 5000)
+    await converge(nodes, rounds=1, names=("village_a",))
+    srv, chunk = servers["town"], ref.chunks[0]
+    head = (f"POST /v1/chunks/put HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(data)}\r\n"
+            f"{wire.SENDER}: {nodes['village_a'].node_id}\r\n{wire.RECIPIENT}: {nodes['town'].node_id}\r\n"
+            f"{wire.TIME}: {int(time.time())}\r\n{wire.NONCE}: {'00' * wire.NONCE_BYTES}\r\n"
+            f"{wire.SIGNATURE}: {'00' * 64}\r\n{CHUNK_HEADER}: {chunk}\r\n\r\n").encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+    writer.write(head + data[:1000])
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(4096), 10)  # (not after the body: it never comes)
+    writer.close()
+    assert b" 401 " in answer.split(b"\r\n")[0] and b"bad_signature" in answer
+    assert srv.app[PARTIALS].size(nodes["village_a"].node_id, chunk) == 0
