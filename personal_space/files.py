@@ -20,6 +20,12 @@ class FileTooLarge(SpaceError):
     code = "file_too_large"
 
 
+class EmptyFile(SpaceError):
+    """A scan handed in is an empty file (a scanner that failed, a file saved before it was written)."""
+
+    code = "empty_file"
+
+
 class FileDamaged(SpaceError):
     """A file's chunks do not make the file its document names."""
 

@@ -18,7 +18,10 @@ def store_file(node: Node, path: Path, name: str | None = None, mime: str = "") 
     its reference for a space document's `files` map."""
     try:
         with open(path, "rb") as f, node.store.transaction():
-            return files.split(f, name or Path(path).name, mime, node.store.chunks.put)
+            ref = files.split(f, name or Path(path).name, mime, node.store.chunks.put)
+            if ref.size == 0:  # (in the transaction: its one empty chunk is not kept either)
+                raise files.EmptyFile(f"文件 {path} 是空文件：请重新扫描", f"{path} is an empty file: scan it again")
+            return ref
     except OSError as e:
         raise unusable(e, "文件", "the file") from e
 

@@ -38,3 +38,12 @@ def test_bytes_that_are_not_their_chunk_are_refused(fresh_node):
     with fresh_node.store.transaction(), pytest.raises(BadChunk):
         fresh_node.store.chunks.put("00" * 32, b"not that")
     assert fresh_node.store.chunks.total() == (0, 0)
+
+
+def test_an_empty_scan_is_refused_and_nothing_is_kept(fresh_node, tmp_path):
+    from yimen.personal_space.files import EmptyFile
+    empty = tmp_path / "户口簿.pdf"
+    empty.write_bytes(b"")
+    with pytest.raises(EmptyFile, match="empty"):
+        space_files.store_file(fresh_node, empty)
+    assert fresh_node.store.chunks.total() == (0, 0)
