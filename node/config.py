@@ -48,6 +48,7 @@ class Config:
     # Plain HTTP (no TLS) for `serve` and to the parent, allowed only on this machine's loopback
     # addresses: tests and demos only (YIMEN_PLAIN_HTTP=1).
     plain_http: bool = False
+    language: str = "zh"  # the web pages' language when a browser has not chosen one (zh or en)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "region_code", region.normalize(self.region_code))
@@ -63,6 +64,8 @@ class Config:
         if self.password_profile not in PASSWORD_PROFILES:
             raise InvalidConfig(f"password_profile 只能是 {'、'.join(PASSWORD_PROFILES)}",
                                 f"password_profile must be one of {', '.join(PASSWORD_PROFILES)}")
+        if self.language not in ("zh", "en"):
+            raise InvalidConfig("language 只能是 zh 或 en", "language must be zh or en")
         if not isinstance(self.plain_http, bool):
             raise InvalidConfig("plain_http 必须是 true 或 false", "plain_http must be true or false")
 

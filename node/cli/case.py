@@ -21,44 +21,18 @@ from yimen.schema.dates import iso_date
 from yimen.schema.errors import SchemaError, YimenError
 from yimen.schema.words import action_code, code_of, status_code
 from yimen.schema.idnumber import mask
-from yimen.schema.region import LEVEL_ZH
-
-MATERIAL_ZH = {"provided": "已提交", "deferred": "容缺待补交", "delivered": "已补交", "missing": "未提交",
-               "reused": "取自我的空间"}
+from yimen.node import texts
+from yimen.node.texts import CARD_ZH, MATERIAL_ZH
 
 ACT_ACTIONS = [a for a in ACTIONS if a not in ("accept", "not_accepted", "review")]  # those are commands
 
-CARD_ZH = {"red": "红牌", "yellow": "黄牌", "green": "绿", "paused": "暂停计时", "": ""}
-
 
 def card_text(ctx: click.Context, card: str) -> str:
-    return CARD_ZH[card] if lang(ctx) == "zh" else card
+    return texts.card_text(lang(ctx), card)
 
 
 def deadline_text(ctx: click.Context, row: dict) -> str:
-    """A deadline, marked when it was counted through a year no calendar covers (never a
-    silent Monday-to-Friday guess)."""
-    if not row.get("deadline"):
-        return ""
-    return row["deadline"] + (h(ctx, "（暂定）", " (provisional)") if row.get("deadline_provisional") else "")
-
-
-def waiting_text(ctx: click.Context, waits: list[dict]) -> str:
-    """What a case in review waits for: 待镇街·民政审批 / waiting for town · 民政 approval."""
-    if not waits:
-        return ""
-    if lang(ctx) == "zh":
-        return "待" + "、".join(f"{LEVEL_ZH[w['level']].removesuffix('级')}·{w['department']}" for w in waits) + "审批"
-    return "waiting for " + ", ".join(f"{w['level']} · {w['department']}" for w in waits) + " approval"
-
-
-def flags_text(ctx: click.Context, row: dict) -> str:
-    """A case row's warnings: a deferred material past its due date, conflicts to review."""
-    out = [h(ctx, f"容缺材料逾期（{row['deferred_due']}）", f"deferred material overdue ({row['deferred_due']})")
-           ] if row.get("deferred_overdue") else []
-    if row.get("conflicts_open"):
-        out.append(h(ctx, f"冲突待核查 {row['conflicts_open']}", f"{row['conflicts_open']} conflict(s) to review"))
-    return h(ctx, "；", "; ").join(out)
+    return texts.deadline_text(lang(ctx), row)
 
 
 # one column list for the screen, CSV and .xlsx (see `tables`); the ID number is masked in all
@@ -76,8 +50,8 @@ LIST_COLUMNS = (
 def _listed(ctx: click.Context, rows: Iterable[dict]) -> Iterator[dict]:
     """Case rows with the texts of the list's derived columns, in the clerk's language."""
     for r in rows:
-        r["deadline_text"], r["waiting_text"] = deadline_text(ctx, r), waiting_text(ctx, r["waiting_for"])
-        r["flags_text"] = flags_text(ctx, r)
+        r["deadline_text"], r["waiting_text"] = deadline_text(ctx, r), texts.waiting_text(lang(ctx), r["waiting_for"])
+        r["flags_text"] = texts.flags_text(lang(ctx), r)
         yield r
 
 
@@ -337,7 +311,7 @@ def case_show(ctx: click.Context, case_id: str, as_json: bool) -> None:
         (h(ctx, "事项", "item"), f"{d['item_code']} {d['item_name']}（v{d['item_version']}）"),
         (h(ctx, "申请人", "applicant"), f"{d['applicant_name']} {mask(d['applicant_id'])}"),
         (h(ctx, "状态", "status"), " ".join(filter(None, [status_text(ctx, d["status"]),
-                                                        waiting_text(ctx, d["waiting_for"])]))),
+                                                        texts.waiting_text(lang(ctx), d["waiting_for"])]))),
         (h(ctx, "督办", "card"), card_text(ctx, d["card"])),
         (h(ctx, "办结时限", "deadline"), deadline_text(ctx, d) or h(ctx, "即办", "immediate")),
         (h(ctx, "补正暂停计时（工作日）", "paused for supplements (working days)"),

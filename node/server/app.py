@@ -31,6 +31,7 @@ from yimen.node.server.materializer import MATERIALIZER, Materializer, materiali
 from yimen.node.server.routes import (ENROLL_ATTEMPTS, ENROLL_THROTTLE, NODE, REPLAY, RESPONDER, json_error,
                                       setup_routes)
 from yimen.node.server.throttle import FailureThrottle
+from yimen.node.web.app import setup_pages
 from yimen.schema.errors import YimenError
 from yimen.sync.engine import OutOfOrder
 from yimen.sync.session import Responder
@@ -61,6 +62,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return json_error(413, "body_too_large", f"the body exceeds {wire.MAX_BODY} bytes",
                           f"请求体超过 {wire.MAX_BODY} 字节")
     except web.HTTPException as e:
+        if e.status < 400:  # a redirect (of the pages)
+            raise
         if e.status == 404:
             return json_error(404, "not_found", e.reason or "", "没有这个地址")
         return json_error(e.status, "bad_request", e.reason or "", f"请求无效（HTTP {e.status}）")
@@ -80,9 +83,11 @@ async def no_banner(request: web.Request, response: web.StreamResponse) -> None:
     response.headers["Server"] = "yimen"
 
 
-def create_app(node: Node, materialize: bool = True) -> web.Application:
-    """The node's app. `materialize=False` leaves pushed seals stored but unapplied until
-    someone calls `catch_up` (tests that also use the node's connection directly)."""
+def create_app(node: Node, materialize: bool = True, secure: bool = False) -> web.Application:
+    """The node's app: the sync routes and the window's pages (`yimen.node.web`).
+    `materialize=False` leaves pushed seals stored but unapplied until someone calls
+    `catch_up` (tests that also use the node's connection directly). `secure`: the node
+    serves TLS (the pages' cookies are Secure)."""
     app = web.Application(middlewares=[errors], client_max_size=wire.MAX_BODY)
     app[NODE] = node
     app[RESPONDER] = Responder(engine(node))
@@ -96,6 +101,7 @@ def create_app(node: Node, materialize: bool = True) -> web.Application:
         app.cleanup_ctx.append(materializing)
     setup_routes(app)
     setup_chunk_routes(app)  # file chunks (My Space)
+    setup_pages(app, secure)
     return app
 
 

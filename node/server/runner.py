@@ -160,7 +160,7 @@ async def serve(node: Node, host: str, port: int, with_sync: bool = True,
     `access_log`: log each request (logger `yimen.access`)."""
     async with _lifetime(node, stop) as stop:
         tls = server_tls(node, host)
-        app = web.AppRunner(create_app(node), access_log=logging.getLogger(ACCESS_LOGGER) if access_log else None)
+        app = web.AppRunner(create_app(node, secure=tls is not None), access_log=logging.getLogger(ACCESS_LOGGER) if access_log else None)
         await app.setup()  # starts the (supervised) materializer
         try:
             url = await _listen(app, host, port, tls)

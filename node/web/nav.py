@@ -1,0 +1,26 @@
+"""The menu: each entry says who sees it ("any" signed-in clerk, "admin", or a
+department role); a clerk sees only what their roles allow."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+
+class Entry(NamedTuple):
+    path: str
+    zh: str
+    en: str
+    need: str = "any"
+
+
+MENU: list[Entry] = [
+    Entry("/", "首页", "Home"),
+]
+
+
+def allowed(who: dict[str, Any] | None, need: str) -> bool:
+    return who is not None and (need == "any" or need in who["roles"])
+
+
+def menu(who: dict[str, Any] | None) -> list[Entry]:
+    return [e for e in MENU if allowed(who, e.need)]

@@ -1,0 +1,70 @@
+"""Rendering a page: the template, with what every page shows (the node, the clerk, the
+menu, the language, the CSRF token) and the headers every page answer carries."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, TypeVar
+
+import aiohttp_jinja2
+from aiohttp import web
+from multidict import MultiDictProxy
+
+from yimen.node.replication import in_db
+from yimen.node.server.routes import NODE
+from yimen.node.services import sessions
+from yimen.node.web import auth, i18n, nav
+
+T = TypeVar("T")
+
+# No request outside the node, no inline script; a page is never framed by another site.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+
+
+async def db(request: web.Request, fn: Callable[..., T], *args: Any) -> T:
+    """A service call on the node's database thread."""
+    return await in_db(request.app[NODE], fn, *args)
+
+
+async def common(request: web.Request) -> dict[str, Any]:
+    """What every template may use."""
+    lang = i18n.lang_of(request)
+    try:
+        who = await auth.clerk(request)
+    except sessions.NotSignedIn:
+        who = None
+    node = request.app[NODE]
+    return {"lang": lang, "t": lambda zh, en: zh if lang == "zh" else en, "clerk": who, "node": node,
+            "menu": nav.menu(who), "path": request.path, "csrf_token": await auth.csrf_token(request),
+            "csrf_field": auth.CSRF_FIELD}
+
+
+async def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+    """The page `template` with `context`, as an answer."""
+    ctx = await common(request)
+    ctx.update(context)
+    response = aiohttp_jinja2.render_template(template, request, ctx, status=status)
+    i18n.remember(request, response)  # here: cookies set in on_response_prepare are not sent
+    return response
+
+
+async def form(request: web.Request) -> MultiDictProxy:
+    """The posted form (already read, and its CSRF token checked, by the middleware)."""
+    return await request.post()
+
+
+def see_other(location: str) -> web.HTTPSeeOther:
+    """The answer to a form that did what it asked: go to `location` (so a reload does
+    not post again)."""
+    return web.HTTPSeeOther(location)
+
+
+async def page_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: the headers of every page answer (not the sync routes')."""
+    if not auth.is_page(request):
+        return
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    if not request.path.startswith("/static/"):
+        response.headers["Cache-Control"] = "no-store"  # pages hold personal data: never kept by the browser
