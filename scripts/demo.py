@@ -24,6 +24,7 @@ from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 
+import demo_pages
 from yimen.node.services import caselist, cases, catalog, status
 from yimen.node import home, projections, vault
 from yimen.schema.case import IllegalTransition
@@ -228,6 +229,8 @@ def main() -> int:
         show()
         problems = checks()
         problems += my_space()
+        problems += demo_pages.sign_in(urls["village-a"], "c01", CLERK_PASSWORD, "李敏")
+        problems += demo_pages.sign_in(urls["town"], "t01", CLERK_PASSWORD, "赵春燕")
         if problems:
             print("\nCHECK FAILED: " + "; ".join(problems), file=sys.stderr)
             return 1
@@ -239,7 +242,13 @@ def main() -> int:
    to village B), both villages use the city's catalog, reconcile finds nothing to repair,
    nothing quarantined, projections equal a rebuild; a result deposited at village A was
    reused at village B under the citizen's consent, its e-certificate verified there, and
-   village B purged it when the consent was withdrawn.
+   village B purged it when the consent was withdrawn; clerks sign in to the pages of
+   village A and the town.
+
+The window (web pages; the browser asks once to accept each node's own certificate):
+  village A  {urls['village-a']}/   sign in as c01 (李敏), password {CLERK_PASSWORD}
+  town       {urls['town']}/   sign in as t01 (赵春燕), password {CLERK_PASSWORD}
+  (each node's admin is a01, password {ADMIN_PASSWORD}){'' if live else chr(10) + '  (the nodes stop when the demo ends; run it on a terminal to keep them)'}
 
 Where to look{servers}:
   export YIMEN_KEY_FILE=data/demo/usb/yimen.key              # unlocks the nodes (the "USB stick")
