@@ -141,7 +141,7 @@ async def test_sync_forever_stops_cleanly(fresh_node, parent):
 
 
 def test_an_unexpected_error_of_serve_is_logged_and_told_in_one_sentence(fresh_node, monkeypatch, caplog):
-    def broken_app(node):
+    def broken_app(node, **kw):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(runner, "create_app", broken_app)
