@@ -15,6 +15,7 @@ class Entry(NamedTuple):
 
 MENU: list[Entry] = [
     Entry("/", "首页", "Home"),
+    Entry("/cases", "办件", "Cases"),
     Entry("/verify", "证照核验", "Verify certificate"),
 ]
 

@@ -86,3 +86,9 @@ def clerk_page(page, served: ServedNode):
     """The page, signed in as c01 (民政, 社保, 村委会)."""
     chromium.sign_in(page, served.url, "c01", PASSWORD)
     return page
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: Playwright's sync API keeps an event loop running for the session,
+    and the async tests after it could not start their own."""
+    items.sort(key=lambda i: "chromium_browser" in getattr(i, "fixturenames", ()))
