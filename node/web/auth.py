@@ -93,10 +93,10 @@ async def starting(app: web.Application) -> Any:
 
 @web.middleware
 async def session(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """aiohttp-session's middleware, made once the key is known (the sync routes pass
-    through it untouched: it loads nothing until a page asks for the session)."""
+    """aiohttp-session's middleware, made once the key is known; the sync routes (signed
+    requests, no cookies) skip it."""
     mw = request.app[WEB].session_mw
-    return await handler(request) if mw is None else await mw(request, handler)
+    return await handler(request) if mw is None or not is_page(request) else await mw(request, handler)
 
 
 async def browser(request: web.Request) -> aiohttp_session.Session:
