@@ -68,7 +68,7 @@ def iter_cases(node: Node, limit: int | None = 100, page: int = 1, today: date |
     ids = f"SELECT case_id FROM cases{where} ORDER BY case_id DESC"
     if limit is not None:
         ids += " LIMIT :limit OFFSET :offset"
-        params.update(limit=limit, offset=(max(page, 1) - 1) * limit)
+        params.update(limit=limit, offset=min((max(page, 1) - 1) * limit, 2**62))  # past the end, not past SQLite's integers
     cur = node.store.conn.execute(
         f"SELECT *, {card_expr} AS card, {clerks.name_sql('accepted_by', 'node')} AS accepted_by_name"
         f" FROM cases WHERE case_id IN ({ids}) ORDER BY case_id DESC", params)

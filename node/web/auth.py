@@ -50,6 +50,12 @@ class CsrfRefused(NodeError):
     code = "csrf_refused"
 
 
+class BadForm(NodeError):
+    """A POST to a page whose body is no readable form."""
+
+    code = "bad_form"
+
+
 class Forbidden(NodeError):
     """The signed-in clerk may not open this page or take this action (权限不足)."""
 
@@ -118,7 +124,10 @@ async def check_csrf(request: web.Request) -> None:
     origin = request.headers.get("Origin")
     if origin and origin != "null" and origin.split("://", 1)[-1] != request.host:
         raise _refused()
-    form = await request.post()
+    try:
+        form = await request.post()
+    except ValueError:  # a body that is no form (aiohttp's parsers raise ValueError and its subclasses)
+        raise BadForm("提交的表单无法读取，未执行任何操作", "the form sent cannot be read; nothing was done") from None
     token = form.get(CSRF_FIELD)
     s = await aiohttp_session.get_session(request)
     node = request.app[NODE]

@@ -113,3 +113,8 @@ def test_search_open_and_act_in_chromium(clerk_page, served):
     clerk_page.wait_for_url(f"{served.url}/cases/{cid}")
     assert "审批中" in clerk_page.inner_text("dl.fields")
     browser.screenshot(clerk_page, "case")
+
+
+async def test_a_page_number_past_any_integer_is_an_empty_page(window_home, aiohttp_client):
+    w = await window(aiohttp_client, window_home, "c01")
+    await w.get("/cases?page=" + "9" * 30)

@@ -133,3 +133,11 @@ async def test_the_script_stays_small():
 def test_sessions_are_the_clis(window_home):
     token = sessions.sign_in(window_home, "c01", PASSWORD)
     assert sessions.resolve(window_home, token) == "c01"
+
+
+async def test_a_body_that_is_no_form_is_one_sentence(window_home, aiohttp_client):
+    w = await window(aiohttp_client, window_home, "c01")
+    r = await w.client.post("/signout", data=b"\x00\xff" * 10,
+                            headers={"Content-Type": "multipart/form-data; boundary=zz"})
+    assert r.status == 400 and "提交的表单无法读取" in await r.text()
+    assert "您好" in await w.get("/")  # still signed in: nothing was done
