@@ -56,12 +56,6 @@ class BadForm(NodeError):
     code = "bad_form"
 
 
-class Forbidden(NodeError):
-    """The signed-in clerk may not open this page or take this action (权限不足)."""
-
-    code = "forbidden"
-
-
 @dataclass
 class WebState:
     """What the pages keep per app, filled when the app starts (the key comes from the
@@ -180,14 +174,6 @@ def _resolve(node: Node, token: str) -> dict[str, Any]:
 
 async def clerk_id(request: web.Request) -> str:
     return (await clerk(request))["clerk_id"]
-
-
-async def admin(request: web.Request) -> dict[str, Any]:
-    """The signed-in clerk, who must be an admin (`Forbidden` otherwise)."""
-    who = await clerk(request)
-    if clerks.ADMIN not in who["roles"]:
-        raise Forbidden("权限不足：此页面仅限管理员", "permission denied: this page is for admins only")
-    return who
 
 
 async def sign_in(request: web.Request, clerk_id: str, password: str) -> None:

@@ -4,7 +4,7 @@ traceback, and the right status.
 - not signed in (or the sign-in ended): a GET goes to the sign-in page, which comes back
   here afterwards; a POST is answered with the sign-in page (what it carried is lost,
   and the page says so);
-- `auth.Forbidden`, a role the clerk lacks, not an admin: 403, 权限不足 with the reason;
+- a role the clerk lacks, not an admin, a deactivated clerk: 403, 权限不足 with the reason;
 - `auth.CsrfRefused`: 403, nothing done;
 - any other Yimen error: 400 with its sentence (a form that can show it beside what the
   clerk typed catches it itself, see `pages.forms`);
@@ -29,7 +29,7 @@ from yimen.schema.errors import YimenError
 from yimen.sync.store import driver, wrap
 
 log = logging.getLogger("yimen.web")
-FORBIDDEN = (auth.Forbidden, auth.CsrfRefused, RoleMissing, clerks.NotAdmin, clerks.ClerkInactive)
+FORBIDDEN = (auth.CsrfRefused, RoleMissing, clerks.NotAdmin, clerks.ClerkInactive)
 
 
 async def error_page(request: web.Request, status: int, zh: str, en: str, **extra: object) -> web.Response:
