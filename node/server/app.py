@@ -31,7 +31,6 @@ from yimen.node.server.materializer import MATERIALIZER, Materializer, materiali
 from yimen.node.server.routes import (ENROLL_ATTEMPTS, ENROLL_THROTTLE, NODE, REPLAY, RESPONDER, json_error,
                                       setup_routes)
 from yimen.node.server.throttle import FailureThrottle
-from yimen.node.web.app import setup_pages
 from yimen.schema.errors import YimenError
 from yimen.sync.engine import OutOfOrder
 from yimen.sync.session import Responder
@@ -101,6 +100,7 @@ def create_app(node: Node, materialize: bool = True, secure: bool = False) -> we
         app.cleanup_ctx.append(materializing)
     setup_routes(app)
     setup_chunk_routes(app)  # file chunks (My Space)
+    from yimen.node.web.app import setup_pages  # here: `yimen sync` never loads the templates' libraries
     setup_pages(app, secure)
     return app
 
