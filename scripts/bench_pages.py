@@ -70,7 +70,7 @@ async def measure(url: str, case_id: str, repeat: int) -> tuple[dict[str, list[f
         async with s.post(f"{url}/signin", data={"csrf_token": token, "clerk_id": "a01", "password": PASSWORD}) as r:
             home_page = await r.text()
         menu = sorted(set(re.findall(r'<nav class="menu">(.*?)</nav>', home_page, re.S)[0].split('href="')[1:]))
-        paths = [m.split('"')[0] for m in menu] + [f"/cases/{case_id}", "/cases?q=" + case_id[-6:]]
+        paths = [m.split('"')[0] for m in menu] + [f"/cases/{case_id}", f"/cases?q={case_id}"]
         times: dict[str, list[float]] = {}
         for path in paths:
             for _ in range(repeat):
