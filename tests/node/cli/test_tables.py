@@ -9,7 +9,7 @@ import io
 import openpyxl
 from hypothesis import given, settings, strategies as st
 
-from yimen.node.cli.tables import FORMULA_START, Column, write_csv, write_xlsx
+from yimen.node.tables import FORMULA_START, Column, write_csv, write_xlsx
 
 COLUMNS = (Column("a", "甲", "a"), Column("s", "状态", "status", {"in_review": "审批中"}),
            Column("n", "数", "n"))
