@@ -42,6 +42,11 @@ def overdue_rows(lang: str, rows: Iterable[dict[str, Any]]) -> list[dict[str, An
     return [{**r, "deadline_text": texts.deadline_text(lang, r)} for r in rows]
 
 
+def by_kind(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """`reports.overdue` rows split: the late cases, and the late deferred materials."""
+    return [r for r in rows if r["kind"] == "case"], [r for r in rows if r["kind"] == "material"]
+
+
 def count_rows(counts: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
     """`reports.counts` as rows: one per status, then one per card colour."""
     return [{"by": by, "value": v, "count": n} for by in ("status", "card") for v, n in counts[by].items()]

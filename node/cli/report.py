@@ -9,7 +9,8 @@ import click
 from yimen.node.cli import tables
 from yimen.node.cli.tables import export_options, one_output
 from yimen.node.cli.util import YimenGroup, any_clerk, h, json_option, lang, open_node, print_json
-from yimen.node.report_tables import CASE_COLUMNS, LATE_COLUMNS, OVERDUE_COLUMNS, REFUSAL_COLUMNS, overdue_rows
+from yimen.node.report_tables import (CASE_COLUMNS, LATE_COLUMNS, OVERDUE_COLUMNS, REFUSAL_COLUMNS, by_kind,
+                                      overdue_rows)
 from yimen.node.services import audit, reports
 from yimen.node.cli.audit import reader
 from yimen.schema.case import ACTION_ZH, REFUSALS
@@ -48,8 +49,7 @@ def report_overdue(ctx: click.Context, as_csv: bool, xlsx: Path | None, as_json:
     rows = overdue_rows(lang(ctx), rows)
     if tables.show(ctx, rows, OVERDUE_COLUMNS, as_csv=as_csv, xlsx=xlsx, sheet=("督办", "overdue")):
         return
-    late = [r for r in rows if r["kind"] == "material"]
-    rows = [r for r in rows if r["kind"] == "case"]
+    rows, late = by_kind(rows)
     red = sum(1 for r in rows if r["card"] == "red")
     click.echo(h(ctx, f"红牌 {red} 件，黄牌 {len(rows) - red} 件，容缺材料逾期 {len(late)} 项",
                  f"{red} red, {len(rows) - red} yellow, {len(late)} deferred material(s) overdue"))

@@ -72,14 +72,17 @@ def inbox(node: Node, department: str = "", today: date | None = None) -> list[d
     return cases.annotated(node, [dict(zip(cols, r)) for r in cur], today)
 
 
-def clerk_inbox(node: Node, clerk_id: str, department: str = "", today: date | None = None) -> list[dict[str, Any]]:
-    """`inbox` for the departments a clerk holds a role in (`department`: that one alone,
-    which they must hold), each row with the decisions its step has so far (`decided`)."""
+def clerk_inbox(node: Node, clerk_id: str, department: str = "", today: date | None = None
+                ) -> dict[str, list[dict[str, Any]]]:
+    """`inbox` by the departments a clerk holds a role in, each of them (one with nothing
+    waiting too), in `inbox`'s order; `department`: that one alone, which they must hold.
+    Each row has the decisions its step has so far (`decided`)."""
     clerk = clerks.get(node, clerk_id)
     if department:
         clerks.require_role(clerk, department)
-    mine = {department} if department else set(clerk["roles"])
-    return decided(node, [r for r in inbox(node, department, today) if r["waiting_department"] in mine])
+    held = [department] if department else sorted(r for r in clerk["roles"] if r in clerks.DEPARTMENTS)
+    rows = decided(node, [r for r in inbox(node, department, today) if r["waiting_department"] in held])
+    return {d: [r for r in rows if r["waiting_department"] == d] for d in held}
 
 
 def decided(node: Node, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

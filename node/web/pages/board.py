@@ -7,6 +7,7 @@ leaves the audit entries the CLI's reports leave."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from datetime import date
 from typing import Any
@@ -14,10 +15,11 @@ from typing import Any
 from aiohttp import web
 
 from yimen.node.home import Node
-from yimen.node.report_tables import CASE_COLUMNS, LATE_COLUMNS, REFUSAL_COLUMNS, SHEETS, board_sheets
+from yimen.node.report_tables import (CASE_COLUMNS, LATE_COLUMNS, REFUSAL_COLUMNS, SHEETS, board_sheets, by_kind,
+                                      overdue_rows)
 from yimen.node.server.routes import NODE
 from yimen.node.services import audit, clerks, reports
-from yimen.node.tables import write_book, write_csv, write_csv_sheets
+from yimen.node.tables import Sheet, write_book, write_csv, write_csv_sheets
 from yimen.node.web import auth
 from yimen.node.web.i18n import lang_of
 from yimen.node.web.render import attachment, db, render
@@ -54,12 +56,25 @@ def _week(request: web.Request) -> date | None:
 
 @routes.get("/board")
 async def board(request: web.Request) -> web.Response:
-    clerk_id, day = await auth.clerk_id(request), _week(request)
+    clerk_id, day, lang = await auth.clerk_id(request), _week(request), lang_of(request)
     b = await db(request, _board, request.app[NODE], clerk_id, day, "page")
-    late = [r for r in b["overdue"] if r["kind"] == "material"]
-    return await render(request, "board.html", **b, late=late, week=request.query.get("week", "").strip()[:32],
-                        cases=[r for r in b["overdue"] if r["kind"] == "case"], refusal_kinds=REFUSALS,
+    late_cases, late_materials = by_kind(overdue_rows(lang, b["overdue"]))
+    return await render(request, "board.html", **b, cases=late_cases, late=late_materials,
+                        week=request.query.get("week", "").strip()[:32], refusal_kinds=REFUSALS,
                         case_columns=CASE_COLUMNS, late_columns=LATE_COLUMNS, refusal_columns=REFUSAL_COLUMNS)
+
+
+def _file(sheets: list[Sheet], fmt: str, lang: str) -> bytes:
+    """The tables as one file: an .xlsx of a sheet each, a CSV of one table or of each
+    under its name."""
+    out = io.BytesIO()
+    if fmt == "xlsx":
+        write_book(out, sheets, lang)
+    elif len(sheets) == 1:
+        write_csv(out, sheets[0].rows, sheets[0].columns, lang)
+    else:
+        write_csv_sheets(out, sheets, lang)
+    return out.getvalue()
 
 
 @routes.get("/board/{table:[a-z]+}.{fmt:[a-z]+}")
@@ -70,13 +85,7 @@ async def export(request: web.Request) -> web.Response:
     clerk_id, day, lang = await auth.clerk_id(request), _week(request), lang_of(request)
     tables = tuple(SHEETS) if table == "export" else (table,)
     b = await db(request, _board, request.app[NODE], clerk_id, day, fmt, tables)
-    out, sheets = io.BytesIO(), board_sheets(b, lang)
-    if fmt == "xlsx":
-        write_book(out, sheets, lang)
-    elif len(sheets) == 1:
-        write_csv(out, sheets[0].rows, sheets[0].columns, lang)
-    else:
-        write_csv_sheets(out, sheets, lang)
+    body = await asyncio.to_thread(_file, board_sheets(b, lang), fmt, lang)  # not on the loop: a city's list is long
     zh, en = WHOLE if table == "export" else SHEETS[table]
     stem = f"{request.app[NODE].node_id}-{request.app[NODE].clock().date().isoformat()}.{fmt}"
-    return attachment(out.getvalue(), f"{zh if lang == 'zh' else en}-{stem}", f"{en}-{stem}", *FORMATS[fmt])
+    return attachment(body, f"{zh if lang == 'zh' else en}-{stem}", f"{en}-{stem}", *FORMATS[fmt])

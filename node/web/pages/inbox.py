@@ -6,7 +6,6 @@ entry, as the CLI's does."""
 
 from __future__ import annotations
 
-from itertools import groupby
 from typing import Any
 from urllib.parse import quote
 
@@ -14,7 +13,7 @@ from aiohttp import web
 
 from yimen.node.home import Node
 from yimen.node.server.routes import NODE
-from yimen.node.services import audit, cases, casework, clerks
+from yimen.node.services import audit, cases, casework
 from yimen.node.web import auth
 from yimen.node.web.errors import FORBIDDEN
 from yimen.node.web.i18n import lang_of
@@ -26,13 +25,11 @@ DECISIONS = ("approve", "reject")
 
 
 def _inbox(node: Node, clerk_id: str, department: str) -> dict[str, Any]:
-    """The clerk's inbox by department (every department they hold, an empty one too),
-    read in the audit trail."""
-    rows = casework.clerk_inbox(node, clerk_id, department)
-    audit.viewed(node, "case_inbox", clerk_id, [r["case_id"] for r in rows], department=department or None)
-    held = [department] if department else [r for r in clerks.get(node, clerk_id)["roles"] if r in clerks.DEPARTMENTS]
-    by = {d: list(g) for d, g in groupby(rows, key=lambda r: r["waiting_department"])}
-    return {"departments": [(d, by.get(d, [])) for d in held], "total": len(rows)}
+    """The clerk's inbox by department, read in the audit trail."""
+    by = casework.clerk_inbox(node, clerk_id, department)
+    audit.viewed(node, "case_inbox", clerk_id, [r["case_id"] for rows in by.values() for r in rows],
+                 department=department or None)
+    return {"departments": list(by.items())}
 
 
 async def _page(request: web.Request, department: str = "", status: int = 200, **ctx: Any) -> web.Response:

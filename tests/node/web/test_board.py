@@ -78,6 +78,7 @@ async def test_the_board_counts_and_lists_a_known_set_of_cases(known, aiohttp_cl
     assert {k: stat(page, "cards", k) for k in ("红牌", "黄牌", "绿", "暂停计时")} == {"红牌": 1, "黄牌": 0, "绿": 2, "暂停计时": 1}
     overdue = section(page, "overdue")
     assert f'href="/cases/{ids["red"]}"' in overdue and ids["green"] not in overdue
+    assert re.search(rf'{ids["red"]}</a>.*?<td>2026-11-19</td>', overdue, re.S)  # its deadline
     late = overdue.split("容缺材料逾期", 1)[1]
     assert ids["late"] in late and "2026-11-18" in late and ids["red"] not in late
     refusals = section(page, "refusals")
