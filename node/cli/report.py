@@ -9,8 +9,8 @@ import click
 from yimen.node.cli import tables
 from yimen.node.cli.tables import export_options, one_output
 from yimen.node.cli.util import YimenGroup, any_clerk, h, json_option, lang, open_node, print_json
-from yimen.node.report_tables import (CASE_COLUMNS, LATE_COLUMNS, OVERDUE_COLUMNS, REFUSAL_COLUMNS, by_kind,
-                                      overdue_rows)
+from yimen.node.report_tables import (CASE_COLUMNS, COUNT_COLUMNS, LATE_COLUMNS, OVERDUE_COLUMNS, REFUSAL_COLUMNS,
+                                      SHEETS, by_kind, count_rows, overdue_rows)
 from yimen.node.services import audit, reports
 from yimen.node.cli.audit import reader
 from yimen.schema.case import ACTION_ZH, REFUSALS
@@ -24,6 +24,28 @@ def _format(as_json: bool, as_csv: bool, xlsx: Path | None) -> str:
 @click.group("report", cls=YimenGroup)
 def report_group() -> None:
     """Supervision reports (electronic supervision and the Friday refusal report)."""
+
+
+@report_group.command("counts")
+@export_options
+@json_option
+@click.pass_context
+@any_clerk
+def report_counts(ctx: click.Context, as_csv: bool, xlsx: Path | None, as_json: bool) -> None:
+    """How many cases this node lists in each status, and how many open ones hold each
+    card (red, yellow, green, paused): the counts of the supervision board (督办).
+
+    \b
+    Example:
+        yimen report counts
+        yimen report counts --xlsx 件数.xlsx
+    """
+    one_output(as_json, as_csv, xlsx)
+    counts = reports.counts(open_node(ctx))
+    if as_json:
+        return print_json(counts)
+    if not tables.show(ctx, count_rows(counts), COUNT_COLUMNS, as_csv=as_csv, xlsx=xlsx, sheet=SHEETS["counts"]):
+        click.echo(tables.text(ctx, count_rows(counts), COUNT_COLUMNS))
 
 
 @report_group.command("overdue")

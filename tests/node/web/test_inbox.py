@@ -11,11 +11,13 @@ from datetime import datetime
 import pytest
 
 from support import Clock, id_number
+from support.chain import make_chain, sync_all
 from support.pages import window
+from support.signin import PASSWORD
 from support.zh import english_words
 from .conftest import window_node
 from yimen.node import home
-from yimen.node.services import audit, cases
+from yimen.node.services import audit, cases, clerks
 from yimen.schema.idnumber import mask
 
 
@@ -81,6 +83,24 @@ async def test_approve_from_the_inbox(window_home, aiohttp_client):
     page = await w.get("/inbox")
     assert cid not in page  # it waits for the town now
     assert cases.get_row(window_home, cid)["waiting_for"] == [{"level": "town", "department": "民政"}]
+
+
+async def test_a_town_clerk_decides_what_a_village_sent_up(window_nodes, tmp_path, aiohttp_client):
+    nodes = make_chain(tmp_path / "chain")
+    window_nodes.extend(nodes.values())
+    sync_all(nodes)
+    village, town = nodes["village_a"], nodes["town"]
+    cid = submitted(village)
+    cases.act(village, cid, "approve", "c01")  # the village's step; the town's is next
+    sync_all(nodes)
+    clerks.set_password(town, "t01", PASSWORD)
+    w = await window(aiohttp_client, town, "t01")
+    page = await w.get("/inbox")
+    assert cid in section(page, "民政") and "陈美玲" in page
+    await w.post("/inbox/decide", {"case_id": cid, "department": "民政", "action": "approve", "reason": "同意"})
+    assert cases.get_row(town, cid)["status"] == "approved"
+    sync_all(nodes)
+    assert cases.get_row(village, cid)["status"] == "approved"
 
 
 async def test_a_reject_needs_a_reason_and_keeps_what_was_typed(window_home, aiohttp_client):
