@@ -157,7 +157,7 @@ async def test_the_board_reads_in_one_language(known, aiohttp_client):
     node, ids = known
     w = await window(aiohttp_client, node, "a01")
     main = (await w.get("/board")).split("<main>", 1)[1].split("</main>", 1)[0]
-    assert english_words(re.sub(r"<[^>]+>", " ", main), ["Excel", "CSV"]) == []
+    assert english_words(re.sub(r"<[^>]+>", " ", main)) == []
     en = re.sub(r"<[^>]+>", " ", (await w.get("/board?lang=en")).split("<main>", 1)[1].split("</main>", 1)[0])
     for data in ("村级居住情况核实", "最低生活保障申请", "申请人户籍不在本村", "收入证明缺少盖章", "收入证明", "测试c01") + tuple(
             f"申请人{i}" for i in range(1, 7)):
