@@ -182,3 +182,6 @@ def test_the_board_in_chromium(page, served):
     with page.expect_download() as d:
         page.click("#refusals a[href^='/board/refusals.csv']")
     assert d.value.suggested_filename.startswith("拒件-")
+    page.goto(f"{served.url}/board?lang=en")
+    assert "Refusals of the week" in page.inner_text("main")
+    browser.screenshot(page, "board-en")
