@@ -26,7 +26,8 @@ CARDS = ("red", "yellow", "green", "paused")
 RECEIPT_MARK = "-"  # a receipt number (440608100201-2026-000001) has dashes; a name or an ID number none
 
 
-def _search(node: Node, clerk_id: str, q: str, status: str, card: str, page: int) -> dict[str, Any]:
+def _search(node: Node, clerk_id: str, q: str, status: str, card: str, conflicts: bool, page: int
+            ) -> dict[str, Any]:
     """One page of the cases a search finds (an exact receipt number: that case alone),
     newest first, with the list read in the audit trail."""
     if RECEIPT_MARK in q:
@@ -36,7 +37,7 @@ def _search(node: Node, clerk_id: str, q: str, status: str, card: str, page: int
         raise SchemaError(f"未知的办件状态：{status}", f"unknown status: {status}")
     if card and card not in CARDS:
         raise SchemaError(f"未知的督办牌：{card}", f"unknown card: {card}")
-    filters = {"status": status, "card": card, key: q}
+    filters = {"status": status, "card": card, "conflicts": conflicts, key: q}
     rows = caselist.list_cases(node, PAGE, page, **filters)
     total = caselist.count_cases(node, **filters)
     audit.viewed(node, "case_list", clerk_id, [r["case_id"] for r in rows], page=page)
@@ -48,10 +49,11 @@ async def case_list(request: web.Request) -> web.Response:
     clerk_id = await auth.clerk_id(request)
     q, status, card = (request.query.get(k, "").strip()[:64] for k in ("q", "status", "card"))
     page = int(p) if (p := request.query.get("page", "1")).isdigit() and int(p) > 0 else 1
-    ctx = dict(q=q, wanted=status, card=card, page=page, statuses=STATUSES, cards=CARDS, error="",
+    conflicts = request.query.get("conflicts") == "1"
+    ctx = dict(q=q, wanted=status, card=card, conflicts=conflicts, page=page, statuses=STATUSES, cards=CARDS, error="",
                rows=[], total=0, pages=1)
     try:
-        found = await db(request, _search, request.app[NODE], clerk_id, q, status, card, page)
+        found = await db(request, _search, request.app[NODE], clerk_id, q, status, card, conflicts, page)
     except YimenError as e:  # not an ID number, or no case with that receipt number
         return await render(request, "cases_list.html", status=400, **{**ctx, "error": e.text(lang_of(request))})
     if "found" in found:

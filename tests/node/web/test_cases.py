@@ -151,3 +151,17 @@ async def test_a_conflict_is_reviewed_on_the_case_page(window_nodes, tmp_path, a
     shown = cases.show(village, cid, "c01")
     assert shown["conflicts_open"] == 0 and shown["may_review"] == []
     assert "已与镇街核实" in await w.get(f"/cases/{cid}")
+
+
+async def test_only_cases_with_conflicts_to_review_are_listed_when_asked(window_nodes, tmp_path, aiohttp_client):
+    clock = Clock(datetime(2026, 11, 16, 9, 0, tzinfo=home.CHINA_TZ))
+    nodes = make_chain(tmp_path, clock=clock)
+    window_nodes.extend(nodes.values())
+    cid = conflicted_case(nodes, clock)
+    village = nodes["village_a"]
+    calm = accept(village, 5)
+    clerks.set_password(village, "c01", PASSWORD)
+    w = await window(aiohttp_client, village, "c01")
+    page = await w.get("/cases?conflicts=1")
+    assert cid in page and calm not in page and "共 1 条" in page
+    assert calm in await w.get("/cases")
