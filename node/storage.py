@@ -180,3 +180,11 @@ def _my_space(db: sqlite_utils.Database) -> None:
         "CREATE INDEX IF NOT EXISTS space_consents_subject ON space_consents(subject)",
         "CREATE INDEX IF NOT EXISTS space_consents_node ON space_consents(node)")
     assert SPACE_KINDS == ("space_doc", "consent")  # no document of these kinds was written before
+
+
+@NODE_SCHEMA(name="0011_signin_links")
+def _signin_links(db: sqlite_utils.Database) -> None:
+    """One-time sign-in links (see `sessions.make_link`), kept as the SHA-256 of their token."""
+    run(db,
+        "CREATE TABLE IF NOT EXISTS signin_links (token_sha256 TEXT PRIMARY KEY, clerk_id TEXT NOT NULL,"
+        " expires_at TEXT NOT NULL, made_by TEXT)")
