@@ -90,7 +90,7 @@ def rate(node: Node, case_id: str, score: str, reason: str, clerk_id: str) -> di
     of this node, with its row and an audit entry, in one transaction. `clerk_id` is the
     clerk at the window, who holds the item's department role."""
     clerk = clerks.get(node, clerk_id)
-    row = cases.get_row(node, case_id)
+    row = _ratable_row(node, case_id)
     clerks.require_role(clerk, row["department"])
     score = rules.score_of(score)
     reason = rules.reason_of(score, reason)
