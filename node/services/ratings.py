@@ -150,10 +150,16 @@ SELECT = f"SELECT *, {clerks.name_sql('clerk', 'clerk_node')} AS clerk_name FROM
 
 def get(node: Node, case_id: str) -> dict[str, Any]:
     """A case's rating, as listed."""
-    found = _rows(node, SELECT + " WHERE case_id = :id", {"id": case_id})
-    if not found:
+    found = find(node, case_id)
+    if found is None:
         raise UnknownRating(f"办件 {case_id} 尚无评价", f"case {case_id} has no rating")
-    return found[0]
+    return found
+
+
+def find(node: Node, case_id: str) -> dict[str, Any] | None:
+    """A case's rating, or None when it has none listed here."""
+    found = _rows(node, SELECT + " WHERE case_id = :id", {"id": case_id})
+    return found[0] if found else None
 
 
 def open_follow_ups(node: Node) -> list[dict[str, Any]]:
