@@ -136,6 +136,9 @@ def test_rate_and_follow_up_in_chromium(clerk_page, served, page):
     clerk_page.click("button[value=unsatisfied]")
     clerk_page.wait_for_url(f"{served.url}/cases/{cid}/rate/thanks")
     assert "感谢您的评价" in clerk_page.inner_text("main")
+    browser.screenshot(clerk_page, "rate-thanks")
+    clerk_page.click(".rate-back a")
+    assert "排队时间太长" in clerk_page.inner_text("#rating")
     clerk_page.context.clear_cookies()
     from support.signin import PASSWORD
     browser.sign_in(clerk_page, served.url, "a01", PASSWORD)
