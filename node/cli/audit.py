@@ -26,6 +26,8 @@ AUDIT_ZH = {
     "space_show": "查看我的空间", "space_reuse": "复用我的空间中的材料", "space_consent": "登记同意书",
     "space_withdraw": "撤回同意书", "space_purge": "清除凭同意书取得的文档", "space_serve": "向下级提供我的空间文档",
     "space_file_serve": "向下级提供我的空间文件",
+    # the printed papers and the citizen's progress page (node/web/pages/papers.py)
+    "printed_paper": "打印文书", "progress_viewed": "申请人查询办件进度",
 }
 WHY = {
     "hash": ("内容或与前一条的哈希链接不符", "its content or its link to the entry before does not match its hash"),

@@ -12,7 +12,7 @@ from aiohttp import web
 from yimen.node.errors import UnknownCase
 from yimen.node.home import Node
 from yimen.node.server.routes import NODE
-from yimen.node.services import audit, caselist, cases, clerks
+from yimen.node.services import audit, caselist, cases, clerks, papers
 from yimen.node.web import auth
 from yimen.node.web.errors import FORBIDDEN
 from yimen.node.web.i18n import lang_of
@@ -68,7 +68,7 @@ def _may(node: Node, clerk_id: str, d: dict[str, Any]) -> list[str]:
 def _show(node: Node, clerk_id: str, case_id: str) -> dict[str, Any]:
     d = cases.show(node, case_id)
     audit.viewed_case(node, clerk_id, d)
-    return {"case": d, "may": _may(node, clerk_id, d)}
+    return {"case": d, "may": _may(node, clerk_id, d), "papers": papers.links(node, d)}
 
 
 async def _page(request: web.Request, case_id: str, status: int = 200, **ctx: Any) -> web.Response:
