@@ -142,6 +142,17 @@ async def test_the_case_page_links_the_papers_that_fit(window_home, aiohttp_clie
     assert f"/cases/{done}/paper/refusal" in page and f"/cases/{done}/paper/receipt" not in page
 
 
+async def test_english_papers_and_progress_hold_no_chinese_frame(window_home, aiohttp_client):
+    cid = deferred(window_home)
+    w = await window(aiohttp_client, window_home, "c01")
+    for kind, title in [("receipt", "Acceptance receipt"), ("notice", "Notice of what is missing")]:
+        page = await w.get(f"/cases/{cid}/paper/{kind}?lang=en")
+        assert title in page and "(seal)" in page
+        assert not [z for z in ("受理回执", "盖章", "申请人", "承诺", "打印", "编号") if z in visible(page)]
+    page = await w.get(token_path(window_home, cid) + "?lang=en")
+    assert "Case progress" in page and "Steps done" in page and "办理过程" not in page
+
+
 async def test_papers_need_a_signed_in_clerk(window_home, aiohttp_client):
     cid = plain(window_home)
     w = await window(aiohttp_client, window_home)
@@ -197,3 +208,38 @@ def test_a_masked_name_never_shows_the_whole_name(name):
     text, masked = name.strip(), papers.mask_name(name)
     kept = sum(a == b != "*" for a, b in zip(text, masked))
     assert len(masked) == len(text) and kept <= min(2, len(text) - 1) and masked[1:-1].strip("*") == ""
+
+
+def test_print_the_receipt_and_follow_its_qr_in_chromium(clerk_page, served, tmp_path):
+    """The receipt printed to PDF holds its receipt number; its QR, read from the page's
+    picture, opens the progress page; the refusal, and the result whose QR holds the
+    e-certificate's text."""
+    import io
+    import pypdf
+    import zxingcpp
+    from PIL import Image
+    from support import browser
+    cid = served.call(deferred, served.node, 21, "王小明")
+    clerk_page.goto(f"{served.url}/cases/{cid}")
+    clerk_page.click(f"a[href='/cases/{cid}/paper/receipt']")
+    clerk_page.wait_for_selector("article.paper-receipt")
+    browser.screenshot(clerk_page, "paper-receipt")
+    printout = browser.SHOTS / "paper-receipt.pdf"  # beside the screenshots, for the eye
+    pdf = pypdf.PdfReader(io.BytesIO(clerk_page.pdf(path=str(printout), format="A4", print_background=True)))
+    text = "".join(p.extract_text() for p in pdf.pages)
+    assert len(pdf.pages) == 1 and cid in text and "受理回执" in text and "打印" not in text
+    picture = Image.open(io.BytesIO(clerk_page.locator("figure.qr img").screenshot()))
+    url = zxingcpp.read_barcodes(picture.convert("L"))[0].text
+    assert url.startswith(f"{served.url}/p/")
+    other = served.call(refused, served.node, 22)
+    clerk_page.goto(f"{served.url}/cases/{other}/paper/refusal")
+    browser.screenshot(clerk_page, "paper-refusal")
+    done = served.call(completed, served.node, 23)
+    clerk_page.goto(f"{served.url}/cases/{done}/paper/result")
+    browser.screenshot(clerk_page, "paper-result")
+    picture = Image.open(io.BytesIO(clerk_page.locator("figure.qr img").screenshot()))
+    assert zxingcpp.read_barcodes(picture.convert("L"))[0].text.startswith("YM1:")
+    clerk_page.context.clear_cookies()
+    clerk_page.goto(url)
+    assert "王*明" in clerk_page.inner_text("main") and not clerk_page.locator("nav.menu").count()
+    browser.screenshot(clerk_page, "progress")
