@@ -21,9 +21,17 @@ from yimen.schema.idnumber import mask
 
 KINDS = ("receipt", "notice", "refusal", "result")
 REFUSED = ("not_accepted", "returned")
-KIND_ZH = {"receipt": "受理回执", "notice": "一次性告知书", "refusal": "不予受理通知书", "result": "办理结果证明"}
+KIND_ZH = {"receipt": "受理回执", "notice": "一次性告知书", "refusal": "不予受理通知书",
+           "result": "办理结果证明"}
 KIND_EN = {"receipt": "acceptance receipt", "notice": "notice of what is missing", "refusal": "notice of refusal",
            "result": "result certificate"}
+
+
+# what an open case waits for when no reviewer is named (an in-review case names its own)
+NEXT = {"accepted": ("等待窗口提交审批", "waiting for the window to send it for approval"),
+        "supplement": ("等待申请人补正材料", "waiting for the applicant's supplement"),
+        "approved": ("已批准，正在制作办理结果", "approved: the result is being made"),
+        "result_issued": ("办理结果已出，请到窗口领取", "the result is ready at the window")}
 
 
 class PaperUnfit(NodeError):
@@ -52,8 +60,9 @@ def _events(d: dict[str, Any]) -> list[dict[str, Any]]:
 def _missing(d: dict[str, Any]) -> list[dict[str, Any]]:
     """What the applicant still owes: each deferred material outstanding (with its promised
     date) and, while the case waits for a supplement, what the request asked for."""
+    owed = d["status"] in cases.OPEN_STATUSES
     out = [{"material": name, "reason": "", "due": m.get("due") or "", "overdue": bool(m.get("overdue"))}
-           for name, m in d["materials"].items() if m.get("status") == "deferred" and d["status"] in cases.OPEN_STATUSES]
+           for name, m in d["materials"].items() if owed and m.get("status") == "deferred"]
     if d["status"] == "supplement":
         asked = next((e for e in reversed(_events(d)) if e["action"] == "supplement"), None)
         if asked:
@@ -102,8 +111,9 @@ def paper(node: Node, case_id: str, kind: str, clerk_id: str) -> dict[str, Any]:
     it), its read in the audit trail. The applicant appears masked: name and ID number."""
     d = cases.show(node, case_id)
     if kind not in fitting(node, d):
-        raise PaperUnfit(f"办件 {case_id} 当前状态为“{STATUS_ZH.get(d['status'], d['status'])}”，不能打印{KIND_ZH.get(kind, kind)}",
-                         f"case {case_id} is {d['status'].replace('_', ' ')}: it has no {KIND_EN.get(kind, kind)} to print")
+        status = d["status"]
+        raise PaperUnfit(f"办件 {case_id} 当前状态为“{STATUS_ZH.get(status, status)}”，不能打印{KIND_ZH.get(kind, kind)}",
+                         f"case {case_id} is {status.replace('_', ' ')}: it has no {KIND_EN.get(kind, kind)} to print")
     out = {"kind": kind, "case_id": case_id, "item_code": d["item_code"], "item_name": d["item_name"],
            "department": d["department"], "applicant": mask_name(d["applicant_name"]),
            "applicant_id": mask(d["applicant_id"]), "status": d["status"], "deadline": d["deadline"],
@@ -129,7 +139,7 @@ def progress(node: Node, case_id: str) -> dict[str, Any]:
     audit.record(node, "progress_viewed", None, case_id, d["applicant_id"] or None)
     return {"case_id": case_id, "item_name": d["item_name"], "department": d["department"],
             "applicant": mask_name(d["applicant_name"]), "status": d["status"], "steps": steps,
-            "waiting_for": d["waiting_for"], "missing": _missing(d),
+            "waiting_for": d["waiting_for"], "next": NEXT.get(d["status"]), "missing": _missing(d),
             "deadline": d["deadline"], "deadline_provisional": d["deadline_provisional"],
             "paused": d["paused_since"] is not None, "issuer": node.config.name}
 

@@ -44,7 +44,7 @@ async def progress_url(request: web.Request, case_id: str) -> str:
     return f"{request.url.origin()}/p/{(await _signer(request)).sign(case_id).decode()}"
 
 
-async def _not_found(request: web.Request, zh: str, en: str, status: int = 404) -> web.Response:
+async def _failed(request: web.Request, zh: str, en: str, status: int = 404) -> web.Response:
     message = zh if lang_of(request) == "zh" else en
     return await render(request, "error.html", status=status, message=message, status_code=status)
 
@@ -54,14 +54,14 @@ async def paper_page(request: web.Request) -> web.Response:
     clerk_id = await auth.clerk_id(request)
     case_id, kind = request.match_info["case_id"], request.match_info["kind"]
     if kind not in papers.KINDS:
-        return await _not_found(request, "没有这种文书：可打印受理回执、一次性告知书、不予受理通知书或办理结果",
+        return await _failed(request, "没有这种文书：可打印受理回执、一次性告知书、不予受理通知书或办理结果证明",
                                 "no such paper: a receipt, a notice, a refusal or a result can be printed")
     try:
         p = await db(request, papers.paper, request.app[NODE], case_id, kind, clerk_id)
     except UnknownCase as e:
-        return await _not_found(request, e.zh, e.en)
+        return await _failed(request, e.zh, e.en)
     except papers.PaperUnfit as e:
-        return await _not_found(request, e.zh, e.en, status=400)
+        return await _failed(request, e.zh, e.en, status=400)
     qr = ""
     if kind == "receipt":
         qr = qr_data_uri(await progress_url(request, case_id))
@@ -79,9 +79,9 @@ async def progress_page(request: web.Request) -> web.Response:
     except BadSignature:
         case_id = None
     if case_id is None:
-        return await _not_found(request, *gone)
+        return await _failed(request, *gone)
     try:
         shown = await db(request, papers.progress, request.app[NODE], case_id)
     except UnknownCase:
-        return await _not_found(request, *gone)
+        return await _failed(request, *gone)
     return await render(request, "progress.html", s=shown, clerk=None, menu=[])

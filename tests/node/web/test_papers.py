@@ -18,13 +18,13 @@ from yimen.node.web.pages import papers as pages
 from yimen.personal_space.credential_qr import qr_data_uri
 from yimen.schema.idnumber import mask
 
-NAME, MASKED = "陈美玲", "陈*玲"
+NAME, MASKED, PHONE = "陈美玲", "陈*玲", "13800138000"
 QR = re.compile(r'<img src="(data:image/svg\+xml[^"]+)"')
 
 
 def deferred(node, seq: int = 7, name: str = NAME) -> str:
     """A T-DIBAO case accepted by c01 with 收入证明 deferred (the notice fits it too)."""
-    app = cases.Application("T-DIBAO", id_number(seq), name, {"居民身份证": None}, {"收入证明": None})
+    app = cases.Application("T-DIBAO", id_number(seq), name, {"居民身份证": None}, {"收入证明": None}, PHONE)
     return cases.accept(node, "c01", app)["case_id"]
 
 
@@ -169,6 +169,7 @@ async def test_the_progress_page_shows_steps_masked_and_is_audited(window_home, 
     page = await anon.get(path)
     assert "办件进度查询" in page and cid in page and "最低生活保障申请" in page and "审批中" in page
     assert MASKED in page and NAME not in page and id_number(7) not in page and mask(id_number(7)) not in page
+    assert PHONE not in page and PHONE[-4:] not in page
     assert "测试c01" not in page and "c01" not in page.split("<main>")[1]
     assert "受理" in page and "提交后台" in page and "村居级" in page and "民政" in page and "待村居·民政审批" in page
     assert 'class="menu"' not in page
@@ -241,5 +242,6 @@ def test_print_the_receipt_and_follow_its_qr_in_chromium(clerk_page, served, tmp
     assert zxingcpp.read_barcodes(picture.convert("L"))[0].text.startswith("YM1:")
     clerk_page.context.clear_cookies()
     clerk_page.goto(url)
-    assert "王*明" in clerk_page.inner_text("main") and not clerk_page.locator("nav.menu").count()
+    shown = clerk_page.inner_text("main")
+    assert "王*明" in shown and "等待窗口提交审批" in shown and not clerk_page.locator("nav.menu").count()
     browser.screenshot(clerk_page, "progress")
