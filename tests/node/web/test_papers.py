@@ -184,11 +184,16 @@ async def test_a_forged_or_mangled_token_is_not_found(window_home, aiohttp_clien
     good = token_path(window_home, cid).removeprefix("/p/")
     other = plain(window_home, 11)
     anon = await window(aiohttp_client, window_home)
-    for token in (cid, f"{other}.{good.rsplit('.', 1)[1]}", good[:-1] + ("A" if good[-1] != "A" else "B"),
-                  good + "x" * 200, "x" * 129):
+    for token in (cid, f"{other}.{good.rsplit('.', 1)[1]}", flip(good, len(good) - 1), flip(good, len(good) - 10),
+                  good + "x" * 200, "x" * 129, "受理", "%ED%A0%80"):
         page = await anon.get(f"/p/{token}", status=404)
         assert "没有找到这个办件" in page and other not in page
     assert not [e for e in audit.trail(window_home, case=other) if e["action"] == "progress_viewed"]
+
+
+def flip(token: str, i: int) -> str:
+    """`token` with its character `i` changed."""
+    return token[:i] + ("A" if token[i] != "A" else "B") + token[i + 1:]
 
 
 def token_path(node, cid: str) -> str:
@@ -245,3 +250,17 @@ def test_print_the_receipt_and_follow_its_qr_in_chromium(clerk_page, served, tmp
     shown = clerk_page.inner_text("main")
     assert "王*明" in shown and "等待窗口提交审批" in shown and not clerk_page.locator("nav.menu").count()
     browser.screenshot(clerk_page, "progress")
+
+
+KEY = bytes(range(32))
+
+
+@given(st.text(min_size=1, max_size=40), st.text(max_size=140))
+def test_only_the_token_made_for_a_case_names_it(case_id, other):
+    s = pages.signer(KEY)
+    token = s.sign(case_id).decode()
+    assert pages.case_of(s, token) == case_id
+    assert pages.case_of(s, other) in (None, case_id) and (other == token or pages.case_of(s, other) is None)
+    assert pages.case_of(s, flip(token, len(token) - 1)) is None
+    assert pages.case_of(pages.signer(bytes(32)), token) is None
+    assert pages.case_of(s, token + "\ud800") is None
