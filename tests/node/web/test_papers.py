@@ -82,7 +82,7 @@ async def test_the_notice_names_what_is_missing_with_its_reason_and_date(window_
     page = await w.get(f"/cases/{cid}/paper/notice")
     assert "一次性告知书" in page and "收入证明" in page and "容缺受理" in page
     y, m, d = due.split("-")
-    assert f"{y}年{int(m)}月{int(d)}日" in page and MASKED in page
+    assert f"{y}年{int(m)}月{int(d)}日" in page and MASKED in page and "暂停计算" not in page  # a deferral stops no clock
     other = plain(window_home)
     cases.act(window_home, other, "supplement", "c01", reason="收入证明未加盖单位公章")
     page = await w.get(f"/cases/{other}/paper/notice")
@@ -226,6 +226,8 @@ def test_print_the_receipt_and_follow_its_qr_in_chromium(clerk_page, served, tmp
     from PIL import Image
     from support import browser
     cid = served.call(deferred, served.node, 21, "王小明")
+    clerk_page.goto(f"{served.url}/cases/{cid}/paper/notice")
+    browser.screenshot(clerk_page, "paper-notice")
     clerk_page.goto(f"{served.url}/cases/{cid}")
     clerk_page.click(f"a[href='/cases/{cid}/paper/receipt']")
     clerk_page.wait_for_selector("article.paper-receipt")
