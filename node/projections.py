@@ -26,6 +26,8 @@ own document with its own rows (`catalog_items` and `catalog_versions` are keyed
 code); which one a node uses is decided where the node reads its catalog (`services.catalog`), not
 here, so every row stays a function of one document. A case names the publisher of the item version
 it was accepted under.
+
+Ratings (一事一评): one `ratings` row per rating document, see `rating_projections`.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from yimen.schema.catalog import CatalogItem
 from yimen.node.projection_rules import (CASE_COLUMNS, CASE_SPEC, EVENT_COLUMNS, EVENT_FIELDS, EVENT_SPEC,
                                          ITEM_COLUMNS, ITEM_REF, ITEM_SPEC, VERSION_SPEC, WAIT_COLUMNS, WAIT_SPEC,
                                          Authors, Unprojectable, checked, forgeries, invalid, short)
-from yimen.node import space_projections
+from yimen.node import rating_projections, space_projections
 from yimen.sync.docs import Doc, entry_ids, peers
 from yimen.sync.store import Store
 from yimen.sync.visibility import owner
@@ -51,7 +53,7 @@ from yimen.sync.visibility import owner
 log = logging.getLogger("yimen.projections")
 CALENDAR_META = "projections_calendar"  # digest of the calendar the deadlines were counted with
 PROJECTION_TABLES = ("catalog_items", "catalog_versions", "cases", "case_events", "case_waits",
-                     "projection_waiting", "projection_refused", *space_projections.SPACE_TABLES)
+                     "projection_waiting", "projection_refused", *space_projections.SPACE_TABLES, "ratings")
 
 @lru_cache(maxsize=1024)
 def parse_definition(text: str, publisher: str = "") -> CatalogItem:
@@ -208,6 +210,8 @@ def refresh(store: Store, doc: Doc, calendar: WorkCalendar, lookup: ItemLookup |
         _refresh_item(store, doc, calendar, new)
     elif doc.kind in SPACE_ROWS:
         space_projections.refresh(store, doc, new, _refuse, _insert)
+    elif doc.kind == "rating":
+        rating_projections.refresh(store, doc, new, _refuse, _insert)
     elif doc.kind == "case":
         authors = store.keys.owners(peers(doc))
         got = _case_projection(store, doc, doc.value(), calendar, lookup or (lambda p, c, v: item_at(store, p, c, v)),
@@ -343,6 +347,8 @@ def _refuse(store: Store, doc: Doc, new: bool, error: Exception) -> None:
         store.conn.execute("DELETE FROM projection_waiting WHERE doc_id = ?", (doc.doc_id,))
     elif doc.kind in SPACE_ROWS:
         space_projections.drop(store, doc.doc_id)
+    elif doc.kind == "rating":
+        rating_projections.drop(store, doc.doc_id)
     elif doc.kind == "catalog_item":
         code = doc.doc_id.removeprefix(f"item:{doc.scope}:")
         for table in ("catalog_items", "catalog_versions"):
@@ -369,6 +375,7 @@ def rebuild(store: Store, calendar: WorkCalendar,
                 n += 1
                 progress("rebuild", n, total)
         n += space_projections.rebuild(store, _refuse, _insert)
+        n += rating_projections.rebuild(store, _refuse, _insert)
     return n
 
 

@@ -14,7 +14,7 @@ from aiohttp import web
 from yimen.node.web import auth, errors, filters, render
 
 HERE = Path(__file__).resolve().parent
-PARTS = ("signin", "home", "cases", "verify",
+PARTS = ("signin", "home", "cases", "verify", "ratings",
          "papers")
 STATIC = HERE / "static"
 

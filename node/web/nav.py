@@ -17,6 +17,7 @@ MENU: list[Entry] = [
     Entry("/", "首页", "Home"),
     Entry("/cases", "办件", "Cases"),
     Entry("/verify", "证照核验", "Verify certificate"),
+    Entry("/ratings", "一事一评", "Ratings", "管理员"),
 ]
 
 
