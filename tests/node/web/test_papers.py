@@ -72,7 +72,7 @@ async def test_the_receipt_names_the_case_masks_the_applicant_and_links_its_prog
     qr = QR.search(page)
     assert qr and "<svg" in unquote(qr.group(1))
     assert printed(window_home, cid) and '"receipt"' in printed(window_home, cid)[-1]
-    assert not english_words(visible(page), [cid, "Ctrl"])
+    assert not english_words(visible(page), [cid])
 
 
 async def test_the_notice_names_what_is_missing_with_its_reason_and_date(window_home, aiohttp_client):
