@@ -55,6 +55,19 @@ def review(node: Node, case_id: str, event_no: int, resolution: str, clerk_id: s
     return cases.get_row(node, case_id)
 
 
+def may(node: Node, clerk_id: str, case: dict[str, Any]) -> dict[str, list]:
+    """What a clerk's roles allow of a case as `cases.show` shows it, as `cases.act` and
+    `review` check them: `may`, of its next actions, a decision for a department it waits
+    for at this node's level and any other action in the item's department; `may_review`,
+    the numbers of its flagged events not yet reviewed taken under one of the clerk's roles."""
+    roles = set(clerks.get(node, clerk_id)["roles"])
+    deciding = {w["department"] for w in case["waiting_for"] if w["level"] == node.level}
+    return {"may": [a for a in case["next_actions"]
+                    if (roles & deciding if a in ("approve", "reject") else case["department"] in roles)],
+            "may_review": [e["no"] for e in case["history"]
+                           if e["conflict"] and e["resolved_by"] is None and e["role"] in roles]}
+
+
 def inbox(node: Node, department: str = "", today: date | None = None) -> list[dict[str, Any]]:
     """Cases whose current step waits for a reviewer at this node's level, one row per
     department waited for (`waiting_department`): by department, red then yellow cards

@@ -62,7 +62,8 @@ async def case_list(request: web.Request) -> web.Response:
 
 
 def _show(node: Node, clerk_id: str, case_id: str) -> dict[str, Any]:
-    d = cases.show(node, case_id, clerk_id)
+    d = cases.show(node, case_id)
+    d.update(casework.may(node, clerk_id, d))
     audit.viewed_case(node, clerk_id, d)
     return {"case": d, "rating": ratings.find(node, case_id), "ratable": ratings.refusal(node, d) is None,
             "papers": papers.links(node, d)}
