@@ -67,6 +67,7 @@ class Application:
     provided: Mapping[str, str | None]  # material name -> sha256 of its scan, or None
     deferred: Mapping[str, str | None]  # material name -> due date (ISO), None = the deadline
     phone: str = ""
+    commitment_signed: bool = True  # the applicant signed the commitment for `deferred` (the CLI's --defer says so)
 
 
 def file_sha256(path: Path, material: str = "") -> str:
@@ -126,6 +127,10 @@ def _materials(item: CatalogItem, app: Application, today: date, deadline: str,
     if missing:
         raise MaterialsIncomplete(f"缺少必需材料：{'、'.join(missing)}（可容缺的材料须签署承诺后容缺受理）",
                                   f"mandatory material missing: {', '.join(missing)}")
+    deferred = [n for n, m in out.items() if m["status"] == "deferred"]
+    if deferred and not app.commitment_signed:
+        raise MaterialsIncomplete(f"容缺受理须申请人签署承诺书：{'、'.join(deferred)}",
+                                  f"deferring a material needs the applicant's signed commitment: {', '.join(deferred)}")
     return out
 
 
@@ -133,10 +138,20 @@ def _event(node: Node, clerk: dict[str, Any], action: str, role: str, **kw: Any)
     return lifecycle.Event(action, clerk["clerk_id"], role, node.node_id, node.now(), **kw)
 
 
-def _check_level(node: Node, item: CatalogItem) -> None:
+def acceptable_item(node: Node, clerk: dict[str, Any], item_code: str) -> CatalogItem:
+    """The item `clerk` may accept a case of here (what `accept` checks first): active, of
+    one of the clerk's departments, accepted at this node's level or below it."""
+    item = catalog.current(node, item_code, active=True)
+    clerks.require_role(clerk, item.department)
     if region.level_rank(node.level) > region.level_rank(item.accept_level):
         raise SchemaError(f"事项 {item.code} 须在{item.accept_level}级或以上受理",
                           f"item {item.code} is accepted at {item.accept_level} level or above")
+    return item
+
+
+def _check_name(name: str) -> None:
+    if not name.strip():
+        raise SchemaError("申请人姓名不能为空", "the applicant's name must not be empty")
 
 
 def open_duplicates(node: Node, item_code: str, applicant_id: str) -> list[str]:
@@ -155,12 +170,9 @@ def accept(node: Node, clerk_id: str, app: Application, duplicate_ok: bool = Fal
     `DuplicateCase` unless `duplicate_ok`; the row names the open ones (`open_duplicates`).
     Materials the applicant's space holds are `reused` unless not `reuse`; scans in `keep` are kept there."""
     clerk = clerks.get(node, clerk_id)
-    item = catalog.current(node, app.item_code, active=True)
-    clerks.require_role(clerk, item.department)
-    _check_level(node, item)
+    item = acceptable_item(node, clerk, app.item_code)
     applicant_id = validate_id_number(app.applicant_id, today=node.clock().date())
-    if not app.applicant_name.strip():
-        raise SchemaError("申请人姓名不能为空", "the applicant's name must not be empty")
+    _check_name(app.applicant_name)
     app = replace(app, phone=normalize_phone(app.phone))
     today = node.clock().date()
     deadline = node.calendar.add_working_days(today, item.time_limit_days).isoformat()
@@ -187,6 +199,7 @@ def not_accept(node: Node, clerk_id: str, item_code: str, applicant_id: str, app
     clerks.require_role(clerk, item.department)
     app = Application(item_code, applicant_id, applicant_name, {}, {})
     applicant_id = validate_id_number(applicant_id, today=node.clock().date())
+    _check_name(applicant_name)
     return record(node, item, applicant_id, app, {},
                   [_event(node, clerk, "not_accepted", item.department, reason=reason.strip())])
 
@@ -418,5 +431,5 @@ def in_time_order(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(history, key=key)
 
 
-__all__ = ["Application", "DuplicateCase", "NumbersUnconfirmed", "accept", "open_duplicates", "not_accept", "record", "act",
+__all__ = ["Application", "DuplicateCase", "NumbersUnconfirmed", "accept", "acceptable_item", "open_duplicates", "not_accept", "record", "act",
            "show", "get_row", "materials", "in_time_order", "CASE_COLUMNS", "file_sha256"]

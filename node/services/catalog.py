@@ -142,16 +142,65 @@ def of_case(node: Node, info: dict[str, Any]) -> CatalogItem:
     return item_at(node.store, info["item_publisher"], info["item_code"], info["item_version"])
 
 
+def _row(i: CatalogItem) -> dict[str, Any]:
+    return {"code": i.code, "version": i.version, "name": i.name, "department": i.department, "status": i.status,
+            "time_limit_days": i.time_limit_days, "immediate": int(i.immediate), "fee": i.fee, "publisher": i.publisher}
+
+
 def list_items(node: Node, search: str = "", department: str = "", include_cancelled: bool = False
                ) -> list[dict[str, Any]]:
-    """The items this node uses, by code; `search` matches a part of the code or name."""
-    return [
-        {"code": i.code, "version": i.version, "name": i.name, "department": i.department, "status": i.status,
-         "time_limit_days": i.time_limit_days, "immediate": int(i.immediate), "fee": i.fee, "publisher": i.publisher}
-        for i in _used(node).values()
-        if (not search or search in i.code or search in i.name) and (not department or i.department == department)
-        and (include_cancelled or i.status == "active")
-    ]
+    """The items this node uses, by code; `search` matches a part of the code or name, or
+    the pinyin initials of the name (see `match_rank`)."""
+    return [_row(i) for i in _used(node).values()
+            if (not search or match_rank(search, i.code, i.name) is not None)
+            and (not department or i.department == department) and (include_cancelled or i.status == "active")]
+
+
+def acceptable(node: Node, departments: Iterable[str], search: str = "") -> list[dict[str, Any]]:
+    """The active items a clerk of `departments` may accept at this node (its level at or
+    above the item's `accept_level`), best match of `search` first, then by code."""
+    rank, roles = region.level_rank(node.level), set(departments)
+    found = [(match_rank(search, i.code, i.name), i) for i in _used(node).values()
+             if i.status == "active" and i.department in roles and rank <= region.level_rank(i.accept_level)]
+    return [_row(i) for r, i in sorted((f for f in found if f[0] is not None), key=lambda f: (f[0], f[1].code))]
+
+
+@lru_cache(maxsize=4096)
+def initials(name: str) -> tuple[frozenset[str], ...]:
+    """The possible pinyin initials of each character of `name`, lower case (every reading of
+    a character with several, 重 -> {z, c}); a character that is not Chinese stands for itself."""
+    from pypinyin import Style, pinyin  # loaded on first use: its dictionaries take a fifth of a second
+    out: list[frozenset[str]] = []
+    for ch in name:
+        readings = pinyin(ch, style=Style.FIRST_LETTER, heteronym=True, errors=lambda c: [c])[0]
+        out.append(frozenset(r[:1].lower() for r in readings if r))
+    return tuple(out)
+
+
+def match_rank(query: str, code: str, name: str) -> int | None:
+    """How well `query` finds an item (lower is better), None if not at all: 0 a part of
+    the code, 1 a part of the name, 2 consecutive characters or their pinyin initials
+    (zdsh: 最低生活), 3 the same in order with gaps (dbsq or 低保: 最低生活保障申请). Case
+    and blanks are ignored; an empty query finds everything."""
+    q = "".join(query.split()).lower()
+    if not q or q in code.lower():
+        return 0
+    if q in name.lower():
+        return 1
+    letters = initials(name)
+
+    def fits(c: str, i: int) -> bool:
+        return c == name[i].lower() or c in letters[i]
+    if any(all(fits(c, i + j) for j, c in enumerate(q)) for i in range(len(name) - len(q) + 1)):
+        return 2
+    pos = 0
+    for c in q:  # greedy: the earliest place each character can go leaves the most room for the rest
+        while pos < len(name) and not fits(c, pos):
+            pos += 1
+        if pos == len(name):
+            return None
+        pos += 1
+    return 3
 
 
 def show(node: Node, code: str) -> dict[str, Any]:

@@ -18,6 +18,7 @@ MENU: list[Entry] = [
     Entry("/cases", "办件", "Cases"),
     Entry("/verify", "证照核验", "Verify certificate"),
     Entry("/ratings", "一事一评", "Ratings", "管理员"),
+    Entry("/accept", "受理", "Accept"),  # lists only the items of the clerk's departments
 ]
 
 
