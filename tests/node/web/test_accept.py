@@ -236,3 +236,43 @@ async def test_the_menu_has_accept(window_home, aiohttp_client):
     w = await window(aiohttp_client, window_home, "a01")  # an admin of no department sees it, and an empty list
     assert 'href="/accept"' in await w.get("/")
     assert "您所在的部门在本节点没有可受理的事项" in await w.get("/accept")
+
+
+
+def test_pick_and_accept_with_the_keyboard_in_chromium(clerk_page, served):
+    from playwright.sync_api import expect
+    from support import browser
+    page, applicant = clerk_page, id_number(21)
+
+    def focused(name: str) -> None:
+        expect(page.locator(f"[name={name}]").first).to_be_focused()
+    doc_id = served.call(document, served.node, applicant, "income_proof")
+    page.goto(f"{served.url}/accept")
+    focused("q")
+    page.keyboard.type("dbsq")
+    expect(page.locator("#items tbody tr")).to_have_count(1)
+    assert "最低生活保障申请" in page.inner_text("#items")
+    browser.screenshot(page, "accept-pick")
+    page.keyboard.press("Enter")  # one item found: its form
+    page.wait_for_url(f"{served.url}/accept/T-DIBAO")
+    focused("id_number")
+    page.keyboard.type(applicant)  # as a scanner types: the number, then Enter
+    page.keyboard.press("Enter")
+    expect(page.locator("#id-check.good")).to_contain_text("出生日期 1990-01-01")
+    expect(page.locator("#offer1 input[value=space]")).to_be_checked()  # My Space holds the income proof
+    assert page.url == f"{served.url}/accept/T-DIBAO" and doc_id in page.inner_text("#offer1")
+    focused("name")  # nothing was sent half-filled: the browser asks for the name
+    page.keyboard.type("赵丽")
+    page.keyboard.press("Tab")
+    page.keyboard.type("13800138000")
+    page.keyboard.press("Tab")
+    focused("how0")
+    page.keyboard.press("Space")  # the ID card: handed in
+    browser.screenshot(page, "accept-form")
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Enter")  # from the phone field: the form's first button, 受理
+    page.wait_for_url(re.compile(r".*/cases/[0-9-]+/paper/receipt$"))
+    cid = page.url.rsplit("/", 3)[-3]
+    d = served.call(cases.show, served.node, cid)
+    assert d["applicant_name"] == "赵丽" and d["materials"]["收入证明"]["status"] == "reused"
+    assert d["materials"]["居民身份证"]["status"] == "provided"
