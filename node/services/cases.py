@@ -26,7 +26,6 @@ from yimen.node.projections import CASE_COLUMNS, Unprojectable, case_state, defe
 from yimen.node.projections import case_events as lifecycle_events, material_states
 from yimen.sync.docs import Doc, unseen_before
 from yimen.schema import case as lifecycle
-from yimen.schema import region
 from yimen.schema.catalog import CatalogItem
 from yimen.schema.dates import parse_date
 from yimen.schema.errors import SchemaError
@@ -138,22 +137,6 @@ def _event(node: Node, clerk: dict[str, Any], action: str, role: str, **kw: Any)
     return lifecycle.Event(action, clerk["clerk_id"], role, node.node_id, node.now(), **kw)
 
 
-def acceptable_item(node: Node, clerk: dict[str, Any], item_code: str) -> CatalogItem:
-    """The item `clerk` may accept a case of here (what `accept` checks first): active, of
-    one of the clerk's departments, accepted at this node's level or below it."""
-    item = catalog.current(node, item_code, active=True)
-    clerks.require_role(clerk, item.department)
-    if region.level_rank(node.level) > region.level_rank(item.accept_level):
-        raise SchemaError(f"事项 {item.code} 须在{item.accept_level}级或以上受理",
-                          f"item {item.code} is accepted at {item.accept_level} level or above")
-    return item
-
-
-def _check_name(name: str) -> None:
-    if not name.strip():
-        raise SchemaError("申请人姓名不能为空", "the applicant's name must not be empty")
-
-
 def open_duplicates(node: Node, item_code: str, applicant_id: str) -> list[str]:
     """The applicant's open cases of the item (through the index on the ID number's last four
     characters that search uses, `cases_applicant_tail`: no index of its own to write)."""
@@ -170,9 +153,10 @@ def accept(node: Node, clerk_id: str, app: Application, duplicate_ok: bool = Fal
     `DuplicateCase` unless `duplicate_ok`; the row names the open ones (`open_duplicates`).
     Materials the applicant's space holds are `reused` unless not `reuse`; scans in `keep` are kept there."""
     clerk = clerks.get(node, clerk_id)
-    item = acceptable_item(node, clerk, app.item_code)
+    item = catalog.acceptable_item(node, clerk, app.item_code)
     applicant_id = validate_id_number(app.applicant_id, today=node.clock().date())
-    _check_name(app.applicant_name)
+    if not app.applicant_name.strip():
+        raise SchemaError("申请人姓名不能为空", "the applicant's name must not be empty")
     app = replace(app, phone=normalize_phone(app.phone))
     today = node.clock().date()
     deadline = node.calendar.add_working_days(today, item.time_limit_days).isoformat()
@@ -199,7 +183,8 @@ def not_accept(node: Node, clerk_id: str, item_code: str, applicant_id: str, app
     clerks.require_role(clerk, item.department)
     app = Application(item_code, applicant_id, applicant_name, {}, {})
     applicant_id = validate_id_number(applicant_id, today=node.clock().date())
-    _check_name(applicant_name)
+    if not applicant_name.strip():
+        raise SchemaError("申请人姓名不能为空", "the applicant's name must not be empty")
     return record(node, item, applicant_id, app, {},
                   [_event(node, clerk, "not_accepted", item.department, reason=reason.strip())])
 
@@ -431,5 +416,5 @@ def in_time_order(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(history, key=key)
 
 
-__all__ = ["Application", "DuplicateCase", "NumbersUnconfirmed", "accept", "acceptable_item", "open_duplicates", "not_accept", "record", "act",
+__all__ = ["Application", "DuplicateCase", "NumbersUnconfirmed", "accept", "open_duplicates", "not_accept", "record", "act",
            "show", "get_row", "materials", "in_time_order", "CASE_COLUMNS", "file_sha256"]

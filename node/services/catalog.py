@@ -28,11 +28,11 @@ from typing import Any, Iterable
 
 from yimen.node.errors import ItemNotActive, UnknownItem
 from yimen.node.home import Node
-from yimen.node.services import Progress, audit, no_progress
+from yimen.node.services import Progress, audit, clerks, no_progress
 from yimen.node.projections import item_at, item_versions, parse_definition, refresh
 from yimen.schema import region
 from yimen.schema.catalog import CatalogItem, InvalidCatalog, parse_catalog
-from yimen.schema.errors import os_reason
+from yimen.schema.errors import SchemaError, os_reason
 
 
 @dataclass(frozen=True)
@@ -156,13 +156,29 @@ def list_items(node: Node, search: str = "", department: str = "", include_cance
             and (not department or i.department == department) and (include_cancelled or i.status == "active")]
 
 
+def _accepted_here(node: Node, item: CatalogItem) -> bool:
+    """This node's level is the item's `accept_level` or above it."""
+    return region.level_rank(node.level) <= region.level_rank(item.accept_level)
+
+
 def acceptable(node: Node, departments: Iterable[str], search: str = "") -> list[dict[str, Any]]:
-    """The active items a clerk of `departments` may accept at this node (its level at or
-    above the item's `accept_level`), best match of `search` first, then by code."""
-    rank, roles = region.level_rank(node.level), set(departments)
+    """The active items a clerk of `departments` may accept at this node (`acceptable_item`),
+    best match of `search` first, then by code."""
+    roles = set(departments)
     found = [(match_rank(search, i.code, i.name), i) for i in _used(node).values()
-             if i.status == "active" and i.department in roles and rank <= region.level_rank(i.accept_level)]
+             if i.status == "active" and i.department in roles and _accepted_here(node, i)]
     return [_row(i) for r, i in sorted((f for f in found if f[0] is not None), key=lambda f: (f[0], f[1].code))]
+
+
+def acceptable_item(node: Node, clerk: dict[str, Any], code: str) -> CatalogItem:
+    """The item `clerk` may accept a case of here (what `cases.accept` checks first):
+    active, of one of the clerk's departments, accepted at this node's level or below it."""
+    item = current(node, code, active=True)
+    clerks.require_role(clerk, item.department)
+    if not _accepted_here(node, item):
+        raise SchemaError(f"事项 {item.code} 须在{item.accept_level}级或以上受理",
+                          f"item {item.code} is accepted at {item.accept_level} level or above")
+    return item
 
 
 @lru_cache(maxsize=4096)

@@ -34,7 +34,6 @@ from yimen.schema.idnumber import parse_id_number
 routes = web.RouteTableDef()
 MAX_TEXT = 64  # a query, an ID number, a name, a phone
 MAX_REASON = 500
-CHOICES = ("provided", "space", "deferred", "none")  # how a material came: handed in, My Space, 容缺, not brought
 TYPED = ("id_number", "name", "phone", "reason")
 TICKED = ("commitment", "keep", "duplicate_ok")
 
@@ -75,7 +74,7 @@ def _checked(node: Node, clerk_id: str, id_number: str, code: str) -> dict[str, 
     check = _id_check(node, id_number)
     if not code:
         return {"check": check, "rows": None}
-    item = cases.acceptable_item(node, clerks.get(node, clerk_id), code)
+    item = catalog.acceptable_item(node, clerks.get(node, clerk_id), code)
     offers = space_reuse.offered(node, clerk_id, check["number"], item) if check and check["ok"] else {}
     return {"check": check, "rows": _rows(item, offers, {})}
 
@@ -108,7 +107,7 @@ def _rows(item: Any, offers: Mapping[str, dict[str, Any]], chosen: Mapping[str, 
 def _form(node: Node, clerk_id: str, code: str, typed: Mapping[str, Any]) -> dict[str, Any]:
     """What the form shows: the item's guide, the check of the ID number typed, the
     checklist with the space's offers (looked up once the ID number is one)."""
-    item = cases.acceptable_item(node, clerks.get(node, clerk_id), code)
+    item = catalog.acceptable_item(node, clerks.get(node, clerk_id), code)
     check = _id_check(node, typed.get("id_number", ""))
     offers = space_reuse.offered(node, clerk_id, check["number"], item) if check and check["ok"] else {}
     today = node.clock().date()
@@ -160,9 +159,10 @@ def _scans(data: MultiDictProxy, item: Any, folder: Path) -> dict[str, Path]:
 
 
 def _application(item: Any, typed: Mapping[str, Any], scans: Mapping[str, Path]) -> cases.Application:
-    """The form as `yimen case accept` would be given it: materials handed in (a scan's
-    SHA-256), deferred (a due date or the deadline); My Space's and those not brought are
-    the service's to find."""
+    """The form as `yimen case accept` would be given it. Each material's `how` is
+    "provided" (handed in, a scan's SHA-256 if uploaded), "deferred" (容缺: a due date or
+    the deadline), "space" or "none": those are the service's to find (`space_reuse.offers`)
+    or to leave missing."""
     provided, deferred = {}, {}
     for i, m in enumerate(item.materials):
         how = typed.get(f"how{i}")
@@ -175,7 +175,7 @@ def _application(item: Any, typed: Mapping[str, Any], scans: Mapping[str, Path])
 
 
 def _accept(node: Node, clerk_id: str, code: str, typed: Mapping[str, Any], data: MultiDictProxy) -> dict[str, Any]:
-    item = cases.acceptable_item(node, clerks.get(node, clerk_id), code)
+    item = catalog.acceptable_item(node, clerks.get(node, clerk_id), code)
     with tempfile.TemporaryDirectory() as d:  # 0700, removed at once
         scans = _scans(data, item, Path(d))
         app = _application(item, typed, scans)
@@ -196,13 +196,13 @@ async def accept(request: web.Request) -> web.Response:
         if do == "refuse":
             row = await db(request, cases.not_accept, node, clerk_id, code, typed["id_number"], typed["name"],
                            typed["reason"])
-            raise see_other(f"/cases/{row['case_id']}/paper/refusal")
-        row = await db(request, _accept, node, clerk_id, code, typed, data)
+        else:
+            row = await db(request, _accept, node, clerk_id, code, typed, data)
     except FORBIDDEN:
         raise  # 权限不足, as a page of its own
     except cases.DuplicateCase as e:
         return await _page(request, code, typed, 400, duplicates=e.open_cases, rescan=rescan)
     except YimenError as e:
         return await _page(request, code, typed, 400, error=e.text(lang_of(request)), rescan=rescan)
-    raise see_other(f"/cases/{row['case_id']}/paper/receipt")
+    raise see_other(f"/cases/{row['case_id']}/paper/{'refusal' if do == 'refuse' else 'receipt'}")
 

@@ -9,7 +9,7 @@ import pytest
 from support import id_number
 from support.space import document
 from yimen.node.errors import MaterialsIncomplete, RoleMissing
-from yimen.node.services import audit, cases, clerks, space_reuse
+from yimen.node.services import audit, cases, catalog, clerks, space_reuse
 from yimen.schema.errors import SchemaError
 
 
@@ -31,13 +31,13 @@ def test_a_refusal_names_its_applicant(node):
 
 
 def test_the_item_a_clerk_may_accept(node):
-    assert cases.acceptable_item(node, clerks.get(node, "c01"), "T-DIBAO").code == "T-DIBAO"
+    assert catalog.acceptable_item(node, clerks.get(node, "c01"), "T-DIBAO").code == "T-DIBAO"
     with pytest.raises(RoleMissing):
-        cases.acceptable_item(node, clerks.get(node, "c02"), "T-DIBAO")
+        catalog.acceptable_item(node, clerks.get(node, "c02"), "T-DIBAO")
 
 
 def test_the_offers_before_accepting_are_audited_when_found(node):
-    item = cases.acceptable_item(node, clerks.get(node, "c01"), "T-DIBAO")
+    item = catalog.acceptable_item(node, clerks.get(node, "c01"), "T-DIBAO")
     assert space_reuse.offered(node, "c01", id_number(7), item) == {}
     assert audit.trail(node, id_number=id_number(7)) == []
     doc_id = document(node, id_number(7), "income_proof")

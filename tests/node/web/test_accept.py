@@ -112,6 +112,16 @@ async def test_a_deferral_needs_the_signed_commitment_and_keeps_what_was_typed(w
     assert dump(window_home) == before
 
 
+async def test_a_scanners_enter_after_the_id_number_sends_nothing_harmful(window_home, aiohttp_client):
+    w = await window(aiohttp_client, window_home, "c01")
+    await w.get("/accept/T-DIBAO")
+    before = dump(window_home)
+    r = await send(w, "T-DIBAO", {"id_number": id_number(7)})  # a browser that does not check the form
+    page = await r.text()
+    assert r.status == 400 and "申请人姓名不能为空" in page and dump(window_home) == before
+    assert re.search(r'<input name="name"[^>]*autofocus', page) and "身份证号有效" in page
+
+
 async def test_a_mandatory_material_not_ticked_is_named(window_home, aiohttp_client):
     w = await window(aiohttp_client, window_home, "c01")
     await w.get("/accept/T-DIBAO")
@@ -150,9 +160,12 @@ async def test_a_duplicate_is_confirmed_with_everything_kept(window_home, aiohtt
     w = await window(aiohttp_client, window_home, "c01")
     await w.get("/accept/T-DIBAO")
     first = case_of(await send(w, "T-DIBAO", dibao_form()))
-    r = await send(w, "T-DIBAO", dibao_form(phone="13900139000"))
+    scan = io.BytesIO(SCAN)
+    scan.name = "身份证.pdf"
+    r = await send(w, "T-DIBAO", dibao_form(phone="13900139000", scan0=scan))
     page = await r.text()
     assert r.status == 400 and f'href="/cases/{first}"' in page and 'name="duplicate_ok"' in page
+    assert "已选择的扫描件未能保留" in page  # a browser cannot be given a file back
     assert 'value="13900139000"' in page and "--duplicate-ok" not in page
     r = await send(w, "T-DIBAO", dibao_form(duplicate_ok="1"))
     assert r.status == 303 and case_of(r) != first
