@@ -70,13 +70,17 @@ def _id_check(node: Node, id_number: str) -> dict[str, Any] | None:
     return {"ok": True, "number": info.number, "birth": info.birth_date.isoformat(), "sex": info.sex}
 
 
+def _offers(node: Node, clerk_id: str, check: dict[str, Any] | None, item: Any) -> dict[str, dict[str, Any]]:
+    """The space's offers once the ID number typed is one."""
+    return space_reuse.offered(node, clerk_id, check["number"], item) if check and check["ok"] else {}
+
+
 def _checked(node: Node, clerk_id: str, id_number: str, code: str) -> dict[str, Any]:
     check = _id_check(node, id_number)
     if not code:
         return {"check": check, "rows": None}
     item = catalog.acceptable_item(node, clerks.get(node, clerk_id), code)
-    offers = space_reuse.offered(node, clerk_id, check["number"], item) if check and check["ok"] else {}
-    return {"check": check, "rows": _rows(item, offers, {})}
+    return {"check": check, "rows": _rows(item, _offers(node, clerk_id, check, item), {})}
 
 
 @routes.get("/accept/check-id")
@@ -109,10 +113,10 @@ def _form(node: Node, clerk_id: str, code: str, typed: Mapping[str, Any]) -> dic
     checklist with the space's offers (looked up once the ID number is one)."""
     item = catalog.acceptable_item(node, clerks.get(node, clerk_id), code)
     check = _id_check(node, typed.get("id_number", ""))
-    offers = space_reuse.offered(node, clerk_id, check["number"], item) if check and check["ok"] else {}
     today = node.clock().date()
     deadline = None if item.immediate else node.calendar.add_working_days(today, item.time_limit_days)
-    return {"item": catalog.show(node, code), "rows": _rows(item, offers, typed), "check": check,
+    return {"item": catalog.show(node, code), "rows": _rows(item, _offers(node, clerk_id, check, item), typed),
+            "check": check,
             "deadline": deadline.isoformat() if deadline else "", "today": today.isoformat()}
 
 
@@ -149,13 +153,20 @@ def _scans(data: MultiDictProxy, item: Any, folder: Path) -> dict[str, Path]:
     for i, m in enumerate(item.materials):
         up = data.get(f"scan{i}")
         if data.get(f"how{i}") == "provided" and isinstance(up, web.FileField) and up.filename:
-            path = folder / f"{i}-{Path(up.filename).name or 'scan'}"
+            path = folder / f"{i}-{_file_name(up.filename)}"
             with open(path, "wb") as f:
                 up.file.seek(0)
                 while block := up.file.read(1 << 16):
                     f.write(block)
             out[m.name] = path
     return out
+
+
+def _file_name(name: str) -> str:
+    """An uploaded file's name as a file here may be named (the name it is kept under): its
+    last part, printable characters only, its last 60 (a name's limit is 255 bytes)."""
+    safe = "".join(c for c in Path(name.replace("\\", "/")).name if c.isprintable())[-60:]
+    return safe if safe.strip(". ") else "scan"
 
 
 def _application(item: Any, typed: Mapping[str, Any], scans: Mapping[str, Path]) -> cases.Application:

@@ -10,11 +10,14 @@ import hashlib
 import io
 import re
 
+from hypothesis import HealthCheck, given, settings, strategies as st
+
 from support import dump, id_number
 from support.pages import window
 from support.space import document
 from support.zh import english_words
 from yimen.node.services import audit, cases
+from yimen.node.web.pages.accept import _file_name
 from yimen.schema.errors import YimenError
 from yimen.schema.idnumber import validate_id_number
 
@@ -98,6 +101,14 @@ async def test_an_ordinary_item_with_a_scan_kept_and_a_deferral(window_home, aio
     kept = window_home.store.conn.execute("SELECT doc_type, source FROM space_docs").fetchall()
     assert kept == [("id_card", "scan")]
     assert "陈美玲" in await w.get(f"/cases/{cid}")  # the case page (the receipt is another part's)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.one_of(st.text(max_size=400), st.sampled_from(["..", "../..", "C:\\扫描\\身份证.pdf", "a\x00b"])))
+def test_any_uploaded_file_name_can_name_a_file_here(tmp_path, name):
+    safe = _file_name(name)
+    assert safe and "/" not in safe and safe not in (".", "..")
+    (tmp_path / f"0-{safe}").write_bytes(b"")  # the form prefixes the material's number
 
 
 async def test_a_deferral_needs_the_signed_commitment_and_keeps_what_was_typed(window_home, aiohttp_client):
