@@ -300,3 +300,32 @@ def test_pick_and_accept_with_the_keyboard_in_chromium(clerk_page, served):
     d = served.call(cases.show, served.node, cid)
     assert d["applicant_name"] == "赵丽" and d["materials"]["收入证明"]["status"] == "reused"
     assert d["materials"]["居民身份证"]["status"] == "provided"
+
+
+def test_accept_with_script_disabled_in_chromium(chromium_browser, served):
+    """Without script the search is a GET form and My Space is read by a button (the
+    second step), keeping what was typed."""
+    from support import browser
+    from support.signin import PASSWORD
+    applicant = id_number(22)
+    doc_id = served.call(document, served.node, applicant, "income_proof")
+    context = chromium_browser.new_context(locale="zh-CN", java_script_enabled=False)
+    try:
+        p = context.new_page()
+        browser.sign_in(p, served.url, "c01", PASSWORD)
+        p.goto(f"{served.url}/accept")
+        p.fill("input[name=q]", "低保")
+        p.press("input[name=q]", "Enter")
+        p.wait_for_url(f"{served.url}/accept/T-DIBAO")
+        p.fill("input[name=id_number]", applicant)
+        p.fill("input[name=name]", "孙强")
+        p.click("button[value=lookup]")
+        p.wait_for_selector("#offer1 input[value=space]:checked")
+        assert doc_id in p.inner_text("#offer1") and p.input_value("input[name=name]") == "孙强"
+        p.check("input[name=how0][value=provided]")
+        p.click("button[value=accept]")
+        p.wait_for_url(re.compile(r".*/cases/[0-9-]+/paper/receipt$"))
+        d = served.call(cases.show, served.node, p.url.rsplit("/", 3)[-3])
+        assert d["applicant_name"] == "孙强" and d["materials"]["收入证明"]["doc_id"] == doc_id
+    finally:
+        context.close()
