@@ -31,6 +31,7 @@ AUDIT_ZH = {
     "rating_board": "查看待回访评价",
     # the printed papers and the citizen's progress page (node/web/pages/papers.py)
     "printed_paper": "打印文书", "progress_viewed": "申请人查询办件进度",
+    "space_offers": "受理前查看我的空间可复用的材料",  # the window's accept form
 }
 WHY = {
     "hash": ("内容或与前一条的哈希链接不符", "its content or its link to the entry before does not match its hash"),

@@ -13,14 +13,14 @@ class Entry(NamedTuple):
     need: str = "any"
 
 
-MENU: list[Entry] = [
+MENU: list[Entry] = [  # the window's work first, then the back office, then the admin's
     Entry("/", "首页", "Home"),
+    Entry("/accept", "受理", "Accept"),  # lists only the items of the clerk's departments
     Entry("/cases", "办件", "Cases"),
-    Entry("/verify", "证照核验", "Verify certificate"),
-    Entry("/ratings", "一事一评", "Ratings", "管理员"),
-    # the back office and the supervision board
     Entry("/inbox", "待办", "Inbox"),
+    Entry("/verify", "证照核验", "Verify certificate"),
     Entry("/board", "督办", "Supervision", "管理员"),
+    Entry("/ratings", "一事一评", "Ratings", "管理员"),
 ]
 
 
