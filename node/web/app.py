@@ -14,7 +14,8 @@ from aiohttp import web
 from yimen.node.web import auth, errors, filters, render
 
 HERE = Path(__file__).resolve().parent
-PARTS = ("signin", "home", "cases", "verify", "ratings")
+PARTS = ("signin", "home", "cases", "verify", "ratings",
+         "chain")
 STATIC = HERE / "static"
 
 

@@ -1,0 +1,177 @@
+"""The chain dashboard (同步) over HTTP, on a real chain: the town serves the window and the
+sync routes on 127.0.0.1, village A syncs with it over HTTP (`uplink.sync_once`), and each
+page shows what the services say: peers, seals and bytes, lag samples, cases per day,
+quarantine, the last reconcile; admins only."""
+
+from __future__ import annotations
+
+import html
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from support import accept
+from support.chain import make_chain, settle, sync_all
+from support.files_chain import set_parent
+from support.forge import bad_case
+from support.pages import add_clerk, window
+from support.zh import english_words
+from yimen.node.services import activity, reconcile, status
+from yimen.node.services.uplink import LinkDown, sync_once
+
+DEAD = "http://127.0.0.1:9/"  # the discard port: nothing listens there
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self.skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        self.skip += tag in ("script", "style")
+
+    def handle_endtag(self, tag):
+        self.skip -= tag in ("script", "style")
+
+    def handle_data(self, data):
+        if not self.skip:
+            self.parts.append(data)
+
+
+def text_of(page: str) -> str:
+    """What a reader of the page reads (the charts' titles, descriptions and labels too)."""
+    p = _Text()
+    p.feed(page)
+    return " ".join(p.parts)
+
+
+@pytest.fixture
+def chain(tmp_path, clock):
+    """The chain of `support.chain` synced, on one settable clock, with an admin (a01) and
+    a clerk who is none (c02) at the town and at village A."""
+    nodes = make_chain(tmp_path, clock=clock)
+    sync_all(nodes)
+    for name in ("town", "village_a"):
+        add_clerk(nodes[name], "a01", ["管理员"])
+        add_clerk(nodes[name], "c02", ["社保"])
+    yield nodes
+    for n in nodes.values():
+        n.close()
+
+
+async def linked(aiohttp_client, chain):
+    """The town's window (which serves village A's sync too) and village A's, as a01."""
+    town, va = chain["town"], chain["village_a"]
+    tw = await window(aiohttp_client, town, "a01")
+    set_parent(va, str(tw.client.make_url("")))
+    vw = await window(aiohttp_client, va, "a01")
+    return tw, vw
+
+
+def rows(page: str, table: str) -> list[list[str]]:
+    """The body rows of the table of class `table`, as the cells' texts."""
+    body = re.search(rf'<table class="{table}">.*?<tbody>(.*?)</tbody>', page, re.S).group(1)
+    return [[html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", r, re.S)]
+            for r in re.findall(r"<tr>(.*?)</tr>", body, re.S)]
+
+
+async def test_peers_seals_bytes_lag_and_cases_per_day_are_real(chain, clock, aiohttp_client):
+    town, va = chain["town"], chain["village_a"]
+    tw, vw = await linked(aiohttp_client, chain)
+    accept(va, 1), accept(va, 2)
+    first = await sync_once(va)
+    assert first.pushed >= 1 and first.bytes_out > 0
+    clock.advance(minutes=10)
+    accept(va, 3)  # while the town cannot be reached: the change waits
+    set_parent(va, DEAD)
+    with pytest.raises(LinkDown):
+        await sync_once(va)
+    clock.advance(minutes=5)
+    set_parent(va, str(tw.client.make_url("")))
+    await sync_once(va)
+    await settle(town)
+
+    page = await vw.get("/chain")
+    [peer] = rows(page, "peers")
+    assert peer[0] == town.node_id and peer[2] == "0"  # every seal acknowledged after the last round
+    assert int(peer[5]) == status.peer_rows(va)[0]["seals_out"] >= 2 and int(peer[7]) > 0
+    samples = rows(page, "samples")  # newest first: 0 again, 10 minutes behind while down, 0 at first
+    assert [(s[1], s[2]) for s in samples] == [(town.node_id, "0 秒"), (town.node_id, "10 分钟"),
+                                                (town.node_id, "0 秒")]
+    assert [s[0][-5:] for s in samples] == ["09:15", "09:10", "09:00"]
+    assert '<svg class="chart"' in page and "<polyline" in page and "最大延迟 10 分钟" in page
+
+    page = await tw.get("/chain")
+    by_peer = {r[0]: r for r in rows(page, "peers")}
+    assert int(by_peer[va.node_id][4]) >= 2 and int(by_peer[va.node_id][6]) > 0  # seals and bytes in
+    per_day = dict(rows(page, "per-day"))
+    assert per_day["2026-11-16"] == "3" and per_day["2026-10-18"] == "0" and len(per_day) == 30
+    assert page.count('<rect x=') >= 30 and "近 30 天每日受理办件数" in page
+
+
+async def test_a_round_samples_at_most_once_a_minute(chain, clock, aiohttp_client):
+    va = chain["village_a"]
+    await linked(aiohttp_client, chain)
+    await sync_once(va)
+    await sync_once(va)
+    clock.advance(seconds=activity.SAMPLE_EVERY_S)
+    await sync_once(va)
+    assert [len(v) for v in activity.lag_samples(va).values()] == [2]
+    clock.advance(days=activity.KEEP_DAYS + 1)
+    await sync_once(va)
+    assert [len(v) for v in activity.lag_samples(va, days=30).values()] == [1]  # the old ones pruned
+
+
+async def test_a_document_that_cannot_be_listed_shows_in_quarantine(chain, aiohttp_client):
+    town, va = chain["town"], chain["village_a"]
+    tw, _ = await linked(aiohttp_client, chain)
+    bad = bad_case(va, "applicant_name", ["陈", "美玲"])
+    await sync_once(va)
+    await settle(town)
+    page = await tw.get("/chain")
+    assert [bad, "办件", va.node_id, status.UNLISTED_ZH] in rows(page, "unlisted")
+    page = await tw.get("/chain?lang=en")
+    [row] = [r for r in rows(page, "unlisted") if r[0] == bad]
+    assert row[1] == "case" and row[3] == status.unlisted(town)[0]["reason"] != ""
+
+
+async def test_reconcile_now_runs_and_its_outcome_stays(chain, aiohttp_client):
+    va = chain["village_a"]
+    _, vw = await linked(aiohttp_client, chain)
+    page = await vw.get("/chain")
+    assert "尚未核对过" in page and "立即核对" in page
+    page = await vw.post("/chain/reconcile")
+    assert "与上级完全一致" in page and reconcile.last(va)["rows"] == []
+    set_parent(va, DEAD)
+    page = await vw.post("/chain/reconcile")
+    assert "无法连接任何上级" in page and reconcile.last(va, "en")["error"].startswith("no ancestor reachable")
+
+
+async def test_only_an_admin_sees_the_dashboard(chain, aiohttp_client):
+    town = chain["town"]
+    w = await window(aiohttp_client, town, "c02")
+    home = await w.get("/")
+    assert 'href="/chain"' not in home
+    page = await w.get("/chain", status=403)
+    assert "权限不足" in page and "同步延迟" not in page
+    await w.post("/chain/reconcile", status=403)
+    assert reconcile.last(town) is None
+    admin = await window(aiohttp_client, town, "a01")
+    assert 'href="/chain"' in await admin.get("/")
+
+
+async def test_each_language_holds_only_its_own_words(chain, aiohttp_client):
+    tw, vw = await linked(aiohttp_client, chain)
+    bad_case(chain["village_a"], "applicant_id", {"n": 1})
+    await sync_once(chain["village_a"])
+    await settle(chain["town"])
+    await vw.post("/chain/reconcile")
+    for w in (tw, vw):
+        zh = text_of(await w.get("/chain?lang=zh"))
+        assert english_words(zh, ["English"]) == [], english_words(zh, ["English"])
+        en = text_of(await w.get("/chain?lang=en"))
+        for name in ("中文", "测试a01", *(n.config.name for n in chain.values())):  # names stay as they are
+            en = en.replace(name, "")
+        assert re.findall(r"\S*[\u4e00-\u9fff]+\S*", en) == []
