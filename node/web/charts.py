@@ -10,6 +10,7 @@ put a NaN or a shape outside the view box."""
 from __future__ import annotations
 
 import math
+import re
 from typing import Callable, Mapping, Sequence
 
 from markupsafe import Markup, escape
@@ -26,6 +27,7 @@ INK, MUTED, GRID = "#1f2933", "#616e7c", "#d9e2ec"
 COLOURS = ("#1d4ed8", "#b42318", "#137333", "#b7791f", "#6d28d9")
 FONT = 'font-size="12" font-family="sans-serif"'
 Format = Callable[[float], str]
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
 def clean(v: float) -> float:
@@ -39,12 +41,12 @@ def clean(v: float) -> float:
 
 def nice_top(v: float) -> float:
     """The top of the value axis: the least of 1, 2 or 5 times a power of ten that is at
-    least `v` (1 for nothing to show)."""
-    if v <= 0:
+    least `v`, and at least 1 (the values drawn are counts and seconds)."""
+    if v <= 1:
         return 1.0
     power = 10.0 ** math.floor(math.log10(v))
-    for step in (1, 2, 5, 10):
-        if step * power >= v * (1 - 1e-12):
+    for step in (1, 2, 5):
+        if step * power >= v:
             return step * power
     return 10 * power
 
@@ -58,6 +60,11 @@ def thin(points: list[tuple[float, float]], most: int = MAX_POINTS) -> list[tupl
     return [max(points[int(i * size):int((i + 1) * size)] or points[-1:], key=lambda p: p[1]) for i in range(most)]
 
 
+def _t(text: str) -> Markup:
+    """`text` escaped, without the characters XML forbids (control characters)."""
+    return escape(NOT_XML.sub("", str(text)))
+
+
 def _n(x: float) -> str:
     return f"{x:.1f}"
 
@@ -69,7 +76,7 @@ def _y(value: float, top: float) -> float:
 def _frame(chart_id: str, title: str, desc: str, body: list[str]) -> Markup:
     head = (f'<svg class="chart" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" '
             f'aria-labelledby="{chart_id}-title {chart_id}-desc" xmlns="http://www.w3.org/2000/svg">'
-            f'<title id="{chart_id}-title">{escape(title)}</title><desc id="{chart_id}-desc">{escape(desc)}</desc>')
+            f'<title id="{chart_id}-title">{_t(title)}</title><desc id="{chart_id}-desc">{_t(desc)}</desc>')
     return Markup(head + "".join(body) + "</svg>")
 
 
@@ -81,7 +88,7 @@ def _value_axis(top: float, fmt: Format) -> list[str]:
         y = _y(value, top)
         out.append(f'<line x1="{LEFT}" y1="{_n(y)}" x2="{W - RIGHT}" y2="{_n(y)}" stroke="{GRID}" stroke-width="1"/>')
         out.append(f'<text x="{LEFT - 6}" y="{_n(y + 4)}" text-anchor="end" fill="{MUTED}" {FONT}>'
-                   f'{escape(fmt(value))}</text>')
+                   f'{_t(fmt(value))}</text>')
     return out
 
 
@@ -103,10 +110,10 @@ def bar_chart(chart_id: str, labels: Sequence[str], values: Sequence[float], tit
         y = _y(value, top)
         x = LEFT + i * slot + slot * 0.15
         body.append(f'<rect x="{_n(x)}" y="{_n(y)}" width="{_n(slot * 0.7)}" height="{_n(TOP + PLOT_H - y)}" '
-                    f'fill="{COLOURS[0]}"><title>{escape(label)}: {escape(fmt(value))}</title></rect>')
+                    f'fill="{COLOURS[0]}"><title>{_t(label)}: {_t(fmt(value))}</title></rect>')
         if i % every == 0:
             body.append(f'<text x="{_n(LEFT + (i + 0.5) * slot)}" y="{H - BOTTOM + 16}" text-anchor="middle" '
-                        f'fill="{INK}" {FONT}>{escape(label)}</text>')
+                        f'fill="{INK}" {FONT}>{_t(label)}</text>')
     body.append(_baseline())
     return _frame(chart_id, title, desc, body)
 
@@ -126,7 +133,7 @@ def line_chart(chart_id: str, series: Mapping[str, Sequence[tuple[float, float]]
     body = _value_axis(top, y_fmt)
     if not xs:
         body.append(f'<text x="{LEFT + PLOT_W / 2}" y="{TOP + PLOT_H / 2}" text-anchor="middle" fill="{MUTED}" '
-                    f'{FONT}>{escape(empty)}</text>')
+                    f'{FONT}>{_t(empty)}</text>')
         body.append(_baseline())
         return _frame(chart_id, title, desc, body)
     lo, hi = min(xs), max(xs)
@@ -137,7 +144,7 @@ def line_chart(chart_id: str, series: Mapping[str, Sequence[tuple[float, float]]
         x = lo + (hi - lo) * i / TICKS
         anchor = "start" if i == 0 else "end" if i == TICKS else "middle"
         body.append(f'<text x="{_n(at(x))}" y="{H - BOTTOM + 16}" text-anchor="{anchor}" fill="{INK}" {FONT}>'
-                    f'{escape(x_fmt(x))}</text>')
+                    f'{_t(x_fmt(x))}</text>')
     for k, (name, points) in enumerate(pts.items()):
         colour = COLOURS[k % len(COLOURS)]
         coords = " ".join(f"{_n(at(x))},{_n(_y(y, top))}" for x, y in points)
@@ -147,6 +154,6 @@ def line_chart(chart_id: str, series: Mapping[str, Sequence[tuple[float, float]]
             continue
         lx = LEFT + k * 160
         body.append(f'<rect x="{lx}" y="6" width="12" height="12" fill="{colour}"/>'
-                    f'<text x="{lx + 18}" y="16" fill="{INK}" {FONT}>{escape(name)}</text>')
+                    f'<text x="{lx + 18}" y="16" fill="{INK}" {FONT}>{_t(name)}</text>')
     body.append(_baseline())
     return _frame(chart_id, title, desc, body)
