@@ -19,7 +19,8 @@ W, H = 720, 240
 LEFT, RIGHT, TOP, BOTTOM = 64, 16, 28, 40
 PLOT_W, PLOT_H = W - LEFT - RIGHT, H - TOP - BOTTOM
 CAP = 1e15
-TICKS = 4  # horizontal grid lines above 0
+TICKS = 4  # labels on the time axis
+MAX_STEPS = 5  # grid lines above 0 on the value axis, at most
 MAX_X_LABELS = 10
 MAX_POINTS = PLOT_W // 2  # points drawn per line (more are thinned, see `thin`)
 MAX_LEGEND = 4  # names above the plot (the table beside the chart names every series)
@@ -39,16 +40,20 @@ def clean(v: float) -> float:
     return min(v, CAP) if math.isfinite(v) and v > 0 else 0.0
 
 
-def nice_top(v: float) -> float:
-    """The top of the value axis: the least of 1, 2 or 5 times a power of ten that is at
-    least `v`, and at least 1 (the values drawn are counts and seconds)."""
-    if v <= 1:
-        return 1.0
-    power = 10.0 ** math.floor(math.log10(v))
-    for step in (1, 2, 5):
-        if step * power >= v:
-            return step * power
-    return 10 * power
+def scale(v: float, units: Sequence[float] = (1,)) -> tuple[float, float]:
+    """The value axis for values up to `v`: (top, step), the step 1, 2 or 5 times a power
+    of ten of the largest of `units` that `v` reaches (seconds: a minute, an hour), never
+    less than one unit, and at most `MAX_STEPS` steps to the top."""
+    unit = max((u for u in units if v >= u), default=units[0])
+    x = v / unit
+    if x <= 1:
+        return unit, unit
+    power = 1.0
+    while True:
+        for step in (power, 2 * power, 5 * power):
+            if math.ceil(x / step) <= MAX_STEPS:
+                return unit * step * math.ceil(x / step), unit * step
+        power *= 10
 
 
 def thin(points: list[tuple[float, float]], most: int = MAX_POINTS) -> list[tuple[float, float]]:
@@ -80,11 +85,11 @@ def _frame(chart_id: str, title: str, desc: str, body: list[str]) -> Markup:
     return Markup(head + "".join(body) + "</svg>")
 
 
-def _value_axis(top: float, fmt: Format) -> list[str]:
-    """Grid lines and their labels, 0 to `top`."""
+def _value_axis(top: float, step: float, fmt: Format) -> list[str]:
+    """Grid lines and their labels, from 0 to `top` by `step`."""
     out = []
-    for i in range(TICKS + 1):
-        value = top * i / TICKS
+    for i in range(round(top / step) + 1):
+        value = step * i
         y = _y(value, top)
         out.append(f'<line x1="{LEFT}" y1="{_n(y)}" x2="{W - RIGHT}" y2="{_n(y)}" stroke="{GRID}" stroke-width="1"/>')
         out.append(f'<text x="{LEFT - 6}" y="{_n(y + 4)}" text-anchor="end" fill="{MUTED}" {FONT}>'
@@ -101,8 +106,8 @@ def bar_chart(chart_id: str, labels: Sequence[str], values: Sequence[float], tit
     """One bar per label (at most `MAX_X_LABELS` labels written under the axis), the
     value axis from 0; `fmt` writes a value of the axis."""
     values = [clean(v) for v in values][:len(labels)]
-    top = nice_top(max(values, default=0))
-    body = _value_axis(top, fmt)
+    top, step = scale(max(values, default=0))
+    body = _value_axis(top, step, fmt)
     n = max(len(values), 1)
     slot = PLOT_W / n
     every = max(1, math.ceil(n / MAX_X_LABELS))
@@ -123,14 +128,14 @@ def _baseline() -> str:
 
 
 def line_chart(chart_id: str, series: Mapping[str, Sequence[tuple[float, float]]], title: str, desc: str,
-               x_fmt: Format, y_fmt: Format = _plain, empty: str = "") -> Markup:
+               x_fmt: Format, y_fmt: Format = _plain, units: Sequence[float] = (1,), empty: str = "") -> Markup:
     """A line per series of (x, y) points (x a time in seconds, any order), a dot on each
-    point, the series' names as a legend above; `empty` is written across a chart with
-    no point."""
+    point, the series' names as a legend above; `units`: of the value axis (see `scale`);
+    `empty` is written across a chart with no point."""
     pts = {name: thin(sorted((clean(x), clean(y)) for x, y in points)) for name, points in series.items()}
     xs = [x for p in pts.values() for x, _ in p]
-    top = nice_top(max((y for p in pts.values() for _, y in p), default=0))
-    body = _value_axis(top, y_fmt)
+    top, step = scale(max((y for p in pts.values() for _, y in p), default=0), units)
+    body = _value_axis(top, step, y_fmt)
     if not xs:
         body.append(f'<text x="{LEFT + PLOT_W / 2}" y="{TOP + PLOT_H / 2}" text-anchor="middle" fill="{MUTED}" '
                     f'{FONT}>{_t(empty)}</text>')

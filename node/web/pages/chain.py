@@ -24,6 +24,7 @@ from yimen.schema.errors import YimenError
 
 routes = web.RouteTableDef()
 DAYS = 30
+DURATION_UNITS = (1, 60, 3600, 86400)  # the lag axis steps in seconds, minutes, hours or days
 SAMPLES_SHOWN = 48  # rows of the lag table (the chart shows every sample kept)
 
 
@@ -56,7 +57,7 @@ def _lag_chart(node: Node, lag: dict[str, list[tuple[int, int, int]]], lang: str
         pick(lang, f"最近 {activity.KEEP_DAYS} 天 {n} 个采样，最大延迟 {duration_text(lang, worst)}",
              f"{n} samples over the last {activity.KEEP_DAYS} days, the largest lag {duration_text(lang, worst)}"),
         x_fmt=lambda t: datetime.fromtimestamp(t, tz).strftime("%m-%d %H:%M"),
-        y_fmt=lambda s: duration_text(lang, s), empty=pick(lang, "尚无采样", "no samples yet"))
+        y_fmt=lambda s: duration_text(lang, s), units=DURATION_UNITS, empty=pick(lang, "尚无采样", "no samples yet"))
 
 
 def _samples(node: Node, lag: dict[str, list[tuple[int, int, int]]]) -> list[dict[str, Any]]:

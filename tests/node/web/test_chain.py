@@ -12,10 +12,11 @@ from html.parser import HTMLParser
 import pytest
 
 from support import accept
-from support.chain import make_chain, settle, sync_all
+from support.chain import make_chain, run_coroutine, settle, sync_all
 from support.files_chain import set_parent
 from support.forge import bad_case
 from support.pages import add_clerk, window
+from support.signin import PASSWORD
 from support.zh import english_words
 from yimen.node.services import activity, reconcile, status
 from yimen.node.services.uplink import LinkDown, sync_once
@@ -175,3 +176,79 @@ async def test_each_language_holds_only_its_own_words(chain, aiohttp_client):
         for name in ("中文", "测试a01", *(n.config.name for n in chain.values())):  # names stay as they are
             en = en.replace(name, "")
         assert re.findall(r"\S*[\u4e00-\u9fff]+\S*", en) == []
+
+
+def test_sync_once_from_the_command_line_leaves_its_outcome_and_a_sample(tmp_path, clock):
+    from dataclasses import replace
+
+    from click.testing import CliRunner
+
+    from yimen.node import config, home
+    from yimen.node.cli.main import main
+    with home.init(tmp_path / "village", "440608100201", "示范村", clock=clock) as v:
+        config.save(v.home, replace(v.config, parent_url=DEAD))
+    result = CliRunner().invoke(main, ["--home", str(tmp_path / "village"), "sync", "--once"], env={"YIMEN_LANG": None})
+    assert result.exit_code == 1, result.output
+    with home.open_node(tmp_path / "village") as v:
+        assert status.sync_outcome(v, "zh")["last_error"].startswith("无法连接任何上级")
+        assert list(activity.lag_samples(v)) == ["440608100000"]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """For the browser test (instead of the window's shared node): a village on a settable
+    clock with 30 days of cases, synced over HTTP with its town (served too) every 20
+    minutes of its last six hours, the town unreachable for two of them."""
+    from datetime import datetime, timedelta
+
+    from support.served import ServedNode
+    from tests.node.web.conftest import window_node
+    from yimen.node import home
+    from yimen.node.services import enrollment
+
+    root = tmp_path_factory.mktemp("chain-served")
+    clock = home.SettableClock(datetime(2026, 11, 16, 9, 0, tzinfo=home.CHINA_TZ) - timedelta(days=29))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("YIMEN_PASSWORD_PROFILE", "cheapest")
+        village = window_node(root / "village", clock=clock)
+    town = home.init(root / "town", "440608100000", "荷城街道", clock=clock)
+    enrollment.apply_answer(village, enrollment.admit(town, enrollment.request(village)))
+    parent = ServedNode(town, materialize=True).start()
+    seq = 0
+    for day in range(30):
+        for _ in range((day * 7) % 5 + day % 3):
+            seq += 1
+            accept(village, seq)
+        clock.advance(days=1) if day < 29 else None
+    clock.now -= timedelta(hours=6)
+    for step in range(19):
+        set_parent(village, DEAD if 6 <= step < 12 else parent.url)
+        if step % 4 == 1:
+            seq += 1
+            accept(village, seq)
+        try:  # as the sync loop does, with its outcome recorded
+            run_coroutine(sync_once(village))  # (Playwright's loop runs in this thread)
+            status.record_sync(village, None)
+        except LinkDown as e:
+            status.record_sync(village, e)
+        clock.advance(minutes=20)
+    set_parent(village, parent.url)
+    s = ServedNode(village, materialize=True).start()
+    yield s
+    s.stop()
+    parent.stop()
+    village.close()
+    town.close()
+
+
+def test_the_dashboard_in_chromium(page, served):
+    from support import browser
+    browser.sign_in(page, served.url, "a01", PASSWORD)
+    page.click("nav.menu a[href='/chain']")
+    page.wait_for_selector("svg.chart")
+    assert page.get_attribute("#lag svg", "role") == "img"
+    assert "同步延迟" in page.text_content("#lag svg > title")
+    page.click("#reconcile button[type=submit]")
+    page.wait_for_url(f"{served.url}/chain#reconcile")
+    assert "最近一次核对" in page.inner_text("#reconcile")
+    browser.screenshot(page, "chain-dashboard")

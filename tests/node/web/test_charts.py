@@ -53,7 +53,7 @@ def test_any_bar_series_is_valid_svg_inside_its_view_box(series, title, desc):
     named(root, title, desc)
     bars = [r for r in root.iter(f"{NS}rect")]
     assert len(bars) == len(series)
-    top = charts.nice_top(max((charts.clean(v) for _, v in series), default=0))
+    top, _ = charts.scale(max((charts.clean(v) for _, v in series), default=0))
     for (_, v), bar in zip(series, bars):  # a bar's height is its value's share of the axis (0: cannot be drawn)
         assert math.isclose(float(bar.get("height")), charts.PLOT_H * charts.clean(v) / top, abs_tol=0.1)
 
@@ -66,12 +66,13 @@ def test_any_line_series_is_valid_svg_inside_its_view_box(series, title):
         assert len(line.get("points").split()) <= charts.MAX_POINTS
 
 
-@given(st.floats(min_value=0, max_value=charts.CAP, allow_nan=False))
-def test_the_value_axis_tops_every_value_with_a_round_number(v):
-    top = charts.nice_top(v)
-    assert top >= v * (1 - 1e-9) and top <= max(1.0, v * 10)
-    mantissa = top / 10 ** math.floor(math.log10(top) + 1e-9)
-    assert any(math.isclose(mantissa, m) for m in (1, 2, 5, 10))
+@given(st.floats(min_value=0, max_value=charts.CAP, allow_nan=False), st.sampled_from([(1,), (1, 60, 3600, 86400)]))
+def test_the_value_axis_tops_every_value_in_a_few_round_steps(v, units):
+    top, step = charts.scale(v, units)
+    assert top >= v * (1 - 1e-12) and top / step <= charts.MAX_STEPS + 1e-9 and top - step < max(v, 1e-300)
+    unit = max([u for u in units if v >= u] or [1])
+    mantissa = step / unit / 10 ** math.floor(math.log10(step / unit) + 1e-9)
+    assert step >= unit and any(math.isclose(mantissa, m) for m in (1, 2, 5)), (step, unit)
 
 
 def test_a_peak_survives_thinning():
