@@ -40,15 +40,11 @@ def _at(iso: str | None) -> int | None:
 def lag_now(node: Node, peer: str) -> dict[str, int]:
     """`peer`'s lag (seconds) and the seals waiting for it, now (see the module docstring)."""
     store = node.store
-    sent_upto = store.peers.positions(peer)[1]
-    waiting, oldest = store.conn.execute(
-        "SELECT count(*), min(local_seq) FROM feed WHERE local_seq > ?", (sent_upto,)).fetchone()
+    waiting, first_at = store.feed.waiting_after(store.peers.positions(peer)[1])
     if not waiting and not store.changes.unsealed_count():
         return {"lag_s": 0, "waiting": 0}
     now = _seconds(node)
-    contact = store.conn.execute("SELECT last_contact FROM peers WHERE node_id = ?", (peer,)).fetchone()
-    oldest_at = store.conn.execute("SELECT received_at FROM feed WHERE local_seq = ?", (oldest,)).fetchone()
-    since = [t for t in (_at(contact and contact[0]), _at(oldest_at and oldest_at[0])) if t is not None]
+    since = [t for t in (_at(store.peers.last_contact(peer)), _at(first_at)) if t is not None]
     return {"lag_s": max(0, now - min(since, default=now)), "waiting": waiting}
 
 

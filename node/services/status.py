@@ -45,8 +45,7 @@ def peer_rows(node: Node) -> list[dict[str, Any]]:
     acknowledged; its, received and not yet applied here), traffic, seals refused."""
     store = node.store
     head = store.feed.head()
-    unapplied = dict(store.conn.execute(
-        "SELECT f.received_from, count(*) FROM unapplied u JOIN feed f USING (local_seq) GROUP BY f.received_from"))
+    unapplied = store.feed.backlog_by_sender()
     return [{**{k: r[k] for k in ("peer", "recv_upto", "seals_in", "seals_out", "bytes_in", "bytes_out")},
              "last_contact": local_time(node, r["last_contact"]),
              "feed_not_acked": head - r["sent_upto"], "unapplied": unapplied.get(r["peer"], 0),

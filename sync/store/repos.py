@@ -110,6 +110,18 @@ class Feed(_Repo):
     def backlog(self) -> int:
         return self._one("SELECT count(*) FROM unapplied")
 
+    def backlog_by_sender(self) -> dict[str, int]:
+        """Seals stored and not yet applied, counted per node they came from."""
+        return dict(self.conn.execute(
+            "SELECT f.received_from, count(*) FROM unapplied u JOIN feed f USING (local_seq)"
+            " GROUP BY f.received_from").fetchall())
+
+    def waiting_after(self, position: int) -> tuple[int, str | None]:
+        """How many seals lie after feed `position`, and when the first of them was stored."""
+        n = self._one("SELECT count(*) FROM feed WHERE local_seq > ?", position)
+        first = self._one("SELECT received_at FROM feed WHERE local_seq > ? ORDER BY local_seq LIMIT 1", position)
+        return n, first
+
 
 class Changes(_Repo):
     """The change index (applied changes, own unsealed ones) and pending changes."""
@@ -221,6 +233,9 @@ class Peers(_Repo):
         self._ensure(peer)
         self._write("UPDATE peers SET seals_out = seals_out + ?, bytes_out = bytes_out + ?,"
                           " last_contact = ? WHERE node_id = ?", (seals, size, at, peer))
+
+    def last_contact(self, peer: str) -> str | None:
+        return self._one("SELECT last_contact FROM peers WHERE node_id = ?", peer)
 
     def rows(self) -> list[dict[str, Any]]:
         cur = self.conn.execute(

@@ -252,3 +252,7 @@ def test_the_dashboard_in_chromium(page, served):
     page.wait_for_url(f"{served.url}/chain#reconcile")
     assert "最近一次核对" in page.inner_text("#reconcile")
     browser.screenshot(page, "chain-dashboard")
+    page.goto(f"{served.url}/chain?lang=en")
+    page.click("#lag summary")  # the chart's numbers, as a table (no script needed)
+    assert page.is_visible("table.samples") and "2 h" in page.inner_text("table.samples")
+    browser.screenshot(page, "chain-dashboard-en")
