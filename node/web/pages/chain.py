@@ -37,14 +37,13 @@ def _dashboard(node: Node, lang: str) -> dict[str, Any]:
 
 
 def _cases_chart(per_day: list[dict[str, Any]], lang: str) -> Markup:
-    total = sum(d["cases"] for d in per_day)
+    counts = [d["cases"] for d in per_day]
+    first, last, total, most = per_day[0]["day"], per_day[-1]["day"], sum(counts), max(counts)
     return charts.bar_chart(
-        "cases-per-day", [d["day"][5:] for d in per_day], [d["cases"] for d in per_day],
+        "cases-per-day", [d["day"][5:] for d in per_day], counts,
         pick(lang, f"近 {DAYS} 天每日受理办件数", f"Cases accepted per day, last {DAYS} days"),
-        pick(lang, f"{per_day[0]['day']} 至 {per_day[-1]['day']} 共受理 {total} 件，单日最多 "
-                   f"{max(d['cases'] for d in per_day)} 件",
-             f"{total} cases from {per_day[0]['day']} to {per_day[-1]['day']}, at most "
-             f"{max(d['cases'] for d in per_day)} in a day"))
+        pick(lang, f"{first} 至 {last} 共受理 {total} 件，单日最多 {most} 件",
+             f"{total} cases from {first} to {last}, at most {most} in a day"))
 
 
 def _lag_chart(node: Node, lag: dict[str, list[tuple[int, int, int]]], lang: str) -> Markup:

@@ -7,19 +7,31 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import replace
+from datetime import datetime, timedelta
 from html.parser import HTMLParser
 
 import pytest
+from click.testing import CliRunner
 
-from support import accept
+from support import accept, browser
 from support.chain import make_chain, run_coroutine, settle, sync_all
 from support.files_chain import set_parent
 from support.forge import bad_case
 from support.pages import add_clerk, window
+from support.served import ServedNode
 from support.signin import PASSWORD
 from support.zh import english_words
-from yimen.node.services import activity, reconcile, status
-from yimen.node.services.uplink import LinkDown, sync_once
+from tests.node.web.conftest import window_node
+from yimen.node import config, home
+from yimen.node.cli.main import main
+from yimen.node.replication import signing_key
+from yimen.node.services import activity, enrollment, reconcile, status
+from yimen.node.services.uplink import LinkDown, sync_once, with_first_ancestor
+from yimen.sync import seal as seals
+from yimen.sync.batch import Batch
+from yimen.sync.docs import Doc
+from yimen.sync.seal import SealedChange
 
 DEAD = "http://127.0.0.1:9/"  # the discard port: nothing listens there
 
@@ -138,6 +150,25 @@ async def test_a_document_that_cannot_be_listed_shows_in_quarantine(chain, aioht
     assert row[1] == "case" and row[3] == status.unlisted(town)[0]["reason"] != ""
 
 
+async def test_a_refused_seal_shows_in_quarantine_by_peer_and_reason(chain, aiohttp_client):
+
+    town, va, vb = chain["town"], chain["village_a"], chain["village_b"]
+    tw, _ = await linked(aiohttp_client, chain)
+    doc = Doc.new(f"{vb.node_id}-2026-900001", "case", vb.node_id, va.store.peer)  # B's case, by A
+    doc.update("case", {"case_id": doc.doc_id, "item_code": "T-IMM", "item_version": 1})
+    ch = doc.commit()
+    change = SealedChange(doc.doc_id, "case", ch.peer, ch.counter_start, ch.counter_end, doc.export_change(ch))
+    forged = seals.make(signing_key(va), va.node_id, 9_000, vb.node_id, False, [change])
+    ack = await with_first_ancestor(va, lambda link: link.push(Batch.repair(va.node_id, [(forged.body, forged.signature)])))
+    assert len(ack.quarantined) == 1, ack
+    [summary] = status.quarantine_summary(town, "zh")
+    page = await tw.get("/chain")
+    assert [va.node_id, summary["reason"], "1"] == rows(page, "quarantine")[0][:3]
+    assert "隔离" in page and english_words(summary["reason"]) == []
+    page = await tw.get("/chain?lang=en")
+    assert rows(page, "quarantine")[0][1] == status.quarantine_summary(town, "en")[0]["reason"]
+
+
 async def test_reconcile_now_runs_and_its_outcome_stays(chain, aiohttp_client):
     va = chain["village_a"]
     _, vw = await linked(aiohttp_client, chain)
@@ -179,12 +210,8 @@ async def test_each_language_holds_only_its_own_words(chain, aiohttp_client):
 
 
 def test_sync_once_from_the_command_line_leaves_its_outcome_and_a_sample(tmp_path, clock):
-    from dataclasses import replace
 
-    from click.testing import CliRunner
 
-    from yimen.node import config, home
-    from yimen.node.cli.main import main
     with home.init(tmp_path / "village", "440608100201", "示范村", clock=clock) as v:
         config.save(v.home, replace(v.config, parent_url=DEAD))
     result = CliRunner().invoke(main, ["--home", str(tmp_path / "village"), "sync", "--once"], env={"YIMEN_LANG": None})
@@ -199,12 +226,7 @@ def served(tmp_path_factory):
     """For the browser test (instead of the window's shared node): a village on a settable
     clock with 30 days of cases, synced over HTTP with its town (served too) every 20
     minutes of its last six hours, the town unreachable for two of them."""
-    from datetime import datetime, timedelta
 
-    from support.served import ServedNode
-    from tests.node.web.conftest import window_node
-    from yimen.node import home
-    from yimen.node.services import enrollment
 
     root = tmp_path_factory.mktemp("chain-served")
     clock = home.SettableClock(datetime(2026, 11, 16, 9, 0, tzinfo=home.CHINA_TZ) - timedelta(days=29))
@@ -215,11 +237,12 @@ def served(tmp_path_factory):
     enrollment.apply_answer(village, enrollment.admit(town, enrollment.request(village)))
     parent = ServedNode(town, materialize=True).start()
     seq = 0
-    for day in range(30):
+    for day in range(30):  # a few cases a day, more on the last
+        if day:
+            clock.advance(days=1)
         for _ in range((day * 7) % 5 + day % 3):
             seq += 1
             accept(village, seq)
-        clock.advance(days=1) if day < 29 else None
     clock.now -= timedelta(hours=6)
     for step in range(19):
         set_parent(village, DEAD if 6 <= step < 12 else parent.url)
@@ -242,7 +265,6 @@ def served(tmp_path_factory):
 
 
 def test_the_dashboard_in_chromium(page, served):
-    from support import browser
     browser.sign_in(page, served.url, "a01", PASSWORD)
     page.click("nav.menu a[href='/chain']")
     page.wait_for_selector("svg.chart")
