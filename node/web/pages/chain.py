@@ -15,7 +15,7 @@ from markupsafe import Markup
 
 from yimen.node.home import Node
 from yimen.node.server.routes import NODE
-from yimen.node.services import activity, catalog, clerks, reconcile, status
+from yimen.node.services import activity, audit, catalog, clerks, reconcile, status
 from yimen.node.texts import duration_text, pick
 from yimen.node.web import auth, charts
 from yimen.node.web.i18n import lang_of
@@ -28,10 +28,14 @@ DURATION_UNITS = (1, 60, 3600, 86400)  # the lag axis steps in seconds, minutes,
 SAMPLES_SHOWN = 48  # rows of the lag table (the chart shows every sample kept)
 
 
-def _dashboard(node: Node, lang: str) -> dict[str, Any]:
-    """Everything the page shows, read on the database thread."""
+def _dashboard(node: Node, clerk_id: str, lang: str) -> dict[str, Any]:
+    """Everything the page shows, read on the database thread. Documents kept but not
+    listed are a read in the audit trail: the reason can quote a field (a name)."""
+    unlisted = status.unlisted(node, lang)
+    if unlisted:
+        audit.viewed(node, "quarantine_view", clerk_id, [u["doc_id"] for u in unlisted])
     return {"peers": status.peer_rows(node), "quarantine": status.quarantine_summary(node, lang),
-            "unlisted": status.unlisted(node, lang), "drift": catalog.drift(node),
+            "unlisted": unlisted, "drift": catalog.drift(node),
             "sync": status.sync_outcome(node, lang), "reconcile": reconcile.last(node, lang),
             "per_day": activity.cases_per_day(node, DAYS), "lag": activity.lag_samples(node)}
 
@@ -69,9 +73,10 @@ def _samples(node: Node, lag: dict[str, list[tuple[int, int, int]]]) -> list[dic
 
 @routes.get("/chain")
 async def chain_page(request: web.Request) -> web.Response:
-    clerks.require_admin(await auth.clerk(request))
+    who = await auth.clerk(request)
+    clerks.require_admin(who)
     node, lang = request.app[NODE], lang_of(request)
-    d = await db(request, _dashboard, node, lang)
+    d = await db(request, _dashboard, node, who["clerk_id"], lang)
     return await render(request, "chain.html", **d, cases_chart=_cases_chart(d["per_day"], lang),
                         lag_chart=_lag_chart(node, d["lag"], lang), samples=_samples(node, d["lag"]))
 

@@ -26,7 +26,7 @@ from tests.node.web.conftest import window_node
 from yimen.node import config, home
 from yimen.node.cli.main import main
 from yimen.node.replication import signing_key
-from yimen.node.services import activity, enrollment, reconcile, status
+from yimen.node.services import activity, audit, enrollment, reconcile, status
 from yimen.node.services.uplink import LinkDown, sync_once, with_first_ancestor
 from yimen.sync import seal as seals
 from yimen.sync.batch import Batch
@@ -148,6 +148,7 @@ async def test_a_document_that_cannot_be_listed_shows_in_quarantine(chain, aioht
     page = await tw.get("/chain?lang=en")
     [row] = [r for r in rows(page, "unlisted") if r[0] == bad]
     assert row[1] == "case" and row[3] == status.unlisted(town)[0]["reason"] != ""
+    assert [e["clerk"] for e in audit.trail(town, case=bad) if e["action"] == "quarantine_view"] == ["a01", "a01"]
 
 
 async def test_a_refused_seal_shows_in_quarantine_by_peer_and_reason(chain, aiohttp_client):
