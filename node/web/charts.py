@@ -142,8 +142,8 @@ def line_chart(chart_id: str, series: Mapping[str, Sequence[tuple[float, float]]
         body.append(_baseline())
         return _frame(chart_id, title, desc, body)
     lo, hi = min(xs), max(xs)
-    if hi - lo < 1:
-        lo, hi = lo - 1, hi + 1
+    if hi - lo < 60:  # one moment: half an hour either side, so the time axis still reads
+        lo, hi = lo - 1800, hi + 1800
     at = lambda x: LEFT + PLOT_W * (x - lo) / (hi - lo)  # noqa: E731
     for i in range(TICKS + 1):
         x = lo + (hi - lo) * i / TICKS

@@ -85,3 +85,9 @@ def test_a_peak_survives_thinning():
 def test_an_empty_line_chart_says_so():
     root = parsed(charts.line_chart("l", {}, "t", "d", x_fmt=str, empty="尚无采样"))
     assert "尚无采样" in [t.text for t in root.iter(f"{NS}text")]
+
+
+def test_one_sample_still_has_a_readable_time_axis():
+    root = parsed(charts.line_chart("l", {"p": [(1_800_000_000, 5)]}, "t", "d", x_fmt=lambda t: f"{t:.0f}"))
+    labels = [t.text for t in root.iter(f"{NS}text") if t.get("y") == str(charts.H - charts.BOTTOM + 16)]
+    assert len(set(labels)) == charts.TICKS + 1
