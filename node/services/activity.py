@@ -6,7 +6,8 @@ node's feed it has not acknowledged, no own change still unsealed); otherwise ho
 has been behind, the longer of the time since the last contact with it and the age of the
 oldest seal it has not acknowledged (a seal's time is when it entered the feed: sealed
 here, or received from a child). So lag is 0 after a good round, and grows while the link
-is down and changes wait. `waiting` is the number of seals the peer has not acknowledged.
+is down and changes wait. `waiting` is the number of seals the peer has not acknowledged
+(not counting those it sent: a round's pull stores them after what the peer last acknowledged).
 
 A sample is taken when a round ends (`uplink.sync_once`, so the sync loop and `yimen sync
 --once` alike): for the peer synced with, or for the parent when no ancestor answered. At
@@ -40,7 +41,7 @@ def _at(iso: str | None) -> int | None:
 def lag_now(node: Node, peer: str) -> dict[str, int]:
     """`peer`'s lag (seconds) and the seals waiting for it, now (see the module docstring)."""
     store = node.store
-    waiting, first_at = store.feed.waiting_after(store.peers.positions(peer)[1])
+    waiting, first_at = store.feed.waiting_after(store.peers.positions(peer)[1], peer)
     if not waiting and not store.changes.unsealed_count():
         return {"lag_s": 0, "waiting": 0}
     now = _seconds(node)

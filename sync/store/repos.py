@@ -116,10 +116,12 @@ class Feed(_Repo):
             "SELECT f.received_from, count(*) FROM unapplied u JOIN feed f USING (local_seq)"
             " GROUP BY f.received_from").fetchall())
 
-    def waiting_after(self, position: int) -> tuple[int, str | None]:
-        """How many seals lie after feed `position`, and when the first of them was stored."""
-        n = self._one("SELECT count(*) FROM feed WHERE local_seq > ?", position)
-        first = self._one("SELECT received_at FROM feed WHERE local_seq > ? ORDER BY local_seq LIMIT 1", position)
+    def waiting_after(self, position: int, peer: str) -> tuple[int, str | None]:
+        """How many seals after feed `position` did not come from `peer` (those it has, it
+        sent them), and when the first of them was stored."""
+        where = "FROM feed WHERE local_seq > ? AND received_from IS NOT ?"
+        n = self._one(f"SELECT count(*) {where}", position, peer)
+        first = self._one(f"SELECT received_at {where} ORDER BY local_seq LIMIT 1", position, peer)
         return n, first
 
 
