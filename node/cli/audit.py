@@ -30,6 +30,8 @@ AUDIT_ZH = {
     # ratings (一事一评)
     "rate": "群众评价", "rate_page": "打开群众评价页", "rating_show": "查看评价", "rating_follow_up": "登记回访整改",
     "rating_board": "查看待回访评价",
+    # the printed papers and the citizen's progress page (node/web/pages/papers.py)
+    "printed_paper": "打印文书", "progress_viewed": "申请人查询办件进度",
 }
 WHY = {
     "hash": ("内容或与前一条的哈希链接不符", "its content or its link to the entry before does not match its hash"),

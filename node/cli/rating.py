@@ -10,7 +10,8 @@ import click
 from yimen.node.cli import tables
 from yimen.node.cli.audit import reader
 from yimen.node.cli.output import fields
-from yimen.node.cli.tables import Column, export_options, one_output
+from yimen.node.cli.tables import export_options, one_output
+from yimen.node.tables import Column
 from yimen.node.cli.util import YimenGroup, acting_clerk, admin_clerk, admin_only, any_clerk, h, json_option, lang
 from yimen.node.cli.util import open_node, print_json
 from yimen.node.services import audit, ratings

@@ -341,10 +341,9 @@ def get_row(node: Node, case_id: str, today: date | None = None) -> dict[str, An
     return annotated(node, [dict(zip([d[0] for d in cur.description], row))], today)[0]
 
 
-def show(node: Node, case_id: str, clerk_id: str | None = None) -> dict[str, Any]:
+def show(node: Node, case_id: str) -> dict[str, Any]:
     """A case with its full history (in time order, see `in_time_order`), its materials as
-    its history leaves them (`material_states`) and what can be done next (with a
-    `clerk_id`: `may`, what that clerk's roles allow of it, see `allowed_for`). Each event has
+    its history leaves them (`material_states`) and what can be done next. Each event has
     its number `no` (its place in the merged history, which `review` names) and `merged`:
     its writer had not seen every event before it in the merged history (it was written
     offline, concurrently with those events, `concurrent_with` their numbers)."""
@@ -360,33 +359,12 @@ def show(node: Node, case_id: str, clerk_id: str | None = None) -> dict[str, Any
         e["concurrent_with"] = [j + 1 for j in unseen[e["idx"]]] if e["idx"] < len(unseen) else []
         e["merged"] = bool(e["concurrent_with"])
     today = node.clock().date().isoformat()
-    nexts = lifecycle.allowed_actions(state, item, node.node_id)
     return {
         **row, "materials": material_states(value, lifecycle_events(value), state, today),
-        "paused_days": paused_days(node, row), "history": in_time_order(history), "next_actions": nexts,
+        "paused_days": paused_days(node, row), "history": in_time_order(history),
+        "next_actions": lifecycle.allowed_actions(state, item, node.node_id),
         "steps": [[{"level": r.level, "department": r.department} for r in s] for s in item.steps],
-        **(_clerk_may(node, clerks.get(node, clerk_id), item, row, nexts, history) if clerk_id else {}),
     }
-
-
-def _clerk_may(node: Node, clerk: dict[str, Any], item: CatalogItem, row: dict[str, Any], actions: list[str],
-               history: list[dict[str, Any]]) -> dict[str, Any]:
-    """What `clerk` may do with a case: `may`, the actions (`allowed_for`), and `may_review`,
-    the numbers of the flagged events not yet reviewed that were taken under one of the
-    clerk's roles (as `casework.review` checks)."""
-    return {"may": allowed_for(node, clerk, item, row, actions),
-            "may_review": [e["no"] for e in history
-                           if e["conflict"] and e["resolved_by"] is None and e["role"] in clerk["roles"]]}
-
-
-def allowed_for(node: Node, clerk: dict[str, Any], item: CatalogItem, row: dict[str, Any],
-                actions: list[str]) -> list[str]:
-    """Of a case's next `actions`, those `clerk`'s roles allow, as `act` checks them: a
-    decision for a department the case waits for at this node's level, any other action in
-    the item's department."""
-    roles = set(clerk["roles"])
-    deciding = {w["department"] for w in row["waiting_for"] if w["level"] == node.level}
-    return [a for a in actions if (roles & deciding if a in ("approve", "reject") else item.department in roles)]
 
 
 def paused_days(node: Node, row: dict[str, Any], today: date | None = None) -> int:

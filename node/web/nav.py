@@ -18,6 +18,9 @@ MENU: list[Entry] = [
     Entry("/cases", "办件", "Cases"),
     Entry("/verify", "证照核验", "Verify certificate"),
     Entry("/ratings", "一事一评", "Ratings", "管理员"),
+    # the back office and the supervision board
+    Entry("/inbox", "待办", "Inbox"),
+    Entry("/board", "督办", "Supervision", "管理员"),
     # the chain dashboard
     Entry("/chain", "同步", "Sync", need="管理员"),
 ]

@@ -12,7 +12,7 @@ from aiohttp import web
 from yimen.node.errors import UnknownCase
 from yimen.node.home import Node
 from yimen.node.server.routes import NODE
-from yimen.node.services import audit, caselist, cases, casework, ratings
+from yimen.node.services import audit, caselist, cases, casework, papers, ratings
 from yimen.node.web import auth
 from yimen.node.web.errors import FORBIDDEN
 from yimen.node.web.i18n import lang_of
@@ -62,9 +62,11 @@ async def case_list(request: web.Request) -> web.Response:
 
 
 def _show(node: Node, clerk_id: str, case_id: str) -> dict[str, Any]:
-    d = cases.show(node, case_id, clerk_id)
+    d = cases.show(node, case_id)
+    d.update(casework.may(node, clerk_id, d))
     audit.viewed_case(node, clerk_id, d)
-    return {"case": d, "rating": ratings.find(node, case_id), "ratable": ratings.refusal(node, d) is None}
+    return {"case": d, "rating": ratings.find(node, case_id), "ratable": ratings.refusal(node, d) is None,
+            "papers": papers.links(node, d)}
 
 
 async def _page(request: web.Request, case_id: str, status: int = 200, **ctx: Any) -> web.Response:

@@ -71,9 +71,9 @@ async def _crawl(w) -> dict[str, str]:
         if path in seen or path.startswith(SKIP) or "lang=" in path:
             continue
         r = await w.client.get(path)
-        text = await r.text()
+        text = await r.text() if r.content_type == "text/html" else ""  # a download (.xlsx) is no text
         assert r.status < 500, (path, r.status, text[-1500:])
-        seen[path] = text if r.content_type == "text/html" else ""
+        seen[path] = text
         todo += [p.replace("&amp;", "&") for p in LINK.findall(text)]
     return seen
 
