@@ -44,3 +44,22 @@ def flags_text(lang: str, row: dict[str, Any]) -> str:
     if row.get("conflicts_open"):
         out.append(pick(lang, f"冲突待核查 {row['conflicts_open']}", f"{row['conflicts_open']} conflict(s) to review"))
     return pick(lang, "；", "; ").join(out)
+
+
+# -- the chain dashboard (web/pages/chain.py) --
+def duration_text(lang: str, seconds: float) -> str:
+    """A lag for people, in the largest unit that keeps it at least 1: 45 秒, 1.5 小时 /
+    45 s, 1.5 h."""
+    for size, zh, en in ((86400, "天", "d"), (3600, "小时", "h"), (60, "分钟", "min")):
+        if seconds >= size:
+            return f"{seconds / size:.3g} {pick(lang, zh, en)}"
+    return f"{seconds:.3g} {pick(lang, '秒', 's')}"
+
+
+KIND_ZH = {"catalog_item": "事项", "case": "办件", "space_doc": "我的空间文档", "consent": "同意书",
+           "node": "节点记录", "revocation": "吊销记录", "audit": "审计记录"}
+
+
+def kind_text(lang: str, kind: str) -> str:
+    """A document kind: 办件 / case."""
+    return KIND_ZH.get(kind, kind) if lang == "zh" else kind.replace("_", " ")

@@ -26,6 +26,7 @@ AUDIT_ZH = {
     "space_show": "查看我的空间", "space_reuse": "复用我的空间中的材料", "space_consent": "登记同意书",
     "space_withdraw": "撤回同意书", "space_purge": "清除凭同意书取得的文档", "space_serve": "向下级提供我的空间文档",
     "space_file_serve": "向下级提供我的空间文件",
+    "quarantine_view": "查看隔离的文档",  # the chain dashboard (web/pages/chain.py)
     # ratings (一事一评)
     "rate": "群众评价", "rate_page": "打开群众评价页", "rating_show": "查看评价", "rating_follow_up": "登记回访整改",
     "rating_board": "查看待回访评价",
