@@ -31,3 +31,10 @@ def allowed(who: dict[str, Any] | None, need: str) -> bool:
 
 def menu(who: dict[str, Any] | None) -> list[Entry]:
     return [e for e in MENU if allowed(who, e.need)]
+
+
+def current(path: str, entries: list[Entry]) -> str:
+    """The entry a page belongs to: the longest entry path that is the page's path or a
+    folder of it (/accept/T-DIBAO belongs to /accept; every page to / at least)."""
+    return max((e.path for e in entries if path == e.path or path.startswith(e.path.rstrip("/") + "/")),
+               key=len, default="")
