@@ -212,3 +212,11 @@ def _lag_samples(db: sqlite_utils.Database) -> None:
         "CREATE TABLE IF NOT EXISTS lag_samples (at INTEGER NOT NULL, peer TEXT NOT NULL,"
         " lag_s INTEGER NOT NULL, waiting INTEGER NOT NULL)",
         "CREATE INDEX IF NOT EXISTS lag_samples_peer_at ON lag_samples(peer, at)")
+
+
+@NODE_SCHEMA(name="0014_board_indexes")
+def _board_indexes(db: sqlite_utils.Database) -> None:
+    """The supervision board's most urgent late work (`reports.overdue` with a limit) read
+    off an index in order: the deadline's (there), and this one of the earliest date a
+    case's deferred materials were promised for (only cases that defer one hold a key)."""
+    run(db, "CREATE INDEX IF NOT EXISTS cases_deferred_due ON cases(deferred_due, case_id) WHERE deferred_due IS NOT NULL")

@@ -28,34 +28,37 @@ def counts(node: Node, today: date | None = None) -> dict[str, dict[str, int]]:
             "card": {c: by_card.get(c, 0) for c in CARDS}}
 
 
-def overdue(node: Node, today: date | None = None) -> list[dict[str, Any]]:
+def overdue(node: Node, today: date | None = None, limit: int = -1) -> list[dict[str, Any]]:
     """Open cases with a red or yellow card, most overdue first (`kind` "case"), then each
     deferred material of an open case past the date promised for it (`kind` "material",
     with `material` and its `material_due`), the longest overdue first; with the accepting
-    clerk's name when this node knows them."""
+    clerk's name when this node knows them. `limit`: at most that many of each kind (the
+    most urgent; -1: all)."""
     card_expr, params = card_sql(node, today)
-    params["me"] = node.node_id
+    params.update(me=node.node_id, limit=limit)
     open_list = "','".join(OPEN_STATUSES)
     cols = (f"case_id, item_code, item_name, applicant_name, status, accepted_by,"
             f" {name_sql('accepted_by', 'node')} AS accepted_by_name, accepted_date, deadline,"
             f" deadline_provisional, {card_expr} AS card")
     cur = node.store.conn.execute(
         f"SELECT 'case' AS kind, {cols} FROM cases"
-        f" WHERE status IN ('{open_list}') AND deadline <= :yellow_until AND paused_since IS NULL"
-        " ORDER BY deadline, case_id",
+        f" WHERE +status IN ('{open_list}') AND deadline <= :yellow_until AND paused_since IS NULL"
+        " ORDER BY deadline, case_id LIMIT :limit",  # +status: walk the deadline index, the most urgent first
         params,
     )
     names = [d[0] for d in cur.description]
     rows = [{**dict(zip(names, r)), "material": None, "material_due": None} for r in cur]
     cur = node.store.conn.execute(
         f"SELECT 'material' AS kind, {cols}, deferred_list FROM cases WHERE deferred_due IS NOT NULL"
-        f" AND deferred_due < :today AND status IN ('{open_list}') ORDER BY deferred_due, case_id", params)
+        f" AND deferred_due < :today AND +status IN ('{open_list}') ORDER BY deferred_due, case_id LIMIT :limit",
+        params)  # each case's earliest due first: the `limit` earliest materials are in the first `limit` cases
     late = []
     for r in cur:
         case = dict(zip(names, r))
         late += [{**case, "material": name, "material_due": due}
                  for name, due in json.loads(r[-1]) if due < params["today"]]
-    return rows + sorted(late, key=lambda r: (r["material_due"], r["case_id"], r["material"]))
+    late.sort(key=lambda r: (r["material_due"], r["case_id"], r["material"]))
+    return rows + (late[:limit] if limit >= 0 else late)
 
 
 def week_of(day: date) -> tuple[date, date]:

@@ -28,6 +28,7 @@ from yimen.schema.dates import parse_date
 
 routes = web.RouteTableDef()
 WHOLE = ("督办看板", "board")  # the file of every table
+SHOWN = 100  # the page lists the most urgent of each kind of late work; a file holds them all
 FORMATS = {"csv": ("text/csv", "utf-8"), "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", None)}
 
 
@@ -40,7 +41,7 @@ def _board(node: Node, clerk_id: str, day: date | None, fmt: str, tables: tuple[
     if "counts" in tables:
         board["counts"] = reports.counts(node)
     if "overdue" in tables:
-        board["overdue"] = reports.overdue(node)
+        board["overdue"] = reports.overdue(node, limit=SHOWN if fmt == "page" else -1)
         audit.viewed(node, "report_overdue", clerk_id, [r["case_id"] for r in board["overdue"]], format=fmt)
     if "refusals" in tables:
         board["refusals"] = reports.refusals(node, day)
@@ -59,7 +60,7 @@ async def board(request: web.Request) -> web.Response:
     clerk_id, day, lang = await auth.clerk_id(request), _week(request), lang_of(request)
     b = await db(request, _board, request.app[NODE], clerk_id, day, "page")
     late_cases, late_materials = by_kind(overdue_rows(lang, b["overdue"]))
-    return await render(request, "board.html", **b, cases=late_cases, late=late_materials,
+    return await render(request, "board.html", **b, cases=late_cases, late=late_materials, shown=SHOWN,
                         week=request.query.get("week", "").strip()[:32], refusal_kinds=REFUSALS,
                         case_columns=CASE_COLUMNS, late_columns=LATE_COLUMNS, refusal_columns=REFUSAL_COLUMNS)
 

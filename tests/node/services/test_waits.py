@@ -50,6 +50,18 @@ def test_a_deferred_material_past_its_date_is_flagged_and_reported(node, clock):
     assert not cases.get_row(node, cid)["deferred_overdue"]
 
 
+def test_a_limited_report_holds_the_most_urgent_of_each_kind(node, clock):
+    dues = ["2026-11-19", "2026-11-17", "2026-11-18", "2026-11-17", "2026-11-19", "2026-11-21"]
+    for seq, due in enumerate(dues, 1):
+        _accept(node, "T-LOCAL" if seq % 2 else "T-DIBAO", deferred={"户口簿" if seq % 2 else "收入证明": due}, seq=seq)
+    clock.advance(days=10)  # every T-LOCAL case past its 3 working days, every promise broken
+    whole = reports.overdue(node)
+    assert sum(r["kind"] == "case" for r in whole) == 3 and sum(r["kind"] == "material" for r in whole) == 6
+    for limit in range(len(dues) + 2):
+        kinds = [[r for r in whole if r["kind"] == k][:limit] for k in ("case", "material")]
+        assert reports.overdue(node, limit=limit) == kinds[0] + kinds[1], limit
+
+
 def test_a_withdrawn_case_has_no_overdue_material(node, clock):
     cid = _accept(node, deferred={"收入证明": "2026-11-17"})
     cases.act(node, cid, "withdraw", "c01")
