@@ -171,6 +171,6 @@ def clerk_list(ctx: click.Context, as_json: bool) -> None:
 def _state(ctx: click.Context, r: dict) -> str:
     if not r["active"]:
         return h(ctx, f"已停用（{r['deactivated_at'][:10]}）", f"deactivated ({r['deactivated_at'][:10]})")
-    if r["locked_until"] and r["locked_until"] > open_node(ctx).now():
+    if clerks.locked(open_node(ctx), r):
         return h(ctx, f"已锁定至 {r['locked_until'][11:16]}", f"locked until {r['locked_until'][11:16]}")
     return h(ctx, "在岗", "active") if r["has_password"] else h(ctx, "在岗（未设密码）", "active (no password)")

@@ -6,7 +6,6 @@ quarter of a second, and every clerk's `yimen case ...` loads this module."""
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -103,10 +102,10 @@ def enroll(ctx: click.Context, parent_url: str, code: str, address: str, request
 
 def _read_json(path: Path) -> dict:
     try:
-        return json.loads(path.read_text("utf-8"))
+        return enrollment.parse(path.read_text("utf-8"))
     except OSError as e:
         raise unusable(e, "文件", "the file") from e
-    except ValueError as e:
+    except (ValueError, EnrollmentRefused) as e:  # not UTF-8, not JSON
         raise EnrollmentRefused(f"{path} 不是注册申请或答复文件（不是有效的 JSON）",
                                 f"{path} is no enrollment request or answer (not valid JSON)") from e
 

@@ -69,9 +69,10 @@ class RotationRefused(NodeError):
 
 
 # -- revocation -------------------------------------------------------------------------------
-def revoke(node: Node, target: str, reason: str) -> dict[str, Any]:
+def revoke(node: Node, target: str, reason: str, by: str | None = None) -> dict[str, Any]:
     """Revoke the current key of descendant `target`, cut after the highest seal number of
-    it held here; write the revocation, seal it, and return what was written."""
+    it held here; write the revocation, seal it, and return what was written (`by`: the
+    admin, for the audit log)."""
     try:
         target = region.normalize(target)
     except YimenError as e:
@@ -95,14 +96,14 @@ def revoke(node: Node, target: str, reason: str) -> dict[str, Any]:
         node.store.keys.cut(kid, target, cut, "revoked", admission.revoked_reason(reason))
         engine(node).seal_pending()
         written = {"node": target, "key_id": kid.hex(), **entry}
-        revocation_written(node, written)
+        revocation_written(node, written, by)
     return written
 
 
-def revocation_written(node: Node, revocation: dict[str, Any]) -> None:
+def revocation_written(node: Node, revocation: dict[str, Any], by: str | None = None) -> None:
     """Called once per revocation written at this node, inside its transaction: the audit
     log's entry."""
-    audit.record(node, "revoke", None, revoked=revocation["node"],
+    audit.record(node, "revoke", by, revoked=revocation["node"],
                  **{k: v for k, v in revocation.items() if k != "node"})
 
 

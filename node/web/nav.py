@@ -17,6 +17,8 @@ MENU: list[Entry] = [
     Entry("/", "首页", "Home"),
     Entry("/cases", "办件", "Cases"),
     Entry("/verify", "证照核验", "Verify certificate"),
+    # admin
+    Entry("/admin/clerks", "管理", "Admin", "管理员"),
 ]
 
 
