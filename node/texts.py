@@ -47,6 +47,21 @@ def flags_text(lang: str, row: dict[str, Any]) -> str:
     return pick(lang, "；", "; ").join(out)
 
 
+# -- revocations (`yimen revoke`, `yimen cert revoke`, the admin's revoke page) --------------
+def key_revoked(r: dict[str, Any]) -> tuple[str, str]:
+    """What `trust.revoke` did, as (zh, en)."""
+    return (f"已吊销 {r['node']} 的密钥 {r['key_id']}：其签封 #{r['cut']} 之后的一律不予接收",
+            f"revoked key {r['key_id']} of {r['node']}: its seals after #{r['cut']} are refused")
+
+
+def cert_revoked(r: dict[str, Any]) -> tuple[str, str]:
+    """What `credentials.revoke` did (or found done), as (zh, en)."""
+    if r["already"]:
+        return f"电子证照 {r['cert_id']} 早已吊销（{r['at']}）", f"e-certificate {r['cert_id']} was revoked already ({r['at']})"
+    return (f"已吊销电子证照 {r['cert_id']}：同步到各节点后即不予通过核验",
+            f"revoked e-certificate {r['cert_id']}: nodes refuse it once the revocation reaches them")
+
+
 # -- the audit log (`yimen audit`, the admin's audit page) ----------------------------------
 AUDIT_ZH = {
     **ACTION_ZH, "case_show": "查看办件", "case_list": "查询办件列表", "case_export": "导出办件列表",

@@ -93,11 +93,17 @@ def check_password(password: str, clerk_id: str, name: str) -> None:
         raise WeakPassword("密码不能由同一个字符重复组成", "a password is not one character repeated")
 
 
-def new_password() -> str:
-    """A first or reset password an admin hands a clerk (shown once): 12 characters that
-    read well on paper (no 0/O, 1/l/I), which `check_password` takes (no clerk id holds it
-    by chance in practice; `add` checks anyway)."""
-    return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(12))
+def new_password(clerk_id: str, name: str) -> str:
+    """A first or reset password an admin hands clerk `clerk_id` (shown once): 12
+    characters that read well on paper (no 0/O, 1/l/I), one `check_password` takes."""
+    for _ in range(100):  # a one-letter clerk id is in a fifth of them
+        password = "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(12))
+        try:
+            check_password(password, clerk_id, name)
+            return password
+        except WeakPassword:
+            continue
+    return password  # (an empty clerk id, refused on its own)
 
 
 PASSWORD_ALPHABET = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"

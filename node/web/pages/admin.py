@@ -87,7 +87,7 @@ async def clerks_page(request: web.Request) -> web.Response:
 
 def _add(node: Node, by: str, clerk_id: str, name: str, roles: list[str], password: str) -> tuple[str, str]:
     """Add the clerk with the password typed, or with one made here (returned, to show once)."""
-    made = "" if password else clerks.new_password()
+    made = "" if password else clerks.new_password(clerk_id, name)
     return clerks.add(node, clerk_id, name, roles, password or made, by=by)["clerk_id"], made
 
 
@@ -133,7 +133,7 @@ def _change(node: Node, by: str, clerk_id: str, change: str, wanted: list[str], 
         clerks.set_roles(node, clerk_id, wanted, [r for r in clerks.get(node, clerk_id)["roles"] if r not in wanted],
                          by=by)
     elif change == "password":
-        made = "" if password else clerks.new_password()
+        made = "" if password else clerks.new_password(clerk_id, clerks.get(node, clerk_id)["name"])
         clerks.set_password(node, clerk_id, password or made, by=by, keep_session=keep)
         return made
     elif change == "unlock":
@@ -243,15 +243,9 @@ def _revoked(node: Node, by: str, which: str, target: str, reason: str) -> tuple
     """Revoke a node key (`yimen revoke`) or an e-certificate (`yimen cert revoke`); what
     was done, as the CLI says it."""
     if which == "key":
-        r = trust.revoke(node, target, reason, by=by)
-        return (f"已吊销 {r['node']} 的密钥 {r['key_id']}：其签封 #{r['cut']} 之后的一律不予接收",
-                f"revoked key {r['key_id']} of {r['node']}: its seals after #{r['cut']} are refused")
+        return texts.key_revoked(trust.revoke(node, target, reason, by=by))
     from yimen.node.services import credentials  # cwt and cbor2: only where a certificate is revoked
-    r = credentials.revoke(node, target, reason, by)
-    if r["already"]:
-        return f"电子证照 {target} 早已吊销（{r['at']}）", f"e-certificate {target} was revoked already ({r['at']})"
-    return (f"已吊销电子证照 {target}：同步到各节点后即不予通过核验",
-            f"revoked e-certificate {target}: nodes refuse it once the revocation reaches them")
+    return texts.cert_revoked(credentials.revoke(node, target, reason, by))
 
 
 @routes.post("/admin/revoke/{which:(key|cert)}")
