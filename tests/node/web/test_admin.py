@@ -220,6 +220,23 @@ async def test_admit_a_pasted_request_then_revoke_its_key(town_and_village, aioh
     assert last(town, "revoke")["clerk"] == "a01"
 
 
+async def test_a_childs_key_rotation_is_certified_from_its_pasted_request(town_and_village, aiohttp_client):
+    town, village = town_and_village
+    enrollment.apply_answer(village, enrollment.admit(town, enrollment.request(village)))
+    w = await window(aiohttp_client, town, "a01")
+    await w.get("/admin/enrollment")
+    page = await w.post("/admin/enrollment/admit", {"kind": "rotate", "request": enrollment.dumps(
+        enrollment.request(village))}, status=400)
+    assert "密钥更换申请格式错误" in page and 'value="rotate" checked' in page
+    old = village.keys.public_key
+    page = await w.post("/admin/enrollment/admit", {"kind": "rotate", "request": enrollment.dumps(
+        trust.rotation_request(village))})
+    answer = html.unescape(re.search(r"<textarea readonly[^>]*>(.*?)</textarea>", page, re.S).group(1))
+    assert 'download="rotate-answer.json"' in page
+    trust.apply_rotation(village, json.loads(answer))
+    assert village.keys.retiring is None and village.keys.public_key != old
+
+
 async def test_an_e_certificate_is_revoked_by_its_issuer_only(window_home, aiohttp_client):
     w = await window(aiohttp_client, window_home, "a01")
     await w.get("/admin/revoke")
