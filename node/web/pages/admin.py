@@ -25,6 +25,7 @@ from markupsafe import Markup
 from multidict import MultiDictProxy
 
 from yimen.node import texts
+from yimen.node.errors import UnknownClerk
 from yimen.node.home import Node
 from yimen.node.server.routes import NODE
 from yimen.node.services import audit, clerks, enrollment, trust
@@ -63,19 +64,25 @@ async def _refused(request: web.Request, page: Callable[..., Any], e: YimenError
 
 
 # -- clerks ---------------------------------------------------------------------------------------
+def _shown(node: Node, c: dict[str, Any]) -> dict[str, Any]:
+    return {**c, "locked": clerks.locked(node, c)}
+
+
 def _clerk_rows(node: Node) -> list[dict[str, Any]]:
-    return [{**c, "locked": clerks.locked(node, c)} for c in clerks.all_clerks(node)]
+    return [_shown(node, c) for c in clerks.all_clerks(node)]
 
 
 def _done(request: web.Request, clerk_id: str) -> str:
+    """The sentence of the change `?done=` names, for a clerk of this node."""
     return texts.pick(lang_of(request), *DONE.get(request.query.get("done", ""), ("", ""))).format(clerk_id)
 
 
 async def _clerks(request: web.Request, status: int = 200, **ctx: Any) -> web.Response:
     rows = await db(request, _clerk_rows, request.app[NODE])
+    named = request.query.get("clerk", "")
     base = {"rows": rows, "roles": clerks.ROLES, "error": "", "password": "", "added": "",
             "typed": {"clerk_id": "", "name": "", "roles": []},
-            "notice": _done(request, request.query.get("clerk", "")[:64])}
+            "notice": _done(request, named) if any(r["clerk_id"] == named for r in rows) else ""}
     return await render(request, "admin_clerks.html", status=status, **{**base, **ctx})
 
 
@@ -109,15 +116,13 @@ async def clerk_add(request: web.Request) -> web.Response:
 
 async def _clerk(request: web.Request, status: int = 200, **ctx: Any) -> web.Response:
     clerk_id = request.match_info["clerk_id"]
-    c = await db(request, _one, request.app[NODE], clerk_id)
+    try:
+        c = await db(request, lambda node: _shown(node, clerks.get(node, clerk_id)), request.app[NODE])
+    except UnknownClerk as e:
+        return await render(request, "error.html", status=404, message=e.text(lang_of(request)), status_code=404)
     base = {"c": c, "roles": clerks.ROLES, "wanted": c["roles"], "error": "", "password": "",
             "notice": _done(request, clerk_id)}
     return await render(request, "admin_clerk.html", status=status, **{**base, **ctx})
-
-
-def _one(node: Node, clerk_id: str) -> dict[str, Any]:
-    c = clerks.get(node, clerk_id)
-    return {**c, "locked": clerks.locked(node, c)}
 
 
 @routes.get("/admin/clerks/{clerk_id}")

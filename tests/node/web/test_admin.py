@@ -160,8 +160,11 @@ async def test_the_last_admin_stays_and_the_roles_ticked_are_kept(window_home, a
 
 async def test_an_unknown_clerk_or_change_is_a_clear_page(window_home, aiohttp_client):
     w = await window(aiohttp_client, window_home, "a01")
-    page = await w.get("/admin/clerks/nobody", status=400)
+    page = await w.get("/admin/clerks/nobody", status=404)
     assert "没有工号为 nobody 的窗口人员" in page
+    page = await w.post("/admin/clerks/nobody/unlock", status=404)
+    assert "没有工号为 nobody 的窗口人员" in page
+    assert "已添加" not in await w.get("/admin/clerks?done=added&clerk=假冒的人")
     await w.post("/admin/clerks/c01/explode", status=404)
 
 
