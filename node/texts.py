@@ -70,7 +70,7 @@ AUDIT_ZH = {
     "clerk_deactivate": "停用窗口人员", "clerk_activate": "启用窗口人员",
     "clerk_password": "设置密码", "clerk_unlock": "解除锁定", "sign_in": "登录", "revoke": "吊销节点密钥", "sign_in_failed": "登录失败", "bundle_export": "导出数据包",
     "bundle_import": "导入数据包", "backup": "备份", "restore": "恢复备份", "invite": "生成邀请码",
-    "admit": "接纳下级节点", "enroll": "注册到上级", "checkpoint_refused": "拒绝下级的审计检查点",
+    "admit": "接纳下级节点", "key_certify": "为下级的新密钥签发证书", "enroll": "注册到上级", "checkpoint_refused": "拒绝下级的审计检查点",
     "audit_show": "查看审计记录", "cert_show": "查看电子证照", "cert_revoke": "吊销电子证照",
     "space_deposit": "办理结果存入我的空间", "space_add": "扫描件存入我的空间", "space_keep": "受理时扫描件存入我的空间",
     "space_show": "查看我的空间", "space_reuse": "复用我的空间中的材料", "space_consent": "登记同意书",

@@ -162,10 +162,11 @@ def _reload(node: Node) -> None:
 
 
 # -- rotation, at the parent ----------------------------------------------------------------------
-def certify_rotation(node: Node, req: Any, sender: str | None = None) -> dict[str, Any]:
+def certify_rotation(node: Node, req: Any, sender: str | None = None, by: str | None = None) -> dict[str, Any]:
     """At the parent: check a child's rotation request (signed with its current key, which
     must not be revoked), certify its new key retiring the old one after its last seal, write
-    the child's node record and seal it. Returns the answer for the child."""
+    the child's node record and seal it (`by`: the admin certifying a request file, for the
+    audit log). Returns the answer for the child."""
     child, old = _check_rotation(node, req, sender)
     new_key = bytes.fromhex(req["public_key"])
     known = node.store.keys.certificate(certs.key_id(new_key))
@@ -175,6 +176,7 @@ def certify_rotation(node: Node, req: Any, sender: str | None = None) -> dict[st
             known = enrollment.issue(node, child, old.name, public, retires=(old.key_id, req["last_seal"]))
             enrollment.write_record(node, known)
             engine(node).seal_pending()
+            audit.record(node, "key_certify", by, child=child, key_id=known.key_id.hex(), online=sender is not None)
     elif known.region != child:
         raise RotationRefused("新密钥已属于其他节点", "the new key belongs to another node")
     return {"type": "rotate_answer", "protocol": PROTOCOL, "child": child,

@@ -214,7 +214,7 @@ def _admit(node: Node, by: str, kind: str, pasted: str) -> dict[str, Any]:
     """A child's request file, pasted: an enrollment admitted (`yimen admit`) or a key
     rotation certified (`yimen key admit`); the answer for the child."""
     if kind == "rotate":
-        return trust.certify_rotation(node, enrollment.parse(pasted, ("密钥更换申请", "key rotation request")))
+        return trust.certify_rotation(node, enrollment.parse(pasted, ("密钥更换申请", "key rotation request")), by=by)
     return enrollment.admit(node, enrollment.parse(pasted, ("注册申请", "enrollment request")), by=by)
 
 

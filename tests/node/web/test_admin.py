@@ -235,7 +235,7 @@ async def test_a_childs_key_rotation_is_certified_from_its_pasted_request(town_a
     page = await w.post("/admin/enrollment/admit", {"kind": "rotate", "request": enrollment.dumps(
         trust.rotation_request(village))})
     answer = html.unescape(re.search(r"<textarea readonly[^>]*>(.*?)</textarea>", page, re.S).group(1))
-    assert 'download="rotate-answer.json"' in page
+    assert 'download="rotate-answer.json"' in page and last(town, "key_certify")["clerk"] == "a01"
     trust.apply_rotation(village, json.loads(answer))
     assert village.keys.retiring is None and village.keys.public_key != old
 
