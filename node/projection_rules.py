@@ -69,6 +69,12 @@ CASE_COLUMNS, EVENT_COLUMNS, ITEM_COLUMNS = tuple(CASE_SPEC), tuple(EVENT_SPEC),
 WAIT_COLUMNS = tuple(WAIT_SPEC)
 CASE_CONTENT = ("case", "materials")  # the maps only a case's owner writes
 OWNER_ACTIONS = frozenset({"accept", "not_accepted"})  # a case begins at its owner's window
+RATING_SPEC = RowSpec(
+    case_id="id", scope="id", node="id", level="id", item_code="id", item_name="name", clerk="name",
+    clerk_node="id", score="id", reason="note", rated_at="id", rated_by="name", follow_up_status="id",
+    follow_up_by="name?", follow_up_node="id?", follow_up_at="id?", follow_up_text="note?", follow_ups="int")
+RATING_COLUMNS = tuple(RATING_SPEC)
+RATING_CONTENT = ("rating",)  # the map only a rating's owner (the case's) writes; follow-ups are appended
 
 
 class Unprojectable(ValueError):
@@ -119,11 +125,13 @@ def checked(rows: list[dict[str, Any]], spec: RowSpec) -> list[dict[str, Any]]:
 Authors = dict[int, "str | None"]  # Loro peer -> the node that signed its changes (None: this node)
 
 
-def forgeries(doc: Doc, history: list[dict[str, Any]], authors: Authors) -> frozenset[int]:
+def forgeries(doc: Doc, history: list[dict[str, Any]], authors: Authors, content_maps: tuple[str, ...] = CASE_CONTENT,
+              entries_list: str = "history", owner_actions: frozenset[str] = OWNER_ACTIONS) -> frozenset[int]:
     """The indexes of `history` events not written by the node they name (or an owner's
     action by another node); raises Unprojectable if the case's content was written by
     another node than its owner. Only a document with more than one signer is read for who
-    wrote which part (Loro tells the last writer of each key)."""
+    wrote which part (Loro tells the last writer of each key). A rating is read the same
+    way: its `content_maps` are ("rating",), its entries the list "follow_ups"."""
     own = owner(doc.doc_id, doc.kind)
     signers = set(authors.values())
     names = [e.get("node") if isinstance(e, dict) else None for e in history]
@@ -131,13 +139,13 @@ def forgeries(doc: Doc, history: list[dict[str, Any]], authors: Authors) -> froz
         return frozenset(i for i, name in enumerate(names) if name != own)
     if signers <= {own, None} and all(n == own for n in names):
         return frozenset()
-    content, entries = writers(doc, CASE_CONTENT, "history")
+    content, entries = writers(doc, content_maps, entries_list)
     strangers = {authors.get(p) for p in content} - {own, None}
     if strangers:
-        raise Unprojectable(f"case content written by {', '.join(sorted(strangers))}, not by its owner {own}")
+        raise Unprojectable(f"{doc.kind} content written by {', '.join(sorted(strangers))}, not by its owner {own}")
     forged = set()
     for i, (name, entry, who) in enumerate(zip(names, history, entries)):
         wrote = {authors.get(p) for p in who} - {None}
-        if not wrote <= {name} or (isinstance(entry, dict) and entry.get("action") in OWNER_ACTIONS and name != own):
+        if not wrote <= {name} or (isinstance(entry, dict) and entry.get("action") in owner_actions and name != own):
             forged.add(i)
     return frozenset(forged)

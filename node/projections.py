@@ -25,7 +25,7 @@ Catalog items: one code may be published at several levels (see `visibility`), e
 own document with its own rows (`catalog_items` and `catalog_versions` are keyed by publisher and
 code); which one a node uses is decided where the node reads its catalog (`services.catalog`), not
 here, so every row stays a function of one document. A case names the publisher of the item version
-it was accepted under.
+it was accepted under. My Space's kinds and ratings have modules of their own (`BESIDE`).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from yimen.schema.catalog import CatalogItem
 from yimen.node.projection_rules import (CASE_COLUMNS, CASE_SPEC, EVENT_COLUMNS, EVENT_FIELDS, EVENT_SPEC,
                                          ITEM_COLUMNS, ITEM_REF, ITEM_SPEC, VERSION_SPEC, WAIT_COLUMNS, WAIT_SPEC,
                                          Authors, Unprojectable, checked, forgeries, invalid, short)
-from yimen.node import space_projections
+from yimen.node import rating_projections, space_projections
 from yimen.sync.docs import Doc, entry_ids, peers
 from yimen.sync.store import Store
 from yimen.sync.visibility import owner
@@ -51,7 +51,7 @@ from yimen.sync.visibility import owner
 log = logging.getLogger("yimen.projections")
 CALENDAR_META = "projections_calendar"  # digest of the calendar the deadlines were counted with
 PROJECTION_TABLES = ("catalog_items", "catalog_versions", "cases", "case_events", "case_waits",
-                     "projection_waiting", "projection_refused", *space_projections.SPACE_TABLES)
+                     "projection_waiting", "projection_refused", *space_projections.SPACE_TABLES, "ratings")
 
 @lru_cache(maxsize=1024)
 def parse_definition(text: str, publisher: str = "") -> CatalogItem:
@@ -192,7 +192,9 @@ def item_at(store: Store, publisher: str, code: str, version: int) -> CatalogIte
 
 ItemLookup = Callable[[str, str, int], CatalogItem]  # (publisher, code, version)
 _ORDER = {"catalog_item": 0, "node": 1, "case": 2}
-SPACE_ROWS = ("space_doc", "consent", "node")  # kinds `space_projections` derives rows from
+# kinds whose rows a module of their own derives (its `refresh`, `drop` and `rebuild`)
+BESIDE = {"space_doc": space_projections, "consent": space_projections, "node": space_projections,
+          "rating": rating_projections}
 Projected = tuple[dict[str, Any], list[dict[str, Any]]]
 
 
@@ -206,8 +208,8 @@ def refresh(store: Store, doc: Doc, calendar: WorkCalendar, lookup: ItemLookup |
     `cases` row (None when it is not listed)."""
     if doc.kind == "catalog_item":
         _refresh_item(store, doc, calendar, new)
-    elif doc.kind in SPACE_ROWS:
-        space_projections.refresh(store, doc, new, _refuse, _insert)
+    elif doc.kind in BESIDE:
+        BESIDE[doc.kind].refresh(store, doc, new, _refuse, _insert)
     elif doc.kind == "case":
         authors = store.keys.owners(peers(doc))
         got = _case_projection(store, doc, doc.value(), calendar, lookup or (lambda p, c, v: item_at(store, p, c, v)),
@@ -341,8 +343,8 @@ def _refuse(store: Store, doc: Doc, new: bool, error: Exception) -> None:
         store.conn.execute("DELETE FROM case_events WHERE case_id = ?", (doc.doc_id,))
         store.conn.execute("DELETE FROM case_waits WHERE case_id = ?", (doc.doc_id,))
         store.conn.execute("DELETE FROM projection_waiting WHERE doc_id = ?", (doc.doc_id,))
-    elif doc.kind in SPACE_ROWS:
-        space_projections.drop(store, doc.doc_id)
+    elif doc.kind in BESIDE:
+        BESIDE[doc.kind].drop(store, doc.doc_id)
     elif doc.kind == "catalog_item":
         code = doc.doc_id.removeprefix(f"item:{doc.scope}:")
         for table in ("catalog_items", "catalog_versions"):
@@ -368,7 +370,7 @@ def rebuild(store: Store, calendar: WorkCalendar,
                 refresh(store, doc, calendar, new=True)
                 n += 1
                 progress("rebuild", n, total)
-        n += space_projections.rebuild(store, _refuse, _insert)
+        n += sum(m.rebuild(store, _refuse, _insert) for m in dict.fromkeys(BESIDE.values()))
     return n
 
 

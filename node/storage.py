@@ -9,6 +9,7 @@ import os
 
 import sqlite_utils
 
+from yimen.node.projection_rules import RATING_COLUMNS
 from yimen.node.projections import CASE_COLUMNS, EVENT_COLUMNS, ITEM_COLUMNS, WAIT_COLUMNS
 from yimen.node.space_projections import SPACE_KINDS
 from yimen.sync.store import Schema
@@ -180,3 +181,23 @@ def _my_space(db: sqlite_utils.Database) -> None:
         "CREATE INDEX IF NOT EXISTS space_consents_subject ON space_consents(subject)",
         "CREATE INDEX IF NOT EXISTS space_consents_node ON space_consents(node)")
     assert SPACE_KINDS == ("space_doc", "consent")  # no document of these kinds was written before
+
+
+@NODE_SCHEMA(name="0011_ratings")
+def _ratings(db: sqlite_utils.Database) -> None:
+    """Ratings (一事一评, see `rating_projections`): one row per rated case, with indexes for
+    the follow-ups still open and for satisfaction by item and by clerk. No rating document
+    was written before (the kind is new), so there is nothing to project yet."""
+    run(db,
+        f"CREATE TABLE IF NOT EXISTS ratings ({', '.join(RATING_COLUMNS)}, PRIMARY KEY (case_id)) WITHOUT ROWID",
+        "CREATE INDEX IF NOT EXISTS ratings_open ON ratings(rated_at) WHERE follow_up_status = 'open'",
+        "CREATE INDEX IF NOT EXISTS ratings_item ON ratings(item_code, score)",
+        "CREATE INDEX IF NOT EXISTS ratings_clerk ON ratings(clerk_node, clerk, score)")
+
+
+@NODE_SCHEMA(name="0012_signin_links")
+def _signin_links(db: sqlite_utils.Database) -> None:
+    """One-time sign-in links (see `sessions.make_link`), kept as the SHA-256 of their token."""
+    run(db,
+        "CREATE TABLE IF NOT EXISTS signin_links (token_sha256 TEXT PRIMARY KEY, clerk_id TEXT NOT NULL,"
+        " expires_at TEXT NOT NULL, made_by TEXT)")

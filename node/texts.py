@@ -68,7 +68,7 @@ AUDIT_ZH = {
     "case_inbox": "查看待审批列表", "report_overdue": "督办报表", "report_refusals": "拒件周报",
     "catalog_import": "导入事项目录", "clerk_add": "添加窗口人员", "clerk_roles": "调整岗位",
     "clerk_deactivate": "停用窗口人员", "clerk_activate": "启用窗口人员",
-    "clerk_password": "设置密码", "clerk_unlock": "解除锁定", "sign_in": "登录", "revoke": "吊销节点密钥", "sign_in_failed": "登录失败", "bundle_export": "导出数据包",
+    "clerk_password": "设置密码", "clerk_unlock": "解除锁定", "sign_in": "登录", "signin_link": "发放一次性登录链接", "revoke": "吊销节点密钥", "sign_in_failed": "登录失败", "bundle_export": "导出数据包",
     "bundle_import": "导入数据包", "backup": "备份", "restore": "恢复备份", "invite": "生成邀请码",
     "admit": "接纳下级节点", "key_certify": "为下级的新密钥签发证书", "enroll": "注册到上级", "checkpoint_refused": "拒绝下级的审计检查点",
     "audit_show": "查看审计记录", "cert_show": "查看电子证照", "cert_revoke": "吊销电子证照",
@@ -76,6 +76,11 @@ AUDIT_ZH = {
     "space_show": "查看我的空间", "space_reuse": "复用我的空间中的材料", "space_consent": "登记同意书",
     "space_withdraw": "撤回同意书", "space_purge": "清除凭同意书取得的文档", "space_serve": "向下级提供我的空间文档",
     "space_file_serve": "向下级提供我的空间文件",
+    # ratings (一事一评)
+    "rate": "群众评价", "rate_page": "打开群众评价页", "rating_show": "查看评价", "rating_follow_up": "登记回访整改",
+    "rating_board": "查看待回访评价",
+    # the printed papers and the citizen's progress page (node/web/pages/papers.py)
+    "printed_paper": "打印文书", "progress_viewed": "申请人查询办件进度",
 }
 AUDIT_WHY = {
     "hash": ("内容或与前一条的哈希链接不符", "its content or its link to the entry before does not match its hash"),

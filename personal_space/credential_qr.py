@@ -37,6 +37,11 @@ def qr_svg(text: str, scale: int = 4) -> bytes:
     return out.getvalue()
 
 
+def qr_data_uri(text: str, scale: int = 4) -> str:
+    """The QR code as an SVG `data:` URI, for an `<img>` on a page (no inline markup)."""
+    return qr(text).svg_data_uri(scale=scale, border=4)
+
+
 def read_image(path: Path) -> str:
     """The YM1 text of the first QR code in a picture (PNG, JPEG, ...); NoQrCode if none.
     Pillow loads the picture (bounded in bytes and pixels), zxing-cpp finds the code."""

@@ -46,6 +46,7 @@ SAMPLE = resources.files("yimen.node").joinpath("data/catalog_sample.json")
 # Sign-ins: every node's admin a01 (signed in by `init`) and the clerks share these demo
 # passwords, given on standard input as a script does.
 ADMIN_PASSWORD, CLERK_PASSWORD = "Demo-Admin-2026", "Demo-Clerk-2026"
+LINK_MINUTES = 8 * 60  # the one-time sign-in links the demo prints (`yimen clerk link`) last a working day
 SURNAMES, GIVEN = "陈李黄张梁何罗谭区冯", ["美玲", "志强", "秀英", "国华", "丽娟", "建明", "小红", "家豪", "桂芳", "伟"]
 
 
@@ -214,6 +215,9 @@ def main() -> int:
             run(v, "clerk", "add", "--id", "c02", "--name", "王芳", *[f"--role={r}" for r in
                 ("教育", "残联", "退役军人", "农业农村", "住建", "村委会")], "--password-stdin", show=False,
                 password=CLERK_PASSWORD)
+        links = {n: {purpose: json.loads(run(n, "clerk", "link", clerk, "--minutes", str(LINK_MINUTES), "--json",
+                                             show=False))["path"] for purpose in ("check", "you")}
+                 for n, clerk in (("village-a", "c01"), ("town", "t01"))}
         wait_until("the catalog to reach the villages",
                    lambda: all(uses_city_catalog(v) for v in ("village-a", "village-b")))
         print("\n== village A: simulating three weeks at the window (offline edits; the chain syncs them) ...")
@@ -231,6 +235,7 @@ def main() -> int:
         problems += my_space()
         problems += demo_pages.sign_in(urls["village-a"], "c01", CLERK_PASSWORD, "李敏")
         problems += demo_pages.sign_in(urls["town"], "t01", CLERK_PASSWORD, "赵春燕")
+        problems += demo_pages.follow_link(urls["village-a"], links["village-a"]["check"], "李敏")
         if problems:
             print("\nCHECK FAILED: " + "; ".join(problems), file=sys.stderr)
             return 1
@@ -245,9 +250,12 @@ def main() -> int:
    village B purged it when the consent was withdrawn; clerks sign in to the pages of
    village A and the town.
 
-The window (web pages; the browser asks once to accept each node's own certificate):
-  village A  {urls['village-a']}/   sign in as c01 (李敏), password {CLERK_PASSWORD}
-  town       {urls['town']}/   sign in as t01 (赵春燕), password {CLERK_PASSWORD}
+The window (web pages; the browser asks once to accept each node's own certificate). Each
+link signs its clerk in once, within {LINK_MINUTES // 60} hours; then use the id and password:
+  village A  {urls['village-a']}{links['village-a']['you']}
+             c01 (李敏), password {CLERK_PASSWORD}
+  town       {urls['town']}{links['town']['you']}
+             t01 (赵春燕), password {CLERK_PASSWORD}
   (each node's admin is a01, password {ADMIN_PASSWORD}){'' if live else chr(10) + '  (the nodes stop when the demo ends; run it on a terminal to keep them)'}
 
 Where to look{servers}:

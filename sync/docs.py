@@ -20,7 +20,8 @@ from loro import CounterSpan, ExportMode, IdSpan, LoroDoc, LoroMap, VersionVecto
 from yimen.sync.errors import SyncError
 
 T = TypeVar("T")
-KINDS = ("catalog_item", "case", "space_doc", "consent", "node", "revocation", "credential_revocation", "audit")
+KINDS = ("catalog_item", "case", "space_doc", "consent", "node", "revocation", "credential_revocation", "audit",
+         "rating")
 
 
 class LoroError(SyncError, ValueError):

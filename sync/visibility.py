@@ -22,6 +22,7 @@ Scopes are region codes and containment is a prefix test (like Morango's scope s
   |------------------------------------|--------------------------|-------------------------|
   | case, space_doc, consent, audit    | `<region>-<rest>`        | the region (a case id is|
   |                                    |                          | `<region>-<year>-<seq>`)|
+  | rating                             | `<case id>:rating`       | the case's owner        |
   | node, revocation,                  | `<kind>:<region>`        | the region named        |
   | credential_revocation              |                          |                         |
   | catalog_item                       | `item:<region>:<code>`   | the region (publisher)  |
@@ -35,7 +36,10 @@ Scopes are region codes and containment is a prefix test (like Morango's scope s
   imported a catalog while standing alone, then joined a chain whose city publishes the
   same items), each publication its own document, and which one a node uses is the
   catalog's rule (`yimen.node.services.catalog`: the highest publisher above the node), so
-  no level can take another's code. An id that names no owner of its kind is refused.
+  no level can take another's code. A rating (一事一评) is named after its case, so it
+  belongs to the node that accepted the case: that node writes the citizen's rating, its
+  ancestors append follow-ups (`yimen.node.projection_rules`). An id that names no owner
+  of its kind is refused.
 
   An ancestor may write its descendants' documents at this level (a town appends its
   decisions to a village's case); which parts of a document each writer may write is the
@@ -71,9 +75,10 @@ def _sql_in(kinds: frozenset[str]) -> str:
 FLOW_SQL = (f"(CASE WHEN {_sql_in(CITY_KINDS)} THEN {CITY} WHEN {_sql_in(DOWN_KINDS)} THEN {DOWN}"
             f" WHEN {_sql_in(SPACE_KINDS)} THEN {SPACE} ELSE {UP} END)")
 
-OWNER_PREFIXED = frozenset({"case", "space_doc", "consent", "audit"})  # `<region>-<rest>`
+OWNER_PREFIXED = frozenset({"case", "space_doc", "consent", "audit", "rating"})  # `<region>-<rest>`
 OWNER_NAMED = frozenset({"node", "revocation", "credential_revocation"})  # `<kind>:<region>`
 CATALOG_PREFIX = "item:"  # `item:<region>:<code>`
+RATING_SUFFIX = ":rating"  # `<case id>:rating`
 
 Refusal = tuple[str, str]  # (zh, en)
 
@@ -120,7 +125,7 @@ def owner(doc_id: str, kind: str) -> str | None:
     spells it; None when the id names no owner."""
     if kind in OWNER_PREFIXED:
         code, dash, rest = doc_id.partition("-")
-        if not dash or not rest:
+        if not dash or not rest or kind == "rating" and not _names_a_case(rest):
             return None
     elif kind in OWNER_NAMED:
         code = doc_id.removeprefix(f"{kind}:")
@@ -152,6 +157,11 @@ def write_refusal(author: str, doc_id: str, kind: str, scope: str) -> Refusal | 
 def may_write(author: str, doc_id: str, kind: str, scope: str) -> bool:
     """May node `author` write document `doc_id` of `kind` in `scope`?"""
     return write_refusal(author, doc_id, kind, scope) is None
+
+
+def _names_a_case(rest: str) -> bool:
+    """Is `rest` (a rating id after its region) `<year>-<seq>:rating`, naming a case?"""
+    return rest.endswith(RATING_SUFFIX) and len(rest) > len(RATING_SUFFIX)
 
 
 @lru_cache(maxsize=4096)  # a node meets a few hundred codes, each in every id it checks

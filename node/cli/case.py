@@ -13,7 +13,8 @@ from yimen.node.cli.audit import noted, reader
 from yimen.node.cli.util import (YimenGroup, acting_clerk, any_clerk, h, json_option, lang, open_node,
                                  print_json, status_text)
 from yimen.node.cli.output import fields, table
-from yimen.node.cli.tables import Column, export_options, one_output
+from yimen.node.cli.tables import export_options, one_output
+from yimen.node.tables import Column
 from yimen.node.cli import tables
 from yimen.node.cli.space import accept_notes
 from yimen.schema.case import ACTION_ZH, ACTIONS, STATUS_ZH

@@ -8,7 +8,7 @@ from yimen.node.cli.output import table
 from yimen.node.cli.signin import password_stdin_option, read_password, start_session
 from yimen.node.cli.util import (YimenGroup, admin_clerk, any_clerk, h, json_option, lang, open_node, print_json,
                                  saved_token)
-from yimen.node.services import clerks
+from yimen.node.services import clerks, sessions
 
 
 generate_option = click.option("--generate", "generate", is_flag=True,
@@ -102,6 +102,31 @@ def clerk_passwd(ctx: click.Context, clerk_id: str, password_stdin: bool, genera
     c = clerks.set_password(open_node(ctx), clerk_id, password, by=clerk, keep_session=mine)
     click.echo(h(ctx, f"已为 {c['clerk_id']} {c['name']} 设置新密码", f"new password set for {c['clerk_id']} {c['name']}"))
     say_made(ctx, generate, c["clerk_id"], password)
+
+
+@clerk_group.command("link")
+@click.argument("clerk_id")
+@click.option("--minutes", default=60, show_default=True, type=click.IntRange(*sessions.LINK_MINUTES),
+              help="How long the link stays usable.")
+@json_option
+@click.pass_context
+@admin_clerk
+def clerk_link(ctx: click.Context, clerk_id: str, minutes: int, as_json: bool, clerk: str) -> None:
+    """Make a one-time sign-in link for a clerk's browser: it signs them in to this
+    node's pages once, without the password, within --minutes. Put the path after the
+    node's page address (what `yimen serve` prints). --json prints
+    {"path": ..., "clerk_id": ..., "expires_at": ...}.
+
+    \b
+    Example:
+        yimen clerk link c01 --minutes 30
+    """
+    made = sessions.make_link(open_node(ctx), clerk_id, clerk, minutes)
+    path = f"/signin/link/{made.pop('token')}"
+    if as_json:
+        return print_json({"path": path, **made})
+    click.echo(h(ctx, f"{clerk_id} 的一次性登录链接（{made['expires_at']} 前有效，只能用一次）：{path}",
+                 f"a one-time sign-in link for {clerk_id} (usable once, until {made['expires_at']}): {path}"))
 
 
 @clerk_group.command("unlock")

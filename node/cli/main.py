@@ -27,6 +27,7 @@ from yimen.node.cli.clerk import clerk_group
 from yimen.node.cli import key as _key  # noqa: F401 (adds change to the key group)
 from yimen.node.cli.language import argv_lang, clerk_language, speak_to_clerks
 from yimen.node.cli.node import backup, init, rebuild, restore, status
+from yimen.node.cli.rating import rating_group
 from yimen.node.cli.report import report_group
 from yimen.node.cli.signin import COMMANDS as SIGNIN_COMMANDS
 from yimen.node.cli.space import space_group
@@ -73,6 +74,6 @@ class ClerkFromEnvironment(YimenError):
 
 
 for group in (init, status, rebuild, backup, restore, clerk_group, catalog_group, case_group, report_group, bundle_group,
-              audit_group, cert_group, space_group, *SIGNIN_COMMANDS, *SYNC_COMMANDS, *TRUST_COMMANDS):
+              audit_group, cert_group, space_group, rating_group, *SIGNIN_COMMANDS, *SYNC_COMMANDS, *TRUST_COMMANDS):
     main.add_command(group)
 speak_to_clerks(main)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Any, Sequence
 
-
-def width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+from yimen.node.tables import width
 
 
 def _pad(text: str, n: int) -> str:

@@ -7,34 +7,14 @@ from pathlib import Path
 import click
 
 from yimen.node.cli import tables
-from yimen.node.cli.case import CARD_ZH, deadline_text
-from yimen.node.cli.tables import Column, export_options, one_output
-from yimen.node.cli.util import YimenGroup, any_clerk, h, json_option, open_node, print_json
+from yimen.node.cli.tables import export_options, one_output
+from yimen.node.cli.util import YimenGroup, any_clerk, h, json_option, lang, open_node, print_json
+from yimen.node.report_tables import (CASE_COLUMNS, COUNT_COLUMNS, LATE_COLUMNS, OVERDUE_COLUMNS, REFUSAL_COLUMNS,
+                                      SHEETS, by_kind, count_rows, overdue_rows)
 from yimen.node.services import audit, reports
 from yimen.node.cli.audit import reader
-from yimen.schema.case import ACTION_ZH, REFUSALS, STATUS_ZH
+from yimen.schema.case import ACTION_ZH, REFUSALS
 from yimen.schema.dates import parse_date
-
-# one row per late case ("case") and per deferred material past its promised date ("material")
-OVERDUE_COLUMNS = (
-    Column("kind", "类别", "kind", {"case": "办件", "material": "容缺材料"}),
-    Column("card", "督办", "card", CARD_ZH), Column("case_id", "受理编号", "case_id"),
-    Column("item_code", "事项编码", "item_code", screen=False), Column("item_name", "事项", "item"),
-    Column("applicant_name", "申请人", "applicant"), Column("status", "状态", "status", STATUS_ZH),
-    Column("accepted_date", "受理日期", "accepted", screen=False),
-    Column("deadline_text", "办结时限", "deadline"), Column("material", "材料", "material"),
-    Column("material_due", "承诺补交日期", "material_due"),
-    Column("accepted_by", "受理人工号", "clerk_id"), Column("accepted_by_name", "受理人", "clerk_name"),
-)
-CASE_COLUMNS = tuple(c for c in OVERDUE_COLUMNS if c.key not in ("kind", "material", "material_due"))
-LATE_COLUMNS = tuple(c for c in OVERDUE_COLUMNS if c.key not in ("kind", "card", "deadline_text"))
-REFUSAL_COLUMNS = (
-    Column("at", "时间", "time"), Column("kind", "类别", "kind", ACTION_ZH),
-    Column("case_id", "受理编号", "case_id"), Column("item_code", "事项编码", "item_code", screen=False),
-    Column("item_name", "事项", "item"), Column("applicant_name", "申请人", "applicant", screen=False),
-    Column("actor", "人员工号", "clerk_id"), Column("actor_name", "人员", "clerk_name"),
-    Column("node", "节点", "node", screen=False), Column("reason", "理由", "reason"),
-)
 
 
 def _format(as_json: bool, as_csv: bool, xlsx: Path | None) -> str:
@@ -44,6 +24,28 @@ def _format(as_json: bool, as_csv: bool, xlsx: Path | None) -> str:
 @click.group("report", cls=YimenGroup)
 def report_group() -> None:
     """Supervision reports (electronic supervision and the Friday refusal report)."""
+
+
+@report_group.command("counts")
+@export_options
+@json_option
+@click.pass_context
+@any_clerk
+def report_counts(ctx: click.Context, as_csv: bool, xlsx: Path | None, as_json: bool) -> None:
+    """How many cases this node lists in each status, and how many open ones hold each
+    card (red, yellow, green, paused): the counts of the supervision board (督办).
+
+    \b
+    Example:
+        yimen report counts
+        yimen report counts --xlsx 件数.xlsx
+    """
+    one_output(as_json, as_csv, xlsx)
+    counts = reports.counts(open_node(ctx))
+    if as_json:
+        return print_json(counts)
+    if not tables.show(ctx, count_rows(counts), COUNT_COLUMNS, as_csv=as_csv, xlsx=xlsx, sheet=SHEETS["counts"]):
+        click.echo(tables.text(ctx, count_rows(counts), COUNT_COLUMNS))
 
 
 @report_group.command("overdue")
@@ -66,11 +68,10 @@ def report_overdue(ctx: click.Context, as_csv: bool, xlsx: Path | None, as_json:
     audit.viewed(node, "report_overdue", reader(ctx), [r["case_id"] for r in rows], format=_format(as_json, as_csv, xlsx))
     if as_json:
         return print_json(rows)
-    rows = [{**r, "deadline_text": deadline_text(ctx, r)} for r in rows]
+    rows = overdue_rows(lang(ctx), rows)
     if tables.show(ctx, rows, OVERDUE_COLUMNS, as_csv=as_csv, xlsx=xlsx, sheet=("督办", "overdue")):
         return
-    late = [r for r in rows if r["kind"] == "material"]
-    rows = [r for r in rows if r["kind"] == "case"]
+    rows, late = by_kind(rows)
     red = sum(1 for r in rows if r["card"] == "red")
     click.echo(h(ctx, f"红牌 {red} 件，黄牌 {len(rows) - red} 件，容缺材料逾期 {len(late)} 项",
                  f"{red} red, {len(rows) - red} yellow, {len(late)} deferred material(s) overdue"))

@@ -1,5 +1,6 @@
-"""Supervision reports: cases near or past their limit, and the weekly refusal report
-(every Friday to the supervision office, 监审办) by the three refusal kinds."""
+"""Supervision reports: the cases counted by status and by card, cases near or past their
+limit, and the weekly refusal report (every Friday to the supervision office, 监审办) by
+the three refusal kinds."""
 
 from __future__ import annotations
 
@@ -10,7 +11,21 @@ from typing import Any
 from yimen.node.services.cases import OPEN_STATUSES, card_sql
 from yimen.node.services.clerks import name_sql
 from yimen.node.home import Node
-from yimen.schema.case import REFUSALS
+from yimen.schema.case import REFUSALS, STATUSES
+
+CARDS = ("red", "yellow", "green", "paused")
+
+
+def counts(node: Node, today: date | None = None) -> dict[str, dict[str, int]]:
+    """How many cases this node lists in each status (`status`: every status, in lifecycle
+    order; "new" only if a case has it) and how many open ones hold each card colour (`card`)."""
+    card_expr, params = card_sql(node, today)
+    by_status = dict(node.store.conn.execute("SELECT status, count(*) FROM cases GROUP BY status"))
+    open_list = "','".join(OPEN_STATUSES)
+    by_card = dict(node.store.conn.execute(
+        f"SELECT {card_expr} AS card, count(*) FROM cases WHERE status IN ('{open_list}') GROUP BY card", params))
+    return {"status": {s: by_status.get(s, 0) for s in STATUSES if s != "new" or s in by_status},
+            "card": {c: by_card.get(c, 0) for c in CARDS}}
 
 
 def overdue(node: Node, today: date | None = None) -> list[dict[str, Any]]:

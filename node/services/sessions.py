@@ -12,6 +12,10 @@ unlock them sooner). A failed sign-in says the same sentence for an unknown cler
 wrong password, and costs the same time (an unknown clerk's password is checked against a
 dummy hash).
 
+A one-time sign-in link (`make_link`, an admin's) opens one session without the password,
+once, within its minutes: for a clerk's first day at the window, or the demo's sample
+clerk. Only its token's SHA-256 is kept; using it deletes it.
+
 This module trusts its caller for who is asking; it is the boundary (CLI, later the web
 pages) that asks for the password. `sign_in_recorded` is the one place a sign-in's outcome
 passes through (for the audit log).
@@ -48,6 +52,12 @@ class ClerkLocked(NodeError):
     """Too many failed sign-ins in a row: the clerk is locked for a while."""
 
     code = "clerk_locked"
+
+
+class LinkRefused(NodeError):
+    """A sign-in link that is unknown, used already, expired, or for a deactivated clerk."""
+
+    code = "signin_link_refused"
 
 
 class NotSignedIn(NodeError):
@@ -138,17 +148,69 @@ def _open(node: Node, clerk_id: str, password: str) -> str:
     """The session of a sign-in that succeeded; the hash is made again when the node's
     cost has changed since (`check_needs_rehash`)."""
     token = secrets.token_urlsafe(32)
-    now = node.now()
     with node.store.transaction():
         conn = node.store.conn
         stored = conn.execute("SELECT password_hash FROM clerks WHERE clerk_id = ?", (clerk_id,)).fetchone()[0]
         conn.execute("UPDATE clerks SET failed_signins = 0, locked_until = NULL WHERE clerk_id = ?", (clerk_id,))
         if _hasher(node.config.password_profile).check_needs_rehash(stored):
             conn.execute("UPDATE clerks SET password_hash = ? WHERE clerk_id = ?", (hash_password(node, password), clerk_id))
-        conn.execute("INSERT INTO clerk_sessions(token_sha256, clerk_id, created_at, last_used_at) VALUES (?, ?, ?, ?)",
-                     (token_digest(token), clerk_id, now, now))
+        _new_session(node, token, clerk_id)
         sign_in_recorded(node, clerk_id, True, "")
     return token
+
+
+def _new_session(node: Node, token: str, clerk_id: str) -> None:
+    now = node.now()
+    node.store.conn.execute("INSERT INTO clerk_sessions(token_sha256, clerk_id, created_at, last_used_at)"
+                            " VALUES (?, ?, ?, ?)", (token_digest(token), clerk_id, now, now))
+
+
+LINK_MINUTES = (1, 24 * 60)  # the shortest and longest a link may live
+
+
+def make_link(node: Node, clerk_id: str, by: str | None, minutes: int = 60) -> dict[str, str]:
+    """A one-time sign-in link for an active `clerk_id`, made by the admin `by`, valid for
+    `minutes`: its `token` (shown once) and `expires_at`. Links past their time are deleted."""
+    low, high = LINK_MINUTES
+    if not low <= minutes <= high:
+        raise LinkRefused(f"登录链接的有效时间须在 {low} 到 {high} 分钟之间",
+                          f"a sign-in link lives {low} to {high} minutes")
+    conn = node.store.conn
+    if not conn.execute("SELECT 1 FROM clerks WHERE clerk_id = ? AND active", (clerk_id,)).fetchone():
+        raise LinkRefused(f"没有在岗的窗口人员 {clerk_id}", f"no active clerk {clerk_id}")
+    token, expires = secrets.token_urlsafe(32), (node.clock() + timedelta(minutes=minutes)).isoformat(timespec="seconds")
+    with node.store.transaction():
+        conn.execute("DELETE FROM signin_links WHERE expires_at < ?", (node.now(),))
+        conn.execute("INSERT INTO signin_links VALUES (?, ?, ?, ?)", (token_digest(token), clerk_id, expires, by))
+        audit.record(node, "signin_link", by, for_clerk=clerk_id, expires_at=expires)
+    return {"token": token, "clerk_id": clerk_id, "expires_at": expires}
+
+
+def _link_refused() -> LinkRefused:
+    return LinkRefused("此登录链接无效、已用过或已过期：请用工号和密码登录，或请管理员另发一个",
+                       "this sign-in link is unknown, used or expired: sign in with your id and password, "
+                       "or ask an admin for another")
+
+
+def link_clerk(node: Node, token: str) -> str:
+    """The clerk a live link signs in (the link is not used)."""
+    row = node.store.conn.execute(
+        "SELECT l.clerk_id FROM signin_links l JOIN clerks c USING (clerk_id)"
+        " WHERE l.token_sha256 = ? AND l.expires_at >= ? AND c.active", (token_digest(token), node.now())).fetchone()
+    if row is None:
+        raise _link_refused()
+    return row[0]
+
+
+def sign_in_by_link(node: Node, token: str) -> tuple[str, str]:
+    """Use a link (once): its clerk id and a new session's token."""
+    with node.store.transaction():
+        clerk_id = link_clerk(node, token)
+        node.store.conn.execute("DELETE FROM signin_links WHERE token_sha256 = ?", (token_digest(token),))
+        session = secrets.token_urlsafe(32)
+        _new_session(node, session, clerk_id)
+        audit.record(node, "sign_in", clerk_id, via="link")
+    return clerk_id, session
 
 
 UNKNOWN = "unknown clerk"

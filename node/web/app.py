@@ -14,7 +14,8 @@ from aiohttp import web
 from yimen.node.web import auth, errors, filters, render
 
 HERE = Path(__file__).resolve().parent
-PARTS = ("signin", "home", "cases", "verify",
+PARTS = ("signin", "home", "cases", "verify", "ratings",
+         "papers", "inbox", "board",
          "admin")
 STATIC = HERE / "static"
 

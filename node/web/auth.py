@@ -192,7 +192,16 @@ async def sign_in(request: web.Request, clerk_id: str, password: str) -> None:
     """Check the password and open a session for this browser (a new session: what the
     browser held before is dropped, so a planted session id gains nothing)."""
     node = request.app[NODE]
-    token = await in_db(node, sessions.sign_in, node, clerk_id, password)
+    await _keep(request, await in_db(node, sessions.sign_in, node, clerk_id, password))
+
+
+async def sign_in_by_link(request: web.Request, link: str) -> None:
+    """Use a one-time sign-in link (`sessions.sign_in_by_link`) for this browser."""
+    node = request.app[NODE]
+    await _keep(request, (await in_db(node, sessions.sign_in_by_link, node, link))[1])
+
+
+async def _keep(request: web.Request, token: str) -> None:
     s = await aiohttp_session.new_session(request)
     s[TOKEN], s[CSRF] = token, secrets.token_urlsafe(16)
 

@@ -10,6 +10,7 @@ import jinja2
 from yimen.node import texts
 from yimen.schema.case import ACTION_ZH, STATUS_ZH
 from yimen.schema.idnumber import mask
+from yimen.schema.rating import score_text
 from yimen.schema.region import LEVEL_ZH
 
 
@@ -39,4 +40,6 @@ def install(env: jinja2.Environment) -> None:
         minute=lambda at: (at or "")[:16].replace("T", " "),
         audit_action=lambda action, lang: texts.audit_action(lang, action),
     )
+    # ratings (一事一评)
+    env.filters.update(score=lambda v, lang: score_text(lang, v), percent=lambda share: f"{share:.0%}")
     env.globals["pick"] = texts.pick

@@ -17,6 +17,10 @@ MENU: list[Entry] = [
     Entry("/", "首页", "Home"),
     Entry("/cases", "办件", "Cases"),
     Entry("/verify", "证照核验", "Verify certificate"),
+    Entry("/ratings", "一事一评", "Ratings", "管理员"),
+    # the back office and the supervision board
+    Entry("/inbox", "待办", "Inbox"),
+    Entry("/board", "督办", "Supervision", "管理员"),
     # admin
     Entry("/admin/clerks", "管理", "Admin", "管理员"),
 ]

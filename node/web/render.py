@@ -4,6 +4,7 @@ menu, the language, the CSRF token) and the headers every page answer carries.""
 from __future__ import annotations
 
 from typing import Any, Callable, TypeVar
+from urllib.parse import quote
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -57,6 +58,14 @@ def see_other(location: str) -> web.HTTPSeeOther:
     """The answer to a form that did what it asked: go to `location` (so a reload does
     not post again)."""
     return web.HTTPSeeOther(location)
+
+
+def attachment(body: bytes, name: str, ascii_name: str, content_type: str, charset: str | None = None) -> web.Response:
+    """A file for the browser to save as `name` (RFC 6266's `filename*`, UTF-8), or as
+    `ascii_name` where a browser reads only `filename`."""
+    disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
+    return web.Response(body=body, content_type=content_type, charset=charset,
+                        headers={"Content-Disposition": disposition})
 
 
 async def page_headers(request: web.Request, response: web.StreamResponse) -> None:

@@ -75,6 +75,27 @@ def run_coroutine(coro):
         return pool.submit(asyncio.run, coro).result()
 
 
+def conflicted_case(nodes: dict[str, home.Node], clock) -> str:
+    """A T-DIBAO case accepted at village A, in review at the town: offline, the village
+    returns it while the town approves it; after the sync one of the two is flagged.
+    `clock`: the nodes' settable clock. Returns its receipt number."""
+    from support import id_number
+    from yimen.node.services import cases
+    sync_all(nodes)
+    village, town = nodes["village_a"], nodes["town"]
+    app = cases.Application("T-DIBAO", id_number(1), "申请人1", {"居民身份证": None, "收入证明": None}, {})
+    cid = cases.accept(village, "c01", app)["case_id"]
+    cases.act(village, cid, "submit", "c01")
+    cases.act(village, cid, "approve", "c01")
+    sync_all(nodes)
+    clock.advance(hours=1)
+    cases.act(town, cid, "approve", "t01")
+    clock.advance(hours=1)
+    cases.act(village, cid, "returned", "c01", reason="申请人迁出本村")
+    sync_all(nodes)
+    return cid
+
+
 def sync_all(nodes: dict[str, home.Node], rounds: int = 3) -> None:
     """Exchange both ways along every link until nothing moves (at most `rounds` passes)."""
     for _ in range(rounds):

@@ -12,13 +12,13 @@ from aiohttp import web
 from yimen.node.errors import UnknownCase
 from yimen.node.home import Node
 from yimen.node.server.routes import NODE
-from yimen.node.services import audit, caselist, cases, clerks
+from yimen.node.services import audit, caselist, cases, casework, papers, ratings
 from yimen.node.web import auth
 from yimen.node.web.errors import FORBIDDEN
 from yimen.node.web.i18n import lang_of
 from yimen.node.web.render import db, form, render, see_other
 from yimen.schema.case import STATUSES
-from yimen.schema.errors import YimenError
+from yimen.schema.errors import SchemaError, YimenError
 
 routes = web.RouteTableDef()
 PAGE = 50
@@ -26,13 +26,18 @@ CARDS = ("red", "yellow", "green", "paused")
 RECEIPT_MARK = "-"  # a receipt number (440608100201-2026-000001) has dashes; a name or an ID number none
 
 
-def _search(node: Node, clerk_id: str, q: str, status: str, card: str, page: int) -> dict[str, Any]:
+def _search(node: Node, clerk_id: str, q: str, status: str, card: str, conflicts: bool, page: int
+            ) -> dict[str, Any]:
     """One page of the cases a search finds (an exact receipt number: that case alone),
     newest first, with the list read in the audit trail."""
     if RECEIPT_MARK in q:
         return {"found": cases.get_row(node, q)["case_id"]}
     key = "id_number" if q[:1].isdigit() else "name"
-    filters = {"status": status if status in STATUSES else "", "card": card if card in CARDS else "", key: q}
+    if status and status not in STATUSES:
+        raise SchemaError(f"未知的办件状态：{status}", f"unknown status: {status}")
+    if card and card not in CARDS:
+        raise SchemaError(f"未知的督办牌：{card}", f"unknown card: {card}")
+    filters = {"status": status, "card": card, "conflicts": conflicts, key: q}
     rows = caselist.list_cases(node, PAGE, page, **filters)
     total = caselist.count_cases(node, **filters)
     audit.viewed(node, "case_list", clerk_id, [r["case_id"] for r in rows], page=page)
@@ -44,10 +49,11 @@ async def case_list(request: web.Request) -> web.Response:
     clerk_id = await auth.clerk_id(request)
     q, status, card = (request.query.get(k, "").strip()[:64] for k in ("q", "status", "card"))
     page = int(p) if (p := request.query.get("page", "1")).isdigit() and int(p) > 0 else 1
-    ctx = dict(q=q, wanted=status, card=card, page=page, statuses=STATUSES, cards=CARDS, error="",
+    conflicts = request.query.get("conflicts") == "1"
+    ctx = dict(q=q, wanted=status, card=card, conflicts=conflicts, page=page, statuses=STATUSES, cards=CARDS, error="",
                rows=[], total=0, pages=1)
     try:
-        found = await db(request, _search, request.app[NODE], clerk_id, q, status, card, page)
+        found = await db(request, _search, request.app[NODE], clerk_id, q, status, card, conflicts, page)
     except YimenError as e:  # not an ID number, or no case with that receipt number
         return await render(request, "cases_list.html", status=400, **{**ctx, "error": e.text(lang_of(request))})
     if "found" in found:
@@ -55,20 +61,12 @@ async def case_list(request: web.Request) -> web.Response:
     return await render(request, "cases_list.html", **{**ctx, **found})
 
 
-def _may(node: Node, clerk_id: str, d: dict[str, Any]) -> list[str]:
-    """The next actions the clerk's roles allow: a decision for a department the case
-    waits for here, any other action in the item's department (as `cases.act` checks)."""
-    roles = set(clerks.get(node, clerk_id)["roles"])
-    deciding = {w["department"] for w in d["waiting_for"] if w["level"] == node.level}
-    department = cases.load(node, d["case_id"])[2].department
-    return [a for a in d["next_actions"]
-            if (roles & deciding if a in ("approve", "reject") else department in roles)]
-
-
 def _show(node: Node, clerk_id: str, case_id: str) -> dict[str, Any]:
     d = cases.show(node, case_id)
+    d.update(casework.may(node, clerk_id, d))
     audit.viewed_case(node, clerk_id, d)
-    return {"case": d, "may": _may(node, clerk_id, d)}
+    return {"case": d, "rating": ratings.find(node, case_id), "ratable": ratings.refusal(node, d) is None,
+            "papers": papers.links(node, d)}
 
 
 async def _page(request: web.Request, case_id: str, status: int = 200, **ctx: Any) -> web.Response:
@@ -77,7 +75,8 @@ async def _page(request: web.Request, case_id: str, status: int = 200, **ctx: An
         shown = await db(request, _show, request.app[NODE], clerk_id, case_id)
     except UnknownCase as e:
         return await render(request, "error.html", status=404, message=e.text(lang_of(request)), status_code=404)
-    return await render(request, "case.html", status=status, **{"error": "", "acted": "", "reason": "", **ctx, **shown})
+    blank = {"error": "", "acted": "", "reason": "", "review_error": "", "reviewed": "", "resolution": ""}
+    return await render(request, "case.html", status=status, **{**blank, **ctx, **shown})
 
 
 @routes.get("/cases/{case_id}")
@@ -98,3 +97,20 @@ async def case_act(request: web.Request) -> web.Response:
     except YimenError as e:  # a reason missing, an action the case does not allow now
         return await _page(request, case_id, status=400, error=e.text(lang_of(request)), acted=action, reason=reason)
     raise see_other(f"/cases/{case_id}")
+
+
+@routes.post("/cases/{case_id}/review")
+async def case_review(request: web.Request) -> web.Response:
+    """冲突核查: how a flagged event was resolved (`casework.review`)."""
+    case_id, clerk_id = request.match_info["case_id"], await auth.clerk_id(request)
+    data = await form(request)
+    no, resolution = str(data.get("event", "")), str(data.get("resolution", ""))[:500]
+    try:
+        await db(request, casework.review, request.app[NODE], case_id, int(no) if no.isdigit() else 0,
+                 resolution, clerk_id)
+    except FORBIDDEN:
+        raise
+    except YimenError as e:  # not an open conflict, no resolution given
+        return await _page(request, case_id, status=400, review_error=e.text(lang_of(request)),
+                           reviewed=no, resolution=resolution)
+    raise see_other(f"/cases/{case_id}#conflicts")

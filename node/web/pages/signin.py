@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
+from yimen.node.home import Node
+from yimen.node.server.routes import NODE
+from yimen.node.services import clerks, sessions
 from yimen.node.web import auth
 from yimen.node.web.i18n import lang_of
-from yimen.node.web.render import form, render, see_other
+from yimen.node.web.render import db, form, render, see_other
 from yimen.schema.errors import YimenError
 
 routes = web.RouteTableDef()
@@ -32,6 +37,34 @@ async def signin(request: web.Request) -> web.StreamResponse:
         return await render(request, "signin.html", status=401, error=e.text(lang_of(request)),
                             next=target, clerk_id=clerk_id)
     raise see_other(target)
+
+
+LINK_LENGTH = 64  # a link's token is 43 characters (`sessions.make_link`)
+
+
+@routes.get("/signin/link/{token}")
+async def link_page(request: web.Request) -> web.Response:
+    """A one-time sign-in link asks first (a GET never signs in: a link previewed or
+    prefetched is not used up)."""
+    token = request.match_info["token"][:LINK_LENGTH]
+    try:
+        who = await db(request, _link_clerk, request.app[NODE], token)
+    except YimenError as e:
+        return await render(request, "signin.html", status=400, error=e.text(lang_of(request)), next="/", clerk_id="")
+    return await render(request, "signin_link.html", who=who, token=token)
+
+
+def _link_clerk(node: Node, token: str) -> dict[str, Any]:
+    return clerks.get(node, sessions.link_clerk(node, token))
+
+
+@routes.post("/signin/link/{token}")
+async def link_sign_in(request: web.Request) -> web.StreamResponse:
+    try:
+        await auth.sign_in_by_link(request, request.match_info["token"][:LINK_LENGTH])
+    except YimenError as e:
+        return await render(request, "signin.html", status=400, error=e.text(lang_of(request)), next="/", clerk_id="")
+    raise see_other("/")
 
 
 @routes.post("/signout")

@@ -51,6 +51,15 @@ def test_refusals_csv_names_kinds_and_clerks_in_the_clerks_language(cli):
     assert got["kind"] == "supplement" and got["clerk_name"] == "李敏"
 
 
+def test_counts_by_status_and_card(cli):
+    _day(cli)
+    rows = {(b, v): n for b, v, n in _csv(cli("report", "counts", "--csv"))[1:]}
+    assert rows[("按状态", "待补正")] == "1" and rows[("按状态", "已办结")] == "0"
+    assert rows[("按督办牌", "暂停计时")] == "1" and rows[("按督办牌", "红牌")] == "0"
+    assert json.loads(cli("report", "counts", "--json").output)["status"]["supplement"] == 1
+    assert "待补正" in cli("report", "counts").output
+
+
 def test_case_list_csv_masks_the_id_and_names_the_clerk(cli):
     cid = _day(cli)
     head, row = _csv(cli("case", "list", "--csv"))

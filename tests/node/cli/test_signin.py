@@ -5,6 +5,7 @@ or two terminals of the same node)."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -165,10 +166,19 @@ def test_an_admin_sets_a_forgotten_password(village):
     village.sign_in("c01", "Reset-Pass-2026")
 
 
+def test_an_admin_makes_a_one_time_sign_in_link(village):
+    out = village("clerk", "link", "c01", "--minutes", "30").output
+    assert "c01 的一次性登录链接" in out and "/signin/link/" in out
+    made = json.loads(village("clerk", "link", "c01", "--json").output)
+    assert made["path"].startswith("/signin/link/") and made["clerk_id"] == "c01"
+    assert "--minutes" in village("clerk", "link", "c01", "--minutes", "0", ok=False).output
+    assert "没有在岗的窗口人员 c09" in village("clerk", "link", "c09", ok=False).output
+
+
 ADMIN_COMMANDS = [
     ["clerk", "add", "--id", "c02", "--name", "王芳", "--role", "社保", "--password-stdin"],
     ["clerk", "roles", "c01", "--add", "社保"], ["clerk", "deactivate", "c01"], ["clerk", "activate", "c01"],
-    ["clerk", "unlock", "c01"], ["clerk", "passwd", "c01", "--password-stdin"],
+    ["clerk", "unlock", "c01"], ["clerk", "passwd", "c01", "--password-stdin"], ["clerk", "link", "c01"],
     ["catalog", "import", str(SAMPLE)], ["invite", "--region", "440608100201001"],
     ["admit", str(SAMPLE), "--answer", "answer.json"], ["enroll", "--request", "request.json"],
     ["backup", "--to", "backup"], ["restore", "--from", "."],

@@ -9,7 +9,7 @@ from datetime import date, datetime
 import pytest
 
 from support import Clock, dump, id_number
-from support.chain import make_chain, sync_all
+from support.chain import conflicted_case, make_chain, sync_all
 from yimen.node import home, projections
 from yimen.node.errors import RoleMissing
 from yimen.node.services import caselist, cases, casework, clerks, reports
@@ -102,17 +102,7 @@ def conflict(tmp_path):
     clock = Clock(datetime(2026, 11, 16, 9, 0, tzinfo=home.CHINA_TZ))
     nodes = make_chain(tmp_path, clock=clock)
     try:
-        sync_all(nodes)
-        village, town = nodes["village_a"], nodes["town"]
-        cid = _accept(village, provided=("居民身份证", "收入证明"))
-        cases.act(village, cid, "submit", "c01")
-        cases.act(village, cid, "approve", "c01")
-        sync_all(nodes)
-        clock.advance(hours=1)
-        cases.act(town, cid, "approve", "t01")
-        clock.advance(hours=1)
-        cases.act(village, cid, "returned", "c01", reason="申请人迁出本村")
-        sync_all(nodes)
+        cid = conflicted_case(nodes, clock)
         yield nodes, cid
     finally:
         for n in nodes.values():

@@ -31,3 +31,27 @@ def test_english_pages_have_no_chinese_frame(clerk_page, served):
     assert "Sign out" in header and "退出" not in header
     clerk_page.goto(f"{served.url}/nowhere")
     assert "no such page" in clerk_page.inner_text("main")
+
+
+def test_every_menu_page_reads_with_script_disabled(chromium_browser, served):
+    """Script is an enhancement: with it off, each page a clerk's or an admin's menu lists
+    opens (200, a heading, no error box) and a search form still works."""
+    context = chromium_browser.new_context(locale="zh-CN", java_script_enabled=False)
+    try:
+        p = context.new_page()
+        for clerk_id in ("c01", "a01"):
+            context.clear_cookies()
+            browser.sign_in(p, served.url, clerk_id, PASSWORD)
+            links = [a.get_attribute("href") for a in p.query_selector_all("nav.menu a")]
+            assert links and links[0] == "/"
+            for href in links:
+                r = p.goto(f"{served.url}{href}")
+                assert r.status == 200, (clerk_id, href, r.status)
+                assert p.query_selector("main h1") and not p.query_selector("main .error"), (clerk_id, href)
+        p.goto(f"{served.url}/cases")
+        p.fill("input[name=q]", "没有这个人")
+        p.press("input[name=q]", "Enter")
+        p.wait_for_url("**/cases?q=*")
+        assert "没有符合条件的办件" in p.inner_text("main")
+    finally:
+        context.close()

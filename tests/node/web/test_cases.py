@@ -3,9 +3,14 @@
 
 from __future__ import annotations
 
-from support import accept, id_number
+from datetime import datetime
+
+from support import Clock, accept, id_number
+from support.chain import conflicted_case, make_chain
 from support.pages import window
-from yimen.node.services import audit, cases
+from support.signin import PASSWORD
+from yimen.node import home
+from yimen.node.services import audit, cases, casework, clerks
 from yimen.schema.idnumber import mask
 
 
@@ -118,3 +123,45 @@ def test_search_open_and_act_in_chromium(clerk_page, served):
 async def test_a_page_number_past_any_integer_is_an_empty_page(window_home, aiohttp_client):
     w = await window(aiohttp_client, window_home, "c01")
     await w.get("/cases?page=" + "9" * 30)
+
+
+async def test_an_unknown_status_or_card_in_the_address_says_so(window_home, aiohttp_client):
+    w = await window(aiohttp_client, window_home, "c01")
+    assert "未知的办件状态：done" in await w.get("/cases?status=done", status=400)
+    assert "未知的督办牌：purple" in await w.get("/cases?card=purple", status=400)
+    assert "unknown card: purple" in await w.get("/cases?card=purple&lang=en", status=400)
+
+
+async def test_a_conflict_is_reviewed_on_the_case_page(window_nodes, tmp_path, aiohttp_client):
+    clock = Clock(datetime(2026, 11, 16, 9, 0, tzinfo=home.CHINA_TZ))
+    nodes = make_chain(tmp_path, clock=clock)
+    window_nodes.extend(nodes.values())
+    cid = conflicted_case(nodes, clock)
+    village = nodes["village_a"]
+    clerks.set_password(village, "c01", PASSWORD)
+    flagged = next(e for e in cases.show(village, cid)["history"] if e["conflict"])
+    w = await window(aiohttp_client, village, "c01")
+    page = await w.get(f"/cases/{cid}")
+    assert "冲突核查" in page and f'name="event" value="{flagged["no"]}"' in page
+    page = await w.post(f"/cases/{cid}/review", {"event": flagged["no"], "resolution": " "}, status=400)
+    assert 'name="resolution"' in page and cases.show(village, cid)["conflicts_open"] == 1
+    page = await w.post(f"/cases/{cid}/review", {"event": 1, "resolution": "看过了"}, status=400)
+    assert "不是冲突事件" in page and "看过了" not in page.split("冲突核查")[0]
+    await w.post(f"/cases/{cid}/review", {"event": flagged["no"], "resolution": "已与镇街核实"})
+    shown = cases.show(village, cid)
+    assert shown["conflicts_open"] == 0 and casework.may(village, "c01", shown)["may_review"] == []
+    assert "已与镇街核实" in await w.get(f"/cases/{cid}")
+
+
+async def test_only_cases_with_conflicts_to_review_are_listed_when_asked(window_nodes, tmp_path, aiohttp_client):
+    clock = Clock(datetime(2026, 11, 16, 9, 0, tzinfo=home.CHINA_TZ))
+    nodes = make_chain(tmp_path, clock=clock)
+    window_nodes.extend(nodes.values())
+    cid = conflicted_case(nodes, clock)
+    village = nodes["village_a"]
+    calm = accept(village, 5)
+    clerks.set_password(village, "c01", PASSWORD)
+    w = await window(aiohttp_client, village, "c01")
+    page = await w.get("/cases?conflicts=1")
+    assert cid in page and calm not in page and "共 1 条" in page
+    assert calm in await w.get("/cases")

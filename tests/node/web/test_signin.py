@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from support.pages import Window, window
 from support.signin import PASSWORD
 from yimen.node.server.app import create_app
-from yimen.node.services import sessions
+from yimen.node.services import clerks, sessions
 from yimen.node.web.app import PARTS
 from yimen.node.web.render import CSP
 
@@ -141,3 +143,35 @@ async def test_a_body_that_is_no_form_is_one_sentence(window_home, aiohttp_clien
                             headers={"Content-Type": "multipart/form-data; boundary=zz"})
     assert r.status == 400 and "提交的表单无法读取" in await r.text()
     assert "您好" in await w.get("/")  # still signed in: nothing was done
+
+
+async def test_a_one_time_link_signs_in_once(window_nodes, aiohttp_client, tmp_path, clock):
+    window_home = window_node(tmp_path / "v", clock=clock)
+    window_nodes.append(window_home)
+    link = sessions.make_link(window_home, "c01", "a01", minutes=30)
+    w = await window(aiohttp_client, window_home)
+    path = f"/signin/link/{link['token']}"
+    page = await w.get(path)  # asks first: a GET never uses the link
+    assert "以 测试c01（c01）身份登录" in page and sessions.link_clerk(window_home, link["token"]) == "c01"
+    page = await w.post(path)
+    assert "您好，测试c01" in page
+    logged = window_home.store.conn.execute("SELECT action, clerk FROM audit_log ORDER BY seq DESC LIMIT 2").fetchall()
+    assert logged == [("sign_in", "c01"), ("signin_link", "a01")]
+    other = await window(aiohttp_client, window_home)
+    page = await other.get(path, status=400)
+    assert "此登录链接无效、已用过或已过期" in page
+    late = sessions.make_link(window_home, "c02", "a01", minutes=1)
+    clock.advance(minutes=2)
+    await other.get(f"/signin/link/{late['token']}", status=400)
+    await other.post(f"/signin/link/{late['token']}", status=400)
+    assert "您好" not in await other.get("/signin")
+
+
+def test_a_link_needs_an_active_clerk_and_a_sane_lifetime(window_home):
+    for clerk_id, minutes in (("nobody", 60), ("c01", 0), ("c01", 24 * 60 + 1)):
+        with pytest.raises(sessions.LinkRefused):
+            sessions.make_link(window_home, clerk_id, "a01", minutes)
+    link = sessions.make_link(window_home, "c02", "a01")
+    clerks.set_active(window_home, "c02", False, by="a01")
+    with pytest.raises(sessions.LinkRefused):
+        sessions.sign_in_by_link(window_home, link["token"])
