@@ -147,7 +147,8 @@ def show(node: Node, reader: str | None, f: Filter, limit: int | None = None, of
     """`audit show` and the audit page: the entries `f` keeps and how many there are in
     all; reading the trail is itself recorded (`audit_show`, by `reader`)."""
     rows = search(node, f, limit, offset, newest_first)
-    total = len(rows) if limit is None and not offset else count(node, f)
+    last_page = limit is None or len(rows) < limit
+    total = offset + len(rows) if last_page and (rows or not offset) else count(node, f)  # a second scan only if need be
     record(node, "audit_show", reader, f.case or None, None, entries=len(rows), filters=f.given())
     return rows, total
 

@@ -68,6 +68,15 @@ def test_a_page_of_the_search_and_its_count(logged):
         [r["seq"] for r in audit.search(logged, f, newest_first=True)][3:6]
 
 
+@settings(max_examples=40, deadline=None)
+@given(limit=st.one_of(st.none(), st.integers(1, 25)), offset=st.integers(0, 30), clerk=st.sampled_from(["", "c01"]))
+def test_a_page_of_a_search_and_the_total_of_all(logged, limit, offset, clerk):
+    f = audit.Filter(clerk=clerk, until=DAYS[-1].isoformat())
+    everything = audit.search(logged, f, newest_first=True)
+    rows, total = audit.show(logged, "a01", f, limit, offset, newest_first=True)
+    assert total == len(everything) and rows == everything[offset:None if limit is None else offset + limit]
+
+
 @settings(max_examples=200)
 @given(clerk_id=st.text(min_size=1, max_size=4).filter(str.strip), name=st.text(min_size=1, max_size=4))
 def test_a_made_password_follows_the_rules(clerk_id, name):
