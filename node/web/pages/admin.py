@@ -4,7 +4,8 @@
 as the CLI's, naming the admin (`by`), which writes its audit entry.
 
 - `/admin/clerks`: the clerks, adding one (a first password typed, or made and shown
-  once), and per clerk `/admin/clerks/{id}`: roles, a new password, unlock, deactivate.
+  once), and per clerk `/admin/clerks/{id}`: roles, a new password, unlock, deactivate,
+  a one-time sign-in link (shown once).
 - `/admin/enrollment`: an invitation code for a child (shown once, with its QR code), a
   child's pasted request file admitted (or its key rotation certified), the answer to
   carry back; this node's certificate chain and the trust list it holds.
@@ -28,7 +29,7 @@ from yimen.node import texts
 from yimen.node.errors import UnknownClerk
 from yimen.node.home import Node
 from yimen.node.server.routes import NODE
-from yimen.node.services import audit, clerks, enrollment, trust
+from yimen.node.services import audit, clerks, enrollment, sessions, trust
 from yimen.node.web import auth
 from yimen.node.web.errors import FORBIDDEN
 from yimen.node.web.i18n import lang_of
@@ -39,7 +40,6 @@ routes = web.RouteTableDef()
 PAGE = 50
 MAX_PAGE = 1 << 40  # a page number past it is an empty page (SQLite's OFFSET is 64 bits)
 MAX_PASTED = enrollment.MAX_FILE
-CHANGES = ("roles", "password", "unlock", "deactivate", "activate")
 DONE = {  # the sentence after a change, as the CLI says it
     "added": ("已添加窗口人员 {}", "added clerk {}"), "roles": ("已调整 {} 的岗位", "changed the roles of {}"),
     "password": ("已为 {} 设置新密码", "new password set for {}"), "unlock": ("已解锁 {}", "unlocked {}"),
@@ -120,8 +120,8 @@ async def _clerk(request: web.Request, status: int = 200, **ctx: Any) -> web.Res
         c = await db(request, lambda node: _shown(node, clerks.get(node, clerk_id)), request.app[NODE])
     except UnknownClerk as e:
         return await render(request, "error.html", status=404, message=e.text(lang_of(request)), status_code=404)
-    base = {"c": c, "roles": clerks.ROLES, "wanted": c["roles"], "error": "", "password": "",
-            "notice": _done(request, clerk_id)}
+    base = {"c": c, "roles": clerks.ROLES, "wanted": c["roles"], "error": "", "password": "", "link": "",
+            "minutes": "60", "max_minutes": sessions.LINK_MINUTES[1], "notice": _done(request, clerk_id)}
     return await render(request, "admin_clerk.html", status=status, **{**base, **ctx})
 
 
@@ -148,12 +148,10 @@ def _change(node: Node, by: str, clerk_id: str, change: str, wanted: list[str], 
     return ""
 
 
-@routes.post("/admin/clerks/{clerk_id}/{change}")
+@routes.post("/admin/clerks/{clerk_id}/{change:(roles|password|unlock|deactivate|activate)}")
 async def clerk_change(request: web.Request) -> web.Response:
     by, data = await _admin_id(request), await form(request)
     clerk_id, change = request.match_info["clerk_id"], request.match_info["change"]
-    if change not in CHANGES:
-        raise web.HTTPNotFound()
     wanted = [str(r) for r in data.getall("roles", [])][:len(clerks.ROLES)]
     keep = await auth.session_token(request) if clerk_id == by else None  # an admin's own sign-in stays
     try:
@@ -164,6 +162,20 @@ async def clerk_change(request: web.Request) -> web.Response:
     if made:
         return await _clerk(request, password=made, notice=texts.pick(lang_of(request), *DONE["password"]).format(clerk_id))
     raise see_other(f"/admin/clerks/{quote(clerk_id, safe='')}?done={change}")
+
+
+@routes.post("/admin/clerks/{clerk_id}/link")
+async def clerk_link(request: web.Request) -> web.Response:
+    """`yimen clerk link`: a one-time sign-in link for the clerk's browser, shown once (with its QR code)."""
+    by, data = await _admin_id(request), await form(request)
+    clerk_id, minutes = request.match_info["clerk_id"], _text(data, "minutes", 8)
+    try:
+        made = await db(request, sessions.make_link, request.app[NODE], clerk_id, by,
+                        int(minutes) if minutes.isdigit() else 0)
+    except YimenError as e:
+        return await _refused(request, _clerk, e, minutes=minutes)
+    url = f"{request.scheme}://{request.host}/signin/link/{made['token']}"
+    return await _clerk(request, link=url, link_qr=qr_svg(url), link_until=made["expires_at"], minutes=minutes)
 
 
 # -- enrollment and the trust list ----------------------------------------------------------------

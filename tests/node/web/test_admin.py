@@ -153,6 +153,18 @@ async def test_the_last_admin_stays_and_the_roles_ticked_are_kept(window_home, a
     assert "已为 a01 设置新密码" in page and "退出" in await w.get("/admin/clerks")
 
 
+async def test_a_one_time_sign_in_link_is_shown_once_and_signs_in(window_home, aiohttp_client):
+    w = await window(aiohttp_client, window_home, "a01")
+    await w.get("/admin/clerks/c02")
+    page = await w.post("/admin/clerks/c02/link", {"minutes": "5000"}, status=400)
+    assert sentence(sessions.make_link, window_home, "c02", "a01", 5000) in page and 'value="5000"' in page
+    page = await w.post("/admin/clerks/c02/link", {"minutes": "30"})
+    url = re.search(r'<code class="secret">([^<]+)</code>', page).group(1)
+    assert "/signin/link/" in url and 'class="qr"' in page and last(window_home, "signin_link")["clerk"] == "a01"
+    assert sessions.link_clerk(window_home, url.rsplit("/", 1)[1]) == "c02"
+    assert url not in await w.get("/admin/clerks/c02")
+
+
 async def test_an_unknown_clerk_or_change_is_a_clear_page(window_home, aiohttp_client):
     w = await window(aiohttp_client, window_home, "a01")
     page = await w.get("/admin/clerks/nobody", status=404)
