@@ -47,6 +47,11 @@ def flags_text(lang: str, row: dict[str, Any]) -> str:
     return pick(lang, "；", "; ").join(out)
 
 
+def enrolled(learnt: list[str]) -> tuple[str, str]:
+    """What `enrollment.apply_answer` did, as (zh, en)."""
+    return f"注册完成，已获得上级公钥：{'、'.join(learnt)}", f"enrolled; keys learnt for {', '.join(learnt)}"
+
+
 # -- revocations (`yimen revoke`, `yimen cert revoke`, the admin's revoke page) --------------
 def key_revoked(r: dict[str, Any]) -> tuple[str, str]:
     """What `trust.revoke` did, as (zh, en)."""

@@ -17,6 +17,7 @@ from yimen.node.services import catalog, enrollment
 from yimen.node.services import status as node_status
 from yimen.node.cli.util import YimenGroup, admin_only, h, json_option, lang, open_node, print_json
 from yimen.node.services.enrollment import EnrollmentRefused
+from yimen.node.texts import enrolled
 from yimen.node.cli.output import table
 
 COMMANDS: list[click.Command] = []
@@ -90,7 +91,7 @@ def enroll(ctx: click.Context, parent_url: str, code: str, address: str, request
     if parent_url:
         node.config = replace(node.config, parent_url=parent_url)
         config_mod.save(node.home, node.config)
-    click.echo(h(ctx, f"注册完成，已获得上级公钥：{'、'.join(learnt)}", f"enrolled; keys learnt for {', '.join(learnt)}"))
+    click.echo(h(ctx, *enrolled(learnt)))
     own = [r for r in catalog.list_items(node, include_cancelled=True) if r["publisher"] == node.node_id]
     if own:
         click.echo(h(ctx, f"提示：本节点自行发布了 {len(own)} 个事项。上级发布的同编码事项到达后以上级为准；"

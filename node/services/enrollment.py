@@ -326,9 +326,10 @@ def known_ancestry(node: Node) -> list[dict[str, Any]]:
     return out
 
 
-def apply_answer(node: Node, answer: dict[str, Any]) -> list[str]:
+def apply_answer(node: Node, answer: dict[str, Any], by: str | None = None) -> list[str]:
     """At the child: pin the chain's root, check the chain down to this node's own
-    certificate, and hold them. Returns the regions learnt (parent first)."""
+    certificate, and hold them (`by`: the admin, for the audit log). Returns the regions
+    learnt (parent first)."""
     if not isinstance(answer, dict) or answer.get("type") != "enroll_answer" or \
             answer.get("child") != node.node_id or answer.get("parent") != region.parent_code(node.node_id):
         raise EnrollmentRefused("注册答复不是给本节点的", "the enrollment answer is not for this node")
@@ -349,7 +350,7 @@ def apply_answer(node: Node, answer: dict[str, Any]) -> list[str]:
         if own.region != node.node_id or own.signing_key != node.keys.public_key or learnt[-1] != answer["parent"]:
             raise EnrollmentRefused("答复中的证书不是本节点的", "the certificate in the answer is not this node's")
         node.store.keys.add(own, "pinned")
-        audit.record(node, "enroll", None, parent=answer["parent"], learnt=learnt[::-1])
+        audit.record(node, "enroll", by, parent=answer["parent"], learnt=learnt[::-1])
     return learnt[::-1]
 
 

@@ -8,7 +8,8 @@ as the CLI's, naming the admin (`by`), which writes its audit entry.
   a one-time sign-in link (shown once).
 - `/admin/enrollment`: an invitation code for a child (shown once, with its QR code), a
   child's pasted request file admitted (or its key rotation certified), the answer to
-  carry back; this node's certificate chain and the trust list it holds.
+  carry back; this node's own offline enrollment (`yimen enroll --request / --answer`);
+  its certificate chain and the trust list it holds.
 - `/admin/revoke`: a descendant's node key or an e-certificate, with a reason and a
   ticked confirmation.
 - `/admin/audit`: the audit trail searched as `yimen audit show` filters it, 50 a page,
@@ -193,8 +194,9 @@ def _trust(node: Node) -> dict[str, Any]:
 
 async def _enrollment(request: web.Request, status: int = 200, **ctx: Any) -> web.Response:
     shown = await db(request, _trust, request.app[NODE])
-    base = {"error": "", "invited": None, "qr": "", "answer": "", "answer_for": "", "region": "", "hours": "72",
-            "pasted": "", "kind": "enroll", "max_hours": enrollment.MAX_INVITE_HOURS, **shown}
+    base = {"error": "", "notice": "", "invited": None, "qr": "", "answer": "", "answer_for": "", "region": "",
+            "hours": "72", "pasted": "", "kind": "enroll", "max_hours": enrollment.MAX_INVITE_HOURS, "own": "",
+            "address": "", "answer_pasted": "", "enrolled": bool(shown["chain"]), **shown}
     return await render(request, "admin_enrollment.html", status=status, **{**base, **ctx})
 
 
@@ -241,6 +243,28 @@ async def admit(request: web.Request) -> web.Response:
     text = enrollment.dumps(answer)
     return await _enrollment(request, answer=text, answer_for=answer["child"], kind=kind,
                              download=base64.b64encode(text.encode()).decode())
+
+
+@routes.post("/admin/enrollment/request")
+async def own_request(request: web.Request) -> web.Response:
+    """`yimen enroll --request`: this node's enrollment request, to carry to the parent's admin."""
+    await auth.admin(request)
+    address = _text(await form(request), "address", enrollment.MAX_ADDRESS)
+    text = enrollment.dumps(await db(request, enrollment.request, request.app[NODE], address))
+    return await _enrollment(request, own=text, own_download=base64.b64encode(text.encode()).decode(), address=address)
+
+
+@routes.post("/admin/enrollment/answer")
+async def own_answer(request: web.Request) -> web.Response:
+    """`yimen enroll --answer`: the parent's answer, pasted, applied here."""
+    by, data = await _admin_id(request), await form(request)
+    pasted = str(data.get("answer", ""))[:MAX_PASTED]
+    try:
+        learnt = await db(request, lambda node: enrollment.apply_answer(
+            node, enrollment.parse(pasted, ("注册答复", "enrollment answer")), by), request.app[NODE])
+    except YimenError as e:
+        return await _refused(request, _enrollment, e, answer_pasted=pasted)
+    return await _enrollment(request, notice=texts.pick(lang_of(request), *texts.enrolled(learnt)))
 
 
 # -- revocation -----------------------------------------------------------------------------------

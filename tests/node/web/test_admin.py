@@ -230,6 +230,23 @@ async def test_admit_a_pasted_request_then_revoke_its_key(town_and_village, aioh
     assert last(town, "revoke")["clerk"] == "a01"
 
 
+async def test_this_node_enrolls_offline_from_its_page(town_and_village, aiohttp_client, window_nodes, tmp_path):
+    town, _ = town_and_village
+    village = window_node(tmp_path / "village3", VILLAGE, "示范村")
+    window_nodes.append(village)
+    w = await window(aiohttp_client, village, "a01")
+    await w.get("/admin/enrollment")
+    page = await w.post("/admin/enrollment/request", {"address": "https://10.0.0.6:8711"})
+    own = json.loads(html.unescape(re.search(r"<textarea readonly[^>]*>(.*?)</textarea>", page, re.S).group(1)))
+    assert own == enrollment.request(village, "https://10.0.0.6:8711") and 'download="enroll-request.json"' in page
+    answer = enrollment.dumps(enrollment.admit(town, own))
+    page = await w.post("/admin/enrollment/answer", {"answer": answer[:40]}, status=400)
+    assert "这不是注册答复" in page and answer[:40] in html.unescape(page)
+    page = await w.post("/admin/enrollment/answer", {"answer": answer})
+    assert f"注册完成，已获得上级公钥：{town.node_id}" in page and last(village, "enroll")["clerk"] == "a01"
+    assert "本节点已有证书" in page and enrollment.own_certificate(village) is not None
+
+
 async def test_a_childs_key_rotation_is_certified_from_its_pasted_request(town_and_village, aiohttp_client):
     town, village = town_and_village
     enrollment.apply_answer(village, enrollment.admit(town, enrollment.request(village)))
