@@ -69,6 +69,10 @@ def _shown(node: Node, c: dict[str, Any]) -> dict[str, Any]:
     return {**c, "locked": clerks.locked(node, c)}
 
 
+def _one(node: Node, clerk_id: str) -> dict[str, Any]:
+    return _shown(node, clerks.get(node, clerk_id))
+
+
 def _clerk_rows(node: Node) -> list[dict[str, Any]]:
     return [_shown(node, c) for c in clerks.all_clerks(node)]
 
@@ -118,7 +122,7 @@ async def clerk_add(request: web.Request) -> web.Response:
 async def _clerk(request: web.Request, status: int = 200, **ctx: Any) -> web.Response:
     clerk_id = request.match_info["clerk_id"]
     try:
-        c = await db(request, lambda node: _shown(node, clerks.get(node, clerk_id)), request.app[NODE])
+        c = await db(request, _one, request.app[NODE], clerk_id)
     except UnknownClerk as e:
         return await render(request, "error.html", status=404, message=e.text(lang_of(request)), status_code=404)
     base = {"c": c, "roles": clerks.ROLES, "wanted": c["roles"], "error": "", "password": "", "link": "",
@@ -254,14 +258,17 @@ async def own_request(request: web.Request) -> web.Response:
     return await _enrollment(request, own=text, own_download=base64.b64encode(text.encode()).decode(), address=address)
 
 
+def _apply(node: Node, by: str, pasted: str) -> list[str]:
+    return enrollment.apply_answer(node, enrollment.parse(pasted, ("注册答复", "enrollment answer")), by)
+
+
 @routes.post("/admin/enrollment/answer")
 async def own_answer(request: web.Request) -> web.Response:
     """`yimen enroll --answer`: the parent's answer, pasted, applied here."""
     by, data = await _admin_id(request), await form(request)
     pasted = str(data.get("answer", ""))[:MAX_PASTED]
     try:
-        learnt = await db(request, lambda node: enrollment.apply_answer(
-            node, enrollment.parse(pasted, ("注册答复", "enrollment answer")), by), request.app[NODE])
+        learnt = await db(request, _apply, request.app[NODE], by, pasted)
     except YimenError as e:
         return await _refused(request, _enrollment, e, answer_pasted=pasted)
     return await _enrollment(request, notice=texts.pick(lang_of(request), *texts.enrolled(learnt)))
