@@ -1,7 +1,7 @@
 """The node's own tables, defined once as a migration set opened beside the sync tables
 (see `yimen.sync.store.schema`): projections (derived from documents, never written by
 hand; see `projections`), and local state that is neither replicated nor derived: clerks,
-their sessions and invitation codes."""
+their sessions and invitation codes, sync lag samples."""
 
 from __future__ import annotations
 
@@ -201,3 +201,14 @@ def _signin_links(db: sqlite_utils.Database) -> None:
     run(db,
         "CREATE TABLE IF NOT EXISTS signin_links (token_sha256 TEXT PRIMARY KEY, clerk_id TEXT NOT NULL,"
         " expires_at TEXT NOT NULL, made_by TEXT)")
+
+
+@NODE_SCHEMA(name="0013_lag_samples")
+def _lag_samples(db: sqlite_utils.Database) -> None:
+    """Sync lag over time, for the admin's dashboard (see `services.activity`): local state,
+    one row per peer per sync round at most once a minute, pruned to the last days on every
+    write. `at` is Unix seconds (a sample is compared and charted, never shown as text)."""
+    run(db,
+        "CREATE TABLE IF NOT EXISTS lag_samples (at INTEGER NOT NULL, peer TEXT NOT NULL,"
+        " lag_s INTEGER NOT NULL, waiting INTEGER NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS lag_samples_peer_at ON lag_samples(peer, at)")

@@ -47,6 +47,26 @@ def flags_text(lang: str, row: dict[str, Any]) -> str:
     return pick(lang, "；", "; ").join(out)
 
 
+# -- the chain dashboard (web/pages/chain.py) --
+def duration_text(lang: str, seconds: float) -> str:
+    """A lag for people, in the largest unit that keeps it at least 1: 45 秒, 1.5 小时 /
+    45 s, 1.5 h."""
+    for size, zh, en in ((86400, "天", "d"), (3600, "小时", "h"), (60, "分钟", "min")):
+        if seconds >= size:
+            return f"{seconds / size:.3g} {pick(lang, zh, en)}"
+    return f"{seconds:.3g} {pick(lang, '秒', 's')}"
+
+
+KIND_ZH = {"catalog_item": "事项", "case": "办件", "space_doc": "我的空间文档", "consent": "同意书",
+           "node": "节点记录", "revocation": "吊销记录", "audit": "审计记录"}
+
+
+def kind_text(lang: str, kind: str) -> str:
+    """A document kind: 办件 / case."""
+    return KIND_ZH.get(kind, kind) if lang == "zh" else kind.replace("_", " ")
+
+
+# -- enrollment (`yimen enroll`, the admin's enrollment page) --------------------------------
 def enrolled(learnt: list[str]) -> tuple[str, str]:
     """What `enrollment.apply_answer` did, as (zh, en)."""
     return f"注册完成，已获得上级公钥：{'、'.join(learnt)}", f"enrolled; keys learnt for {', '.join(learnt)}"
@@ -81,11 +101,13 @@ AUDIT_ZH = {
     "space_show": "查看我的空间", "space_reuse": "复用我的空间中的材料", "space_consent": "登记同意书",
     "space_withdraw": "撤回同意书", "space_purge": "清除凭同意书取得的文档", "space_serve": "向下级提供我的空间文档",
     "space_file_serve": "向下级提供我的空间文件",
+    "quarantine_view": "查看隔离的文档",  # the chain dashboard (web/pages/chain.py)
     # ratings (一事一评)
     "rate": "群众评价", "rate_page": "打开群众评价页", "rating_show": "查看评价", "rating_follow_up": "登记回访整改",
     "rating_board": "查看待回访评价",
     # the printed papers and the citizen's progress page (node/web/pages/papers.py)
     "printed_paper": "打印文书", "progress_viewed": "申请人查询办件进度",
+    "space_offers": "受理前查看我的空间可复用的材料",  # the window's accept form
 }
 AUDIT_WHY = {
     "hash": ("内容或与前一条的哈希链接不符", "its content or its link to the entry before does not match its hash"),

@@ -13,10 +13,10 @@ import shlex
 import socket
 import subprocess
 import sys
-from datetime import date
 from pathlib import Path
 
 import pytest
+from yimen.node.home import china_now
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,7 +53,7 @@ def test_the_readme_runs_as_written(tmp_path):
         for command in (c for block in _blocks() for c in _commands(block)):
             for old, new in ports.items():
                 command = command.replace(old, new)
-            command = command.replace("<code>", code).replace("-2026-", f"-{date.today().year}-")
+            command = command.replace("<code>", code).replace("-2026-", f"-{china_now().date().year}-")
             if command.startswith("export "):
                 key, _, value = command.removeprefix("export ").partition("=")
                 env[key] = value

@@ -45,14 +45,14 @@ def catalog_import(ctx: click.Context, file: Path) -> None:
 
 
 @catalog_group.command("list")
-@click.option("--search", default="", help="Part of a code or name.")
+@click.option("--search", default="", help="Part of a code or name, or the pinyin initials of the name (dbsq).")
 @click.option("--department", default="", help="Only this department.")
 @click.option("--all", "include_cancelled", is_flag=True, help="Include cancelled items.")
 @json_option
 @click.pass_context
 def catalog_list(ctx: click.Context, search: str, department: str, include_cancelled: bool,
                  as_json: bool) -> None:
-    """List catalog items, optionally searching by code or name.
+    """List catalog items, optionally searching by code, name or pinyin initials.
 
     \b
     Example:

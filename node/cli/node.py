@@ -115,7 +115,8 @@ def _status_tables(ctx: click.Context, info: dict) -> None:
     if info["peers"]:
         click.echo(table(info["peers"], [
             ("peer", h(ctx, "对端", "peer")), ("last_contact", h(ctx, "最近联系", "last contact")),
-            ("feed_not_acked", h(ctx, "未确认", "not acked")), ("seals_in", h(ctx, "收到签封", "seals in")),
+            ("feed_not_acked", h(ctx, "未确认", "not acked")), ("unapplied", h(ctx, "待入库", "not applied")),
+            ("seals_in", h(ctx, "收到签封", "seals in")),
             ("seals_out", h(ctx, "发出签封", "seals out")), ("bytes_in", h(ctx, "收到字节", "bytes in")),
             ("bytes_out", h(ctx, "发出字节", "bytes out")), ("quarantined", h(ctx, "隔离", "quarantined"))]))
     _audit_warnings(ctx, info["audit_refusals"], info["audit_refused_by_parent"])

@@ -18,6 +18,7 @@ from yimen.node.services import status as node_status
 from yimen.node.cli.util import YimenGroup, admin_only, h, json_option, lang, open_node, print_json
 from yimen.node.services.enrollment import EnrollmentRefused
 from yimen.node.texts import enrolled
+from yimen.schema.errors import YimenError
 from yimen.node.cli.output import table
 
 COMMANDS: list[click.Command] = []
@@ -208,7 +209,8 @@ def serve(ctx: click.Context, host: str, port: int, no_sync: bool, log_file: Pat
 @click.pass_context
 def sync(ctx: click.Context, once: bool, log_file: Path | None, as_json: bool) -> None:
     """Exchange changes with the parent (or the next ancestor that answers): one round
-    with --once, otherwise keep syncing until Ctrl-C, without serving children.
+    with --once, otherwise keep syncing until Ctrl-C, without serving children. The
+    outcome is kept for `yimen status` and the admin's page.
 
     \b
     Example:
@@ -222,7 +224,12 @@ def sync(ctx: click.Context, once: bool, log_file: Path | None, as_json: bool) -
         ctx.call_on_close(lambda: logs.remove(handler))
         return runner.run(runner.sync_forever(node))
     from yimen.node.services import uplink as sync_client
-    stats = asyncio.run(sync_client.sync_once(node))
+    try:
+        stats = asyncio.run(sync_client.sync_once(node))
+    except YimenError as e:
+        node_status.record_sync(node, e)
+        raise
+    node_status.record_sync(node, None)
     if as_json:
         return print_json(asdict(stats))
     click.echo(h(ctx, f"与 {stats.peer} 同步：上传 {stats.pushed} 个签封（{stats.bytes_out} 字节），"

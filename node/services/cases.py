@@ -26,7 +26,6 @@ from yimen.node.projections import CASE_COLUMNS, Unprojectable, case_state, defe
 from yimen.node.projections import case_events as lifecycle_events, material_states
 from yimen.sync.docs import Doc, unseen_before
 from yimen.schema import case as lifecycle
-from yimen.schema import region
 from yimen.schema.catalog import CatalogItem
 from yimen.schema.dates import parse_date
 from yimen.schema.errors import SchemaError
@@ -67,6 +66,7 @@ class Application:
     provided: Mapping[str, str | None]  # material name -> sha256 of its scan, or None
     deferred: Mapping[str, str | None]  # material name -> due date (ISO), None = the deadline
     phone: str = ""
+    commitment_signed: bool = True  # the applicant signed the commitment for `deferred` (the CLI's --defer says so)
 
 
 def file_sha256(path: Path, material: str = "") -> str:
@@ -126,17 +126,15 @@ def _materials(item: CatalogItem, app: Application, today: date, deadline: str,
     if missing:
         raise MaterialsIncomplete(f"缺少必需材料：{'、'.join(missing)}（可容缺的材料须签署承诺后容缺受理）",
                                   f"mandatory material missing: {', '.join(missing)}")
+    deferred = [n for n, m in out.items() if m["status"] == "deferred"]
+    if deferred and not app.commitment_signed:
+        raise MaterialsIncomplete(f"容缺受理须申请人签署承诺书：{'、'.join(deferred)}",
+                                  f"deferring a material needs the applicant's signed commitment: {', '.join(deferred)}")
     return out
 
 
 def _event(node: Node, clerk: dict[str, Any], action: str, role: str, **kw: Any) -> lifecycle.Event:
     return lifecycle.Event(action, clerk["clerk_id"], role, node.node_id, node.now(), **kw)
-
-
-def _check_level(node: Node, item: CatalogItem) -> None:
-    if region.level_rank(node.level) > region.level_rank(item.accept_level):
-        raise SchemaError(f"事项 {item.code} 须在{item.accept_level}级或以上受理",
-                          f"item {item.code} is accepted at {item.accept_level} level or above")
 
 
 def open_duplicates(node: Node, item_code: str, applicant_id: str) -> list[str]:
@@ -155,9 +153,7 @@ def accept(node: Node, clerk_id: str, app: Application, duplicate_ok: bool = Fal
     `DuplicateCase` unless `duplicate_ok`; the row names the open ones (`open_duplicates`).
     Materials the applicant's space holds are `reused` unless not `reuse`; scans in `keep` are kept there."""
     clerk = clerks.get(node, clerk_id)
-    item = catalog.current(node, app.item_code, active=True)
-    clerks.require_role(clerk, item.department)
-    _check_level(node, item)
+    item = catalog.acceptable_item(node, clerk, app.item_code)
     applicant_id = validate_id_number(app.applicant_id, today=node.clock().date())
     if not app.applicant_name.strip():
         raise SchemaError("申请人姓名不能为空", "the applicant's name must not be empty")
@@ -187,6 +183,8 @@ def not_accept(node: Node, clerk_id: str, item_code: str, applicant_id: str, app
     clerks.require_role(clerk, item.department)
     app = Application(item_code, applicant_id, applicant_name, {}, {})
     applicant_id = validate_id_number(applicant_id, today=node.clock().date())
+    if not applicant_name.strip():
+        raise SchemaError("申请人姓名不能为空", "the applicant's name must not be empty")
     return record(node, item, applicant_id, app, {},
                   [_event(node, clerk, "not_accepted", item.department, reason=reason.strip())])
 

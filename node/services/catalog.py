@@ -28,11 +28,11 @@ from typing import Any, Iterable
 
 from yimen.node.errors import ItemNotActive, UnknownItem
 from yimen.node.home import Node
-from yimen.node.services import Progress, audit, no_progress
+from yimen.node.services import Progress, audit, clerks, no_progress
 from yimen.node.projections import item_at, item_versions, parse_definition, refresh
 from yimen.schema import region
 from yimen.schema.catalog import CatalogItem, InvalidCatalog, parse_catalog
-from yimen.schema.errors import os_reason
+from yimen.schema.errors import SchemaError, os_reason
 
 
 @dataclass(frozen=True)
@@ -142,16 +142,81 @@ def of_case(node: Node, info: dict[str, Any]) -> CatalogItem:
     return item_at(node.store, info["item_publisher"], info["item_code"], info["item_version"])
 
 
+def _row(i: CatalogItem) -> dict[str, Any]:
+    return {"code": i.code, "version": i.version, "name": i.name, "department": i.department, "status": i.status,
+            "time_limit_days": i.time_limit_days, "immediate": int(i.immediate), "fee": i.fee, "publisher": i.publisher}
+
+
 def list_items(node: Node, search: str = "", department: str = "", include_cancelled: bool = False
                ) -> list[dict[str, Any]]:
-    """The items this node uses, by code; `search` matches a part of the code or name."""
-    return [
-        {"code": i.code, "version": i.version, "name": i.name, "department": i.department, "status": i.status,
-         "time_limit_days": i.time_limit_days, "immediate": int(i.immediate), "fee": i.fee, "publisher": i.publisher}
-        for i in _used(node).values()
-        if (not search or search in i.code or search in i.name) and (not department or i.department == department)
-        and (include_cancelled or i.status == "active")
-    ]
+    """The items this node uses, by code; `search` matches a part of the code or name, or
+    the pinyin initials of the name (see `match_rank`)."""
+    return [_row(i) for i in _used(node).values()
+            if (not search or match_rank(search, i.code, i.name) is not None)
+            and (not department or i.department == department) and (include_cancelled or i.status == "active")]
+
+
+def _accepted_here(node: Node, item: CatalogItem) -> bool:
+    """This node's level is the item's `accept_level` or above it."""
+    return region.level_rank(node.level) <= region.level_rank(item.accept_level)
+
+
+def acceptable(node: Node, departments: Iterable[str], search: str = "") -> list[dict[str, Any]]:
+    """The active items a clerk of `departments` may accept at this node (`acceptable_item`),
+    best match of `search` first, then by code."""
+    roles = set(departments)
+    found = [(match_rank(search, i.code, i.name), i) for i in _used(node).values()
+             if i.status == "active" and i.department in roles and _accepted_here(node, i)]
+    return [_row(i) for r, i in sorted((f for f in found if f[0] is not None), key=lambda f: (f[0], f[1].code))]
+
+
+def acceptable_item(node: Node, clerk: dict[str, Any], code: str) -> CatalogItem:
+    """The item `clerk` may accept a case of here (what `cases.accept` checks first):
+    active, of one of the clerk's departments, accepted at this node's level or below it."""
+    item = current(node, code, active=True)
+    clerks.require_role(clerk, item.department)
+    if not _accepted_here(node, item):
+        raise SchemaError(f"事项 {item.code} 须在{item.accept_level}级或以上受理",
+                          f"item {item.code} is accepted at {item.accept_level} level or above")
+    return item
+
+
+@lru_cache(maxsize=4096)
+def initials(name: str) -> tuple[frozenset[str], ...]:
+    """The possible pinyin initials of each character of `name`, lower case (every reading of
+    a character with several, 重 -> {z, c}); a character that is not Chinese stands for itself."""
+    from pypinyin import Style, pinyin  # loaded on first use: its dictionaries take a fifth of a second
+    out: list[frozenset[str]] = []
+    for ch in name:
+        readings = pinyin(ch, style=Style.FIRST_LETTER, heteronym=True, errors=lambda c: [c])[0]
+        out.append(frozenset(r[:1].lower() for r in readings if r))
+    return tuple(out)
+
+
+def match_rank(query: str, code: str, name: str) -> int | None:
+    """How well `query` finds an item (lower is better), None if not at all: 0 a part of
+    the code, 1 a part of the name, 2 consecutive characters or their pinyin initials
+    (zdsh: 最低生活), 3 the same in order with gaps (dbsq or 低保: 最低生活保障申请). Case
+    and blanks are ignored; an empty query finds everything."""
+    q = "".join(query.split()).lower()
+    if not q or q in code.lower():
+        return 0
+    if q in name.lower():
+        return 1
+    letters = initials(name)
+
+    def fits(c: str, i: int) -> bool:
+        return c == name[i].lower() or c in letters[i]
+    if any(all(fits(c, i + j) for j, c in enumerate(q)) for i in range(len(name) - len(q) + 1)):
+        return 2
+    pos = 0
+    for c in q:  # greedy: the earliest place each character can go leaves the most room for the rest
+        while pos < len(name) and not fits(c, pos):
+            pos += 1
+        if pos == len(name):
+            return None
+        pos += 1
+    return 3
 
 
 def show(node: Node, code: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from yimen.personal_space.documents import SpaceDocument, read_space_doc
 from yimen.schema import region
 from yimen.schema.catalog import CatalogItem
 from yimen.schema.doc_types import DOC_TYPES
+from yimen.schema.idnumber import validate_id_number
 
 _HELD = "doc_id, doc_type, source, issued_on, valid_until, deposited_at"
 
@@ -111,6 +112,17 @@ def offers(node: Node, applicant_id: str, item: CatalogItem, scanned: set[str]) 
                              node.clock().date().isoformat(), scanned)
     return {name: {"status": "reused", "doc_id": d.doc_id, "sha256": fingerprint(node, d.doc_id),
                    "doc_type": d.doc_type} for name, d in chosen.items()}
+
+
+def offered(node: Node, clerk_id: str, applicant_id: str, item: CatalogItem) -> dict[str, dict[str, Any]]:
+    """What `offers` would reuse for a case of `item` accepted now, looked up at the window
+    before accepting (read in the audit trail as `space_offers` when it finds any)."""
+    number = validate_id_number(applicant_id, today=node.clock().date())
+    found = offers(node, number, item, set())
+    if found:
+        audit.record(node, "space_offers", clerk_id, None, number, item=item.code,
+                     docs={name: r["doc_id"] for name, r in found.items()})
+    return found
 
 
 def keep_scans(node: Node, item: CatalogItem, applicant_id: str, applicant_name: str, clerk_id: str,

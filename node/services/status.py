@@ -41,12 +41,15 @@ def _localised(node: Node, rows: list[dict[str, Any]], *keys: str) -> list[dict[
 
 
 def peer_rows(node: Node) -> list[dict[str, Any]]:
-    """Per peer: last contact (node time), seals waiting each way, traffic, seals refused."""
+    """Per peer: last contact (node time), seals waiting each way (ours it has not
+    acknowledged; its, received and not yet applied here), traffic, seals refused."""
     store = node.store
     head = store.feed.head()
+    unapplied = store.feed.backlog_by_sender()
     return [{**{k: r[k] for k in ("peer", "recv_upto", "seals_in", "seals_out", "bytes_in", "bytes_out")},
              "last_contact": local_time(node, r["last_contact"]),
-             "feed_not_acked": head - r["sent_upto"], "quarantined": store.quarantine.count(r["peer"])}
+             "feed_not_acked": head - r["sent_upto"], "unapplied": unapplied.get(r["peer"], 0),
+             "quarantined": store.quarantine.count(r["peer"])}
             for r in store.peers.rows()]
 
 
@@ -112,6 +115,16 @@ def _positions(node: Node, lang: str) -> dict[str, Any]:
     if p["last_notice"]:
         p["last_notice"] = {**p["last_notice"], "at": local_time(node, p["last_notice"]["at"])}
     return p
+
+
+UNLISTED_ZH = "文档内容无法列出（不符合该类文档的格式，或由非所属节点写入），已保留并照常同步"
+
+
+def unlisted(node: Node, lang: str = "en") -> list[dict[str, Any]]:
+    """Documents kept but listed nowhere (`refused`), the reason in `lang`: the stored one
+    is a technical English sentence, which a Chinese page names in general words."""
+    rows = refused(node.store)
+    return rows if lang != "zh" else [{**r, "reason": UNLISTED_ZH} for r in rows]
 
 
 def refused(store: Store) -> list[dict[str, Any]]:

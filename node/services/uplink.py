@@ -20,7 +20,7 @@ from yimen.node.audit import exchange
 from yimen.node.errors import NodeError
 from yimen.node.home import Node
 from yimen.node.replication import engine, in_db, signing_key
-from yimen.node.services import file_transfer, space_delivery, space_purge
+from yimen.node.services import activity, file_transfer, space_delivery, space_purge
 from yimen.schema import region
 from yimen.schema.errors import YimenError
 from yimen.sync.errors import SyncError
@@ -100,7 +100,8 @@ def link_failure(e: BaseException) -> tuple[str, str]:
 
 
 async def sync_once(node: Node, wait: float = 0) -> RoundStats:
-    """One round with the first ancestor that answers."""
+    """One round with the first ancestor that answers; its lag sampled at the end (see
+    `activity`), the parent's when none answered."""
     async def attempt(transport: HttpTransport) -> RoundStats:
         run = lambda fn, *args: in_db(node, fn, *args)  # noqa: E731
         stats = await Session(engine(node), transport, run).round(wait, RoundStats(transport.peer, transport.url))
@@ -109,7 +110,14 @@ async def sync_once(node: Node, wait: float = 0) -> RoundStats:
         await file_transfer.round_step(node, transport)  # then files, bounded: behind cases and documents
         return stats
     await in_db(node, space_purge.sweep, node)  # expired consents end documents even with no link
-    return await with_first_ancestor(node, attempt)
+    try:
+        stats = await with_first_ancestor(node, attempt)
+    except (LinkDown, SyncError):
+        if parent := region.parent_code(node.node_id):  # no ancestor answered: the lag toward the parent grows
+            await in_db(node, activity.record_lag, node, parent)
+        raise
+    await in_db(node, activity.record_lag, node, stats.peer)
+    return stats
 
 
 async def run_loop(node: Node, stop: asyncio.Event, poll_s: float = 0.5, long_poll_s: float = 20,

@@ -42,4 +42,7 @@ def install(env: jinja2.Environment) -> None:
     )
     # ratings (一事一评)
     env.filters.update(score=lambda v, lang: score_text(lang, v), percent=lambda share: f"{share:.0%}")
+    # the chain dashboard (pages/chain.py)
+    env.filters.update(duration=lambda s, lang: texts.duration_text(lang, s),
+                       kind=lambda k, lang: texts.kind_text(lang, k))
     env.globals["pick"] = texts.pick

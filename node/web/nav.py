@@ -13,15 +13,15 @@ class Entry(NamedTuple):
     need: str = "any"
 
 
-MENU: list[Entry] = [
+MENU: list[Entry] = [  # the window's work first, then the back office, then the admin's
     Entry("/", "首页", "Home"),
+    Entry("/accept", "受理", "Accept"),  # lists only the items of the clerk's departments
     Entry("/cases", "办件", "Cases"),
-    Entry("/verify", "证照核验", "Verify certificate"),
-    Entry("/ratings", "一事一评", "Ratings", "管理员"),
-    # the back office and the supervision board
     Entry("/inbox", "待办", "Inbox"),
+    Entry("/verify", "证照核验", "Verify certificate"),
     Entry("/board", "督办", "Supervision", "管理员"),
-    # admin
+    Entry("/ratings", "一事一评", "Ratings", "管理员"),
+    Entry("/chain", "同步", "Sync", "管理员"),
     Entry("/admin/clerks", "管理", "Admin", "管理员"),
 ]
 
@@ -32,3 +32,10 @@ def allowed(who: dict[str, Any] | None, need: str) -> bool:
 
 def menu(who: dict[str, Any] | None) -> list[Entry]:
     return [e for e in MENU if allowed(who, e.need)]
+
+
+def current(path: str, entries: list[Entry]) -> str:
+    """The entry a page belongs to: the longest entry path that is the page's path or a
+    folder of it (/accept/T-DIBAO belongs to /accept; every page to / at least)."""
+    return max((e.path for e in entries if path == e.path or path.startswith(e.path.rstrip("/") + "/")),
+               key=len, default="")

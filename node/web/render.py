@@ -35,8 +35,9 @@ async def common(request: web.Request) -> dict[str, Any]:
     except sessions.NotSignedIn:
         who = None
     node = request.app[NODE]
+    menu = nav.menu(who)
     return {"lang": lang, "t": lambda zh, en: zh if lang == "zh" else en, "clerk": who, "node": node,
-            "menu": nav.menu(who), "path": request.path, "csrf_token": await auth.csrf_token(request),
+            "menu": menu, "here": nav.current(request.path, menu), "path": request.path, "csrf_token": await auth.csrf_token(request),
             "csrf_field": auth.CSRF_FIELD}
 
 

@@ -110,6 +110,20 @@ class Feed(_Repo):
     def backlog(self) -> int:
         return self._one("SELECT count(*) FROM unapplied")
 
+    def backlog_by_sender(self) -> dict[str, int]:
+        """Seals stored and not yet applied, counted per node they came from."""
+        return dict(self.conn.execute(
+            "SELECT f.received_from, count(*) FROM unapplied u JOIN feed f USING (local_seq)"
+            " GROUP BY f.received_from").fetchall())
+
+    def waiting_after(self, position: int, peer: str) -> tuple[int, str | None]:
+        """How many seals after feed `position` did not come from `peer` (those it has, it
+        sent them), and when the first of them was stored."""
+        where = "FROM feed WHERE local_seq > ? AND received_from IS NOT ?"
+        n = self._one(f"SELECT count(*) {where}", position, peer)
+        first = self._one(f"SELECT received_at {where} ORDER BY local_seq LIMIT 1", position, peer)
+        return n, first
+
 
 class Changes(_Repo):
     """The change index (applied changes, own unsealed ones) and pending changes."""
@@ -221,6 +235,9 @@ class Peers(_Repo):
         self._ensure(peer)
         self._write("UPDATE peers SET seals_out = seals_out + ?, bytes_out = bytes_out + ?,"
                           " last_contact = ? WHERE node_id = ?", (seals, size, at, peer))
+
+    def last_contact(self, peer: str) -> str | None:
+        return self._one("SELECT last_contact FROM peers WHERE node_id = ?", peer)
 
     def rows(self) -> list[dict[str, Any]]:
         cur = self.conn.execute(

@@ -64,7 +64,7 @@ def test_a_scan_that_is_missing_a_folder_or_unreadable(yimen, tmp_path):
 
 def test_a_promised_date_is_a_real_date_between_today_and_the_deadline(yimen):
     deadline = json.loads(accept(yimen, "--json", seq=9).output)["deadline"]
-    today = date.today()
+    today = home.china_now().date()
     assert "YYYY-MM-DD" in one_line(accept(yimen, "--defer", "遭遇困难的相关证明=2026/13/20", ok=False))
     for bad in (today - timedelta(days=1), date.fromisoformat(deadline) + timedelta(days=1)):
         assert "办结时限" in one_line(accept(yimen, "--defer", f"遭遇困难的相关证明={bad}", ok=False))
@@ -108,7 +108,7 @@ def test_filters_and_actions_in_chinese(yimen):
     cid = json.loads(accept(yimen, "--json").output)["case_id"]
     yimen("case", "act", cid, "提交后台")
     assert [r["case_id"] for r in json.loads(yimen("case", "list", "--status", "审批中", "--json").output)["rows"]] == [cid]
-    assert json.loads(yimen("case", "list", "--card", "绿", "--from", date.today().strftime("%Y/%m/%d"),
+    assert json.loads(yimen("case", "list", "--card", "绿", "--from", home.china_now().date().strftime("%Y/%m/%d"),
                             "--json").output)["rows"][0]["case_id"] == cid
     assert "未知操作" in one_line(yimen("case", "act", cid, "受理", ok=False))
     assert "待补正" in yimen("case", "act", cid, "补正", "--reason", "收入证明不清晰").output

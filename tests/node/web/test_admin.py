@@ -213,7 +213,7 @@ async def test_admit_a_pasted_request_then_revoke_its_key(town_and_village, aioh
     assert "这不是注册申请" in page and "{not json" in page
     request = enrollment.dumps(enrollment.request(village))
     page = await w.post("/admin/enrollment/admit", {"kind": "enroll", "request": request})
-    answer = html.unescape(re.search(r"<textarea readonly[^>]*>(.*?)</textarea>", page, re.S).group(1))
+    answer = html.unescape(re.search(r"<textarea[^>]*readonly[^>]*>(.*?)</textarea>", page, re.S).group(1))
     assert enrollment.apply_answer(village, json.loads(answer)) == [town.node_id]
     assert 'download="enroll-answer.json"' in page and last(town, "admit")["clerk"] == "a01"
     chain = await w.get("/admin/enrollment")
@@ -237,7 +237,7 @@ async def test_this_node_enrolls_offline_from_its_page(town_and_village, aiohttp
     w = await window(aiohttp_client, village, "a01")
     await w.get("/admin/enrollment")
     page = await w.post("/admin/enrollment/request", {"address": "https://10.0.0.6:8711"})
-    own = json.loads(html.unescape(re.search(r"<textarea readonly[^>]*>(.*?)</textarea>", page, re.S).group(1)))
+    own = json.loads(html.unescape(re.search(r"<textarea[^>]*readonly[^>]*>(.*?)</textarea>", page, re.S).group(1)))
     assert own == enrollment.request(village, "https://10.0.0.6:8711") and 'download="enroll-request.json"' in page
     answer = enrollment.dumps(enrollment.admit(town, own))
     page = await w.post("/admin/enrollment/answer", {"answer": answer[:40]}, status=400)
@@ -258,7 +258,7 @@ async def test_a_childs_key_rotation_is_certified_from_its_pasted_request(town_a
     old = village.keys.public_key
     page = await w.post("/admin/enrollment/admit", {"kind": "rotate", "request": enrollment.dumps(
         trust.rotation_request(village))})
-    answer = html.unescape(re.search(r"<textarea readonly[^>]*>(.*?)</textarea>", page, re.S).group(1))
+    answer = html.unescape(re.search(r"<textarea[^>]*readonly[^>]*>(.*?)</textarea>", page, re.S).group(1))
     assert 'download="rotate-answer.json"' in page and last(town, "key_certify")["clerk"] == "a01"
     trust.apply_rotation(village, json.loads(answer))
     assert village.keys.retiring is None and village.keys.public_key != old
