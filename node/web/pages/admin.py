@@ -64,6 +64,13 @@ async def _refused(request: web.Request, page: Callable[..., Any], e: YimenError
     return await page(request, status=400, error=e.text(lang_of(request)), **ctx)
 
 
+@routes.get("/admin")
+async def admin_home(request: web.Request) -> web.Response:
+    """The menu's entry: the first admin page (a language asked for goes along)."""
+    await auth.admin(request)
+    raise see_other(str(request.rel_url.with_path("/admin/clerks").with_query(request.query)))
+
+
 # -- clerks ---------------------------------------------------------------------------------------
 def _shown(node: Node, c: dict[str, Any]) -> dict[str, Any]:
     return {**c, "locked": clerks.locked(node, c)}

@@ -22,7 +22,7 @@ from yimen.node import home
 from yimen.node.services import audit, clerks, enrollment, sessions, trust
 
 FRAME_ZH = ("窗口人员", "岗位", "审计", "吊销", "邀请", "证书", "密钥", "状态", "查询")  # data (names, roles) may be Chinese
-PAGES = ("/admin/clerks", "/admin/clerks/c01", "/admin/enrollment", "/admin/revoke", "/admin/audit",
+PAGES = ("/admin", "/admin/clerks", "/admin/clerks/c01", "/admin/enrollment", "/admin/revoke", "/admin/audit",
          "/admin/audit/verify")
 
 
@@ -40,7 +40,7 @@ def sentence(fn, *args, **kw) -> str:
 # -- who may ----------------------------------------------------------------------------------------
 async def test_a_clerk_who_is_no_admin_is_refused_every_admin_page(window_home, aiohttp_client):
     w = await window(aiohttp_client, window_home, "c01")
-    assert "/admin/clerks" not in await w.get("/")
+    assert 'href="/admin"' not in await w.get("/")
     for path in PAGES:
         page = await w.get(path, status=403)
         assert "权限不足" in page and "不是管理员" in page, path
@@ -64,7 +64,8 @@ async def test_every_form_needs_the_pages_token(window_home, aiohttp_client):
 
 async def test_the_admin_sees_the_menu_entry_and_every_page(window_home, aiohttp_client):
     w = await window(aiohttp_client, window_home, "a01")
-    assert 'href="/admin/clerks"' in await w.get("/")
+    assert 'href="/admin"' in await w.get("/")
+    assert 'href="/admin" aria-current="page"' in await w.get("/admin/audit")
     for path in PAGES:
         page = await w.get(path)
         assert english_words(visible(page), LATIN_NAMES) == [], path
