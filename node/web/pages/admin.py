@@ -1,7 +1,7 @@
-"""The admin's pages (管理): what `yimen clerk`, `invite`, `admit`, `key admit`, `revoke`,
-`cert revoke` and `audit` do, for the admin signed in at the window. Every page asks
-`auth.admin` first (权限不足 otherwise), and every change goes through the same service
-as the CLI's, naming the admin (`by`), which writes its audit entry.
+"""The admin's pages (管理): what `yimen clerk`, `invite`, `admit`, `enroll`, `key admit`,
+`revoke`, `cert revoke` and `audit` do, for the admin signed in at the window. Every page
+asks `auth.admin` first (权限不足 otherwise), and every change goes through the same
+service as the CLI's, naming the admin (`by`), which writes its audit entry.
 
 - `/admin/clerks`: the clerks, adding one (a first password typed, or made and shown
   once), and per clerk `/admin/clerks/{id}`: roles, a new password, unlock, deactivate,
@@ -219,7 +219,7 @@ async def enrollment_page(request: web.Request) -> web.Response:
 
 def qr_svg(text: str) -> Markup:
     """`text` as a QR code, an inline SVG for the page (segno; no script, no style attribute)."""
-    import segno  # only the admin's enrollment page draws one
+    import segno  # only the admin's pages draw one: not loaded for the others
     return Markup(segno.make(text, error="m", micro=False).svg_inline(scale=4, svgclass="qr", lineclass=None, omitsize=True))
 
 
