@@ -1,11 +1,12 @@
 """The demo behind `scripts/demo`: a local four-level chain — city, district, town and two
 villages, each a real `yimen serve` process on 127.0.0.1 — with the sample catalog published
 by the city (village B imported it itself before joining, as a village standing alone
-would), three weeks of cases at village A, and a town clerk deciding some of them.
+would), three weeks of cases at village A (most rated by their citizens, 一事一评), and a
+town clerk deciding most of those that wait for the town.
 
 It rebuilds `data/demo/` from scratch, waits until the chain has converged, checks it
-(cases reached the city, decisions came back to village A and never to village B, both
-villages use the city's catalog, reconcile finds nothing, nothing quarantined, projections
+(cases and ratings reached the city, decisions came back to village A and never to village
+B, both villages use the city's catalog, reconcile finds nothing, nothing quarantined, projections
 equal a rebuild), prints where to look, and then:
 - with a terminal on stdin, keeps the chain running until Ctrl-C;
 - otherwise stops every process it started and exits 0 (non-zero if a check failed).
@@ -25,7 +26,7 @@ from importlib import resources
 from pathlib import Path
 
 import demo_pages
-from yimen.node.services import caselist, cases, catalog, status
+from yimen.node.services import caselist, cases, catalog, ratings, status
 from yimen.node import home, projections, vault
 from yimen.schema.case import IllegalTransition
 from yimen.schema.errors import YimenError
@@ -109,6 +110,19 @@ def step(node, cid: str, action: str, clerk: str, **kw) -> None:
         pass  # e.g. a step decided above this village: it waits for the town
 
 
+COMPLAINT = "等候时间太长，窗口只有一人"
+
+
+def rated(node, cid: str, clerk: str, rng: random.Random) -> None:
+    """Most citizens rate a case that ended (一事一评), most of them satisfied."""
+    if rng.random() < 0.8:
+        score = rng.choices(("satisfied", "basic", "unsatisfied"), (80, 15, 5))[0]
+        try:
+            ratings.rate(node, cid, score, COMPLAINT if score == "unsatisfied" else "", clerk)
+        except YimenError:
+            pass  # it did not end after all (a step left for the town)
+
+
 def three_weeks(node, clock: Clock, rng: random.Random) -> None:
     """Simulate the past three weeks of a village window."""
     codes = ["CW-001", "CW-002", "CW-005", "SB-003", "YB-001", "MZ-003", "MZ-004", "RS-003",
@@ -125,16 +139,19 @@ def three_weeks(node, clock: Clock, rng: random.Random) -> None:
             given, deferred = materials(item, rng, defer=rng.random() < 0.3 and not item.immediate)
             name = rng.choice(SURNAMES) + rng.choice(GIVEN)
             if rng.random() < 0.08:
-                cases.not_accept(node, clerk, item.code, id_number(rng), name, "申请人不属于本村户籍")
+                refused = cases.not_accept(node, clerk, item.code, id_number(rng), name, "申请人不属于本村户籍")
+                rated(node, refused["case_id"], clerk, rng)
                 continue
             cid = cases.accept(node, clerk, cases.Application(item.code, id_number(rng), name, given, deferred))["case_id"]
             if item.immediate:
+                rated(node, cid, clerk, rng)
                 continue
             fate = rng.random()
             if fate < 0.1:
                 step(node, cid, "supplement", clerk, reason="申请表签名缺失，请补正")
             elif fate < 0.15:
                 step(node, cid, "returned", clerk, reason="不符合申请条件")
+                rated(node, cid, clerk, rng)
             elif fate < 0.8 and day > 2:
                 step(node, cid, "submit", clerk)
                 for reviewer in item.steps[0] if item.steps else ():
@@ -145,6 +162,7 @@ def three_weeks(node, clock: Clock, rng: random.Random) -> None:
                 if rng.random() < 0.7:
                     step(node, cid, "issue_result", clerk)
                     step(node, cid, "complete", clerk)
+                    rated(node, cid, clerk, rng)
     clock.now = start
 
 
@@ -179,6 +197,9 @@ def checks() -> list[str]:
             projections.rebuild(node.store, node.calendar)
             if projections.dump(node.store) != live:
                 problems.append(f"{name}: rebuild did not reproduce the projections")
+    a_ratings = count("village-a", "SELECT count(*) FROM ratings")
+    if not a_ratings or count("city", "SELECT count(*) FROM ratings") != a_ratings:
+        problems.append("village A's ratings did not all reach the city")
     if json.loads(run("town", "reconcile", "--json", show=False)):
         problems.append("reconcile found differences between the town and the district")
     return problems
@@ -226,6 +247,9 @@ def main() -> int:
             three_weeks(node, clock, random.Random(2026))
             total = node.store.count("case")
         wait_until("village A's cases to reach the city", lambda: node_status("city")["cases"] == total)
+        rated_here = count("village-a", "SELECT count(*) FROM ratings")
+        wait_until("village A's ratings to reach the city",
+                   lambda: count("city", "SELECT count(*) FROM ratings") == rated_here)
         decide_at_town()
         wait_until("the town's decisions to reach village A", lambda: count(
             "village-a", "SELECT count(*) FROM case_events WHERE node = '440608100000'") > 0)
@@ -243,8 +267,8 @@ def main() -> int:
         servers = f" (servers: {', '.join(f'{n} {u}' for n, u in urls.items())})" if live else ""
         curl = f"\n  curl {urls['town']}/v1/status     # whether it is up: all it tells a stranger" if live else ""
         print(f"""
-== checks passed: cases reached the city, the town's decisions came back to village A (never
-   to village B), both villages use the city's catalog, reconcile finds nothing to repair,
+== checks passed: cases and their ratings reached the city, the town's decisions came back
+   to village A (never to village B), both villages use the city's catalog, reconcile finds nothing to repair,
    nothing quarantined, projections equal a rebuild; a result deposited at village A was
    reused at village B under the citizen's consent, its e-certificate verified there, and
    village B purged it when the consent was withdrawn; clerks sign in to the pages of
@@ -256,7 +280,9 @@ link signs its clerk in once, within {LINK_MINUTES // 60} hours; then use the id
              c01 (李敏), password {CLERK_PASSWORD}
   town       {urls['town']}{links['town']['you']}
              t01 (赵春燕), password {CLERK_PASSWORD}
-  (each node's admin is a01, password {ADMIN_PASSWORD}){'' if live else chr(10) + '  (the nodes stop when the demo ends; run it on a terminal to keep them)'}
+  (each node's admin is a01, password {ADMIN_PASSWORD}: 督办 /board, 一事一评 /ratings, 同步 /chain)
+  To try: accept a case at village A (/accept), print its receipt, follow the receipt's QR;
+  the town's inbox (/inbox) holds the two newest cases waiting for its step.{'' if live else chr(10) + '  (the nodes stop when the demo ends; run it on a terminal to keep them)'}
 
 Where to look{servers}:
   export YIMEN_KEY_FILE=data/demo/usb/yimen.key              # unlocks the nodes (the "USB stick")
@@ -338,11 +364,12 @@ def my_space() -> list[str]:
 
 
 def decide_at_town() -> None:
-    """A town clerk approves the town step of every case waiting for it."""
+    """A town clerk approves the town step of every case waiting for it but the newest
+    two (left in the town's inbox, 待办)."""
     with home.open_node(DATA / "town") as node:
         waiting = [r["case_id"] for r in caselist.list_cases(node, status="in_review", limit=1000)]
         decided = 0
-        for cid in waiting:
+        for cid in waiting[2:] if len(waiting) > 4 else waiting:
             try:
                 cases.act(node, cid, "approve", "t01")
                 decided += 1
