@@ -280,7 +280,7 @@ link signs its clerk in once, within {LINK_MINUTES // 60} hours; then use the id
              c01 (李敏), password {CLERK_PASSWORD}
   town       {urls['town']}{links['town']['you']}
              t01 (赵春燕), password {CLERK_PASSWORD}
-  (each node's admin is a01, password {ADMIN_PASSWORD}: 督办 /board, 一事一评 /ratings, 同步 /chain)
+  (each node's admin is a01, password {ADMIN_PASSWORD}: 督办 /board, 一事一评 /ratings, 同步 /chain, 管理 /admin)
   To try: accept a case at village A (/accept), print its receipt, follow the receipt's QR;
   the town's inbox (/inbox) holds the two newest cases waiting for its step.{'' if live else chr(10) + '  (the nodes stop when the demo ends; run it on a terminal to keep them)'}
 

@@ -9,6 +9,7 @@ import click
 
 from yimen.node.cli.output import fields
 from yimen.node.cli.util import YimenGroup, acting_clerk, admin_clerk, h, json_option, lang, open_node, print_json
+from yimen.node.texts import cert_revoked
 from yimen.schema.doc_types import DOC_TYPES
 
 if TYPE_CHECKING:
@@ -139,7 +140,4 @@ def cert_revoke(ctx: click.Context, cert_id: str, reason: str, as_json: bool, cl
     r = credentials.revoke(open_node(ctx), cert_id, reason, clerk)
     if as_json:
         return print_json(r)
-    if r["already"]:
-        return click.echo(h(ctx, f"电子证照 {cert_id} 早已吊销（{r['at']}）", f"e-certificate {cert_id} was revoked already ({r['at']})"))
-    click.echo(h(ctx, f"已吊销电子证照 {cert_id}：同步到各节点后即不予通过核验",
-                 f"revoked e-certificate {cert_id}: nodes refuse it once the revocation reaches them"))
+    click.echo(h(ctx, *cert_revoked(r)))

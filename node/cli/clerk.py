@@ -11,6 +11,23 @@ from yimen.node.cli.util import (YimenGroup, admin_clerk, any_clerk, h, json_opt
 from yimen.node.services import clerks, sessions
 
 
+generate_option = click.option("--generate", "generate", is_flag=True,
+                               help="Make a password instead of asking for one, and print it once.")
+
+
+def chosen_password(ctx: click.Context, generate: bool, password_stdin: bool, clerk_id: str, name: str) -> str:
+    """The password typed (twice) or read, or one made (`clerks.new_password`, as the admin's page does)."""
+    if generate and password_stdin:
+        raise click.UsageError(h(ctx, "--generate 与 --password-stdin 只能选一个", "give --generate or --password-stdin, not both"))
+    return clerks.new_password(clerk_id, name) if generate else read_password(ctx, password_stdin, new=True)
+
+
+def say_made(ctx: click.Context, generate: bool, clerk_id: str, password: str) -> None:
+    if generate:
+        click.echo(h(ctx, f"{clerk_id} 的密码（仅显示这一次，请当面交给本人）：{password}",
+                     f"the password of {clerk_id} (shown this once only: hand it over in person): {password}"))
+
+
 @click.group("clerk", cls=YimenGroup)
 def clerk_group() -> None:
     """Window clerks of this node, their roles (departments, and 管理员/admin) and passwords.
@@ -23,22 +40,26 @@ def clerk_group() -> None:
 @click.option("--role", "roles", multiple=True, required=True,
               help="A department the clerk serves, or 管理员/admin (repeat for many roles).")
 @password_stdin_option
+@generate_option
 @click.pass_context
 @admin_clerk
 def clerk_add(ctx: click.Context, clerk_id: str, name: str, roles: tuple[str, ...], password_stdin: bool,
-              clerk: str) -> None:
-    """Add a clerk with one or more roles (一人多能) and their first password (asked twice).
+              generate: bool, clerk: str) -> None:
+    """Add a clerk with one or more roles (一人多能) and their first password (asked twice,
+    or made with --generate).
 
     A password has 8 to 128 characters and is not the clerk's id or name.
 
     \b
     Example:
         yimen clerk add --id c01 --name 李敏 --role 民政 --role 社保 --role 医保
+        yimen clerk add --id c02 --name 王强 --role 社保 --generate
     """
-    password = read_password(ctx, password_stdin, new=True)
+    password = chosen_password(ctx, generate, password_stdin, clerk_id, name)
     c = clerks.add(open_node(ctx), clerk_id, name, list(roles), password, by=clerk)
     click.echo(h(ctx, f"已添加窗口人员 {c['clerk_id']} {c['name']}：{'、'.join(c['roles'])}",
                  f"added clerk {c['clerk_id']} {c['name']}: {', '.join(c['roles'])}"))
+    say_made(ctx, generate, c["clerk_id"], password)
 
 
 @clerk_group.command("bootstrap")
@@ -63,20 +84,24 @@ def clerk_bootstrap(ctx: click.Context, clerk_id: str, name: str, password_stdin
 @clerk_group.command("passwd")
 @click.argument("clerk_id")
 @password_stdin_option
+@generate_option
 @click.pass_context
 @admin_clerk
-def clerk_passwd(ctx: click.Context, clerk_id: str, password_stdin: bool, clerk: str) -> None:
-    """Give a clerk a new password (one who forgot theirs); their sessions end and a
-    lockout is lifted. A clerk changes their own with `yimen passwd`.
+def clerk_passwd(ctx: click.Context, clerk_id: str, password_stdin: bool, generate: bool, clerk: str) -> None:
+    """Give a clerk a new password (one who forgot theirs), typed or made with --generate;
+    their sessions end and a lockout is lifted. A clerk changes their own with `yimen passwd`.
 
     \b
     Example:
         yimen clerk passwd c01
+        yimen clerk passwd c01 --generate
     """
-    password = read_password(ctx, password_stdin, new=True)
+    name = clerks.get(open_node(ctx), clerk_id)["name"]
+    password = chosen_password(ctx, generate, password_stdin, clerk_id, name)
     mine = saved_token(ctx) if clerk_id == clerk else None
     c = clerks.set_password(open_node(ctx), clerk_id, password, by=clerk, keep_session=mine)
     click.echo(h(ctx, f"已为 {c['clerk_id']} {c['name']} 设置新密码", f"new password set for {c['clerk_id']} {c['name']}"))
+    say_made(ctx, generate, c["clerk_id"], password)
 
 
 @clerk_group.command("link")
@@ -196,6 +221,6 @@ def clerk_list(ctx: click.Context, as_json: bool) -> None:
 def _state(ctx: click.Context, r: dict) -> str:
     if not r["active"]:
         return h(ctx, f"已停用（{r['deactivated_at'][:10]}）", f"deactivated ({r['deactivated_at'][:10]})")
-    if r["locked_until"] and r["locked_until"] > open_node(ctx).now():
+    if clerks.locked(open_node(ctx), r):
         return h(ctx, f"已锁定至 {r['locked_until'][11:16]}", f"locked until {r['locked_until'][11:16]}")
     return h(ctx, "在岗", "active") if r["has_password"] else h(ctx, "在岗（未设密码）", "active (no password)")

@@ -6,7 +6,6 @@ quarter of a second, and every clerk's `yimen case ...` loads this module."""
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from yimen.node.services import catalog, enrollment
 from yimen.node.services import status as node_status
 from yimen.node.cli.util import YimenGroup, admin_only, h, json_option, lang, open_node, print_json
 from yimen.node.services.enrollment import EnrollmentRefused
+from yimen.node.texts import enrolled
 from yimen.schema.errors import YimenError
 from yimen.node.cli.output import table
 
@@ -92,7 +92,7 @@ def enroll(ctx: click.Context, parent_url: str, code: str, address: str, request
     if parent_url:
         node.config = replace(node.config, parent_url=parent_url)
         config_mod.save(node.home, node.config)
-    click.echo(h(ctx, f"注册完成，已获得上级公钥：{'、'.join(learnt)}", f"enrolled; keys learnt for {', '.join(learnt)}"))
+    click.echo(h(ctx, *enrolled(learnt)))
     own = [r for r in catalog.list_items(node, include_cancelled=True) if r["publisher"] == node.node_id]
     if own:
         click.echo(h(ctx, f"提示：本节点自行发布了 {len(own)} 个事项。上级发布的同编码事项到达后以上级为准；"
@@ -104,10 +104,10 @@ def enroll(ctx: click.Context, parent_url: str, code: str, address: str, request
 
 def _read_json(path: Path) -> dict:
     try:
-        return json.loads(path.read_text("utf-8"))
+        return enrollment.parse(path.read_text("utf-8"))
     except OSError as e:
         raise unusable(e, "文件", "the file") from e
-    except ValueError as e:
+    except (ValueError, EnrollmentRefused) as e:  # not UTF-8, not JSON
         raise EnrollmentRefused(f"{path} 不是注册申请或答复文件（不是有效的 JSON）",
                                 f"{path} is no enrollment request or answer (not valid JSON)") from e
 

@@ -12,6 +12,7 @@ from yimen.node.cli.output import table
 from yimen.node.cli.sync import _read_json
 from yimen.node.cli.util import YimenGroup, admin_only, h, json_option, open_node, print_json
 from yimen.node.services import enrollment, trust
+from yimen.node.texts import key_revoked
 
 
 @click.command("revoke")
@@ -32,8 +33,7 @@ def revoke(ctx: click.Context, node_id: str, reason: str, as_json: bool) -> None
     r = trust.revoke(open_node(ctx), node_id, reason)
     if as_json:
         return print_json(r)
-    click.echo(h(ctx, f"已吊销 {r['node']} 的密钥 {r['key_id']}：其签封 #{r['cut']} 之后的一律不予接收",
-                 f"revoked key {r['key_id']} of {r['node']}: its seals after #{r['cut']} are refused"))
+    click.echo(h(ctx, *key_revoked(r)))
 
 
 @click.group("key", cls=YimenGroup)

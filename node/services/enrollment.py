@@ -47,10 +47,12 @@ from yimen.sync.engine import public_bytes
 PROTOCOL = 1
 MAX_BODY = 16 << 10  # a request is a few hundred bytes
 MAX_DEPTH = 3  # {"request": {...}} is 2 deep
+MAX_FILE, MAX_FILE_DEPTH = 1 << 20, 8  # an answer with its chain and ancestry is a few KB, 3 deep
 MAX_CODE, MAX_NAME, MAX_ADDRESS = 128, 100, 300
 _KEY_HEX = re.compile(r"[0-9a-fA-F]{64}")
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 MAX_AGE_KEY = 100  # an age X25519 recipient is 62 characters
+MAX_INVITE_HOURS = 30 * 24
 CERT_DAYS = 5 * 365  # a node's certificate; `yimen key rotate` renews it
 ROOT_DAYS = 20 * 365
 REFUSED_ZH = "请与上级管理员核对邀请码和本节点的区划代码（原因已记入上级的日志）"
@@ -88,17 +90,21 @@ def _hash(code: str) -> str:
     return hashlib.sha256(split_code(code)[0].encode()).hexdigest()
 
 
-def invite(node: Node, child_region: str, hours: int = 72) -> dict[str, Any]:
-    """Make a one-time invitation code for the child node of `child_region`. The code
-    carries this node's TLS certificate pin after a dot, so that the child's very first
-    contact (`POST /v1/enroll`) is pinned too; only the part before the dot is secret."""
+def invite(node: Node, child_region: str, hours: int = 72, by: str | None = None) -> dict[str, Any]:
+    """Make a one-time invitation code for the child node of `child_region` (`by`: the
+    admin, for the audit log). The code carries this node's TLS certificate pin after a
+    dot, so that the child's very first contact (`POST /v1/enroll`) is pinned too; only the
+    part before the dot is secret."""
+    if not 1 <= hours <= MAX_INVITE_HOURS:
+        raise EnrollmentRefused(f"邀请码的有效时间须为 1–{MAX_INVITE_HOURS} 小时",
+                                f"an invitation is valid for 1 to {MAX_INVITE_HOURS} hours")
     child = _check_child(node, child_region)
     secret = secrets.token_urlsafe(12)
     expires = (node.clock() + timedelta(hours=hours)).isoformat(timespec="seconds")
     with node.store.transaction():
         node.store.conn.execute("INSERT INTO invitations VALUES (?, ?, ?, ?, NULL)",
                                 (_hash(secret), child, expires, node.now()))
-        audit.record(node, "invite", None, region=child, expires_at=expires)
+        audit.record(node, "invite", by, region=child, expires_at=expires)
     return {"code": f"{secret}.{node.keys.tls_fingerprint}", "region": child, "expires_at": expires,
             "tls_fingerprint": node.keys.tls_fingerprint}
 
@@ -109,6 +115,17 @@ def _check_child(node: Node, child_region: str) -> str:
         raise EnrollmentRefused(f"{child} 不是本节点（{node.node_id}）的直接下级",
                                 f"{child} is not a direct child of {node.node_id}")
     return child
+
+
+def parse(text: str, what: tuple[str, str] = ("注册申请或答复", "enrollment request or answer")) -> Any:
+    """A request or answer carried as a file or pasted into a page: JSON of at most
+    `MAX_FILE` characters, nested at most `MAX_FILE_DEPTH` deep (checked before parsing)."""
+    try:
+        if len(text) > MAX_FILE or json_depth(text) > MAX_FILE_DEPTH:
+            raise ValueError("too large or too deep")
+        return json.loads(text)
+    except ValueError as e:
+        raise EnrollmentRefused(f"这不是{what[0]}（不是有效的 JSON）", f"this is no {what[1]} (not valid JSON)") from e
 
 
 def json_depth(text: str) -> int:
@@ -193,9 +210,10 @@ def request(node: Node, address: str = "") -> dict[str, Any]:
             "name": node.config.name, **node.keys.public(), "address": address}
 
 
-def admit(node: Node, req: dict[str, Any], code: str | None = None) -> dict[str, Any]:
+def admit(node: Node, req: dict[str, Any], code: str | None = None, by: str | None = None) -> dict[str, Any]:
     """Admit a child: check the request (and the invitation code, online), issue its
-    certificate, write its node record and seal it, and return the answer for the child."""
+    certificate, write its node record and seal it, and return the answer for the child
+    (`by`: the admin admitting a request file, for the audit log)."""
     child, key_hex = _validate(node, req)
     with node.store.transaction():
         if code is not None:
@@ -207,7 +225,7 @@ def admit(node: Node, req: dict[str, Any], code: str | None = None) -> dict[str,
         cert = issue(node, child, req.get("name", ""), public)
         write_record(node, cert, req.get("address", ""))
         engine(node).seal_pending()
-        audit.record(node, "admit", None, child=child, online=code is not None)
+        audit.record(node, "admit", by, child=child, online=code is not None)
     return {"type": "enroll_answer", "protocol": PROTOCOL, "parent": node.node_id, "child": child,
             "certificate": b64encode(cert.raw).decode(), "chain": [b64encode(c.raw).decode() for c in chain(node)],
             "nodes": known_ancestry(node)}
@@ -308,9 +326,10 @@ def known_ancestry(node: Node) -> list[dict[str, Any]]:
     return out
 
 
-def apply_answer(node: Node, answer: dict[str, Any]) -> list[str]:
+def apply_answer(node: Node, answer: dict[str, Any], by: str | None = None) -> list[str]:
     """At the child: pin the chain's root, check the chain down to this node's own
-    certificate, and hold them. Returns the regions learnt (parent first)."""
+    certificate, and hold them (`by`: the admin, for the audit log). Returns the regions
+    learnt (parent first)."""
     if not isinstance(answer, dict) or answer.get("type") != "enroll_answer" or \
             answer.get("child") != node.node_id or answer.get("parent") != region.parent_code(node.node_id):
         raise EnrollmentRefused("注册答复不是给本节点的", "the enrollment answer is not for this node")
@@ -331,7 +350,7 @@ def apply_answer(node: Node, answer: dict[str, Any]) -> list[str]:
         if own.region != node.node_id or own.signing_key != node.keys.public_key or learnt[-1] != answer["parent"]:
             raise EnrollmentRefused("答复中的证书不是本节点的", "the certificate in the answer is not this node's")
         node.store.keys.add(own, "pinned")
-        audit.record(node, "enroll", None, parent=answer["parent"], learnt=learnt[::-1])
+        audit.record(node, "enroll", by, parent=answer["parent"], learnt=learnt[::-1])
     return learnt[::-1]
 
 

@@ -69,9 +69,10 @@ class RotationRefused(NodeError):
 
 
 # -- revocation -------------------------------------------------------------------------------
-def revoke(node: Node, target: str, reason: str) -> dict[str, Any]:
+def revoke(node: Node, target: str, reason: str, by: str | None = None) -> dict[str, Any]:
     """Revoke the current key of descendant `target`, cut after the highest seal number of
-    it held here; write the revocation, seal it, and return what was written."""
+    it held here; write the revocation, seal it, and return what was written (`by`: the
+    admin, for the audit log)."""
     try:
         target = region.normalize(target)
     except YimenError as e:
@@ -95,14 +96,14 @@ def revoke(node: Node, target: str, reason: str) -> dict[str, Any]:
         node.store.keys.cut(kid, target, cut, "revoked", admission.revoked_reason(reason))
         engine(node).seal_pending()
         written = {"node": target, "key_id": kid.hex(), **entry}
-        revocation_written(node, written)
+        revocation_written(node, written, by)
     return written
 
 
-def revocation_written(node: Node, revocation: dict[str, Any]) -> None:
+def revocation_written(node: Node, revocation: dict[str, Any], by: str | None = None) -> None:
     """Called once per revocation written at this node, inside its transaction: the audit
     log's entry."""
-    audit.record(node, "revoke", None, revoked=revocation["node"],
+    audit.record(node, "revoke", by, revoked=revocation["node"],
                  **{k: v for k, v in revocation.items() if k != "node"})
 
 
@@ -161,10 +162,11 @@ def _reload(node: Node) -> None:
 
 
 # -- rotation, at the parent ----------------------------------------------------------------------
-def certify_rotation(node: Node, req: Any, sender: str | None = None) -> dict[str, Any]:
+def certify_rotation(node: Node, req: Any, sender: str | None = None, by: str | None = None) -> dict[str, Any]:
     """At the parent: check a child's rotation request (signed with its current key, which
     must not be revoked), certify its new key retiring the old one after its last seal, write
-    the child's node record and seal it. Returns the answer for the child."""
+    the child's node record and seal it (`by`: the admin certifying a request file, for the
+    audit log). Returns the answer for the child."""
     child, old = _check_rotation(node, req, sender)
     new_key = bytes.fromhex(req["public_key"])
     known = node.store.keys.certificate(certs.key_id(new_key))
@@ -174,6 +176,7 @@ def certify_rotation(node: Node, req: Any, sender: str | None = None) -> dict[st
             known = enrollment.issue(node, child, old.name, public, retires=(old.key_id, req["last_seal"]))
             enrollment.write_record(node, known)
             engine(node).seal_pending()
+            audit.record(node, "key_certify", by, child=child, key_id=known.key_id.hex(), online=sender is not None)
     elif known.region != child:
         raise RotationRefused("新密钥已属于其他节点", "the new key belongs to another node")
     return {"type": "rotate_answer", "protocol": PROTOCOL, "child": child,

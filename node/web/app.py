@@ -15,7 +15,8 @@ from yimen.node.web import auth, errors, filters, render
 
 HERE = Path(__file__).resolve().parent
 PARTS = ("signin", "home", "cases", "verify", "ratings",
-         "papers", "inbox", "board", "accept", "chain")
+         "papers", "inbox", "board", "accept", "chain",
+         "admin")
 STATIC = HERE / "static"
 
 

@@ -176,6 +176,18 @@ async def clerk_id(request: web.Request) -> str:
     return (await clerk(request))["clerk_id"]
 
 
+async def admin(request: web.Request) -> dict[str, Any]:
+    """The signed-in clerk, who must be an active admin (`clerks.NotAdmin` otherwise: 权限不足)."""
+    who = await clerk(request)
+    clerks.require_admin(who)
+    return who
+
+
+async def session_token(request: web.Request) -> str | None:
+    """The token of this browser's sign-in (kept when its own clerk's password changes)."""
+    return (await aiohttp_session.get_session(request)).get(TOKEN)
+
+
 async def sign_in(request: web.Request, clerk_id: str, password: str) -> None:
     """Check the password and open a session for this browser (a new session: what the
     browser held before is dropped, so a planted session id gains nothing)."""

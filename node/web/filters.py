@@ -38,6 +38,7 @@ def install(env: jinja2.Environment) -> None:
         waiting=lambda waits, lang: texts.waiting_text(lang, waits),
         flags=lambda row, lang: texts.flags_text(lang, row),
         minute=lambda at: (at or "")[:16].replace("T", " "),
+        audit_action=lambda action, lang: texts.audit_action(lang, action),
     )
     # ratings (一事一评)
     env.filters.update(score=lambda v, lang: score_text(lang, v), percent=lambda share: f"{share:.0%}")

@@ -22,6 +22,7 @@ MENU: list[Entry] = [  # the window's work first, then the back office, then the
     Entry("/board", "督办", "Supervision", "管理员"),
     Entry("/ratings", "一事一评", "Ratings", "管理员"),
     Entry("/chain", "同步", "Sync", "管理员"),
+    Entry("/admin", "管理", "Admin", "管理员"),
 ]
 
 

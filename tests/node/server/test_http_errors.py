@@ -17,6 +17,7 @@ import os
 import time
 import zlib
 from dataclasses import replace
+from datetime import timedelta
 from types import SimpleNamespace
 
 import aiohttp
@@ -383,7 +384,7 @@ async def post_enroll(net, body: bytes) -> tuple[int, str, bytes]:
 
 
 @pytest.mark.parametrize("fault", sorted(REASONS))
-async def test_enrollment_refused_alike_whatever_the_reason(net, fault, caplog):
+async def test_enrollment_refused_alike_whatever_the_reason(net, fault, caplog, monkeypatch):
     """A stranger learns nothing from a refusal (not which regions are enrolled, nor whether
     a code exists): one answer for every reason; the reason goes to the node's log."""
     town, stranger = net.town, net.stranger
@@ -392,7 +393,9 @@ async def test_enrollment_refused_alike_whatever_the_reason(net, fault, caplog):
     if fault == "wrong":
         code = "not-the-code"
     elif fault == "expired":
-        code = enrollment.invite(town, STRANGER, hours=-1)["code"]
+        with monkeypatch.context() as m:  # a code made two hours ago, valid for one
+            m.setattr(town, "clock", lambda: home.china_now() - timedelta(hours=2))
+            code = enrollment.invite(town, STRANGER, hours=1)["code"]
     elif fault == "used":
         async with net.session.post(net.server.make_url("/v1/enroll"), json={"request": req, "code": code}) as r:
             assert r.status == 200, await r.text()
