@@ -8,7 +8,7 @@ traceback, and the right status.
 - `auth.CsrfRefused`: 403, nothing done;
 - any other Yimen error: 400 with its sentence (a form that can show it beside what the
   clerk typed catches it itself, see `pages.forms`);
-- no such page: 404; a database error: 503; anything unexpected: 500 with an error id
+- no such page, or no such case or clerk as its address names: 404; a database error: 503; anything unexpected: 500 with an error id
   the log holds.
 Requests of the sync routes (`/v1/...`) pass through to the JSON middleware."""
 
@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from yimen.node.errors import CONTROL_FLOW, RoleMissing
+from yimen.node.errors import CONTROL_FLOW, RoleMissing, UnknownCase, UnknownClerk
 from yimen.node.services import clerks, sessions
 from yimen.node.web import auth
 from yimen.node.web.i18n import lang_of
@@ -30,6 +30,7 @@ from yimen.sync.store import driver, wrap
 
 log = logging.getLogger("yimen.web")
 FORBIDDEN = (auth.CsrfRefused, RoleMissing, clerks.NotAdmin, clerks.ClerkInactive)
+NOT_FOUND = (UnknownCase, UnknownClerk)  # what a page's address names is not here
 
 
 async def error_page(request: web.Request, status: int, zh: str, en: str, **extra: object) -> web.Response:
@@ -60,6 +61,8 @@ async def pages(request: web.Request, handler: auth.Handler) -> web.StreamRespon
         zh = e.zh if e.zh.startswith("权限不足") or isinstance(e, auth.CsrfRefused) else f"权限不足：{e.zh}"
         en = e.en if e.en.startswith("permission") or isinstance(e, auth.CsrfRefused) else f"permission denied: {e.en}"
         return await error_page(request, 403, zh, en)
+    except NOT_FOUND as e:
+        return await error_page(request, 404, e.zh, e.en)
     except YimenError as e:
         return await error_page(request, 400, e.zh, e.en)
     except driver.Error as e:

@@ -55,6 +55,15 @@ async def form(request: web.Request) -> MultiDictProxy:
     return await request.post()
 
 
+MAX_PAGE = 1 << 40  # a page number past it is an empty page (SQLite's OFFSET is 64 bits)
+
+
+def page_number(request: web.Request) -> int:
+    """The list page `?page=` asks for (1 for anything but a positive number)."""
+    p = request.query.get("page", "1")
+    return min(int(p), MAX_PAGE) if p.isdigit() and int(p) > 0 else 1
+
+
 def see_other(location: str) -> web.HTTPSeeOther:
     """The answer to a form that did what it asked: go to `location` (so a reload does
     not post again)."""

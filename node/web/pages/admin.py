@@ -27,19 +27,17 @@ from markupsafe import Markup
 from multidict import MultiDictProxy
 
 from yimen.node import texts
-from yimen.node.errors import UnknownClerk
 from yimen.node.home import Node
 from yimen.node.server.routes import NODE
 from yimen.node.services import audit, clerks, enrollment, sessions, trust
 from yimen.node.web import auth
 from yimen.node.web.errors import FORBIDDEN
 from yimen.node.web.i18n import lang_of
-from yimen.node.web.render import db, form, render, see_other
+from yimen.node.web.render import db, form, page_number, render, see_other
 from yimen.schema.errors import YimenError
 
 routes = web.RouteTableDef()
 PAGE = 50
-MAX_PAGE = 1 << 40  # a page number past it is an empty page (SQLite's OFFSET is 64 bits)
 MAX_PASTED = enrollment.MAX_FILE
 DONE = {  # the sentence after a change, as the CLI says it
     "added": ("已添加窗口人员 {}", "added clerk {}"), "roles": ("已调整 {} 的岗位", "changed the roles of {}"),
@@ -128,10 +126,7 @@ async def clerk_add(request: web.Request) -> web.Response:
 
 async def _clerk(request: web.Request, status: int = 200, **ctx: Any) -> web.Response:
     clerk_id = request.match_info["clerk_id"]
-    try:
-        c = await db(request, _one, request.app[NODE], clerk_id)
-    except UnknownClerk as e:
-        return await render(request, "error.html", status=404, message=e.text(lang_of(request)), status_code=404)
+    c = await db(request, _one, request.app[NODE], clerk_id)
     base = {"c": c, "roles": clerks.ROLES, "wanted": c["roles"], "error": "", "password": "", "link": "",
             "minutes": "60", "max_minutes": sessions.LINK_MINUTES[1], "notice": _done(request, clerk_id)}
     return await render(request, "admin_clerk.html", status=status, **{**base, **ctx})
@@ -322,15 +317,10 @@ async def revoke(request: web.Request) -> web.Response:
 FILTERS = ("case", "id_number", "clerk", "action", "since", "until")
 
 
-def _page_number(request: web.Request) -> int:
-    p = request.query.get("page", "1")
-    return min(int(p), MAX_PAGE) if p.isdigit() and int(p) > 0 else 1
-
-
 async def _audit(request: web.Request, verdict: tuple[bool, str] | None = None) -> web.Response:
     by = await _admin_id(request)
     f = audit.Filter(**{k: request.query.get(k, "").strip()[:64] for k in FILTERS})
-    page = _page_number(request)
+    page = page_number(request)
     ctx = {"f": f, "page": page, "rows": [], "total": 0, "pages": 1, "error": "", "verdict": verdict,
            "actions": sorted(texts.AUDIT_ZH), "query": {k: v for k, v in vars(f).items() if v}}
     try:

@@ -9,14 +9,13 @@ from typing import Any
 
 from aiohttp import web
 
-from yimen.node.errors import UnknownCase
 from yimen.node.home import Node
 from yimen.node.server.routes import NODE
 from yimen.node.services import audit, caselist, cases, casework, papers, ratings
 from yimen.node.web import auth
 from yimen.node.web.errors import FORBIDDEN
 from yimen.node.web.i18n import lang_of
-from yimen.node.web.render import db, form, render, see_other
+from yimen.node.web.render import db, form, page_number, render, see_other
 from yimen.schema.case import STATUSES
 from yimen.schema.errors import SchemaError, YimenError
 
@@ -48,9 +47,10 @@ def _search(node: Node, clerk_id: str, q: str, status: str, card: str, conflicts
 async def case_list(request: web.Request) -> web.Response:
     clerk_id = await auth.clerk_id(request)
     q, status, card = (request.query.get(k, "").strip()[:64] for k in ("q", "status", "card"))
-    page = int(p) if (p := request.query.get("page", "1")).isdigit() and int(p) > 0 else 1
+    page = page_number(request)
     conflicts = request.query.get("conflicts") == "1"
-    ctx = dict(q=q, wanted=status, card=card, conflicts=conflicts, page=page, statuses=STATUSES, cards=CARDS, error="",
+    query = {k: v for k, v in (("q", q), ("status", status), ("card", card), ("conflicts", "1" if conflicts else "")) if v}
+    ctx = dict(q=q, wanted=status, card=card, conflicts=conflicts, page=page, query=query, statuses=STATUSES, cards=CARDS, error="",
                rows=[], total=0, pages=1)
     try:
         found = await db(request, _search, request.app[NODE], clerk_id, q, status, card, conflicts, page)
@@ -71,10 +71,7 @@ def _show(node: Node, clerk_id: str, case_id: str) -> dict[str, Any]:
 
 async def _page(request: web.Request, case_id: str, status: int = 200, **ctx: Any) -> web.Response:
     clerk_id = await auth.clerk_id(request)
-    try:
-        shown = await db(request, _show, request.app[NODE], clerk_id, case_id)
-    except UnknownCase as e:
-        return await render(request, "error.html", status=404, message=e.text(lang_of(request)), status_code=404)
+    shown = await db(request, _show, request.app[NODE], clerk_id, case_id)
     blank = {"error": "", "acted": "", "reason": "", "review_error": "", "reviewed": "", "resolution": ""}
     return await render(request, "case.html", status=status, **{**blank, **ctx, **shown})
 

@@ -71,8 +71,6 @@ async def paper_page(request: web.Request) -> web.Response:
                                 "no such paper: a receipt, a notice, a refusal or a result can be printed")
     try:
         p = await db(request, papers.paper, request.app[NODE], case_id, kind, clerk_id)
-    except UnknownCase as e:
-        return await _failed(request, e.zh, e.en)
     except papers.PaperUnfit as e:
         return await _failed(request, e.zh, e.en, status=400)
     qr = ""

@@ -10,7 +10,6 @@ from typing import Any
 
 from aiohttp import web
 
-from yimen.node.errors import UnknownCase
 from yimen.node.home import Node
 from yimen.node.server.routes import NODE
 from yimen.node.services import audit, clerks, ratings
@@ -26,10 +25,7 @@ routes = web.RouteTableDef()
 
 async def _rate_page(request: web.Request, case_id: str, status: int = 200, **ctx: Any) -> web.Response:
     clerk_id = await auth.clerk_id(request)
-    try:
-        shown = await db(request, ratings.rate_page, request.app[NODE], case_id, clerk_id)
-    except UnknownCase as e:
-        return await render(request, "error.html", status=404, message=e.text(lang_of(request)), status_code=404)
+    shown = await db(request, ratings.rate_page, request.app[NODE], case_id, clerk_id)
     return await render(request, "rate.html", status=status, scores=SCORES, longest=MAX_REASON,
                         **{"error": "", "reason": "", **ctx, **shown})
 
