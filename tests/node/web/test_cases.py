@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pytest
+
 from support import Clock, accept, id_number
 from support.chain import conflicted_case, make_chain
 from support.pages import window
@@ -132,13 +134,19 @@ async def test_an_unknown_status_or_card_in_the_address_says_so(window_home, aio
     assert "unknown card: purple" in await w.get("/cases?card=purple&lang=en", status=400)
 
 
-async def test_a_conflict_is_reviewed_on_the_case_page(window_nodes, tmp_path, aiohttp_client):
+@pytest.fixture
+def conflicted(window_nodes, tmp_path):
+    """Village A of a chain (c01 with the tests' password) and a case of it with a flagged event."""
     clock = Clock(datetime(2026, 11, 16, 9, 0, tzinfo=home.CHINA_TZ))
     nodes = make_chain(tmp_path, clock=clock)
     window_nodes.extend(nodes.values())
     cid = conflicted_case(nodes, clock)
-    village = nodes["village_a"]
-    clerks.set_password(village, "c01", PASSWORD)
+    clerks.set_password(nodes["village_a"], "c01", PASSWORD)
+    return nodes["village_a"], cid
+
+
+async def test_a_conflict_is_reviewed_on_the_case_page(conflicted, aiohttp_client):
+    village, cid = conflicted
     flagged = next(e for e in cases.show(village, cid)["history"] if e["conflict"])
     w = await window(aiohttp_client, village, "c01")
     page = await w.get(f"/cases/{cid}")
@@ -153,14 +161,9 @@ async def test_a_conflict_is_reviewed_on_the_case_page(window_nodes, tmp_path, a
     assert "已与镇街核实" in await w.get(f"/cases/{cid}")
 
 
-async def test_only_cases_with_conflicts_to_review_are_listed_when_asked(window_nodes, tmp_path, aiohttp_client):
-    clock = Clock(datetime(2026, 11, 16, 9, 0, tzinfo=home.CHINA_TZ))
-    nodes = make_chain(tmp_path, clock=clock)
-    window_nodes.extend(nodes.values())
-    cid = conflicted_case(nodes, clock)
-    village = nodes["village_a"]
+async def test_only_cases_with_conflicts_to_review_are_listed_when_asked(conflicted, aiohttp_client):
+    village, cid = conflicted
     calm = accept(village, 5)
-    clerks.set_password(village, "c01", PASSWORD)
     w = await window(aiohttp_client, village, "c01")
     page = await w.get("/cases?conflicts=1")
     assert cid in page and calm not in page and "共 1 条" in page
