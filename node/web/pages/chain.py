@@ -23,6 +23,7 @@ from yimen.node.web.render import db, render, see_other
 from yimen.schema.errors import YimenError
 
 routes = web.RouteTableDef()
+RECONCILING: set[str] = set()  # the nodes (ids) reconciling now
 DAYS = 30
 DURATION_UNITS = (1, 60, 3600, 86400)  # the lag axis steps in seconds, minutes, hours or days
 SAMPLES_SHOWN = 48  # rows of the lag table (the chart shows every sample kept)
@@ -86,6 +87,12 @@ async def chain_reconcile(request: web.Request) -> web.Response:
     """Reconcile with the parent now; the outcome (a failure too) is recorded, and the
     dashboard shows it."""
     clerks.require_admin(await auth.clerk(request))
-    with suppress(YimenError):  # recorded by `reconcile`: the dashboard says why
-        await reconcile.reconcile(request.app[NODE])
+    node = request.app[NODE]
+    if node.node_id not in RECONCILING:  # one at a time: a second click sees the first's outcome
+        RECONCILING.add(node.node_id)
+        try:
+            with suppress(YimenError):  # recorded by `reconcile`: the dashboard says why
+                await reconcile.reconcile(node)
+        finally:
+            RECONCILING.discard(node.node_id)
     raise see_other("/chain#reconcile")

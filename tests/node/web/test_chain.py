@@ -5,6 +5,8 @@ quarantine, the last reconcile; admins only."""
 
 from __future__ import annotations
 
+import asyncio
+
 import html
 import re
 from dataclasses import replace
@@ -180,6 +182,27 @@ async def test_reconcile_now_runs_and_its_outcome_stays(chain, aiohttp_client):
     set_parent(va, DEAD)
     page = await vw.post("/chain/reconcile")
     assert "无法连接任何上级" in page and reconcile.last(va, "en")["error"].startswith("no ancestor reachable")
+
+
+async def test_a_second_click_while_reconciling_runs_nothing_more(chain, aiohttp_client, monkeypatch):
+    _, vw = await linked(aiohttp_client, chain)
+    await vw.get("/chain")
+    runs, release = [], asyncio.Event()
+
+    async def slow(node):
+        runs.append(node)
+        await release.wait()
+        return []
+    monkeypatch.setattr(reconcile, "reconcile", slow)
+    first = asyncio.create_task(vw.post("/chain/reconcile"))
+    for _ in range(500):
+        if runs:
+            break
+        await asyncio.sleep(0.01)
+    await vw.post("/chain/reconcile")  # answered at once: the first one's outcome will show
+    release.set()
+    await first
+    assert len(runs) == 1
 
 
 async def test_only_an_admin_sees_the_dashboard(chain, aiohttp_client):
