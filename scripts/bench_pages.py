@@ -3,8 +3,9 @@ with N cases in the node (default 50,000: about a minute; the issue asks for 100
 
 A village node is filled with N cases (the workload of `bench_local`/`bench_sync`), served
 by a real `yimen serve` process (plain HTTP on 127.0.0.1), and each page of its menu, plus a
-search and one case's page, is fetched R times by a signed-in client in this process:
-server time to the whole page, p50 and p99. With Chromium present (scripts/test installs it)
+search, one case's page and its receipt, an item's accept form and the admin's pages, is
+fetched R times by a signed-in client in this process: server time to the whole page, p50
+and p99. With Chromium present (scripts/test installs it)
 each page is also opened once in headless Chromium and its first contentful paint read from
 the browser's Performance API (target: under 300 ms).
 
@@ -32,6 +33,7 @@ from yimen.node.services import clerks
 
 PASSWORD = "Bench-Admin-2026"
 TARGETS = report.Targets({"worst_p99_ms": ("<", 300.0, "< 300 ms"), "worst_paint_ms": ("<", 300.0, "< 300 ms")})
+ADMIN_PAGES = ["/admin/clerks", "/admin/audit", "/admin/enrollment", "/admin/revoke"]  # beside the menu's
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -70,7 +72,10 @@ async def measure(url: str, case_id: str, repeat: int) -> tuple[dict[str, list[f
         async with s.post(f"{url}/signin", data={"csrf_token": token, "clerk_id": "a01", "password": PASSWORD}) as r:
             home_page = await r.text()
         menu = sorted(set(re.findall(r'<nav class="menu">(.*?)</nav>', home_page, re.S)[0].split('href="')[1:]))
-        paths = [m.split('"')[0] for m in menu] + [f"/cases/{case_id}", f"/cases?q={case_id}"]
+        async with s.get(f"{url}/accept") as r:
+            item = re.search(r'href="(/accept/[^"]+)"', await r.text()).group(1)
+        paths = [m.split('"')[0] for m in menu] + [
+            f"/cases/{case_id}", f"/cases?q={case_id}", f"/cases/{case_id}/paper/receipt", item, *ADMIN_PAGES]
         times: dict[str, list[float]] = {}
         for path in paths:
             for _ in range(repeat):

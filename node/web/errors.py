@@ -8,7 +8,7 @@ traceback, and the right status.
 - `auth.CsrfRefused`: 403, nothing done;
 - any other Yimen error: 400 with its sentence (a form that can show it beside what the
   clerk typed catches it itself, see `pages.forms`);
-- no such page, or no such case or clerk as its address names: 404; a database error: 503; anything unexpected: 500 with an error id
+- no such page, or no such case, clerk or item as its address names: 404; a database error: 503; anything unexpected: 500 with an error id
   the log holds.
 Requests of the sync routes (`/v1/...`) pass through to the JSON middleware."""
 
@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from yimen.node.errors import CONTROL_FLOW, RoleMissing, UnknownCase, UnknownClerk
+from yimen.node.errors import CONTROL_FLOW, RoleMissing, UnknownCase, UnknownClerk, UnknownItem
 from yimen.node.services import clerks, sessions
 from yimen.node.web import auth
 from yimen.node.web.i18n import lang_of
@@ -30,7 +30,7 @@ from yimen.sync.store import driver, wrap
 
 log = logging.getLogger("yimen.web")
 FORBIDDEN = (auth.CsrfRefused, RoleMissing, clerks.NotAdmin, clerks.ClerkInactive)
-NOT_FOUND = (UnknownCase, UnknownClerk)  # what a page's address names is not here
+NOT_FOUND = (UnknownCase, UnknownClerk, UnknownItem)  # what a page's address names is not here
 
 
 async def error_page(request: web.Request, status: int, zh: str, en: str, **extra: object) -> web.Response:

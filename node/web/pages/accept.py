@@ -20,7 +20,6 @@ from typing import Any, Mapping
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from yimen.node.errors import UnknownItem
 from yimen.node.home import Node
 from yimen.node.server.routes import NODE
 from yimen.node.services import cases, catalog, clerks, space_reuse
@@ -140,10 +139,7 @@ async def _page(request: web.Request, code: str, typed: Mapping[str, Any], statu
 
 @routes.get("/accept/{code}")
 async def accept_form(request: web.Request) -> web.Response:
-    try:
-        return await _page(request, request.match_info["code"], _typed({}))
-    except UnknownItem as e:
-        return await render(request, "error.html", status=404, message=e.text(lang_of(request)), status_code=404)
+    return await _page(request, request.match_info["code"], _typed({}))
 
 
 # -- accepting, refusing --------------------------------------------------------------------------
