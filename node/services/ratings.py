@@ -56,11 +56,6 @@ def refusal(node: Node, row: dict[str, Any]) -> NodeError | None:
     return None
 
 
-def may_rate(node: Node, case_id: str) -> bool:
-    """May the case be rated here now (the link on the case page)?"""
-    return refusal(node, cases.get_row(node, case_id)) is None
-
-
 def _ratable_row(node: Node, case_id: str) -> dict[str, Any]:
     row = cases.get_row(node, case_id)
     why = refusal(node, row)

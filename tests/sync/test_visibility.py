@@ -93,7 +93,7 @@ REGIONS = st.sampled_from([CITY, DISTRICT, TOWN, OTHER_TOWN, VILLAGE, VILLAGE_B,
 @given(author=REGIONS, own=REGIONS, scope=REGIONS, kind=st.sampled_from(KINDS), rest=st.text(min_size=1))
 def test_a_document_is_written_only_in_its_owners_scope_by_the_owner_or_an_ancestor(author, own, scope, kind, rest):
     doc_id = {"node": f"node:{own}", "revocation": f"revocation:{own}", "credential_revocation": f"credential_revocation:{own}",
-              "catalog_item": f"item:{own}:{rest}"}.get(kind, f"{own}-{rest}")
+              "catalog_item": f"item:{own}:{rest}", "rating": f"{own}-{rest}:rating"}.get(kind, f"{own}-{rest}")
     assert owner(doc_id, kind) == own
     self_revoking = kind == "revocation" and author == own
     assert may_write(author, doc_id, kind, scope) == (scope == own and region.is_within(own, author)

@@ -234,7 +234,9 @@ def test_any_changed_byte_of_a_checkpoint_is_found(checkpointed, data):
     village, _ = checkpointed
     text = village.store.conn.execute("SELECT note FROM audit_checkpoints").fetchone()[0].encode()
     changed = bytearray(text)
-    changed[data.draw(st.integers(0, len(text) - 1))] ^= data.draw(st.integers(1, 255))
+    # what is drawn does not depend on the note (a draw bounded by its length made hypothesis
+    # report a flaky strategy once, in a fresh clone's run)
+    changed[data.draw(st.integers(0, 1 << 16)) % len(text)] ^= data.draw(st.integers(1, 255))
     conn = _memory(village)
     village.store.conn.backup(conn)
     conn.execute("DROP TRIGGER audit_checkpoints_no_update")

@@ -30,12 +30,12 @@ def dibao(node) -> str:
 
 def test_a_completed_case_is_rated_once_with_an_audit_entry(node):
     cid = accept(node)  # T-IMM: completed at the window by c01
-    assert ratings.may_rate(node, cid)
+    assert ratings.refusal(node, cases.get_row(node, cid)) is None
     row = ratings.rate(node, cid, "满意", "  办得很快 ", "c01")
     assert (row["score"], row["reason"], row["item_code"], row["clerk"], row["clerk_name"]) == \
         ("satisfied", "办得很快", "T-IMM", "c01", "李敏")
     assert (row["follow_up_status"], row["level"], row["node"]) == ("none", "village", node.node_id)
-    assert not ratings.may_rate(node, cid)
+    assert ratings.refusal(node, cases.get_row(node, cid)) is not None
     with pytest.raises(AlreadyRated, match="rated already"):
         ratings.rate(node, cid, "不满意", "再评一次", "c01")
     assert ratings.get(node, cid)["score"] == "satisfied"
@@ -44,7 +44,7 @@ def test_a_completed_case_is_rated_once_with_an_audit_entry(node):
 
 def test_an_open_case_or_an_unknown_one_cannot_be_rated(node):
     cid = dibao(node)
-    assert not ratings.may_rate(node, cid)
+    assert ratings.refusal(node, cases.get_row(node, cid)) is not None
     with pytest.raises(NotRatable, match="is accepted"):
         ratings.rate(node, cid, "satisfied", "", "c01")
     with pytest.raises(UnknownCase):
