@@ -127,8 +127,11 @@ async def test_english_pages_hold_no_chinese(window_home, aiohttp_client):
 def test_rate_and_follow_up_in_chromium(clerk_page, served, page):
     from support import browser
     cid = served.call(returned, served.node, 9, "王小明")
+    clerk_page.goto(f"{served.url}/cases/{cid}/rate/screen")
+    assert clerk_page.locator("img.qr").bounding_box()["width"] > 100
+    browser.screenshot(clerk_page, "rate-screen")
     clerk_page.goto(f"{served.url}/cases/{cid}")
-    clerk_page.click("#rating a")
+    clerk_page.click("#rating a.button")
     clerk_page.wait_for_url(f"{served.url}/cases/{cid}/rate")
     assert clerk_page.locator("nav.menu").count() == 0 and "王*明" in clerk_page.inner_text("main")
     clerk_page.fill("textarea[name=reason]", "排队时间太长")
@@ -149,3 +152,44 @@ def test_rate_and_follow_up_in_chromium(clerk_page, served, page):
     clerk_page.click(f"form[action='/ratings/{cid}/follow-up'] button")
     clerk_page.wait_for_url(f"{served.url}/ratings?done={cid}")
     assert "没有待回访的评价" in clerk_page.inner_text("#open")
+
+
+async def test_a_second_screen_rates_through_a_signed_link_with_no_sign_in(window_nodes, aiohttp_client, tmp_path,
+                                                                           clock):
+    from .conftest import window_node
+    node = window_node(tmp_path / "v", clock=clock)
+    window_nodes.append(node)
+    cid = returned(node)
+    w = await window(aiohttp_client, node, "c01")
+    assert f'href="/cases/{cid}/rate/screen"' in await w.get(f"/cases/{cid}")
+    link = await w.get(f"/cases/{cid}/rate/screen")
+    url = re.search(r"<code>(http[^<]+)</code>", link).group(1)
+    path = url.split("://", 1)[1].partition("/")[2]
+    assert 'src="data:image/svg+xml' in link and "/r/" in url
+    tablet = await window(aiohttp_client, node)  # no sign-in
+    page = await tablet.get(f"/{path}")
+    assert "陈*玲" in page and "陈美玲" not in page and 'nav class="menu"' not in page
+    page = await tablet.post(f"/{path}", {"score": "unsatisfied", "reason": " "}, status=400)
+    assert ratings.find(node, cid) is None and f'action="/{path}"' in page
+    page = await tablet.post(f"/{path}", {"score": "satisfied"})
+    assert "感谢您的评价" in page and "返回办件" not in page
+    row = ratings.get(node, cid)
+    assert row["score"] == "satisfied"
+    assert "已评价过" in await tablet.post(f"/{path}", {"score": "basic"}, status=400)
+    await tablet.get(f"/{path[:-3]}xyz", status=404)  # not our signature
+    await tablet.get("/r/" + "A" * 500, status=404)
+
+
+async def test_a_second_screens_link_ends_after_its_minutes(window_nodes, aiohttp_client, tmp_path, clock):
+    from .conftest import window_node
+    from yimen.node.web.pages.ratings import SCREEN_MINUTES
+    node = window_node(tmp_path / "v", clock=clock)
+    window_nodes.append(node)
+    cid = returned(node)
+    w = await window(aiohttp_client, node, "c01")
+    link = await w.get(f"/cases/{cid}/rate/screen")
+    path = re.search(r"<code>https?://[^/]+(/r/[^<]+)</code>", link).group(1)
+    clock.advance(minutes=SCREEN_MINUTES + 1)
+    tablet = await window(aiohttp_client, node)
+    await tablet.get(path, status=404)
+    assert ratings.find(node, cid) is None
