@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from yimen.node.errors import CONTROL_FLOW, RoleMissing, UnknownCase, UnknownClerk, UnknownItem
+from yimen.node.errors import CONTROL_FLOW, NodeError, RoleMissing, UnknownCase, UnknownClerk, UnknownItem
 from yimen.node.services import clerks, sessions
 from yimen.node.web import auth
 from yimen.node.web.i18n import lang_of
@@ -30,7 +30,15 @@ from yimen.sync.store import driver, wrap
 
 log = logging.getLogger("yimen.web")
 FORBIDDEN = (auth.CsrfRefused, RoleMissing, clerks.NotAdmin, clerks.ClerkInactive)
-NOT_FOUND = (UnknownCase, UnknownClerk, UnknownItem)  # what a page's address names is not here
+
+
+class LinkGone(NodeError):
+    """A signed link of a page (a second screen's, say) that is not ours, or too old."""
+
+    code = "link_gone"
+
+
+NOT_FOUND = (UnknownCase, UnknownClerk, UnknownItem, LinkGone)  # what a page's address names is not here
 
 
 async def error_page(request: web.Request, status: int, zh: str, en: str, **extra: object) -> web.Response:

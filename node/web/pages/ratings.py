@@ -21,7 +21,7 @@ from yimen.node.home import Node
 from yimen.node.server.routes import NODE
 from yimen.node.services import audit, clerks, ratings
 from yimen.node.web import auth
-from yimen.node.web.errors import FORBIDDEN
+from yimen.node.web.errors import FORBIDDEN, LinkGone
 from yimen.node.web.i18n import lang_of
 from yimen.node.web.render import db, form, render, see_other
 from yimen.schema.errors import YimenError
@@ -57,7 +57,8 @@ async def _screen(request: web.Request) -> tuple[str, str]:
         case_id, clerk_id = (await _signer(request)).loads(token[:MAX_TOKEN], max_age=SCREEN_MINUTES * 60)
         return str(case_id), str(clerk_id)
     except (BadData, UnicodeError, ValueError, TypeError):  # not ours, too old, not a pair
-        raise web.HTTPNotFound() from None
+        raise LinkGone("此评价链接无效或已过期：请窗口人员重新打开评价二维码",
+                       "this rating link is unknown or expired: the clerk can open a new rating QR") from None
 
 
 async def _rate_page(request: web.Request, case_id: str, status: int = 200, clerk_id: str = "", action: str = "",

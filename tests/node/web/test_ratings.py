@@ -177,7 +177,7 @@ async def test_a_second_screen_rates_through_a_signed_link_with_no_sign_in(windo
     assert row["score"] == "satisfied"
     assert "已评价过" in await tablet.post(f"/{path}", {"score": "basic"}, status=400)
     await tablet.get(f"/{path[:-3]}xyz", status=404)  # not our signature
-    await tablet.get("/r/" + "A" * 500, status=404)
+    assert "此评价链接无效或已过期" in await tablet.get("/r/" + "A" * 500, status=404)
 
 
 async def test_a_second_screens_link_ends_after_its_minutes(window_nodes, aiohttp_client, tmp_path, clock):
