@@ -58,7 +58,8 @@ def duration_text(lang: str, seconds: float) -> str:
 
 
 KIND_ZH = {"catalog_item": "事项", "case": "办件", "space_doc": "我的空间文档", "consent": "同意书",
-           "node": "节点记录", "revocation": "吊销记录", "audit": "审计记录"}
+           "node": "节点记录", "revocation": "吊销记录", "audit": "审计记录", "rating": "评价",
+           "credential_revocation": "证照吊销记录"}
 
 
 def kind_text(lang: str, kind: str) -> str:

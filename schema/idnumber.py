@@ -172,3 +172,15 @@ def parse_id_tail(value: str) -> str:
             f"an ID number tail is 4 to 18 digits (the last may be X), got {value!r}",
         )
     return text
+
+
+def mask_name(name: str) -> str:
+    """A name for a paper or a page anyone may read: the first and last characters kept,
+    those between masked (陈美玲 → 陈*玲); a name of two characters keeps the first (王*),
+    of one character none."""
+    text = name.strip()
+    if len(text) <= 1:
+        return "*" * len(text)
+    if len(text) == 2:
+        return text[0] + "*"
+    return text[0] + "*" * (len(text) - 2) + text[-1]

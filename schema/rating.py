@@ -88,13 +88,3 @@ def refusal(body: Mapping[str, Any]) -> str | None:
 def score_text(lang: str, score: str) -> str:
     """A score in words of `lang`."""
     return (SCORE_ZH if lang == "zh" else SCORE_EN).get(score, score)
-
-
-def mask_name(name: str) -> str:
-    """A name as a page turned toward the public shows it: 陈美玲 → 陈*玲, 陈明 → 陈*."""
-    name = name.strip()
-    if len(name) <= 1:
-        return "*" if name else ""
-    if len(name) == 2:
-        return name[0] + "*"
-    return name[0] + "*" * (len(name) - 2) + name[-1]

@@ -17,7 +17,7 @@ from yimen.node.services import audit, cases, clerks, credentials, space_reuse
 from yimen.schema import region
 from yimen.schema.case import STATUS_ZH
 from yimen.schema.errors import YimenError
-from yimen.schema.idnumber import mask
+from yimen.schema.idnumber import mask, mask_name
 
 KINDS = ("receipt", "notice", "refusal", "result")
 REFUSED = ("not_accepted", "returned")
@@ -38,18 +38,6 @@ class PaperUnfit(NodeError):
     """The paper asked for does not fit the case's state (no receipt for a case never accepted...)."""
 
     code = "paper_unfit"
-
-
-def mask_name(name: str) -> str:
-    """A name for a paper or a page anyone may read: the first and last characters kept,
-    those between masked (陈美玲 → 陈*玲); a name of two characters keeps the first (王*),
-    of one character none."""
-    text = name.strip()
-    if len(text) <= 1:
-        return "*" * len(text)
-    if len(text) == 2:
-        return text[0] + "*"
-    return text[0] + "*" * (len(text) - 2) + text[-1]
 
 
 def _events(d: dict[str, Any]) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from yimen.node.services import audit, cases, clerks
 from yimen.schema import rating as rules
 from yimen.schema.case import STATUS_ZH
 from yimen.schema.errors import SchemaError
+from yimen.schema.idnumber import mask_name
 
 
 class NotRatable(NodeError):
@@ -77,7 +78,7 @@ def rate_page(node: Node, case_id: str, clerk_id: str) -> dict[str, Any]:
     case that may be rated now (a read of the applicant's record, in the audit trail)."""
     row = _ratable_row(node, case_id)
     audit.record(node, "rate_page", clerk_id, case_id, row["applicant_id"])
-    return {"case_id": case_id, "item_name": row["item_name"], "applicant": rules.mask_name(row["applicant_name"])}
+    return {"case_id": case_id, "item_name": row["item_name"], "applicant": mask_name(row["applicant_name"])}
 
 
 def rate(node: Node, case_id: str, score: str, reason: str, clerk_id: str) -> dict[str, Any]:

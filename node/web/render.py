@@ -58,10 +58,15 @@ async def form(request: web.Request) -> MultiDictProxy:
 MAX_PAGE = 1 << 40  # a page number past it is an empty page (SQLite's OFFSET is 64 bits)
 
 
+def small_int(text: object, default: int = 0) -> int:
+    """A count a form or an address gives (ASCII digits, at most 12 of them), else `default`
+    (`str.isdigit` alone takes "²", which `int` refuses)."""
+    return int(text) if isinstance(text, str) and text.isascii() and text.isdigit() and len(text) <= 12 else default
+
+
 def page_number(request: web.Request) -> int:
     """The list page `?page=` asks for (1 for anything but a positive number)."""
-    p = request.query.get("page", "1")
-    return min(int(p), MAX_PAGE) if p.isdigit() and int(p) > 0 else 1
+    return min(max(small_int(request.query.get("page", "1"), 1), 1), MAX_PAGE)
 
 
 def see_other(location: str) -> web.HTTPSeeOther:

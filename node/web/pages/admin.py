@@ -33,7 +33,7 @@ from yimen.node.services import audit, clerks, enrollment, sessions, trust
 from yimen.node.web import auth
 from yimen.node.web.errors import FORBIDDEN
 from yimen.node.web.i18n import lang_of
-from yimen.node.web.render import db, form, page_number, render, see_other
+from yimen.node.web.render import db, form, page_number, render, see_other, small_int
 from yimen.schema.errors import YimenError
 
 routes = web.RouteTableDef()
@@ -178,7 +178,7 @@ async def clerk_link(request: web.Request) -> web.Response:
     clerk_id, minutes = request.match_info["clerk_id"], _text(data, "minutes", 8)
     try:
         made = await db(request, sessions.make_link, request.app[NODE], clerk_id, by,
-                        int(minutes) if minutes.isdigit() else 0)
+                        small_int(minutes))
     except YimenError as e:
         return await _refused(request, _clerk, e, minutes=minutes)
     url = f"{request.scheme}://{request.host}/signin/link/{made['token']}"
@@ -224,7 +224,7 @@ async def invite(request: web.Request) -> web.Response:
     region, hours = _text(data, "region", 32), _text(data, "hours", 8)
     try:
         inv = await db(request, enrollment.invite, request.app[NODE], region,
-                       int(hours) if hours.isdigit() else 0, by)
+                       small_int(hours), by)
     except YimenError as e:
         return await _refused(request, _enrollment, e, region=region, hours=hours)
     return await _enrollment(request, invited=inv, qr=qr_svg(inv["code"]))

@@ -15,7 +15,7 @@ from yimen.node.services import audit, caselist, cases, casework, papers, rating
 from yimen.node.web import auth
 from yimen.node.web.errors import FORBIDDEN
 from yimen.node.web.i18n import lang_of
-from yimen.node.web.render import db, form, page_number, render, see_other
+from yimen.node.web.render import db, form, page_number, render, see_other, small_int
 from yimen.schema.case import STATUSES
 from yimen.schema.errors import SchemaError, YimenError
 
@@ -101,9 +101,9 @@ async def case_review(request: web.Request) -> web.Response:
     """冲突核查: how a flagged event was resolved (`casework.review`)."""
     case_id, clerk_id = request.match_info["case_id"], await auth.clerk_id(request)
     data = await form(request)
-    no, resolution = str(data.get("event", "")), str(data.get("resolution", ""))[:500]
+    no, resolution = str(data.get("event", ""))[:12], str(data.get("resolution", ""))[:500]
     try:
-        await db(request, casework.review, request.app[NODE], case_id, int(no) if no.isdigit() else 0,
+        await db(request, casework.review, request.app[NODE], case_id, small_int(no),
                  resolution, clerk_id)
     except FORBIDDEN:
         raise

@@ -13,6 +13,7 @@ from yimen.node.errors import RoleMissing, UnknownCase
 from yimen.node.services import audit, cases, clerks, ratings, status
 from yimen.node.services.ratings import AlreadyRated, NotRatable, UnknownRating
 from yimen.schema import rating as rules
+from yimen.schema.idnumber import mask_name
 from yimen.schema.rating import RatingInvalid
 
 
@@ -169,7 +170,7 @@ def test_a_score_is_its_code_or_its_word(text):
 
 @given(st.text(min_size=1, max_size=8).filter(lambda s: s.strip()))
 def test_a_masked_name_shows_at_most_its_first_and_last_character(name):
-    masked = rules.mask_name(name)
+    masked = mask_name(name)
     name = name.strip()
     assert len(masked) == len(name) and masked[0] == (name[0] if len(name) > 1 else "*")
     assert set(masked[1:len(name) - 1 if len(name) > 2 else None]) <= {"*"}

@@ -302,3 +302,9 @@ def test_the_dashboard_in_chromium(page, served):
     page.click("#lag summary")  # the chart's numbers, as a table (no script needed)
     assert page.is_visible("table.samples") and "2 h" in page.inner_text("table.samples")
     browser.screenshot(page, "chain-dashboard-en")
+
+
+def test_every_kind_of_document_has_its_chinese_name():
+    from yimen.node.texts import KIND_ZH
+    from yimen.sync.docs import KINDS
+    assert set(KINDS) <= set(KIND_ZH)

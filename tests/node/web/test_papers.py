@@ -16,7 +16,7 @@ from yimen.node.services import audit, cases, papers
 from yimen.node.web import auth
 from yimen.node.web.pages import papers as pages
 from yimen.personal_space.credential_qr import qr_data_uri
-from yimen.schema.idnumber import mask
+from yimen.schema.idnumber import mask, mask_name
 
 NAME, MASKED, PHONE = "陈美玲", "陈*玲", "13800138000"
 QR = re.compile(r'<img src="(data:image/svg\+xml[^"]+)"')
@@ -211,7 +211,7 @@ async def test_the_receipts_qr_holds_the_progress_address_it_was_served_on(windo
 
 @given(st.text(min_size=1, max_size=12).filter(lambda s: s.strip()))
 def test_a_masked_name_never_shows_the_whole_name(name):
-    text, masked = name.strip(), papers.mask_name(name)
+    text, masked = name.strip(), mask_name(name)
     kept = sum(a == b != "*" for a, b in zip(text, masked))
     assert len(masked) == len(text) and kept <= min(2, len(text) - 1) and masked[1:-1].strip("*") == ""
 
