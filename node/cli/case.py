@@ -264,7 +264,7 @@ def case_list(ctx: click.Context, status: str, card: str, item: str, accepted_by
     """
     one_output(as_json, as_csv, xlsx)
     status = status_code(status) if status.strip() else ""
-    card = code_of(card, ("red", "yellow", "green", "paused"), CARD_ZH, "督办牌", "card") if card.strip() else ""
+    card = code_of(card, cases.CARDS, CARD_ZH, "督办牌", "card") if card.strip() else ""
     date_from, date_to = iso_date(date_from, "--from 日期", "--from"), iso_date(date_to, "--to 日期", "--to")
     if date_from and date_to and date_from > date_to:
         raise SchemaError(f"--from {date_from} 晚于 --to {date_to}", f"--from {date_from} is after --to {date_to}")

@@ -54,6 +54,7 @@ class DuplicateCase(NodeError):
 
 
 OPEN_STATUSES = ("accepted", "supplement", "in_review", "approved", "result_issued")
+CARDS = ("red", "yellow", "green", "paused")  # an open case's 督办 card (`card`)
 
 
 @dataclass(frozen=True)

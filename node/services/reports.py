@@ -8,12 +8,11 @@ import json
 from datetime import date, timedelta
 from typing import Any
 
-from yimen.node.services.cases import OPEN_STATUSES, card_sql
+from yimen.node.services.cases import CARDS, OPEN_STATUSES, card_sql
 from yimen.node.services.clerks import name_sql
 from yimen.node.home import Node
 from yimen.schema.case import REFUSALS, STATUSES
 
-CARDS = ("red", "yellow", "green", "paused")
 
 
 def counts(node: Node, today: date | None = None) -> dict[str, dict[str, int]]:

@@ -41,7 +41,10 @@ def _board(node: Node, clerk_id: str, day: date | None, fmt: str, tables: tuple[
     if "counts" in tables:
         board["counts"] = reports.counts(node)
     if "overdue" in tables:
-        board["overdue"] = reports.overdue(node, limit=SHOWN if fmt == "page" else -1)
+        late = reports.overdue(node, limit=SHOWN + 1 if fmt == "page" else -1)  # one more: is there more?
+        cases, materials = by_kind(late)
+        board["more"] = len(cases) > SHOWN or len(materials) > SHOWN
+        board["overdue"] = late if fmt != "page" else cases[:SHOWN] + materials[:SHOWN]
         audit.viewed(node, "report_overdue", clerk_id, [r["case_id"] for r in board["overdue"]], format=fmt)
     if "refusals" in tables:
         board["refusals"] = reports.refusals(node, day)

@@ -21,7 +21,6 @@ from yimen.schema.errors import SchemaError, YimenError
 
 routes = web.RouteTableDef()
 PAGE = 50
-CARDS = ("red", "yellow", "green", "paused")
 RECEIPT_MARK = "-"  # a receipt number (440608100201-2026-000001) has dashes; a name or an ID number none
 
 
@@ -34,7 +33,7 @@ def _search(node: Node, clerk_id: str, q: str, status: str, card: str, conflicts
     key = "id_number" if q[:1].isdigit() else "name"
     if status and status not in STATUSES:
         raise SchemaError(f"未知的办件状态：{status}", f"unknown status: {status}")
-    if card and card not in CARDS:
+    if card and card not in cases.CARDS:
         raise SchemaError(f"未知的督办牌：{card}", f"unknown card: {card}")
     filters = {"status": status, "card": card, "conflicts": conflicts, key: q}
     rows = caselist.list_cases(node, PAGE, page, **filters)
@@ -50,7 +49,7 @@ async def case_list(request: web.Request) -> web.Response:
     page = page_number(request)
     conflicts = request.query.get("conflicts") == "1"
     query = {k: v for k, v in (("q", q), ("status", status), ("card", card), ("conflicts", "1" if conflicts else "")) if v}
-    ctx = dict(q=q, wanted=status, card=card, conflicts=conflicts, page=page, query=query, statuses=STATUSES, cards=CARDS, error="",
+    ctx = dict(q=q, wanted=status, card=card, conflicts=conflicts, page=page, query=query, statuses=STATUSES, cards=cases.CARDS, error="",
                rows=[], total=0, pages=1)
     try:
         found = await db(request, _search, request.app[NODE], clerk_id, q, status, card, conflicts, page)

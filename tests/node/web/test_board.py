@@ -185,3 +185,16 @@ def test_the_board_in_chromium(page, served):
     page.goto(f"{served.url}/board?lang=en")
     assert "Refusals of the week" in page.inner_text("main")
     browser.screenshot(page, "board-en")
+
+
+async def test_the_page_says_when_it_lists_only_the_most_urgent(known, aiohttp_client, monkeypatch):
+    from yimen.node.web.pages import board
+    node, ids = known
+    w = await window(aiohttp_client, node, "a01")
+    note = "每类只列出最紧急的"
+    monkeypatch.setattr(board, "SHOWN", 1)  # one late case, one late material: all of them
+    page = await w.get("/board")
+    assert note not in page and ids["red"] in section(page, "overdue") and ids["late"] in section(page, "overdue")
+    monkeypatch.setattr(board, "SHOWN", 0)
+    page = await w.get("/board")
+    assert note in page and ids["red"] not in section(page, "overdue")
