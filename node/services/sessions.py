@@ -203,25 +203,30 @@ def link_clerk(node: Node, token: str) -> str:
 
 
 def sign_in_by_link(node: Node, token: str) -> tuple[str, str]:
-    """Use a link (once): its clerk id and a new session's token."""
-    with node.store.transaction():
-        clerk_id = link_clerk(node, token)
-        node.store.conn.execute("DELETE FROM signin_links WHERE token_sha256 = ?", (token_digest(token),))
-        session = secrets.token_urlsafe(32)
-        _new_session(node, session, clerk_id)
-        audit.record(node, "sign_in", clerk_id, via="link")
+    """Use a link (once): its clerk id and a new session's token. A link an admin made
+    opens a session of a clerk locked by wrong passwords too (the admin could unlock them)."""
+    try:
+        with node.store.transaction():
+            clerk_id = link_clerk(node, token)
+            node.store.conn.execute("DELETE FROM signin_links WHERE token_sha256 = ?", (token_digest(token),))
+            session = secrets.token_urlsafe(32)
+            _new_session(node, session, clerk_id)
+            sign_in_recorded(node, clerk_id, True, "", via="link")
+    except LinkRefused:
+        sign_in_recorded(node, None, False, "link refused", via="link")
+        raise
     return clerk_id, session
 
 
 UNKNOWN = "unknown clerk"
 
 
-def sign_in_recorded(node: Node, clerk_id: str, ok: bool, reason: str) -> None:
+def sign_in_recorded(node: Node, clerk_id: str | None, ok: bool, reason: str, **detail: str) -> None:
     """Every sign-in, succeeded or failed, passes here (the audit log records it here; a
     failure in a transaction of its own: the refusal that follows must not undo it)."""
     # an unknown id is not kept: it may be a password typed into the wrong field
     audit.record(node, "sign_in" if ok else "sign_in_failed", None if reason == UNKNOWN else clerk_id,
-                 **({"reason": reason} if reason else {}))
+                 **({"reason": reason} if reason else {}), **detail)
 
 
 def _not_signed_in() -> NotSignedIn:

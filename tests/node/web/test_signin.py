@@ -160,6 +160,9 @@ async def test_a_one_time_link_signs_in_once(window_nodes, aiohttp_client, tmp_p
     other = await window(aiohttp_client, window_home)
     page = await other.get(path, status=400)
     assert "此登录链接无效、已用过或已过期" in page
+    await other.post(path, status=400)  # a replay: refused, and in the audit trail
+    assert window_home.store.conn.execute("SELECT action, clerk FROM audit_log ORDER BY seq DESC LIMIT 1"
+                                          ).fetchone() == ("sign_in_failed", None)
     late = sessions.make_link(window_home, "c02", "a01", minutes=1)
     clock.advance(minutes=2)
     await other.get(f"/signin/link/{late['token']}", status=400)
