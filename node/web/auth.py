@@ -64,6 +64,7 @@ class WebState:
     secure: bool = False  # the node serves TLS: cookies are Secure
     session_mw: Handler | None = field(default=None, repr=False)
     signer: URLSafeTimedSerializer | None = field(default=None, repr=False)
+    key: bytes = field(default=b"", repr=False)  # `cookie_key`, for what else a page signs (its own salt)
 
 
 WEB = web.AppKey("web", WebState)
@@ -87,7 +88,7 @@ async def starting(app: web.Application) -> Any:
     storage = EncryptedCookieStorage(key, cookie_name=f"yimen_{node.node_id}", httponly=True,
                                      samesite="Strict", secure=state.secure, max_age=None)
     state.session_mw = aiohttp_session.session_middleware(storage)
-    state.signer = URLSafeTimedSerializer(key, salt="yimen-csrf")
+    state.signer, state.key = URLSafeTimedSerializer(key, salt="yimen-csrf"), key
     yield
 
 

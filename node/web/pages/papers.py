@@ -47,14 +47,13 @@ def case_of(s: Signer, token: str) -> str | None:
         return None
 
 
-async def _signer(request: web.Request) -> Signer:
-    node = request.app[NODE]
-    return signer(await db(request, auth.cookie_key, node))
+def _signer(request: web.Request) -> Signer:
+    return signer(request.app[auth.WEB].key)
 
 
 async def progress_url(request: web.Request, case_id: str) -> str:
     """The progress page of a case, at the address this request came in on."""
-    return f"{request.url.origin()}/p/{(await _signer(request)).sign(case_id).decode()}"
+    return f"{request.url.origin()}/p/{_signer(request).sign(case_id).decode()}"
 
 
 async def _failed(request: web.Request, zh: str, en: str, status: int = 404) -> web.Response:
@@ -85,7 +84,7 @@ async def paper_page(request: web.Request) -> web.Response:
 async def progress_page(request: web.Request) -> web.Response:
     token = request.match_info["token"]
     gone = ("没有找到这个办件：请核对回执上的二维码", "no such case: check the QR code on the receipt")
-    case_id = case_of(await _signer(request), token)
+    case_id = case_of(_signer(request), token)
     if case_id is None:
         return await _failed(request, *gone)
     try:

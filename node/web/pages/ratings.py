@@ -44,17 +44,16 @@ class _NodeTimeSigner(TimestampSigner):
         return int(self.node.clock().timestamp())
 
 
-async def _signer(request: web.Request) -> URLSafeTimedSerializer:
-    node = request.app[NODE]
-    return URLSafeTimedSerializer(await db(request, auth.cookie_key, node), salt="yimen-rate-screen",
-                                  signer=_NodeTimeSigner, signer_kwargs={"node": node})
+def _signer(request: web.Request) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(request.app[auth.WEB].key, salt="yimen-rate-screen",
+                                  signer=_NodeTimeSigner, signer_kwargs={"node": request.app[NODE]})
 
 
 async def _screen(request: web.Request) -> tuple[str, str]:
     """The case and the clerk a second screen's token names (404 unless it is ours and fresh)."""
     token = request.match_info["token"]
     try:
-        case_id, clerk_id = (await _signer(request)).loads(token[:MAX_TOKEN], max_age=SCREEN_MINUTES * 60)
+        case_id, clerk_id = _signer(request).loads(token[:MAX_TOKEN], max_age=SCREEN_MINUTES * 60)
         return str(case_id), str(clerk_id)
     except (BadData, UnicodeError, ValueError, TypeError):  # not ours, too old, not a pair
         raise LinkGone("此评价链接无效或已过期：请窗口人员重新打开评价二维码",
@@ -87,7 +86,7 @@ async def screen_link(request: web.Request) -> web.Response:
     """The QR a second screen opens: the rating page of this case, for `SCREEN_MINUTES`."""
     case_id, clerk_id = request.match_info["case_id"], await auth.clerk_id(request)
     shown = await db(request, ratings.rate_page, request.app[NODE], case_id, clerk_id)  # ratable now, or a sentence
-    url = f"{request.url.origin()}/r/{(await _signer(request)).dumps([case_id, clerk_id])}"
+    url = f"{request.url.origin()}/r/{_signer(request).dumps([case_id, clerk_id])}"
     return await render(request, "rate_screen.html", link=url, qr=qr_data_uri(url), minutes=SCREEN_MINUTES, **shown)
 
 
