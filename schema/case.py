@@ -62,6 +62,7 @@ ACTIONS = (
 )
 REFUSALS = ("not_accepted", "returned", "supplement")
 NEEDS_REASON = frozenset(REFUSALS + ("reject",))
+MAX_REASON = 500  # characters of a reason a clerk writes (checked where one is written, `reason_of`)
 TERMINAL = frozenset({"not_accepted", "returned", "rejected", "completed", "withdrawn"})
 STATUSES = ("new", "accepted", "supplement", "in_review", "approved", "result_issued") + tuple(
     sorted(TERMINAL)
@@ -352,3 +353,13 @@ def clock(state: CaseState, item: CatalogItem, calendar: WorkCalendar) -> Clock:
         paused += calendar.working_days_between(stop, start)
     deadline = calendar.add_working_days(start, left)
     return Clock(deadline, paused, since, not calendar.covers_span(accepted, deadline))
+
+
+def reason_of(text: str) -> str:
+    """A reason as a clerk writes it: stripped, at most `MAX_REASON` characters (a longer
+    one is refused, never cut). Events already written are not checked again on replay."""
+    reason = (text or "").strip()
+    if len(reason) > MAX_REASON:
+        raise IllegalTransition(f"理由最多 {MAX_REASON} 字，现有 {len(reason)} 字",
+                                f"a reason has at most {MAX_REASON} characters, this one {len(reason)}")
+    return reason

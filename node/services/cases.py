@@ -187,7 +187,7 @@ def not_accept(node: Node, clerk_id: str, item_code: str, applicant_id: str, app
     if not applicant_name.strip():
         raise SchemaError("申请人姓名不能为空", "the applicant's name must not be empty")
     return record(node, item, applicant_id, app, {},
-                  [_event(node, clerk, "not_accepted", item.department, reason=reason.strip())])
+                  [_event(node, clerk, "not_accepted", item.department, reason=lifecycle.reason_of(reason))])
 
 
 def record(node: Node, item: CatalogItem, applicant_id: str, app: Application,
@@ -239,7 +239,7 @@ def act(node: Node, case_id: str, action: str, clerk_id: str, reason: str = "",
     else:
         role, step = item.department, None
     clerks.require_role(clerk, role)
-    ev = _event(node, clerk, action, role, reason=reason.strip(), step=step,
+    ev = _event(node, clerk, action, role, reason=lifecycle.reason_of(reason), step=step,
                 department=department if step is not None else None, material=material)
     lifecycle.check(state, ev, item)
     with node.store.transaction():

@@ -43,7 +43,7 @@ def review(node: Node, case_id: str, event_no: int, resolution: str, clerk_id: s
                             f"event {event_no} of case {case_id} is not a flagged event")
     clerks.require_role(clerk, history[i].role)
     ev = lifecycle.Event("review", clerk["clerk_id"], history[i].role, node.node_id, node.now(),
-                         reason=resolution.strip(), target=entry_ids(doc, "history")[i])
+                         reason=lifecycle.reason_of(resolution), target=entry_ids(doc, "history")[i])
     refused = lifecycle.review_refusal(state, ev, i, len(history))
     if refused:
         raise ReviewRefused(*refused)

@@ -55,6 +55,7 @@ async def form(request: web.Request) -> MultiDictProxy:
     return await request.post()
 
 
+MAX_TYPED = 2000  # what a page keeps of a long text typed (a reason: the service refuses one too long)
 MAX_PAGE = 1 << 40  # a page number past it is an empty page (SQLite's OFFSET is 64 bits)
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from yimen.schema.case import (
     ACTION_ZH, ACTIONS, NEEDS_REASON, STATUS_ZH, STATUSES, TERMINAL, CaseState, Event, IllegalTransition,
-    apply, check, replay,
+    MAX_REASON, apply, check, reason_of, replay,
 )
 from yimen.schema.catalog import CatalogItem, Material, Reviewer
 
@@ -426,3 +426,13 @@ def test_messages_say_the_one_thing_wrong_in_chinese_words():
     err = refused(CaseState(status="completed"), ev("supplement"), PARALLEL, "in status completed$")
     assert err.zh == "已办结状态下不能补正"  # a reason would not help: say only the status
     assert not re.search(r"[A-Za-z]", err.zh)
+
+
+@given(st.text(max_size=2 * MAX_REASON))
+def test_a_reason_is_kept_whole_or_refused(text):
+    try:
+        kept = reason_of(text)
+    except IllegalTransition:
+        assert len(text.strip()) > MAX_REASON
+    else:
+        assert kept == text.strip() and len(kept) <= MAX_REASON

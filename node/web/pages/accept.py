@@ -26,13 +26,12 @@ from yimen.node.services import cases, catalog, clerks, space_reuse
 from yimen.node.web import auth
 from yimen.node.web.errors import FORBIDDEN
 from yimen.node.web.i18n import lang_of
-from yimen.node.web.render import db, form, render, see_other
+from yimen.node.web.render import MAX_TYPED, db, form, render, see_other
 from yimen.schema.errors import YimenError
 from yimen.schema.idnumber import parse_id_number
 
 routes = web.RouteTableDef()
 MAX_TEXT = 64  # a query, an ID number, a name, a phone
-MAX_REASON = 500
 TYPED = ("id_number", "name", "phone", "reason")
 TICKED = ("commitment", "keep", "duplicate_ok")
 
@@ -121,7 +120,7 @@ def _form(node: Node, clerk_id: str, code: str, typed: Mapping[str, Any]) -> dic
 
 def _typed(data: Mapping[str, Any]) -> dict[str, Any]:
     """What the clerk typed and ticked, bounded, to show again."""
-    out: dict[str, Any] = {k: str(data.get(k, "")).strip()[:MAX_REASON if k == "reason" else MAX_TEXT] for k in TYPED}
+    out: dict[str, Any] = {k: str(data.get(k, "")).strip()[:MAX_TYPED if k == "reason" else MAX_TEXT] for k in TYPED}
     out.update({k: bool(data.get(k)) for k in TICKED})
     out.update({k: str(v)[:MAX_TEXT] for k, v in data.items() if k.startswith(("how", "due")) and isinstance(v, str)})
     return out

@@ -15,7 +15,7 @@ from yimen.node.services import audit, caselist, cases, casework, papers, rating
 from yimen.node.web import auth
 from yimen.node.web.errors import FORBIDDEN
 from yimen.node.web.i18n import lang_of
-from yimen.node.web.render import db, form, page_number, render, see_other, small_int
+from yimen.node.web.render import MAX_TYPED, db, form, page_number, render, see_other, small_int
 from yimen.schema.case import STATUSES
 from yimen.schema.errors import SchemaError, YimenError
 
@@ -84,7 +84,7 @@ async def case_page(request: web.Request) -> web.Response:
 async def case_act(request: web.Request) -> web.Response:
     case_id, clerk_id = request.match_info["case_id"], await auth.clerk_id(request)
     data = await form(request)
-    action, reason = str(data.get("action", "")), str(data.get("reason", ""))[:500]
+    action, reason = str(data.get("action", "")), str(data.get("reason", ""))[:MAX_TYPED]
     department, material = (str(data.get(k, "")) or None for k in ("department", "material"))
     try:
         await db(request, cases.act, request.app[NODE], case_id, action, clerk_id, reason, department, material)
@@ -100,7 +100,7 @@ async def case_review(request: web.Request) -> web.Response:
     """冲突核查: how a flagged event was resolved (`casework.review`)."""
     case_id, clerk_id = request.match_info["case_id"], await auth.clerk_id(request)
     data = await form(request)
-    no, resolution = str(data.get("event", ""))[:12], str(data.get("resolution", ""))[:500]
+    no, resolution = str(data.get("event", ""))[:12], str(data.get("resolution", ""))[:MAX_TYPED]
     try:
         await db(request, casework.review, request.app[NODE], case_id, small_int(no),
                  resolution, clerk_id)

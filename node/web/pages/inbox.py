@@ -17,7 +17,7 @@ from yimen.node.services import audit, cases, casework
 from yimen.node.web import auth
 from yimen.node.web.errors import FORBIDDEN
 from yimen.node.web.i18n import lang_of
-from yimen.node.web.render import db, form, render, see_other
+from yimen.node.web.render import MAX_TYPED, db, form, render, see_other
 from yimen.schema.errors import YimenError
 
 routes = web.RouteTableDef()
@@ -49,7 +49,7 @@ async def decide(request: web.Request) -> web.Response:
     clerk_id, data = await auth.clerk_id(request), await form(request)
     case_id, action, department, shown = (str(data.get(k, "")).strip()[:64] for k in
                                           ("case_id", "action", "department", "shown"))
-    reason = str(data.get("reason", ""))[:500]
+    reason = str(data.get("reason", ""))[:MAX_TYPED]
     if action not in DECISIONS:  # no form of the page sends another action
         raise web.HTTPBadRequest()
     try:

@@ -224,3 +224,16 @@ def test_a_projected_row_names_no_column_it_does_not_derive(node):
     assert projections.dump(node.store) == before
     assert before["case_waits"] == [(cid, "民政", "village")]
     assert date.fromisoformat(cases.get_row(node, cid)["deadline"])
+
+
+def test_a_reason_longer_than_the_limit_is_refused_not_cut(node):
+    from yimen.schema.case import MAX_REASON, IllegalTransition
+    cid = _accept(node, provided=("居民身份证", "收入证明"))
+    before = dump(node)
+    for act in (lambda r: cases.act(node, cid, "returned", "c01", r),
+                lambda r: cases.not_accept(node, "c01", "T-DIBAO", id_number(9), "陈美玲", r)):
+        with pytest.raises(IllegalTransition) as refused:
+            act("理" * (MAX_REASON + 1))
+        assert refused.value.zh == f"理由最多 {MAX_REASON} 字，现有 {MAX_REASON + 1} 字"
+    assert dump(node) == before
+    cases.act(node, cid, "returned", "c01", "理" * MAX_REASON)
